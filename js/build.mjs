@@ -1,0 +1,30 @@
+// Bundles js/src/widget.ts (and the CSS it imports) into python/featurecard/static/.
+//   node js/build.mjs           one minified build (what `pip install` runs)
+//   node js/build.mjs --watch   rebuild on change, with source maps, until killed
+// The esbuild API (not the CLI) is used for --watch, so closing stdin does not stop it.
+import { readFileSync } from "node:fs";
+import * as esbuild from "esbuild";
+
+const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+const watch = process.argv.includes("--watch");
+
+/** @type {import("esbuild").BuildOptions} */
+const options = {
+  entryPoints: ["js/src/widget.ts"],
+  bundle: true,
+  format: "esm",
+  target: "es2020",
+  outdir: "python/featurecard/static",
+  minify: !watch,
+  sourcemap: watch ? "inline" : false,
+  define: { __FEATURECARD_VERSION__: JSON.stringify(pkg.version) },
+  logLevel: "info",
+};
+
+if (watch) {
+  const ctx = await esbuild.context(options);
+  await ctx.watch();
+  console.log("[featurecard] watching js/ (stop with Ctrl-C or kill the PID)");
+} else {
+  await esbuild.build(options);
+}

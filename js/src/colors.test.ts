@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest";
+import { actColor, actRGB, intensity, maxAbs, NEGATIVE, POSITIVE, textColor } from "./colors";
+
+describe("colours", () => {
+  it("0, non-finite values and a zero scale are transparent", () => {
+    expect(actColor(0, 2)).toBe("transparent");
+    expect(actColor(-0, 2)).toBe("transparent");
+    expect(actColor(Number.NaN, 2)).toBe("transparent");
+    expect(actColor(1, 0)).toBe("transparent");
+    expect(textColor(0, 2)).toBe("");
+  });
+
+  it("positive is orange, negative is blue", () => {
+    expect(actRGB(2, 2)).toEqual(POSITIVE);
+    expect(actRGB(-2, 2)).toEqual(NEGATIVE);
+    const [r, , b] = actRGB(1, 2) ?? [0, 0, 0];
+    expect(r).toBeGreaterThan(b); // warm
+    const [r2, , b2] = actRGB(-1, 2) ?? [0, 0, 0];
+    expect(b2).toBeGreaterThan(r2); // cool
+  });
+
+  it("scales with |value| / scale from white and clamps at the full colour", () => {
+    const weak = actRGB(0.01, 2) ?? [0, 0, 0];
+    for (const c of weak) expect(c).toBeGreaterThan(245);
+    expect(actRGB(10, 2)).toEqual(POSITIVE);
+    expect(actRGB(-10, 2)).toEqual(NEGATIVE);
+    expect(intensity(1, 4)).toBe(0.25);
+    expect(intensity(-8, 4)).toBe(1);
+    expect(actColor(2, 2)).toBe(`rgb(${POSITIVE.join(", ")})`);
+  });
+
+  it("picks a readable text colour", () => {
+    expect(textColor(0.1, 2)).toBe("#000"); // near white
+    expect(["#000", "#fff"]).toContain(textColor(-2, 2));
+  });
+
+  it("maxAbs ignores non-finite values", () => {
+    expect(maxAbs([1, -3, Number.NaN, Number.POSITIVE_INFINITY, 2])).toBe(3);
+    expect(maxAbs([])).toBe(0);
+  });
+});

@@ -1,0 +1,62 @@
+/**
+ * Activation -> colour. Positive values go from white to orange, negative ones from white to
+ * blue, linearly in |value| / scale and clamped at the full colour; exactly 0 (or anything
+ * not finite, or a zero scale) is transparent. The background is opaque (mixed with white),
+ * so the text colour that reads best on it can be chosen by contrast.
+ */
+
+export type RGB = readonly [number, number, number];
+
+export const POSITIVE: RGB = [255, 127, 14]; // orange
+export const NEGATIVE: RGB = [31, 119, 180]; // blue
+const WHITE: RGB = [255, 255, 255];
+
+/** |value| / scale clamped to [0, 1]; 0 for a non-finite value or a non-positive scale. */
+export function intensity(value: number, scale: number): number {
+  if (!Number.isFinite(value) || !(scale > 0)) return 0;
+  return Math.min(1, Math.abs(value) / scale);
+}
+
+/** The background colour as RGB, or null for "transparent". */
+export function actRGB(value: number, scale: number): RGB | null {
+  const t = intensity(value, scale);
+  if (t === 0) return null;
+  const [r, g, b] = value > 0 ? POSITIVE : NEGATIVE;
+  const mix = (w: number, c: number) => Math.round(w + (c - w) * t);
+  return [mix(WHITE[0], r), mix(WHITE[1], g), mix(WHITE[2], b)];
+}
+
+/** CSS background for an activation: "transparent" for 0, else `rgb(r, g, b)`. */
+export function actColor(value: number, scale: number): string {
+  const c = actRGB(value, scale);
+  return c ? `rgb(${c[0]}, ${c[1]}, ${c[2]})` : "transparent";
+}
+
+function luminance([r, g, b]: RGB): number {
+  const lin = (v: number) => {
+    const s = v / 255;
+    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+
+/** The text colour with the higher WCAG contrast on actColor(value, scale);
+ * "" (inherit the theme's colour) when the background is transparent. */
+export function textColor(value: number, scale: number): string {
+  const c = actRGB(value, scale);
+  if (!c) return "";
+  const l = luminance(c);
+  const onBlack = (l + 0.05) / 0.05;
+  const onWhite = 1.05 / (l + 0.05);
+  return onBlack >= onWhite ? "#000" : "#fff";
+}
+
+/** The largest |x| over finite values (0 for none). */
+export function maxAbs(values: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = Math.abs(values[i] ?? 0);
+    if (Number.isFinite(v) && v > m) m = v;
+  }
+  return m;
+}

@@ -1,0 +1,118 @@
+/**
+ * The versioned payloads that travel from the kernel to the front end.
+ *
+ * Mirrors python/featurecard/state/schema.py key for key (tests/unit/test_schema_sync.py parses
+ * both files with regexes): keep each interface flat, one `key: type;` per line.
+ */
+
+export const SCHEMA_VERSION = 2;
+
+export type DType = "float32" | "float16" | "int32" | "uint16" | "uint8";
+
+/** Where an ArrayPayload's bytes can come from: a live widget gives a DataView (often over a
+ * larger buffer, at an offset); an exported HTML file gives a base64 string. */
+export type ByteSource = DataView | ArrayBuffer | ArrayBufferView | string;
+
+/** A typed array: little-endian `dtype` values in row-major `shape`. */
+export interface ArrayPayload {
+  dtype: DType;
+  shape: number[];
+  buffer: ByteSource; // bytes live (a DataView here); base64 str in an exported file
+}
+
+/** A titled run of consecutive example sequences (e.g. "Top activations"). */
+export interface ExampleGroup {
+  title: string;
+  count: number; // how many sequences, following the previous group's
+}
+
+/** Ragged example sequences; sequence s is tokens[seq_offsets[s]:seq_offsets[s+1]]. */
+export interface Examples {
+  groups: ExampleGroup[];
+  seq_offsets: ArrayPayload; // int32 [n_seq + 1]
+  tokens: ArrayPayload; // int32 [n_tok], indices into FeatureCardState.vocab
+  acts: ArrayPayload; // float32 [n_tok], the unit's activation at each shown token
+  seq_batch: ArrayPayload; // int32 [n_seq], dataset row of the sequence
+  seq_pos0: ArrayPayload; // int32 [n_seq], dataset position of the sequence's first shown token
+  seq_focus: ArrayPayload; // int32 [n_seq], index in the sequence of the token that selected it
+}
+
+/** Direct logit effect of the unit's output direction (through the unembedding). */
+export interface LogitTable {
+  top_tokens: ArrayPayload; // int32 [k], indices into vocab, largest first
+  top_values: ArrayPayload; // float32 [k]
+  bottom_tokens: ArrayPayload; // int32 [k], indices into vocab, most negative first
+  bottom_values: ArrayPayload; // float32 [k]
+}
+
+/** Equal-width bins with a few round ticks. */
+export interface Histogram {
+  edges: ArrayPayload; // float32 [n_bins + 1]
+  counts: ArrayPayload; // int32 [n_bins]
+  ticks: ArrayPayload; // float32 [n_ticks], at most 6
+}
+
+/** The units most correlated (Pearson) with this one, with their cosine similarity. */
+export interface CorrelationTable {
+  ids: ArrayPayload; // int32 [k], unit indices
+  pearson: ArrayPayload; // float32 [k]
+  cosine: ArrayPayload; // float32 [k]
+}
+
+/** The input neurons the decoder direction weighs most (by |weight|). */
+export interface AlignmentTable {
+  ids: ArrayPayload; // int32 [k], input neuron indices
+  values: ArrayPayload; // float32 [k], decoder weights
+  l1_share: ArrayPayload; // float32 [k], |weight| / sum of |weights|
+}
+
+/** The left column's tables; null where a table does not apply (see `unavailable`). */
+export interface LeftPanels {
+  alignment: AlignmentTable | null;
+  neurons: CorrelationTable | null; // correlated input neurons
+  latents: CorrelationTable | null; // correlated latents of the same SAE (over all latents)
+  latents_b: CorrelationTable | null; // correlated latents of encoder B
+}
+
+/** Exact next-token effects at every shown token where the unit is nonzero. */
+export interface Hover {
+  token_row: ArrayPayload; // int32 [n_tok], row in the arrays below, -1 where the unit is silent
+  top_tokens: ArrayPayload; // int32 [n_hover, k], vocab indices, log-prob most raised first
+  top_values: ArrayPayload; // float32 [n_hover, k], change of log p
+  bottom_tokens: ArrayPayload; // int32 [n_hover, k], log-prob most lowered first
+  bottom_values: ArrayPayload; // float32 [n_hover, k]
+  loss_change: ArrayPayload; // float32 [n_hover], drawn under the next token (NaN at a row's end)
+}
+
+/** Everything one card needs to redraw without a kernel. */
+export interface FeatureCardState {
+  schema_version: number;
+  kind: "feature_card";
+  source: string; // the SAE's name in the Workspace, or the hook name for neurons
+  unit: "latent" | "neuron";
+  hook_name: string; // the model hook the unit reads
+  feature: number; // the unit's index
+  n_features: number; // valid indices are 0 .. n_features - 1
+  n_tokens: number; // dataset tokens counted (BOS excluded by default)
+  max_act: number;
+  density: number; // fraction of counted tokens where the unit is nonzero
+  vocab: string[]; // the token strings this card shows, as text
+  examples: Examples;
+  logits: LogitTable | null; // null when the hook has no linear path to the residual stream
+  unavailable: Record<string, string>; // panel name -> why it cannot be shown for this unit
+  hover: Hover | null; // null when the hook has no linear path to the residual stream
+  act_hist: Histogram; // over the unit's nonzero activations
+  logit_hist: Histogram | null; // over the whole vocabulary
+  left: LeftPanels;
+}
+
+/** `state` before the first card: Python's `{}`. */
+export type EmptyState = Record<string, never>;
+
+/** The synced traitlets of the FeatureCard widget (FEATURE_CARD_TRAITS in schema.py). */
+export interface CardModel {
+  feature: number; // the unit index; the front end sets it from the index box
+  state: FeatureCardState | EmptyState; // the last good card
+  error: string; // why the last request failed ('' when it did not); the last good state stays
+  busy: boolean; // a computation is running
+}
