@@ -1,0 +1,49 @@
+"""featurecard: feature cards for SAE latents and neurons, as a live notebook widget.
+
+    import featurecard as fc
+    model, sae, tokens = fc.demo()                       # embedded default, built offline once
+    ws = fc.Workspace(model, saes={"mlp0": sae}, tokens=tokens)
+    card = ws.card("mlp0", feature=7)                    # renders in the cell
+    card.feature = 42                                    # or use the index box in the widget
+    card.export_html("card.html")                        # one offline file
+
+TransformerLens and SAELens are imported only when needed (each takes seconds to import).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+try:
+    __version__ = version("featurecard")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"
+
+if TYPE_CHECKING:
+    from .adapters.sae import SparseAutoencoder
+    from .embedded import demo
+    from .widget.feature_card import FeatureCard
+    from .workspace import Workspace
+
+_LAZY = {
+    "Workspace": ("featurecard.workspace", "Workspace"),
+    "FeatureCard": ("featurecard.widget.feature_card", "FeatureCard"),
+    "SparseAutoencoder": ("featurecard.adapters.sae", "SparseAutoencoder"),
+    "demo": ("featurecard.embedded", "demo"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import featurecard` stays fast; torch loads when a Workspace is made.
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'featurecard' has no attribute {name!r}")
+
+
+__all__ = ["FeatureCard", "SparseAutoencoder", "Workspace", "__version__", "demo"]

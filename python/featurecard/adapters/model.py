@@ -1,0 +1,203 @@
+"""The model adapter: the only code that knows TransformerLens's classes and hook names.
+
+We accept a TransformerLens ``HookedTransformer`` (TL 3.x) or ``TransformerBridge`` (TL 3.9+
+and 4.x). Both expose the legacy hook names (``blocks.0.mlp.hook_post`` …), ``hook_dict``,
+``run_with_hooks``, ``W_U``/``W_out``/``W_O``, ``ln_final`` and ``unembed``; we depend on that
+small surface only, never on ``isinstance`` checks against one class, and never on
+``hook.name`` inside a hook (TL 4 reports its internal canonical name there).
+
+Hook names are data: every name is checked against ``model.hook_dict`` when a Workspace is
+made, and the error lists the valid names (compactly, as ``blocks.{0-11}.hook_resid_post``).
+
+``resid_directions`` maps output directions in a hook's space to the residual stream, the way
+a unit at that hook writes to it: residual-space hooks are the identity, ``mlp.hook_post``
+goes through ``W_out``, ``attn.hook_z`` through ``W_O``. ``mlp.hook_pre`` and other hooks
+have no linear path to the residual stream; for those we say why instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+_BLOCK = re.compile(r"^blocks\.(\d+)\.(.+)$")
+_RESID_SPACE = {"hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out"}
+# TransformerBridge's canonical names for the same places (TL 4 reports these inside hooks).
+_ALIASES = {
+    "hook_in": "hook_resid_pre",
+    "hook_out": "hook_resid_post",
+    "mlp.out.hook_in": "mlp.hook_post",
+    "attn.o.hook_in": "attn.hook_z",
+}
+
+
+class HookNameError(ValueError):
+    """A hook name the model does not have; the message lists the valid ones."""
+
+
+@dataclass(frozen=True)
+class HookSite:
+    """Where a hook sits: its layer (None outside blocks) and its kind (``mlp.hook_post`` …)."""
+
+    name: str
+    layer: int | None
+    kind: str
+
+
+def parse_hook(name: str) -> HookSite:
+    m = _BLOCK.match(name)
+    if m is None:
+        return HookSite(name, None, name)
+    kind = _ALIASES.get(m.group(2), m.group(2))
+    return HookSite(name, int(m.group(1)), kind)
+
+
+def compact_hook_list(names: Iterable[str]) -> str:
+    """``blocks.0.x, blocks.1.x`` → ``blocks.{0-1}.x``: a readable list of valid names."""
+    layers: dict[str, list[int]] = {}
+    others: list[str] = []
+    for n in names:
+        m = _BLOCK.match(n)
+        if m:
+            layers.setdefault(m.group(2), []).append(int(m.group(1)))
+        else:
+            others.append(n)
+    parts = sorted(others)
+    for kind, ls in sorted(layers.items()):
+        lo, hi = min(ls), max(ls)
+        parts.append(f"blocks.{lo}.{kind}" if lo == hi else f"blocks.{{{lo}-{hi}}}.{kind}")
+    return ", ".join(parts)
+
+
+class ModelAdapter:
+    """A thin, typed view of a TransformerLens model for the engine and the cards."""
+
+    def __init__(self, model: Any) -> None:
+        for attr in ("hook_dict", "run_with_hooks", "W_U", "cfg", "tokenizer"):
+            if not hasattr(model, attr):
+                raise TypeError(
+                    f"expected a TransformerLens HookedTransformer or TransformerBridge; "
+                    f"{type(model).__name__} has no {attr!r}"
+                )
+        if model.tokenizer is None:
+            raise TypeError("the model has no tokenizer; featurecard needs one to show token text")
+        self.model = model
+        self.hook_names: frozenset[str] = frozenset(model.hook_dict)
+        self._strings: dict[int, str] = {}
+
+    # -- facts ---------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return type(self.model).__name__
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.cfg.n_layers)
+
+    @property
+    def d_vocab(self) -> int:
+        return int(self.model.W_U.shape[-1])
+
+    @property
+    def n_ctx(self) -> int:
+        return int(self.model.cfg.n_ctx)
+
+    @property
+    def device(self) -> torch.device:
+        return cast("torch.device", self.model.W_U.device)
+
+    @property
+    def bos_token_id(self) -> int | None:
+        bos = getattr(self.model.tokenizer, "bos_token_id", None)
+        return int(bos) if bos is not None else None
+
+    @property
+    def final_resid_hook(self) -> str:
+        return f"blocks.{self.n_layers - 1}.hook_resid_post"
+
+    def validate_hook(self, name: str, what: str = "") -> HookSite:
+        """The hook's site; a HookNameError listing the valid names if the model lacks it."""
+        if name not in self.hook_names:
+            asked = f" ({what})" if what else ""
+            raise HookNameError(
+                f"{name!r}{asked} is not a hook of this {self.kind} ({self.n_layers} layers); "
+                f"valid names: {compact_hook_list(self.hook_names)}"
+            )
+        return parse_hook(name)
+
+    # -- running -------------------------------------------------------------------------
+    @torch.no_grad()
+    def capture(self, tokens: Int[Tensor, "batch pos"], hook_names: Sequence[str]) -> dict[str, Tensor]:
+        """Run the model once and return the named hooks' activations (keyed by OUR names)."""
+        out: dict[str, Tensor] = {}
+
+        def saver(name: str) -> Callable[..., None]:
+            def hook(act: Tensor, hook: object) -> None:  # noqa: ARG001 - TL passes the HookPoint
+                out[name] = act.detach()
+
+            return hook
+
+        self.model.run_with_hooks(tokens.to(self.device), fwd_hooks=[(n, saver(n)) for n in dict.fromkeys(hook_names)])
+        return out
+
+    def to_tokens(self, text: str | Sequence[str], prepend_bos: bool = True) -> Int[Tensor, "batch pos"]:
+        toks: Tensor = self.model.to_tokens(text, prepend_bos=prepend_bos)
+        return toks.cpu()
+
+    # -- directions ------------------------------------------------------------------------
+    def resid_directions(
+        self, hook_name: str, directions: Float[Tensor, "n d_in"]
+    ) -> tuple[Float[Tensor, "n d_model"] | None, str]:
+        """Map output directions at ``hook_name`` to the residual stream, or say why we cannot."""
+        site = parse_hook(hook_name)
+        m = self.model
+        if site.kind in _RESID_SPACE or site.name in ("hook_embed", "hook_pos_embed"):
+            return directions, ""
+        if site.kind == "mlp.hook_post" and site.layer is not None:
+            return directions @ m.W_out[site.layer].to(directions.dtype), ""
+        if site.kind == "attn.hook_z" and site.layer is not None:
+            w_o = m.W_O[site.layer]  # [head, d_head, d_model]
+            return directions @ w_o.reshape(-1, w_o.shape[-1]).to(directions.dtype), ""
+        if site.kind == "mlp.hook_pre":
+            return None, (
+                f"{hook_name} is the MLP input before its nonlinearity: it has no linear path to the "
+                "residual stream, so logit effects are not defined"
+            )
+        return None, (
+            f"{hook_name} is not a hook whose units write linearly to the residual stream "
+            "(accepted: hook_resid_*, hook_attn_out, hook_mlp_out, mlp.hook_post, attn.hook_z)"
+        )
+
+    def unembed_matrix(self) -> Float[Tensor, "d_model d_vocab"]:
+        return cast("Tensor", self.model.W_U)
+
+    # -- text -----------------------------------------------------------------------------
+    def token_strings(self, ids: Iterable[int]) -> list[str]:
+        """Each token's own text (``tokenizer.decode([id])``), cached."""
+        tok = self.model.tokenizer
+        res: list[str] = []
+        for i in ids:
+            s = self._strings.get(i)
+            if s is None:
+                s = tok.decode([i])
+                self._strings[i] = s
+            res.append(s)
+        return res
+
+
+def flatten_hook_activation(act: Tensor, d_in: int, hook_name: str) -> Tensor:
+    """``[batch, pos, head, d_head]`` (attn z) → ``[batch, pos, head*d_head]``; checks ``d_in``."""
+    if act.ndim == 4:
+        act = act.flatten(-2)
+    if act.shape[-1] != d_in:
+        raise ValueError(
+            f"the SAE expects vectors of size d_in={d_in}, but {hook_name} gives vectors of size "
+            f"{act.shape[-1]}; pick the hook this SAE was trained on"
+        )
+    return act

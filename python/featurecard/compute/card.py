@@ -1,0 +1,92 @@
+"""What one card shows, computed from a unit's column of the activation index.
+
+* ``top_windows``: the k largest activations whose example windows (``buffer`` tokens before
+  and after, clipped to the sequence) do not overlap, chosen greedily from the largest down,
+  as sae_vis does (SAEDashboard keeps overlapping windows).
+* ``window_activations``: the unit's activation at every token of a window, read from the
+  sorted column with ``searchsorted`` (zeros where the unit is silent).
+* ``logit_table``: the direct logit effect of the unit's residual-stream direction,
+  ``direction @ W_U``, its top and bottom k tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Window:
+    row: int  # dataset row
+    start: int  # first shown position (inclusive)
+    stop: int  # last shown position + 1
+    focus: int  # position of the token that selected the window
+
+
+def top_windows(
+    positions: Int[Tensor, " nnz"],
+    values: Float[Tensor, " nnz"],
+    seq_len: int,
+    k: int = 20,
+    buffer: tuple[int, int] = (5, 5),
+) -> list[Window]:
+    """The k largest positive activations with non-overlapping windows (largest first)."""
+    if positions.numel() == 0:
+        return []
+    order = torch.argsort(values, descending=True, stable=True)
+    pos_sorted = positions[order].tolist()
+    val_sorted = values[order].tolist()
+    before, after = buffer
+    taken: dict[int, list[tuple[int, int]]] = {}
+    out: list[Window] = []
+    for flat, v in zip(pos_sorted, val_sorted, strict=True):
+        if v <= 0 or len(out) >= k:
+            break
+        row, p = divmod(int(flat), seq_len)
+        start, stop = max(0, p - before), min(seq_len, p + after + 1)
+        spans = taken.setdefault(row, [])
+        if any(start < b and a < stop for a, b in spans):
+            continue
+        spans.append((start, stop))
+        out.append(Window(row, start, stop, p))
+    return out
+
+
+def window_activations(
+    positions: Int[Tensor, " nnz"], values: Float[Tensor, " nnz"], window: Window, seq_len: int
+) -> Float[Tensor, " w"]:
+    """The unit's activation at each token of ``window`` (positions must be ascending)."""
+    lo = window.row * seq_len + window.start
+    hi = window.row * seq_len + window.stop
+    flat = positions.to(torch.int64)
+    a = int(torch.searchsorted(flat, torch.tensor(lo, device=flat.device)))
+    b = int(torch.searchsorted(flat, torch.tensor(hi, device=flat.device)))
+    out = torch.zeros(window.stop - window.start, dtype=torch.float32)
+    out[(flat[a:b] - lo).cpu()] = values[a:b].float().cpu()
+    return out
+
+
+@dataclass(frozen=True)
+class LogitTableData:
+    top_ids: Int[Tensor, " k"]
+    top_values: Float[Tensor, " k"]
+    bottom_ids: Int[Tensor, " k"]
+    bottom_values: Float[Tensor, " k"]
+
+
+@torch.no_grad()
+def direct_logits(
+    direction: Float[Tensor, " d_model"], W_U: Float[Tensor, "d_model d_vocab"]
+) -> Float[Tensor, " d_vocab"]:
+    """The logit change per unit of activation along ``direction`` (no LayerNorm, as peers)."""
+    return direction.to(W_U.dtype) @ W_U
+
+
+def logit_table(logits: Float[Tensor, " d_vocab"], k: int = 10) -> LogitTableData:
+    k = min(k, logits.shape[-1])
+    top = torch.topk(logits, k)
+    bottom = torch.topk(-logits, k)
+    return LogitTableData(top.indices, top.values, bottom.indices, -bottom.values)

@@ -1,0 +1,115 @@
+"""Correlations of a unit with the SAE's input neurons and with every latent of an index.
+
+**Against input neurons** (streamed): while the index is built, :class:`NeuronCorrelationSums`
+accumulates, over counted tokens, ``Σf``, ``Σf²`` per unit, ``Σx``, ``Σx²`` per input dimension
+and ``Σ f·x`` per (unit, dimension), in float64. Sparse units make ``Σ f·x`` a sparse-dense
+product (cost ∝ nonzeros × d_in). Pearson and cosine then follow in closed form for any unit.
+
+**Against latents** (on demand, exact over *all* latents): unit ``f``'s column, scattered to a
+dense vector over the dataset, is multiplied into every nonzero of an index in one pass
+(cost ∝ the index's nonzeros), giving ``Σ f·g`` for every latent ``g``; with the per-latent
+sums this gives Pearson and cosine. SAEDashboard only compares latents inside one batch of
+features; sae_vis keeps a dense d_sae × d_sae running matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from .index import ActivationIndex
+
+
+@dataclass(frozen=True)
+class Correlated:
+    ids: Int[Tensor, " k"]
+    pearson: Float[Tensor, " k"]
+    cosine: Float[Tensor, " k"]
+
+
+def _pearson_cosine(
+    n: int, s_f: Tensor, s_ff: Tensor, s_g: Tensor, s_gg: Tensor, s_fg: Tensor
+) -> tuple[Tensor, Tensor]:
+    cov = n * s_fg - s_f * s_g
+    var = (n * s_ff - s_f**2).clamp(min=0) * (n * s_gg - s_g**2).clamp(min=0)
+    pearson = torch.where(var > 0, cov / var.sqrt(), torch.zeros_like(cov))
+    norm = (s_ff * s_gg).sqrt()
+    cosine = torch.where(norm > 0, s_fg / norm, torch.zeros_like(s_fg))
+    return pearson, cosine
+
+
+def top_correlated(pearson: Tensor, cosine: Tensor, k: int, exclude: int | None = None) -> Correlated:
+    """The ``k`` largest Pearson correlations (``exclude``: the unit itself)."""
+    p = pearson.clone()
+    if exclude is not None:
+        p[exclude] = float("-inf")
+    top = p.topk(min(k, p.numel()))
+    return Correlated(top.indices, top.values.float(), cosine[top.indices].float())
+
+
+class NeuronCorrelationSums:
+    """Streamed sums for unit-vs-input-dimension correlations (see the module docstring)."""
+
+    def __init__(self, n_units: int, d_in: int, device: torch.device | str = "cpu") -> None:
+        f64 = torch.float64
+        self.n = 0
+        self.s_f = torch.zeros(n_units, dtype=f64, device=device)
+        self.s_ff = torch.zeros(n_units, dtype=f64, device=device)
+        self.s_x = torch.zeros(d_in, dtype=f64, device=device)
+        self.s_xx = torch.zeros(d_in, dtype=f64, device=device)
+        self.s_fx = torch.zeros(n_units, d_in, dtype=f64, device=device)
+
+    @torch.no_grad()
+    def add(self, acts: Float[Tensor, "n n_units"], x: Float[Tensor, "n d_in"]) -> None:
+        """Counted tokens only (excluded positions already removed)."""
+        self.n += acts.shape[0]
+        a, xf = acts.float(), x.float()
+        self.s_f += a.sum(0).double()
+        self.s_ff += (a * a).sum(0).double()
+        self.s_x += xf.sum(0).double()
+        self.s_xx += (xf * xf).sum(0).double()
+        density = float((a != 0).float().mean()) if a.numel() else 0.0
+        if density < 0.1:
+            t, u = torch.nonzero(a, as_tuple=True)
+            sparse = torch.sparse_coo_tensor(
+                torch.stack([u, t]), a[t, u], (a.shape[1], a.shape[0]), check_invariants=False
+            )
+            self.s_fx += torch.sparse.mm(sparse, xf).double()
+        else:
+            self.s_fx += (a.T @ xf).double()
+
+    def correlated(self, unit: int, k: int = 3) -> Correlated:
+        p, c = _pearson_cosine(self.n, self.s_f[unit], self.s_ff[unit], self.s_x, self.s_xx, self.s_fx[unit])
+        return top_correlated(p, c, k)
+
+
+def dense_column(index: ActivationIndex, unit: int, n_positions: int) -> Float[Tensor, " n_positions"]:
+    """Unit's activation at every flat dataset position (zeros where silent or excluded)."""
+    pos, val = index.column(unit)
+    out = torch.zeros(n_positions, dtype=torch.float64, device=val.device)
+    out[pos.long()] = val.double()
+    return out
+
+
+@torch.no_grad()
+def correlate_with_index(
+    f_dense: Float[Tensor, " n_positions"],
+    index: ActivationIndex,
+) -> tuple[Float[Tensor, " n_units"], Float[Tensor, " n_units"]]:
+    """Pearson and cosine of one dense activation vector with every unit of ``index``.
+
+    Both vectors are taken over the index's counted tokens (``index.n_tokens`` of them);
+    ``f_dense`` must already be zero at excluded positions.
+    """
+    units = torch.repeat_interleave(
+        torch.arange(index.n_units, device=index.indptr.device), index.indptr[1:] - index.indptr[:-1]
+    )
+    prod = index.values.double() * f_dense[index.positions.long()]
+    s_fg = torch.zeros(index.n_units, dtype=torch.float64, device=prod.device).index_add_(0, units, prod)
+    s_g = torch.zeros_like(s_fg).index_add_(0, units, index.values.double())
+    s_gg = torch.zeros_like(s_fg).index_add_(0, units, index.values.double() ** 2)
+    s_f, s_ff = f_dense.sum(), (f_dense**2).sum()
+    return _pearson_cosine(index.n_tokens, s_f, s_ff, s_g, s_gg, s_fg)

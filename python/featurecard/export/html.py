@@ -1,0 +1,123 @@
+"""One self-contained HTML file per export: no CDN, no kernel, same look as the widget.
+
+The page holds (1) the widget's own ES module bundle and CSS, inlined; (2) the card states
+as JSON in a ``<script type="application/json">``, binary buffers as base64; (3) a small
+module script that imports the bundle from a ``blob:`` URL (Chromium refuses external module
+scripts from ``file://``) and renders it into a Shadow DOM with an in-page model. Changing the
+feature in the page switches between the states the file holds; others show an error.
+
+Escaping has one choke point, :func:`json_for_script`: ``<``, ``>`` and ``&`` become
+``\\u003c``-style escapes, so a token such as ``</script>`` cannot end the script element.
+Token text is then drawn by the bundle through ``textContent`` only.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..state.codecs import to_portable
+from ..widget._static import bundle_files
+
+
+def json_for_script(obj: Any) -> str:
+    """JSON that is safe inside ``<script type="application/json">``."""
+    return json.dumps(obj, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+_RUNTIME = r"""
+const data = JSON.parse(document.getElementById("featurecard-data").textContent);
+const esm = document.getElementById("featurecard-esm").textContent;
+class SnapshotModel {
+  constructor(states) {
+    this.states = states;
+    this.listeners = new Map();
+    this.values = { feature: states[0].feature, state: states[0], error: "", busy: false };
+  }
+  get(k) { return this.values[k]; }
+  set(k, v) {
+    this.values[k] = v;
+    this.emit("change:" + k, v);
+    if (k === "feature") {
+      const s = this.states.find((x) => x.feature === v);
+      if (s) { this.values.state = s; this.values.error = ""; this.emit("change:state", s); }
+      else {
+        const have = this.states.map((x) => x.feature).join(", ");
+        this.values.error = "feature " + v + " is not in this exported file; it holds: " + have;
+      }
+      this.emit("change:error", this.values.error);
+    }
+  }
+  save_changes() {}
+  send() {}
+  on(ev, cb) { if (!this.listeners.has(ev)) this.listeners.set(ev, new Set()); this.listeners.get(ev).add(cb); }
+  off(ev, cb) {
+    if (!ev) this.listeners.clear();
+    else if (!cb) this.listeners.delete(ev);
+    else this.listeners.get(ev)?.delete(cb);
+  }
+  emit(ev, ...a) { for (const cb of [...(this.listeners.get(ev) ?? [])]) cb(...a); }
+}
+const host = document.getElementById("featurecard-root");
+const root = host.attachShadow({ mode: "open" });
+const style = document.createElement("style");
+style.textContent = document.getElementById("featurecard-css").textContent;
+const el = document.createElement("div");
+root.append(style, el);
+try {
+  const url = URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
+  const mod = await import(url);
+  let def = mod.default ?? mod;
+  if (typeof def === "function") def = await def();
+  const model = new SnapshotModel(data.states);
+  window.featurecardModel = model;
+  const signal = new AbortController().signal;
+  const experimental = { invoke: async () => { throw new Error("exported file: no kernel"); } };
+  await def.initialize?.({ model, signal, experimental });
+  await def.render({ model, el, signal, experimental, host: {} });
+  document.body.dataset.ready = "1";
+} catch (err) {
+  el.textContent = "featurecard failed to render: " + err;
+  document.body.dataset.error = String(err);
+  throw err;
+}
+"""
+
+
+def to_html(states: Sequence[Mapping[str, Any]], title: str = "featurecard") -> str:
+    """The page for one or more card states (the first is shown)."""
+    if not states or not all(s for s in states):
+        raise ValueError("nothing to export: the card has no state yet")
+    js, css = bundle_files()
+    payload = {"states": [to_portable(dict(s)) for s in states]}
+    bundle = js.read_text(encoding="utf-8")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<style>body{margin:16px;font-family:system-ui,sans-serif;background:#fff}</style>\n"
+        '</head><body>\n<div id="featurecard-root"></div>\n'
+        # CSS and JS sit in inert text scripts; only "</script" could end them, so escape that.
+        f'<script type="text/plain" id="featurecard-css">{_inert(css.read_text(encoding="utf-8"))}</script>\n'
+        f'<script type="text/plain" id="featurecard-esm">{_inert(bundle)}</script>\n'
+        f'<script type="application/json" id="featurecard-data">{json_for_script(payload)}</script>\n'
+        f'<script type="module">{_RUNTIME}</script>\n</body></html>\n'
+    )
+
+
+def _inert(text: str) -> str:
+    # Inside a raw-text <script>, only a literal "</script" (any case) can end the element.
+    # The bundle and CSS are ours; we refuse rather than silently alter them.
+    if "</script" in text.lower() or "<!--" in text:
+        raise ValueError("the bundle contains '</script' or '<!--' and cannot be inlined safely")
+    return text
+
+
+def write_html(path: str | Path, states: Sequence[Mapping[str, Any]], title: str = "featurecard") -> Path:
+    out = Path(path).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_html(states, title=title), encoding="utf-8")
+    return out

@@ -1,0 +1,17 @@
+"""Where the built front end lives, and a clear error when it was never built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def bundle_files() -> tuple[Path, Path]:
+    js, css = STATIC / "widget.js", STATIC / "widget.css"
+    if not js.is_file() or not css.is_file():
+        raise ImportError(
+            f"featurecard's front end is missing ({js}); build it with `npm install && npm run build` "
+            "in the repository root, or reinstall with `pip install -e .`"
+        )
+    return js, css

@@ -1,0 +1,228 @@
+"""The Workspace: one object that owns the model, the named SAEs, the dataset and the index.
+
+Every widget is a view made from a Workspace, so a latent clicked in a graph or a table opens
+its card from the same dataset and the same activation index. Inputs are validated here, at
+construction, with errors that name the bad value and what is accepted:
+
+* ``model``: a TransformerLens ``HookedTransformer`` or ``TransformerBridge``;
+* ``saes``: ``{name: sae}``, each a SAELens ``SAE``, a path to a SAELens folder, or a mapping
+  with ``W_enc, b_enc, W_dec, b_dec`` and ``hook_name``; its hook must exist in the model and
+  give vectors of the SAE's ``d_in``;
+* ``tokens``: an integer tensor ``[batch, pos]`` of ids below the vocabulary size with
+  ``pos <= n_ctx``, or a list of strings (tokenized with the model's tokenizer, joined with BOS
+  and cut into rows);
+* ``sae_b``: optional ``{name: encoder}`` used by later cards (correlated latents of B).
+
+The index is built lazily, in one pass for all SAEs, the first time a card needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from .adapters.model import HookNameError, ModelAdapter, flatten_hook_activation
+from .adapters.sae import SAEError, SparseAutoencoder, as_sae, identity_sae
+from .cards import CardContext, CardOptions, card_state
+from .compute.correlation import NeuronCorrelationSums
+from .compute.index import ActivationIndex
+from .engine import index_pass
+
+if TYPE_CHECKING:
+    from .state.schema import FeatureCardState
+    from .widget.feature_card import FeatureCard
+
+
+class Workspace:
+    """Model + named SAEs + token dataset + activation index; the factory of every view."""
+
+    def __init__(
+        self,
+        model: Any,
+        saes: Mapping[str, Any] | None = None,
+        tokens: Tensor | Sequence[str] | None = None,
+        sae_b: Mapping[str, Any] | None = None,
+        *,
+        exclude_bos: bool = True,
+        batch_size: int = 32,
+        seq_len: int = 128,
+        progress: bool = True,
+        card_options: CardOptions | None = None,
+    ) -> None:
+        self.adapter = ModelAdapter(model)
+        self.model = model
+        self.exclude_bos = exclude_bos
+        self.batch_size = batch_size
+        self.progress = progress
+        self.card_options = card_options or CardOptions()
+        if tokens is None:
+            raise TypeError("Workspace needs tokens= (an int tensor [batch, pos] or a list of strings)")
+        self.tokens = self._check_tokens(tokens, seq_len)
+        self.saes: dict[str, SparseAutoencoder] = {}
+        for name, obj in (saes or {}).items():
+            self.saes[name] = self._check_sae(name, obj)
+        self.sae_b: dict[str, SparseAutoencoder] = {}
+        for name, obj in (sae_b or {}).items():
+            if name not in self.saes:
+                raise KeyError(f"sae_b has {name!r}, which is not one of the SAEs {sorted(self.saes)}")
+            self.sae_b[name] = self._check_sae(f"{name} (encoder B)", obj)
+        self._neurons: dict[str, SparseAutoencoder] = {}
+        self._indexes: dict[str, ActivationIndex] = {}
+        self._neuron_sums: dict[str, NeuronCorrelationSums | None] = {}
+        self._final_resid: Tensor | None = None
+
+    # -- validation ----------------------------------------------------------------------
+    def _check_tokens(self, tokens: Tensor | Sequence[str], seq_len: int) -> Tensor:
+        if not isinstance(tokens, Tensor) and isinstance(tokens, Sequence):
+            if not tokens or not all(isinstance(t, str) for t in tokens):
+                raise TypeError("tokens as a list must be a non-empty list of strings")
+            return self._tokenize(list(tokens), seq_len)
+        if not isinstance(tokens, Tensor):
+            raise TypeError(
+                f"tokens must be an int tensor [batch, pos] or a list of strings; got {type(tokens).__name__}"
+            )
+        if tokens.dtype.is_floating_point or tokens.dtype == torch.bool or tokens.is_complex():
+            raise TypeError(f"tokens must have an integer dtype (token ids); got {tokens.dtype}")
+        if tokens.ndim != 2 or tokens.shape[0] == 0 or tokens.shape[1] == 0:
+            raise ValueError(f"tokens must have shape [batch, pos] with batch, pos >= 1; got {tuple(tokens.shape)}")
+        n_ctx, d_vocab = self.adapter.n_ctx, self.adapter.d_vocab
+        if tokens.shape[1] > n_ctx:
+            raise ValueError(f"tokens have {tokens.shape[1]} positions; the model's context is n_ctx={n_ctx}")
+        lo, hi = int(tokens.min()), int(tokens.max())
+        if lo < 0 or hi >= d_vocab:
+            raise ValueError(f"token ids span [{lo}, {hi}]; the vocabulary accepts [0, {d_vocab - 1}]")
+        return tokens.detach().to("cpu", torch.int64)
+
+    def _tokenize(self, texts: list[str], seq_len: int) -> Tensor:
+        seq_len = min(seq_len, self.adapter.n_ctx)
+        bos = self.adapter.bos_token_id
+        stream: list[int] = []
+        for t in texts:
+            ids = self.adapter.to_tokens(t, prepend_bos=False)[0].tolist()
+            stream += ([bos] if bos is not None else []) + ids
+        n = len(stream) // seq_len
+        if n == 0:
+            raise ValueError(f"the texts give {len(stream)} tokens, fewer than one row of seq_len={seq_len}")
+        return torch.tensor(stream[: n * seq_len], dtype=torch.int64).reshape(n, seq_len)
+
+    def _check_sae(self, name: str, obj: Any) -> SparseAutoencoder:
+        try:
+            sae = as_sae(obj)
+        except SAEError as e:
+            raise SAEError(f"SAE {name!r}: {e}") from e
+        self.adapter.validate_hook(sae.hook_name, what=f"the hook of SAE {name!r}")
+        probe = self.tokens[:1, : min(4, self.tokens.shape[1])]
+        act = self.adapter.capture(probe, [sae.hook_name])[sae.hook_name]
+        try:
+            flatten_hook_activation(act, sae.d_in, sae.hook_name)
+        except ValueError as e:
+            raise SAEError(f"SAE {name!r}: {e}") from e
+        return sae.to(device=self.adapter.device)
+
+    def source(self, name: str) -> SparseAutoencoder:
+        """An SAE by name, or a hook's neurons (as an identity SAE) by hook name."""
+        if name in self.saes:
+            return self.saes[name]
+        if name in self._neurons:
+            return self._neurons[name]
+        try:
+            self.adapter.validate_hook(name)
+        except HookNameError as e:
+            raise KeyError(f"{name!r} is neither an SAE of this Workspace {sorted(self.saes)} nor a hook: {e}") from e
+        probe = self.tokens[:1, : min(4, self.tokens.shape[1])]
+        act = self.adapter.capture(probe, [name])[name]
+        d = int(act.flatten(2).shape[-1]) if act.ndim >= 3 else 1
+        self._neurons[name] = identity_sae(name, d, device=self.adapter.device, dtype=act.dtype)
+        return self._neurons[name]
+
+    def check_feature(self, name: str, feature: object) -> int:
+        n = self.source(name).d_sae
+        if isinstance(feature, bool) or not isinstance(feature, int):
+            raise TypeError(f"feature must be an int in [0, {n - 1}]; got {feature!r}")
+        if not 0 <= feature < n:
+            raise IndexError(f"feature {feature} is out of range for {name!r}: accepted 0 .. {n - 1}")
+        return feature
+
+    # -- the index -----------------------------------------------------------------------
+    def index(self, name: str) -> ActivationIndex:
+        """The activation index of one source, building it (for all SAEs at once) if needed.
+
+        One pass indexes every SAE not indexed yet and its encoder B (as ``"name::B"``); a
+        hook's neurons are indexed on their first card.
+        """
+        if name not in self._indexes:
+            if name in self.saes:
+                todo = {n: s for n, s in self.saes.items() if n not in self._indexes}
+                todo.update({f"{n}::B": self.sae_b[n] for n in todo if n in self.sae_b})
+            else:
+                todo = {name: self.source(name)}
+            result = index_pass(
+                self.adapter,
+                todo,
+                self.tokens,
+                exclude_bos=self.exclude_bos,
+                batch_size=self.batch_size,
+                progress=self.progress,
+                keep_final_resid=self._final_resid is None,
+            )
+            self._indexes.update(result.indexes)
+            self._neuron_sums.update(result.neuron_sums)
+            if result.final_resid is not None:
+                self._final_resid = result.final_resid
+        return self._indexes[name]
+
+    def card_state(self, name: str, feature: int) -> FeatureCardState:
+        """The complete data of one card (what the widget's ``state`` holds)."""
+        self.check_feature(name, feature)
+        ctx = CardContext(
+            adapter=self.adapter,
+            source=name,
+            sae=self.source(name),
+            index=self.index(name),
+            tokens=self.tokens,
+            neuron_sums=self._neuron_sums.get(name),
+            final_resid=self._final_resid,
+            index_b=self._indexes.get(f"{name}::B"),
+        )
+        return card_state(ctx, feature, self.card_options)
+
+    # -- views ---------------------------------------------------------------------------
+    def card(self, name: str, feature: int = 0) -> FeatureCard:
+        """The FeatureCard widget of latent ``feature`` of the SAE called ``name``."""
+        from .widget.feature_card import FeatureCard
+
+        if name not in self.saes:
+            raise KeyError(f"no SAE called {name!r}; this Workspace has {sorted(self.saes)}")
+        return FeatureCard(workspace=self, source=name, feature=feature)
+
+    def neuron_card(self, hook_name: str, index: int = 0) -> FeatureCard:
+        """The same card for unit ``index`` of a hook (e.g. ``blocks.0.mlp.hook_post``)."""
+        from .widget.feature_card import FeatureCard
+
+        self.adapter.validate_hook(hook_name)
+        return FeatureCard(workspace=self, source=hook_name, feature=index)
+
+    def graph(self, prompt: str | Tensor, **kwargs: Any) -> Any:
+        """Reserved: the contribution graph of a prompt (not in this release)."""
+        raise NotImplementedError("Workspace.graph (contribution graphs) is not available in this release yet")
+
+    def nodes(
+        self,
+        prompt: str | Tensor,
+        target: str | int | None = None,
+        distractor: str | int | None = None,
+        position: int = -1,
+        **kwargs: Any,
+    ) -> Any:
+        """Reserved: the node table of derived scalars for a prompt (not in this release)."""
+        raise NotImplementedError("Workspace.nodes (node tables) is not available in this release yet")
+
+    def __repr__(self) -> str:
+        saes = ", ".join(f"{n}: {s.hook_name} ({s.d_sae})" for n, s in self.saes.items())
+        return (
+            f"Workspace({self.adapter.kind}, saes={{{saes}}}, tokens={tuple(self.tokens.shape)}, "
+            f"indexed={sorted(self._indexes)})"
+        )
