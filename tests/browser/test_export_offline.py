@@ -1,0 +1,86 @@
+"""The exported card renders from file:// with the network off, markup tokens as text."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cards import MARKUP, live_features, markup_workspace
+from playwright.sync_api import expect
+
+from featurecard.state.codecs import decode_array
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return markup_workspace(tmp_path_factory.mktemp("tok"))[0]
+
+
+def test_export_escapes_every_markup_token(ws: Any, tmp_path: Path) -> None:
+    card = ws.card("mlp0", feature=live_features(ws, "mlp0", 1)[0])
+    assert any(m in card.state["vocab"] for m in MARKUP), "the card must show a markup token"
+    page = card.export_html(tmp_path / "card.html").read_text()
+    for m in MARKUP:
+        assert m not in page, f"{m!r} reached the HTML unescaped"
+    assert len(re.findall(r"</script", page, re.I)) == 4  # our own four script elements, no more
+    data = re.search(r'<script type="application/json" id="featurecard-data">(.*?)</script>', page, re.S)
+    assert data is not None
+    states = json.loads(data.group(1))["states"]
+    assert states[0]["vocab"] == card.state["vocab"]  # the escapes decode back to the exact text
+
+
+@pytest.mark.browser
+def test_export_renders_offline_from_file(browser: Any, ws: Any, tmp_path: Path, artifacts: Path) -> None:
+    card = ws.card("mlp0", feature=live_features(ws, "mlp0", 1)[0])
+    out = card.export_html(artifacts / "export-markup.html")
+    ctx = browser.new_context(offline=True)
+    page = ctx.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    dialogs: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    root = page.locator("#featurecard-root")  # Playwright's CSS locators pierce the open shadow root
+    st = card.state
+    expect(root.locator("span.fc-tok")).to_have_count(len(decode_array(st["examples"]["tokens"])))
+    expect(root.locator("input.fc-index")).to_have_value(str(card.feature))
+    assert root.locator("b, i, img, script").count() == 0
+    page.screenshot(path=str(artifacts / "export-markup.png"), full_page=True)
+    assert not errors, errors
+    assert not dialogs, dialogs  # the onerror=alert(1) token never ran
+    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
+    ctx.close()
+
+
+@pytest.mark.browser
+def test_multi_feature_export_switches_offline(browser: Any, ws: Any, artifacts: Path) -> None:
+    f0, f1, f2 = live_features(ws, "mlp0", 3)
+    card = ws.card("mlp0", feature=f0)
+    out = card.export_html(artifacts / "export-multi.html", features=[f0, f1, f2])
+    ctx = browser.new_context(offline=True)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    root = page.locator("#featurecard-root")
+    box = root.locator("input.fc-index")
+    expect(box).to_have_value(str(f0))
+    box.fill(str(f2))
+    box.press("Enter")
+    want = len(decode_array(ws.card_state("mlp0", f2)["examples"]["tokens"]))
+    expect(root.locator("span.fc-tok")).to_have_count(want)
+    expect(root.locator(".fc-card")).to_contain_text(f"feature {f2}")
+    missing = next(i for i in range(48) if i not in (f0, f1, f2))
+    box.fill(str(missing))
+    box.press("Enter")
+    expect(root.locator(".fc-error")).to_contain_text(f"feature {missing} is not in this exported file")
+    expect(root.locator("span.fc-tok")).to_have_count(want)  # the last card stays
+    assert not errors, errors
+    ctx.close()

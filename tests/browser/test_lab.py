@@ -1,0 +1,180 @@
+"""One JupyterLab smoke test: headless Lab on 127.0.0.1, a real kernel, Debian Chromium.
+
+The harness cannot see what JupyterLab's page does to a widget (clipping by the output
+area, containing blocks, Lab's CSS, the real comm), so this test renders the card in a
+notebook, checks it is whole and on top, and types an index that must reach the kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from playwright.sync_api import expect
+
+from conftest import assert_on_top
+
+pytestmark = pytest.mark.browser
+TESTS = Path(__file__).resolve().parents[1]
+
+CELLS = [
+    f"import sys; sys.path[:0] = [{str(TESTS)!r}, {str(TESTS / 'browser')!r}]\n"
+    "import tempfile, cards\n"
+    "ws, _ = cards.markup_workspace(__import__('pathlib').Path(tempfile.mkdtemp()))\n"
+    "f0, f1 = cards.live_features(ws, 'mlp0', 2)\n"
+    "card = ws.card('mlp0', feature=f0)\n"
+    "card",
+]
+
+KERNEL_IDLE = """() => {
+  const k = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
+  return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("lab")
+    nbdir = root / "notebooks"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in CELLS],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(nb, nbdir / "card.ipynb")
+    (root / "config").mkdir()
+    (root / "config" / "jupyter_server_config.json").write_text(json.dumps({"LabApp": {"news_url": None}}))
+    notif = root / "settings" / "@jupyterlab" / "apputils-extension"
+    notif.mkdir(parents=True)
+    (notif / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    runtime = root / "runtime"
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(root / "config"),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(root / "ws"),
+        "IPYTHONDIR": str(root / "ipython"),
+    }
+    port, token = _free_port(), secrets.token_hex(16)
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={nbdir}",
+        "--ServerApp.allow_root=True",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    with (root / "server.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("jupyter lab did not start:\n" + (root / "server.log").read_text()[-3000:])
+            time.sleep(0.2)
+        try:
+            yield {"url": url, "token": token, "runtime": runtime}
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class Kernel:
+    """A second client on the notebook's kernel, to read Python state."""
+
+    def __init__(self, connection_file: Path) -> None:
+        from jupyter_client import BlockingKernelClient
+
+        self.kc = BlockingKernelClient(connection_file=str(connection_file))
+        self.kc.load_connection_file()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=30)
+
+    def eval(self, expr: str) -> Any:
+        msg_id = self.kc.execute("", store_history=False, user_expressions={"r": expr})
+        while True:
+            reply = self.kc.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        r = reply["content"]["user_expressions"]["r"]
+        assert r["status"] == "ok", r
+        return json.loads(r["data"]["text/plain"].replace("'", '"'))
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+
+
+def test_card_in_jupyterlab(lab: dict[str, Any], browser: Any, artifacts: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{lab['url']}/lab/tree/card.ipynb?token={lab['token']}")
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    card = page.locator(".jp-OutputArea-output .fc-card")
+    expect(card).to_be_visible(timeout=120_000)
+    expect(card.locator("span.fc-tok").first).to_be_visible()
+    # whole and on top: not clipped by the output area, not wider than it
+    assert_on_top(card.locator(".fc-index"))
+    out_box = page.locator(".jp-OutputArea-output:has(.fc-card)").bounding_box()
+    card_box = card.bounding_box()
+    assert out_box is not None and card_box is not None
+    assert (
+        card_box["x"] >= out_box["x"] - 1 and card_box["x"] + card_box["width"] <= out_box["x"] + out_box["width"] + 1
+    )
+
+    kid = page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id")
+    kernel = Kernel(lab["runtime"] / f"kernel-{kid}.json")
+    try:
+        f0, f1 = kernel.eval("[f0, f1]")
+        assert kernel.eval("card.feature") == f0
+        box = card.locator("input.fc-index")
+        box.fill(str(f1))
+        box.press("Enter")
+        deadline = time.monotonic() + 30
+        while kernel.eval("[card.feature, card.state['feature']]") != [f1, f1]:
+            assert time.monotonic() < deadline, "the typed index never reached the kernel"
+            time.sleep(0.2)
+        expect(box).to_have_value(str(f1))
+    finally:
+        kernel.close()
+    page.screenshot(path=str(artifacts / "lab.png"))
+    card.screenshot(path=str(artifacts / "lab-card.png"))
+    page.close()
+    assert not errors, errors

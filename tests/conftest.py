@@ -1,0 +1,42 @@
+"""Shared fixtures: small real models (see tiny.py), and the browser for the browser tier."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # `import tiny` from any test folder
+
+import tiny  # noqa: E402
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def tl_major() -> int:
+    from importlib.metadata import version
+
+    return int(version("transformer-lens").split(".")[0])
+
+
+MODEL_KINDS = ["HookedTransformer", "TransformerBridge"] if tl_major() < 4 else ["TransformerBridge"]
+
+
+@pytest.fixture(scope="session")
+def tok(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return tiny.make_tokenizer(tmp_path_factory.mktemp("tok"))
+
+
+@pytest.fixture(scope="session", params=MODEL_KINDS)
+def model(request: pytest.FixtureRequest, tok: Any) -> Any:
+    """Each TransformerLens model kind this environment has (both in TL 3.x, the bridge in 4.x)."""
+    return tiny.hooked_transformer(tok) if request.param == "HookedTransformer" else tiny.bridge(tok)
+
+
+@pytest.fixture(scope="session")
+def tokens(tok: Any) -> Any:
+    return tiny.random_tokens(tok, batch=8, pos=24)

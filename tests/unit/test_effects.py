@@ -1,0 +1,44 @@
+"""Hover effects against the model's own forward pass with the contribution removed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from featurecard.compute.effects import token_effects
+
+
+def test_effects_equal_a_patched_forward_pass(model: Any, tokens: torch.Tensor) -> None:
+    final = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
+    g = torch.Generator().manual_seed(0)
+    direction = torch.randn(model.cfg.d_model, generator=g)
+    rows, poss = [0, 1, 2, 3], [5, 7, 23, 11]  # position 23 is the last: no next token
+    acts = torch.tensor([1.5, 0.7, 2.0, -0.4])
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=lambda n: n == final)
+        resid = torch.stack([cache[final][r, p] for r, p in zip(rows, poss, strict=True)])
+        next_ids = torch.tensor(
+            [int(tokens[r, p + 1]) if p + 1 < tokens.shape[1] else -1 for r, p in zip(rows, poss, strict=True)]
+        )
+        eff = token_effects(resid, acts, direction, model.ln_final, model.unembed, next_ids, k=5)
+        clean_logits = model(tokens)
+        for i, (r, p) in enumerate(zip(rows, poss, strict=True)):
+
+            def remove(x: torch.Tensor, hook: Any, p: int = p, a: float = float(acts[i])) -> torch.Tensor:
+                x = x.clone()
+                x[:, p] -= a * direction
+                return x
+
+            patched = model.run_with_hooks(tokens[r : r + 1], fwd_hooks=[(final, remove)])
+            delta = torch.log_softmax(clean_logits[r, p], -1) - torch.log_softmax(patched[0, p], -1)
+            ref = delta.topk(5)
+            assert eff.top_ids[i].tolist() == ref.indices.tolist()
+            torch.testing.assert_close(eff.top_values[i], ref.values, atol=1e-4, rtol=0)
+            low = (-delta).topk(5)
+            assert eff.bottom_ids[i].tolist() == low.indices.tolist()
+            torch.testing.assert_close(eff.bottom_values[i], -low.values, atol=1e-4, rtol=0)
+            if next_ids[i] >= 0:
+                assert abs(float(eff.loss_change[i]) + float(delta[next_ids[i]])) < 1e-4
+            else:
+                assert torch.isnan(eff.loss_change[i])
