@@ -1,16 +1,21 @@
-// Bundles js/src/widget.ts (and the CSS it imports) into python/featurecard/static/.
+// Bundles each view's entry (and the CSS it imports) into python/featurecard/static/<name>.js:
+//   widget  js/src/widget.ts        the FeatureCard
+//   graph   js/src/graph/widget.ts  the ContributionGraph (when present)
+//   nodes   js/src/nodes/widget.ts  the NodeTable (when present)
 //   node js/build.mjs           one minified build (what `pip install` runs)
 //   node js/build.mjs --watch   rebuild on change, with source maps, until killed
 // The esbuild API (not the CLI) is used for --watch, so closing stdin does not stop it.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as esbuild from "esbuild";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
 const watch = process.argv.includes("--watch");
+const views = { widget: "js/src/widget.ts", graph: "js/src/graph/widget.ts", nodes: "js/src/nodes/widget.ts" };
+const entryPoints = Object.fromEntries(Object.entries(views).filter(([, file]) => existsSync(file)));
 
 /** @type {import("esbuild").BuildOptions} */
 const options = {
-  entryPoints: ["js/src/widget.ts"],
+  entryPoints,
   bundle: true,
   format: "esm",
   target: "es2020",

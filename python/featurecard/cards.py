@@ -165,8 +165,8 @@ def _left(ctx: CardContext, feature: int, opt: CardOptions, unavailable: dict[st
         unavailable["neurons"] = "too many units x input dimensions to keep correlation sums in memory"
     n_pos = ctx.tokens.numel()
     f_dense = dense_column(ctx.index, feature, n_pos)
-    p, c = correlate_with_index(f_dense, ctx.index)
-    left.latents = _correlated(top_correlated(p, c, opt.n_left, exclude=feature))
+    pearson, cosine = correlate_with_index(f_dense, ctx.index)
+    left.latents = _correlated(top_correlated(pearson, cosine, opt.n_left, exclude=feature))
     if ctx.index_b is not None:
         pb, cb = correlate_with_index(f_dense, ctx.index_b)
         left.latents_b = _correlated(top_correlated(pb, cb, opt.n_left))

@@ -323,6 +323,9 @@ def load_saelens_folder(path: str | Path, device: torch.device | str | None = No
     return sae
 
 
+_SAELENS_FORMAT_VERSION = "6.0.0"
+
+
 def save_saelens_folder(sae: SparseAutoencoder, path: str | Path, **metadata: Any) -> Path:
     """Write ``sae`` as a SAELens 6 folder that ``SAE.load_from_disk`` opens."""
     from safetensors.torch import save_file
@@ -344,7 +347,15 @@ def save_saelens_folder(sae: SparseAutoencoder, path: str | Path, **metadata: An
         "apply_b_dec_to_input": sae.apply_b_dec_to_input,
         "normalize_activations": sae.normalize_activations,
         "reshape_activations": "hook_z" if sae.hook_name.endswith("hook_z") else "none",
-        "metadata": {**sae.metadata, **metadata, "hook_name": sae.hook_name, "hook_head_index": None},
+        # SAELens 6 reads the metadata block only when it names a sae_lens_version; without one,
+        # SAE.load_from_disk treats the folder as a legacy config and loses the hook name.
+        "metadata": {
+            "sae_lens_version": _SAELENS_FORMAT_VERSION,
+            **sae.metadata,
+            **metadata,
+            "hook_name": sae.hook_name,
+            "hook_head_index": None,
+        },
         "architecture": sae.architecture,
     }
     if sae.architecture == "topk":

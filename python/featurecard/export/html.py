@@ -32,10 +32,10 @@ _RUNTIME = r"""
 const data = JSON.parse(document.getElementById("featurecard-data").textContent);
 const esm = document.getElementById("featurecard-esm").textContent;
 class SnapshotModel {
-  constructor(states) {
+  constructor(states, extra) {
     this.states = states;
     this.listeners = new Map();
-    this.values = { feature: states[0].feature, state: states[0], error: "", busy: false };
+    this.values = { feature: states[0].feature, state: states[0], error: "", busy: false, ...extra };
   }
   get(k) { return this.values[k]; }
   set(k, v) {
@@ -72,7 +72,7 @@ try {
   const mod = await import(url);
   let def = mod.default ?? mod;
   if (typeof def === "function") def = await def();
-  const model = new SnapshotModel(data.states);
+  const model = new SnapshotModel(data.states, data.values ?? {});
   window.featurecardModel = model;
   const signal = new AbortController().signal;
   const experimental = { invoke: async () => { throw new Error("exported file: no kernel"); } };
@@ -87,12 +87,22 @@ try {
 """
 
 
-def to_html(states: Sequence[Mapping[str, Any]], title: str = "featurecard") -> str:
-    """The page for one or more card states (the first is shown)."""
+def to_html(
+    states: Sequence[Mapping[str, Any]],
+    title: str = "featurecard",
+    *,
+    view: str = "widget",
+    values: Mapping[str, Any] | None = None,
+) -> str:
+    """The page for one or more states of a view (the first is shown).
+
+    ``view`` names the bundle (``widget`` for the FeatureCard, ``graph``, ``nodes``); ``values``
+    holds the view's other traitlets (e.g. a threshold), set on the page's model as they are.
+    """
     if not states or not all(s for s in states):
-        raise ValueError("nothing to export: the card has no state yet")
-    js, css = bundle_files()
-    payload = {"states": [to_portable(dict(s)) for s in states]}
+        raise ValueError("nothing to export: the view has no state yet")
+    js, css = bundle_files(view)
+    payload = {"states": [to_portable(dict(s)) for s in states], "values": to_portable(dict(values or {}))}
     bundle = js.read_text(encoding="utf-8")
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -116,8 +126,15 @@ def _inert(text: str) -> str:
     return text
 
 
-def write_html(path: str | Path, states: Sequence[Mapping[str, Any]], title: str = "featurecard") -> Path:
+def write_html(
+    path: str | Path,
+    states: Sequence[Mapping[str, Any]],
+    title: str = "featurecard",
+    *,
+    view: str = "widget",
+    values: Mapping[str, Any] | None = None,
+) -> Path:
     out = Path(path).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_html(states, title=title), encoding="utf-8")
+    out.write_text(to_html(states, title=title, view=view, values=values), encoding="utf-8")
     return out

@@ -7,8 +7,9 @@ from pathlib import Path
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-def bundle_files() -> tuple[Path, Path]:
-    js, css = STATIC / "widget.js", STATIC / "widget.css"
+def bundle_files(view: str = "widget") -> tuple[Path, Path]:
+    """The ES module and CSS of one view's bundle (``widget`` = FeatureCard, ``graph``, ``nodes``)."""
+    js, css = STATIC / f"{view}.js", STATIC / f"{view}.css"
     if not js.is_file() or not css.is_file():
         raise ImportError(
             f"featurecard's front end is missing ({js}); build it with `npm install && npm run build` "
