@@ -93,10 +93,10 @@ def index_pass(
         for name, sae in sources.items():
             x = flatten_hook_activation(acts[sae.hook_name], sae.d_in, sae.hook_name)
             f = sae.encode(x)
-            builders[name].add(f, row0, keep)
+            rows, units, values = builders[name].add(f, row0, keep)
             s = sums[name]
             if s is not None:
-                s.add(f[keep], x[keep])
+                s.add_nonzeros(rows, units, values, x.flatten(0, 1), keep.flatten())
         bar.update(batch.numel())
     bar.close()
     return PassResult({name: b.finish() for name, b in builders.items()}, sums, final)

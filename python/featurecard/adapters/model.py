@@ -17,6 +17,7 @@ have no linear path to the residual stream; for those we say why instead of gues
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ _ALIASES = {
     "mlp.out.hook_in": "mlp.hook_post",
     "attn.o.hook_in": "attn.hook_z",
 }
+
+
+class _Captured(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by the last capture hook to end a forward pass early."""
 
 
 class HookNameError(ValueError):
@@ -134,16 +139,25 @@ class ModelAdapter:
     # -- running -------------------------------------------------------------------------
     @torch.no_grad()
     def capture(self, tokens: Int[Tensor, "batch pos"], hook_names: Sequence[str]) -> dict[str, Tensor]:
-        """Run the model once and return the named hooks' activations (keyed by OUR names)."""
+        """Run the model once and return the named hooks' activations (keyed by OUR names).
+
+        The forward stops as soon as the last of them has fired, so capturing an early hook
+        never pays for the later blocks or the unembedding.
+        """
         out: dict[str, Tensor] = {}
+        wanted = list(dict.fromkeys(hook_names))
 
         def saver(name: str) -> Callable[..., None]:
             def hook(act: Tensor, hook: object) -> None:  # noqa: ARG001 - TL passes the HookPoint
                 out[name] = act.detach()
+                if len(out) == len(wanted):
+                    raise _Captured
 
             return hook
 
-        self.model.run_with_hooks(tokens.to(self.device), fwd_hooks=[(n, saver(n)) for n in dict.fromkeys(hook_names)])
+        # Both TransformerLens model kinds remove their hooks in a finally block.
+        with contextlib.suppress(_Captured):
+            self.model.run_with_hooks(tokens.to(self.device), fwd_hooks=[(n, saver(n)) for n in wanted])
         return out
 
     def to_tokens(self, text: str | Sequence[str], prepend_bos: bool = True) -> Int[Tensor, "batch pos"]:

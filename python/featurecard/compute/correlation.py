@@ -5,11 +5,12 @@ accumulates, over counted tokens, ``Σf``, ``Σf²`` per unit, ``Σx``, ``Σx²`
 and ``Σ f·x`` per (unit, dimension), in float64. Sparse units make ``Σ f·x`` a sparse-dense
 product (cost ∝ nonzeros × d_in). Pearson and cosine then follow in closed form for any unit.
 
-**Against latents** (on demand, exact over *all* latents): unit ``f``'s column, scattered to a
-dense vector over the dataset, is multiplied into every nonzero of an index in one pass
-(cost ∝ the index's nonzeros), giving ``Σ f·g`` for every latent ``g``; with the per-latent
-sums this gives Pearson and cosine. SAEDashboard only compares latents inside one batch of
-features; sae_vis keeps a dense d_sae × d_sae running matrix.
+**Against latents** (on demand, exact over *all* latents): ``Σ f·g`` is nonzero only where
+``f`` fires, so for each position where unit ``f`` is nonzero the index's by-position view
+gives the latents active there, and one scatter-add over those pairs gives ``Σ f·g`` for every
+latent ``g`` (cost ∝ f's nonzeros × the L0 of the index, not the index's size); with the
+per-latent sums (computed once per index) this gives Pearson and cosine. SAEDashboard only
+compares latents inside one batch of features; sae_vis keeps a dense d_sae × d_sae running matrix.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from .index import ActivationIndex
@@ -65,21 +66,32 @@ class NeuronCorrelationSums:
     @torch.no_grad()
     def add(self, acts: Float[Tensor, "n n_units"], x: Float[Tensor, "n d_in"]) -> None:
         """Counted tokens only (excluded positions already removed)."""
-        self.n += acts.shape[0]
-        a, xf = acts.float(), x.float()
-        self.s_f += a.sum(0).double()
-        self.s_ff += (a * a).sum(0).double()
-        self.s_x += xf.sum(0).double()
-        self.s_xx += (xf * xf).sum(0).double()
-        density = float((a != 0).float().mean()) if a.numel() else 0.0
-        if density < 0.1:
-            t, u = torch.nonzero(a, as_tuple=True)
-            sparse = torch.sparse_coo_tensor(
-                torch.stack([u, t]), a[t, u], (a.shape[1], a.shape[0]), check_invariants=False
-            )
-            self.s_fx += torch.sparse.mm(sparse, xf).double()
-        else:
-            self.s_fx += (a.T @ xf).double()
+        t, u = torch.nonzero(acts, as_tuple=True)
+        self.add_nonzeros(t, u, acts[t, u], x, torch.ones(x.shape[0], dtype=torch.bool, device=x.device))
+
+    @torch.no_grad()
+    def add_nonzeros(
+        self,
+        rows: Int[Tensor, " m"],
+        units: Int[Tensor, " m"],
+        values: Float[Tensor, " m"],
+        x: Float[Tensor, "n d_in"],
+        keep: Bool[Tensor, " n"],
+    ) -> None:
+        """The same from a batch's nonzeros (``rows`` index ``x``; none at excluded rows)."""
+        xk = x[keep].float()
+        self.n += xk.shape[0]
+        v = values.float()
+        u = units.long()
+        self.s_f.index_add_(0, u, v.double())
+        self.s_ff.index_add_(0, u, (v * v).double())
+        self.s_x += xk.sum(0).double()
+        self.s_xx += (xk * xk).sum(0).double()
+        n_units = self.s_f.shape[0]
+        sparse = torch.sparse_coo_tensor(
+            torch.stack([u, rows.long()]), v, (n_units, x.shape[0]), check_invariants=False
+        )
+        self.s_fx += torch.sparse.mm(sparse, x.float()).double()
 
     def correlated(self, unit: int, k: int = 3) -> Correlated:
         p, c = _pearson_cosine(self.n, self.s_f[unit], self.s_ff[unit], self.s_x, self.s_xx, self.s_fx[unit])
@@ -104,12 +116,10 @@ def correlate_with_index(
     Both vectors are taken over the index's counted tokens (``index.n_tokens`` of them);
     ``f_dense`` must already be zero at excluded positions.
     """
-    units = torch.repeat_interleave(
-        torch.arange(index.n_units, device=index.indptr.device), index.indptr[1:] - index.indptr[:-1]
-    )
-    prod = index.values.double() * f_dense[index.positions.long()]
-    s_fg = torch.zeros(index.n_units, dtype=torch.float64, device=prod.device).index_add_(0, units, prod)
-    s_g = torch.zeros_like(s_fg).index_add_(0, units, index.values.double())
-    s_gg = torch.zeros_like(s_fg).index_add_(0, units, index.values.double() ** 2)
+    where = torch.nonzero(f_dense).squeeze(-1)
+    which, units, values = index.at_positions(where)
+    prod = values.double() * f_dense[where][which]
+    s_fg = torch.zeros(index.n_units, dtype=torch.float64, device=f_dense.device).index_add_(0, units, prod)
+    s_g, s_gg = index.unit_sums()
     s_f, s_ff = f_dense.sum(), (f_dense**2).sum()
     return _pearson_cosine(index.n_tokens, s_f, s_ff, s_g, s_gg, s_fg)

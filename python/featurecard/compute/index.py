@@ -7,13 +7,17 @@ is then a slice: ``positions[indptr[f]:indptr[f+1]]`` are the flat dataset posit
 (``row * seq_len + pos``, ascending) where unit ``f`` is nonzero, ``values`` its activations.
 Memory grows with the number of nonzeros, never with tokens × units dense.
 
+The same nonzeros are also kept in dataset order (by position: ``by_position``), where the
+units active at one token are a slice; correlating a unit with every other unit then costs
+(its nonzeros × the units active at each), not a pass over the whole index.
+
 Positions excluded from the dataset (BOS by default) are masked before anything is kept, so
 they count neither for examples nor for density.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -31,6 +35,12 @@ class ActivationIndex:
     n_active: Int[Tensor, " n_units"]  # tokens where the unit is > 0
     n_tokens: int  # counted tokens (excluded positions left out)
     seq_len: int
+    # The same nonzeros by flat position: units active at position t are
+    # pos_units[pos_indptr[t]:pos_indptr[t+1]], with their values in pos_values.
+    pos_indptr: Int[Tensor, " n_positions_plus_1"] | None = None
+    pos_units: Int[Tensor, " nnz"] | None = None
+    pos_values: Float[Tensor, " nnz"] | None = None
+    _unit_sums: tuple[Tensor, Tensor] | None = field(default=None, repr=False)
 
     @property
     def n_units(self) -> int:
@@ -44,7 +54,36 @@ class ActivationIndex:
         return float(self.n_active[unit]) / max(self.n_tokens, 1)
 
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.indptr, self.positions, self.values))
+        parts = (self.indptr, self.positions, self.values, self.pos_indptr, self.pos_units, self.pos_values)
+        return sum(t.numel() * t.element_size() for t in parts if t is not None)
+
+    def unit_sums(self) -> tuple[Float[Tensor, " n_units"], Float[Tensor, " n_units"]]:
+        """``Σ g`` and ``Σ g²`` per unit over the dataset (float64; computed once)."""
+        if self._unit_sums is None:
+            units = torch.repeat_interleave(
+                torch.arange(self.n_units, device=self.indptr.device), self.indptr[1:] - self.indptr[:-1]
+            )
+            v = self.values.double()
+            s_g = torch.zeros(self.n_units, dtype=torch.float64, device=v.device).index_add_(0, units, v)
+            s_gg = torch.zeros_like(s_g).index_add_(0, units, v * v)
+            self._unit_sums = (s_g, s_gg)
+        return self._unit_sums
+
+    def at_positions(
+        self, positions: Int[Tensor, " k"]
+    ) -> tuple[Int[Tensor, " m"], Int[Tensor, " m"], Float[Tensor, " m"]]:
+        """Every nonzero at the given flat positions: (which of ``positions``, unit, value)."""
+        if self.pos_indptr is None or self.pos_units is None or self.pos_values is None:
+            raise ValueError("this index was built without its by-position view")
+        p = positions.long()
+        starts, ends = self.pos_indptr[p], self.pos_indptr[p + 1]
+        lens = ends - starts
+        which = torch.repeat_interleave(torch.arange(p.numel(), device=p.device), lens)
+        offsets = torch.arange(int(lens.sum()), device=p.device) - torch.repeat_interleave(
+            torch.cumsum(lens, 0) - lens, lens
+        )
+        idx = starts[which] + offsets
+        return which, self.pos_units[idx].long(), self.pos_values[idx]
 
 
 class IndexBuilder:
@@ -57,7 +96,10 @@ class IndexBuilder:
         self._val: list[Tensor] = []
         self.max_act = torch.full((n_units,), float("-inf"), device=device)
         self.n_active = torch.zeros(n_units, dtype=torch.int64, device=device)
+        self.n_nonzero = torch.zeros(n_units, dtype=torch.int64, device=device)
         self.n_tokens = 0
+        self.n_rows = 0
+        self._kept_seen = 0
 
     @torch.no_grad()
     def add(
@@ -65,19 +107,29 @@ class IndexBuilder:
         acts: Float[Tensor, "batch pos n_units"],
         row0: int,
         keep: Bool[Tensor, "batch pos"],
-    ) -> None:
-        """Add the activations of dataset rows ``row0 .. row0 + batch - 1``."""
+    ) -> tuple[Int[Tensor, " m"], Int[Tensor, " m"], Float[Tensor, " m"]]:
+        """Add the activations of dataset rows ``row0 .. row0 + batch - 1``.
+
+        Returns the batch's kept nonzeros as (flat position within the batch, unit, value),
+        so other streamed statistics can reuse them.
+        """
         batch, pos, _ = acts.shape
-        acts = acts * keep.unsqueeze(-1).to(acts.dtype)
-        self.n_tokens += int(keep.sum())
-        masked = acts.masked_fill(~keep.unsqueeze(-1), float("-inf"))
-        self.max_act = torch.maximum(self.max_act, masked.flatten(0, 1).amax(0).to(self.max_act.device))
-        self.n_active += (acts > 0).flatten(0, 1).sum(0).to(self.n_active.device)
+        if not bool(keep.all()):
+            acts = acts.masked_fill(~keep.unsqueeze(-1), 0)
+        n_keep = int(keep.sum())
+        self.n_tokens += n_keep
+        self.n_rows = max(self.n_rows, row0 + batch)
         b, p, u = torch.nonzero(acts, as_tuple=True)
+        val = acts[b, p, u].float()
+        u64 = u.long()
+        self.n_nonzero += torch.bincount(u64, minlength=self.n_units).to(self.n_nonzero.device)
+        self.n_active += torch.bincount(u64[val > 0], minlength=self.n_units).to(self.n_active.device)
+        self.max_act = self.max_act.scatter_reduce(0, u64.to(self.max_act.device), val.to(self.max_act.device), "amax")
+        self._kept_seen += n_keep
         self._pos.append(((b + row0) * self.seq_len + p).to(torch.int32))
         self._unit.append(u.to(torch.int32))
-        self._val.append(acts[b, p, u].float())
-        del batch, pos
+        self._val.append(val)
+        return b * pos + p, u64, val
 
     def finish(self) -> ActivationIndex:
         dev = self.max_act.device
@@ -89,7 +141,14 @@ class IndexBuilder:
         counts = torch.bincount(unit.long(), minlength=self.n_units)
         indptr = torch.zeros(self.n_units + 1, dtype=torch.int64, device=dev)
         indptr[1:] = torch.cumsum(counts, 0)
-        max_act = torch.where(torch.isinf(self.max_act), torch.zeros_like(self.max_act), self.max_act)
+        # Batches arrive in dataset order, so the nonzeros are already sorted by position.
+        n_positions = self.n_rows * self.seq_len
+        pos_indptr = torch.zeros(n_positions + 1, dtype=torch.int64, device=dev)
+        pos_indptr[1:] = torch.cumsum(torch.bincount(pos.long(), minlength=n_positions), 0)
+        # A unit that is zero on some counted token has a maximum of at least 0.
+        max_act = self.max_act.clone()
+        max_act = torch.where(self.n_nonzero < self._kept_seen, max_act.clamp(min=0), max_act)
+        max_act = torch.where(torch.isinf(max_act), torch.zeros_like(max_act), max_act)
         self._pos, self._unit, self._val = [], [], []
         return ActivationIndex(
             indptr=indptr,
@@ -99,4 +158,7 @@ class IndexBuilder:
             n_active=self.n_active,
             n_tokens=self.n_tokens,
             seq_len=self.seq_len,
+            pos_indptr=pos_indptr,
+            pos_units=unit,
+            pos_values=val,
         )
