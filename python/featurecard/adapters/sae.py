@@ -124,9 +124,10 @@ class SparseAutoencoder:
             active = (sae_in @ self.W_enc + self.b_gate > 0).to(sae_in.dtype)
             magnitude = torch.relu(sae_in @ (self.W_enc * self.r_mag.exp()) + self.b_mag)
             return active * magnitude
-        pre = sae_in @ self.W_enc + self.b_enc
+        pre = sae_in @ self.W_enc
+        pre += self.b_enc  # in place: the same sum as SAELens's, one pass fewer over [n, d_sae]
         if self.architecture == "standard":
-            return torch.relu(pre)
+            return pre.relu_()
         if self.architecture == "jumprelu":
             assert self.threshold is not None
             return torch.relu(pre) * (pre > self.threshold).to(pre.dtype)

@@ -114,22 +114,24 @@ class IndexBuilder:
         so other streamed statistics can reuse them.
         """
         batch, pos, _ = acts.shape
-        if not bool(keep.all()):
-            acts = acts.masked_fill(~keep.unsqueeze(-1), 0)
         n_keep = int(keep.sum())
         self.n_tokens += n_keep
         self.n_rows = max(self.n_rows, row0 + batch)
-        b, p, u = torch.nonzero(acts, as_tuple=True)
-        val = acts[b, p, u].float()
-        u64 = u.long()
+        flat = acts.reshape(batch * pos, self.n_units)
+        t, u64 = torch.nonzero(flat, as_tuple=True)
+        if n_keep < batch * pos:  # drop excluded positions' nonzeros (cheaper than masking acts)
+            kept = keep.reshape(-1)[t]
+            t, u64 = t[kept], u64[kept]
+        val = flat.reshape(-1)[t * self.n_units + u64].float()
+        b, p = t // pos, t % pos
         self.n_nonzero += torch.bincount(u64, minlength=self.n_units).to(self.n_nonzero.device)
         self.n_active += torch.bincount(u64[val > 0], minlength=self.n_units).to(self.n_active.device)
         self.max_act = self.max_act.scatter_reduce(0, u64.to(self.max_act.device), val.to(self.max_act.device), "amax")
         self._kept_seen += n_keep
         self._pos.append(((b + row0) * self.seq_len + p).to(torch.int32))
-        self._unit.append(u.to(torch.int32))
+        self._unit.append(u64.to(torch.int32))
         self._val.append(val)
-        return b * pos + p, u64, val
+        return t, u64, val
 
     def finish(self) -> ActivationIndex:
         dev = self.max_act.device
