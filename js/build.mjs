@@ -10,8 +10,14 @@ import * as esbuild from "esbuild";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
 const watch = process.argv.includes("--watch");
-const views = { widget: "js/src/widget.ts", graph: "js/src/graph/widget.ts", nodes: "js/src/nodes/widget.ts" };
-const entryPoints = Object.fromEntries(Object.entries(views).filter(([, file]) => existsSync(file)));
+const views = {
+  widget: "js/src/widget.ts",
+  graph: "js/src/graph/widget.ts",
+  nodes: "js/src/nodes/widget.ts",
+};
+const entryPoints = Object.fromEntries(
+  Object.entries(views).filter(([, file]) => existsSync(file)),
+);
 
 /** @type {import("esbuild").BuildOptions} */
 const options = {
