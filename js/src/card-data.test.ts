@@ -17,8 +17,8 @@ describe("decodeCard", () => {
     expect(Array.from(s?.acts ?? [])).toEqual([0, 0.5, 2, 1]);
     expect([s?.row, s?.pos0, s?.focus]).toEqual([5, 16, 2]);
     expect(card.logits?.bottom).toEqual([
-      { token: "<b>x</b>", value: Math.fround(-0.9) },
-      { token: "</script>", value: Math.fround(-0.2) },
+      { token: "<b>x</b>", vocab: 4, value: Math.fround(-0.9) },
+      { token: "</script>", vocab: 5, value: Math.fround(-0.2) },
     ]);
   });
 
@@ -56,7 +56,7 @@ describe("decodeCard", () => {
   });
 
   it("accepts a card with no examples", () => {
-    const card = decodeCard(makeState({ examples: buildExamples([]) }));
+    const card = decodeCard(makeState({ examples: buildExamples([]), hover: null }));
     expect(card.groups).toEqual([]);
   });
 });
@@ -68,5 +68,6 @@ describe("tokenDisplay", () => {
     expect(tokenDisplay("a b")).toEqual({ lead: "", rest: "a b" });
     expect(tokenDisplay("\n\n")).toEqual({ lead: "", rest: "↵↵" });
     expect(tokenDisplay("\t")).toEqual({ lead: "", rest: "⇥" });
+    expect(tokenDisplay("a\u000bb\u007f\u0085")).toEqual({ lead: "", rest: "a\\x0bb\\x7f\\x85" });
   });
 });

@@ -1,5 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { actColor, actRGB, intensity, maxAbs, NEGATIVE, POSITIVE, textColor } from "./colors";
+import {
+  actColor,
+  actRGB,
+  barColor,
+  barWidth,
+  intensity,
+  LOSS_DOWN,
+  LOSS_UP,
+  lossColor,
+  maxAbs,
+  NEGATIVE,
+  POSITIVE,
+  textColor,
+} from "./colors";
 
 describe("colours", () => {
   it("0, non-finite values and a zero scale are transparent", () => {
@@ -37,5 +50,27 @@ describe("colours", () => {
   it("maxAbs ignores non-finite values", () => {
     expect(maxAbs([1, -3, Number.NaN, Number.POSITIVE_INFINITY, 2])).toBe(3);
     expect(maxAbs([])).toBe(0);
+  });
+});
+
+describe("loss underline and value bars", () => {
+  it("red when the unit raises the loss, blue when it lowers it, stronger with |change|", () => {
+    expect(lossColor(1, 1)).toBe(`rgba(${LOSS_UP.join(", ")}, 1)`);
+    expect(lossColor(-1, 1)).toBe(`rgba(${LOSS_DOWN.join(", ")}, 1)`);
+    expect(lossColor(-0.5, 1)).toBe(`rgba(${LOSS_DOWN.join(", ")}, 0.63)`); // 0.25 + 0.75 * 0.5
+    expect(lossColor(5, 1)).toBe(`rgba(${LOSS_UP.join(", ")}, 1)`); // clamped
+    expect(lossColor(0, 1)).toBe("");
+    expect(lossColor(Number.NaN, 1)).toBe("");
+    expect(lossColor(1, 0)).toBe("");
+  });
+
+  it("bars take the sign's colour and |value| / scale of the width", () => {
+    expect(barColor(0.2)).toBe(`rgb(${POSITIVE.join(", ")})`);
+    expect(barColor(-0.2)).toBe(`rgb(${NEGATIVE.join(", ")})`);
+    expect(barColor(0)).toBe("transparent");
+    expect(barWidth(0.25, 0.5)).toBe("50%");
+    expect(barWidth(-1, 0.5)).toBe("100%");
+    expect(barWidth(1 / 3, 1)).toBe("33.3%");
+    expect(barWidth(1, 0)).toBe("0%");
   });
 });

@@ -60,3 +60,28 @@ export function maxAbs(values: ArrayLike<number>): number {
   }
   return m;
 }
+
+export const LOSS_UP: RGB = [214, 39, 40]; // red: the unit raises the loss (hurts the prediction)
+export const LOSS_DOWN: RGB = [31, 119, 180]; // blue: the unit lowers the loss (helps it)
+
+/** Colour of the loss underline: red when the unit raises the next token's loss, blue when
+ * it lowers it; its opacity grows with |change| / scale; "" for none (0, NaN, no scale). */
+export function lossColor(change: number, scale: number): string {
+  const t = intensity(change, scale);
+  if (t === 0) return "";
+  const [r, g, b] = change > 0 ? LOSS_UP : LOSS_DOWN;
+  const alpha = Math.round((0.25 + 0.75 * t) * 100) / 100;
+  return `rgba(${r}, ${g}, ${b}, ${alpha})`;
+}
+
+/** The fill of a value bar (full colour of the value's sign), or "transparent" for 0/NaN. */
+export function barColor(value: number): string {
+  if (!Number.isFinite(value) || value === 0) return "transparent";
+  const [r, g, b] = value > 0 ? POSITIVE : NEGATIVE;
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
+/** Width of a value bar as a CSS percentage of its cell: |value| / scale, clamped. */
+export function barWidth(value: number, scale: number): string {
+  return `${Math.round(intensity(value, scale) * 1000) / 10}%`;
+}

@@ -7,6 +7,8 @@
 
 export const SCHEMA_VERSION = 2;
 
+// "uint" below: the smallest of uint8, uint16, int32 that holds the values (decodeInts reads all).
+
 export type DType = "float32" | "float16" | "int32" | "uint16" | "uint8";
 
 /** Where an ArrayPayload's bytes can come from: a live widget gives a DataView (often over a
@@ -29,26 +31,27 @@ export interface ExampleGroup {
 /** Ragged example sequences; sequence s is tokens[seq_offsets[s]:seq_offsets[s+1]]. */
 export interface Examples {
   groups: ExampleGroup[];
-  seq_offsets: ArrayPayload; // int32 [n_seq + 1]
-  tokens: ArrayPayload; // int32 [n_tok], indices into FeatureCardState.vocab
+  seq_offsets: ArrayPayload; // uint [n_seq + 1]
+  tokens: ArrayPayload; // uint [n_tok], indices into FeatureCardState.vocab
   acts: ArrayPayload; // float32 [n_tok], the unit's activation at each shown token
-  seq_batch: ArrayPayload; // int32 [n_seq], dataset row of the sequence
-  seq_pos0: ArrayPayload; // int32 [n_seq], dataset position of the sequence's first shown token
-  seq_focus: ArrayPayload; // int32 [n_seq], index in the sequence of the token that selected it
+  seq_batch: ArrayPayload; // uint [n_seq], dataset row of the sequence
+  seq_pos0: ArrayPayload; // uint [n_seq], dataset position of the sequence's first shown token
+  seq_focus: ArrayPayload; // uint [n_seq], index in the sequence of the token that selected it
 }
 
 /** Direct logit effect of the unit's output direction (through the unembedding). */
 export interface LogitTable {
-  top_tokens: ArrayPayload; // int32 [k], indices into vocab, largest first
+  top_tokens: ArrayPayload; // uint [k], indices into vocab, largest first
   top_values: ArrayPayload; // float32 [k]
-  bottom_tokens: ArrayPayload; // int32 [k], indices into vocab, most negative first
+  bottom_tokens: ArrayPayload; // uint [k], indices into vocab, most negative first
   bottom_values: ArrayPayload; // float32 [k]
+  vocab_values: ArrayPayload; // float16 [n_vocab], direct logit of every vocab entry (hover markers)
 }
 
 /** Equal-width bins with a few round ticks. */
 export interface Histogram {
   edges: ArrayPayload; // float32 [n_bins + 1]
-  counts: ArrayPayload; // int32 [n_bins]
+  counts: ArrayPayload; // uint [n_bins]
   ticks: ArrayPayload; // float32 [n_ticks], at most 6
 }
 
@@ -74,14 +77,22 @@ export interface LeftPanels {
   latents_b: CorrelationTable | null; // correlated latents of encoder B
 }
 
+/** Raw bytes of the vocab entries that are not whole UTF-8 text on their own (pieces of a
+ * character cut by byte-level BPE); ./text.ts decodes a sequence's bytes together. */
+export interface TokenBytes {
+  ids: ArrayPayload; // int32 [m], indices into vocab
+  offsets: ArrayPayload; // int32 [m + 1], entry j's bytes are data[offsets[j]:offsets[j + 1]]
+  data: ArrayPayload; // uint8 [n_bytes]
+}
+
 /** Exact next-token effects at every shown token where the unit is nonzero. */
 export interface Hover {
-  token_row: ArrayPayload; // int32 [n_tok], row in the arrays below, -1 where the unit is silent
-  top_tokens: ArrayPayload; // int32 [n_hover, k], vocab indices, log-prob most raised first
-  top_values: ArrayPayload; // float32 [n_hover, k], change of log p
-  bottom_tokens: ArrayPayload; // int32 [n_hover, k], log-prob most lowered first
-  bottom_values: ArrayPayload; // float32 [n_hover, k]
-  loss_change: ArrayPayload; // float32 [n_hover], drawn under the next token (NaN at a row's end)
+  token_row: ArrayPayload; // uint [n_tok], row in the arrays below; n_hover where the unit is silent
+  top_tokens: ArrayPayload; // uint [n_hover, k], vocab indices, log-prob most raised first
+  top_values: ArrayPayload; // float16 [n_hover, k], change of log p
+  bottom_tokens: ArrayPayload; // uint [n_hover, k], log-prob most lowered first
+  bottom_values: ArrayPayload; // float16 [n_hover, k]
+  loss_change: ArrayPayload; // float16 [n_hover], drawn under the next token (NaN at a row's end)
 }
 
 /** Everything one card needs to redraw without a kernel. */
@@ -97,6 +108,8 @@ export interface FeatureCardState {
   max_act: number;
   density: number; // fraction of counted tokens where the unit is nonzero
   vocab: string[]; // the token strings this card shows, as text
+  vocab_ids: ArrayPayload; // uint [n_vocab], the model's token id of each vocab entry
+  vocab_bytes: TokenBytes; // raw bytes of the vocab entries that are not whole UTF-8 text
   examples: Examples;
   logits: LogitTable | null; // null when the hook has no linear path to the residual stream
   unavailable: Record<string, string>; // panel name -> why it cannot be shown for this unit
@@ -111,8 +124,45 @@ export type EmptyState = Record<string, never>;
 
 /** The synced traitlets of the FeatureCard widget (FEATURE_CARD_TRAITS in schema.py). */
 export interface CardModel {
+  source: string; // the SAE name (or "name::B" for its encoder B) or hook name whose unit is shown
   feature: number; // the unit index; the front end sets it from the index box
   state: FeatureCardState | EmptyState; // the last good card
   error: string; // why the last request failed ('' when it did not); the last good state stays
   busy: boolean; // a computation is running
+  live: boolean; // a kernel answers requests (search, random); false in an exported file
+  choices: number[]; // the only features this view can show (an exported file); [] for any
+}
+
+/** A request from the front end to the kernel (a custom message), answered by one Reply. */
+export interface Request {
+  kind: "fc-request";
+  id: string;
+  name: string; // "search" | "random"
+  args: Record<string, unknown>;
+}
+
+/** One unit that fires on the searched text. */
+export interface SearchHit {
+  feature: number;
+  act: number; // its largest activation over the text's tokens
+  frac: number; // act / the unit's max over the dataset (0 when the unit is dead there)
+  pos: number; // position in the text's tokens where it peaks
+  token: string; // that token's text
+}
+
+/** The answer to a "search" request: units most active on a typed string. */
+export interface SearchResult {
+  query: string;
+  source: string;
+  n_tokens: number; // tokens the text became (BOS not counted)
+  hits: SearchHit[];
+}
+
+/** The kernel's answer to the Request with the same id. */
+export interface Reply {
+  kind: "fc-reply";
+  id: string;
+  ok: boolean;
+  result?: unknown; // when ok
+  error?: string; // when not ok: what went wrong, for the card's banner
 }

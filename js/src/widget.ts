@@ -1,12 +1,14 @@
 /**
- * anywidget adapter: draws the FeatureCard component from the model's traitlets and turns
- * index-box / arrow input into `feature` changes. Model access goes through ./sync.
+ * anywidget adapter: draws the FeatureCard component from the model's traitlets, turns the
+ * user's navigation into `source` / `feature` changes, and sends search / random requests as
+ * custom messages (./requests). Model access goes through ./sync and ./requests.
  */
 import type { RenderProps } from "@anywidget/types";
 import { type CardData, decodeCard } from "./card-data";
 import { type CardProps, createFeatureCard } from "./components/feature-card";
-import { type CardModel, type FeatureCardState, SCHEMA_VERSION } from "./schema";
-import { type ModelSnapshot, readModel, requestFeature, watchModel } from "./sync";
+import { createRequester } from "./requests";
+import { type CardModel, type FeatureCardState, SCHEMA_VERSION, type SearchResult } from "./schema";
+import { type ModelSnapshot, readModel, requestUnit, watchModel } from "./sync";
 import "./widget.css";
 
 export const version: string = __FEATURECARD_VERSION__;
@@ -45,7 +47,11 @@ export function interpretState(state: unknown): Interpreted {
 }
 
 /** Turns a model snapshot into the component's props, decoding each state object once. */
-export function propsMaker(): (snap: ModelSnapshot) => CardProps {
+/** Hosts that embed the card without these traitlets (the node table) may leave them out. */
+export type SnapshotIn = Pick<ModelSnapshot, "feature" | "state" | "error" | "busy"> &
+  Partial<ModelSnapshot>;
+
+export function propsMaker(): (snap: SnapshotIn) => CardProps {
   let lastState: unknown = Symbol("none");
   let lastMeaning: Interpreted = { data: null, problem: "", notice: "" };
   return (snap) => {
@@ -56,16 +62,28 @@ export function propsMaker(): (snap: ModelSnapshot) => CardProps {
     const errors = [lastMeaning.problem, snap.error].filter((m) => m !== "");
     return {
       data: lastMeaning.data,
+      source: snap.source ?? lastMeaning.data?.header.source ?? "",
       feature: snap.feature,
       errors,
       busy: snap.busy,
       notice: lastMeaning.notice,
+      live: snap.live ?? true,
+      choices: snap.choices ?? [],
     };
   };
 }
 
 export function render({ model, el, signal }: RenderProps<CardModel>): () => void {
-  const card = createFeatureCard({ onSelect: (n) => requestFeature(model, n) });
+  const requests = createRequester(model);
+  const card = createFeatureCard({
+    open: (u) => requestUnit(model, u.source, u.feature),
+    search: (text) => requests.request<SearchResult>("search", { text, k: 10 }),
+    random: () =>
+      requests.request<{ feature: number }>("random").then((r) => {
+        if (!Number.isInteger(r?.feature)) throw new Error("the kernel sent no feature");
+        return r.feature;
+      }),
+  });
   const toProps = propsMaker();
   const draw = () => card.update(toProps(readModel(model)));
   const unwatch = watchModel(model, draw);
@@ -78,6 +96,7 @@ export function render({ model, el, signal }: RenderProps<CardModel>): () => voi
     done = true;
     signal?.removeEventListener("abort", cleanup);
     unwatch();
+    requests.dispose();
     card.destroy();
   };
   signal?.addEventListener("abort", cleanup, { once: true });

@@ -1,8 +1,15 @@
 type Callback = (...args: never[]) => void;
 
 export declare class FakeModel<T extends object = Record<string, unknown>> {
-  constructor(state?: Partial<T>, opts?: { onSave?: (patch: Partial<T>) => void });
+  constructor(
+    state?: Partial<T>,
+    opts?: {
+      onSave?: (patch: Partial<T>) => void;
+      onSend?: (content: unknown, buffers?: unknown) => void;
+    },
+  );
   onSave?: (patch: Partial<T>) => void;
+  onSend?: (content: unknown, buffers?: unknown) => void;
   state: T;
   saved: Array<Partial<T>>;
   sent: Array<{ content: unknown; buffers?: unknown }>;

@@ -5,13 +5,16 @@
 export class FakeModel {
   /**
    * @param {Record<string, unknown>} state initial traitlet values
-   * @param {{ onSave?: (patch: Record<string, unknown>) => void }} [opts]
+   * @param {{ onSave?: (patch: Record<string, unknown>) => void,
+   *           onSend?: (content: unknown, buffers?: unknown) => void }} [opts]
    *   onSave: called by save_changes() with the changed keys (a bridge to Python)
+   *   onSend: called by send() with each custom message (a bridge to Python)
    */
   constructor(state = {}, opts = {}) {
     /** @type {Record<string, unknown>} */
     this.state = { ...state };
     this.onSave = opts.onSave;
+    this.onSend = opts.onSend;
     /** @type {Map<string, Set<(...args: unknown[]) => void>>} */
     this.listeners = new Map();
     /** every payload "sent to Python" by save_changes(), in order */
@@ -67,6 +70,7 @@ export class FakeModel {
 
   send(content, _callbacks, buffers) {
     this.sent.push({ content, buffers });
+    this.onSend?.(content, buffers);
   }
 
   /** simulate a change coming FROM Python (no save_changes bookkeeping) */

@@ -5,10 +5,13 @@
  */
 import type {
   ArrayPayload,
+  CorrelationTable,
   DType,
   ExampleGroup,
   FeatureCardState,
+  Hover,
   LogitTable,
+  TokenBytes,
 } from "../src/schema";
 import { SCHEMA_VERSION } from "../src/schema";
 
@@ -111,8 +114,13 @@ export function buildExamples(groups: GroupSpec[]): FeatureCardState["examples"]
   };
 }
 
-export function buildLogits(top: [number, number][], bottom: [number, number][]): LogitTable {
+export function buildLogits(
+  top: [number, number][],
+  bottom: [number, number][],
+  vocabValues: number[] = VOCAB.map((_, i) => i / 10),
+): LogitTable {
   return {
+    vocab_values: payload("float32", vocabValues),
     top_tokens: payload(
       "int32",
       top.map(([t]) => t),
@@ -146,6 +154,101 @@ export const DEFAULT_GROUPS: GroupSpec[] = [
   { title: "Quantile 1", seqs: [{ tokens: [1, 2], acts: [0.25, 0], row: 11, pos0: 3, focus: 0 }] },
 ];
 
+/** Hover rows for flat shown tokens: `rows[t]` is a row index or -1 (silent). */
+export function buildHover(
+  rows: number[],
+  top: number[][], // per hover row: k vocab indices
+  topValues: number[][],
+  bottom: number[][],
+  bottomValues: number[][],
+  loss: number[],
+): Hover {
+  const n = loss.length;
+  const k = top[0]?.length ?? 0;
+  return {
+    token_row: payload(
+      "uint16",
+      rows.map((r) => (r < 0 ? n : r)),
+    ),
+    top_tokens: payload("uint8", top.flat(), { shape: [n, k] }),
+    top_values: payload("float32", topValues.flat(), { shape: [n, k] }),
+    bottom_tokens: payload("uint8", bottom.flat(), { shape: [n, k] }),
+    bottom_values: payload("float32", bottomValues.flat(), { shape: [n, k] }),
+    loss_change: payload("float32", loss),
+  };
+}
+
+export function buildTokenBytes(entries: [number, number[]][]): TokenBytes {
+  const offsets = [0];
+  for (const [, b] of entries) offsets.push((offsets[offsets.length - 1] ?? 0) + b.length);
+  return {
+    ids: payload(
+      "int32",
+      entries.map(([v]) => v),
+    ),
+    offsets: payload("int32", offsets),
+    data: payload(
+      "uint8",
+      entries.flatMap(([, b]) => b),
+    ),
+  };
+}
+
+export function buildCorrelation(rows: [number, number, number][]): CorrelationTable {
+  return {
+    ids: payload(
+      "int32",
+      rows.map(([i]) => i),
+    ),
+    pearson: payload(
+      "float32",
+      rows.map(([, p]) => p),
+    ),
+    cosine: payload(
+      "float32",
+      rows.map(([, , c]) => c),
+    ),
+  };
+}
+
+/** Hover data for DEFAULT_GROUPS: rows where the act is nonzero (tokens 1..4, 5, 6, 9). */
+export const DEFAULT_HOVER: Hover = buildHover(
+  [-1, 0, 1, 2, 3, 4, -1, 5, -1],
+  [
+    [1, 2],
+    [2, 6],
+    [6, 1],
+    [4, 5],
+    [5, 4],
+    [1, 6],
+  ],
+  [
+    [0.5, 0.25],
+    [0.75, 0.125],
+    [0.375, 0.0625],
+    [1.5, 1.25],
+    [0.5, 0.25],
+    [0.25, 0.125],
+  ],
+  [
+    [3, 0],
+    [0, 3],
+    [3, 4],
+    [1, 2],
+    [2, 1],
+    [0, 1],
+  ],
+  [
+    [-0.5, -0.25],
+    [-0.75, -0.125],
+    [-0.375, -0.0625],
+    [-1.5, -1.25],
+    [-0.5, -0.25],
+    [-0.25, -0.125],
+  ],
+  [-0.25, 0.5, Number.NaN, 0.125, -1, 0.0625],
+);
+
 /** A small valid card; `over` replaces top-level keys. */
 export function makeState(over: Partial<FeatureCardState> = {}): FeatureCardState {
   return {
@@ -160,6 +263,11 @@ export function makeState(over: Partial<FeatureCardState> = {}): FeatureCardStat
     max_act: 2,
     density: 0.0123,
     vocab: VOCAB,
+    vocab_ids: payload(
+      "uint16",
+      VOCAB.map((_, i) => 1000 + i),
+    ),
+    vocab_bytes: buildTokenBytes([]),
     examples: buildExamples(DEFAULT_GROUPS),
     logits: buildLogits(
       [
@@ -172,14 +280,29 @@ export function makeState(over: Partial<FeatureCardState> = {}): FeatureCardStat
       ],
     ),
     unavailable: {},
-    hover: null,
+    hover: DEFAULT_HOVER,
     act_hist: {
       edges: payload("float32", [0, 1, 2]),
       counts: payload("int32", [3, 1]),
       ticks: payload("float32", [0, 1, 2]),
     },
-    logit_hist: null,
-    left: { alignment: null, neurons: null, latents: null, latents_b: null },
+    logit_hist: {
+      edges: payload("float32", [-1, 0, 1]),
+      counts: payload("uint16", [2, 5]),
+      ticks: payload("float32", [-1, 0, 1]),
+    },
+    left: {
+      alignment: null,
+      neurons: buildCorrelation([
+        [7, 0.5, 0.25],
+        [2, -0.25, 0.125],
+      ]),
+      latents: buildCorrelation([
+        [11, 0.75, 0.5],
+        [4, 0.5, 0.25],
+      ]),
+      latents_b: null,
+    },
     ...over,
   };
 }

@@ -17,6 +17,7 @@ Panels that cannot exist for a hook say why in ``unavailable`` instead of guessi
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ from torch import Tensor
 
 from .adapters.model import ModelAdapter, parse_hook
 from .adapters.sae import SparseAutoencoder, is_neuron_basis
+from .adapters.token_bytes import TokenBytes
 from .compute.card import Window, direct_logits, logit_table, top_windows, window_activations
 from .compute.correlation import Correlated, NeuronCorrelationSums, correlate_with_index, dense_column, top_correlated
 from .compute.effects import token_effects
@@ -67,6 +69,35 @@ class CardContext:
 
 def _np(t: Tensor) -> np.ndarray:
     return np.asarray(t.detach().cpu())
+
+
+_TOKEN_BYTES: weakref.WeakKeyDictionary[ModelAdapter, TokenBytes] = weakref.WeakKeyDictionary()
+
+
+def token_bytes(adapter: ModelAdapter) -> TokenBytes:
+    """The adapter's tokenizer as token id -> raw bytes (one cache per adapter)."""
+    tb = _TOKEN_BYTES.get(adapter)
+    if tb is None:
+        tb = _TOKEN_BYTES[adapter] = TokenBytes(adapter.model.tokenizer)
+    return tb
+
+
+# Every unit's residual-stream direction, mapped once per SAE (a TransformerBridge stacks all
+# layers' W_out on every access); kept only while it is small.
+_DIRECTIONS: weakref.WeakKeyDictionary[SparseAutoencoder, tuple[Tensor | None, str]] = weakref.WeakKeyDictionary()
+DIRECTION_CACHE_BYTES = 64 * 2**20
+
+
+def _resid_direction(ctx: CardContext, feature: int) -> tuple[Tensor | None, str]:
+    sae = ctx.sae
+    cached = _DIRECTIONS.get(sae)
+    if cached is None and sae.d_sae * ctx.adapter.model.cfg.d_model * 4 <= DIRECTION_CACHE_BYTES:
+        cached = _DIRECTIONS[sae] = ctx.adapter.resid_directions(sae.hook_name, sae.decoder_rows())
+    if cached is None:
+        m, why = ctx.adapter.resid_directions(sae.hook_name, sae.decoder_rows()[feature : feature + 1])
+        return (None if m is None else m[0]), why
+    m, why = cached
+    return (None if m is None else m[feature]), why
 
 
 def _sequences(ctx: CardContext, windows: list[Window], pos: Tensor, val: Tensor) -> list[ExampleSeq]:
@@ -155,6 +186,10 @@ def _left(ctx: CardContext, feature: int, opt: CardOptions, unavailable: dict[st
             if not is_neuron_basis(sae)
             else "a neuron is aligned with itself"
         )
+    if ctx.index.column(feature)[0].numel() == 0:  # a dead unit: every correlation is undefined
+        why = f"unit {feature} never fires on the dataset, so it correlates with nothing"
+        unavailable.update(neurons=why, latents=why, **({"latents_b": why} if ctx.index_b is not None else {}))
+        return left
     if ctx.neuron_sums is not None:
         c = ctx.neuron_sums.correlated(feature, k=opt.n_left + (1 if is_neuron_basis(sae) else 0))
         if is_neuron_basis(sae):  # a neuron's best match is itself: drop it
@@ -192,15 +227,21 @@ def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -
 
     rows: LogitRows | None = None
     logit_hist: HistogramData | None = None
-    direction_m, why = ctx.adapter.resid_directions(sae.hook_name, sae.decoder_rows()[feature : feature + 1])
-    direction = None if direction_m is None else direction_m[0]
+    direction, why = _resid_direction(ctx, feature)
     if direction is None:
         unavailable["logits"] = why
         unavailable["hover"] = why
     else:
         logits = direct_logits(direction, ctx.adapter.unembed_matrix())
         t = logit_table(logits, opt.n_logits)
-        rows = LogitRows(_np(t.top_ids), _np(t.top_values), _np(t.bottom_ids), _np(t.bottom_values))
+        vocab_logits = _np(logits.float())
+        rows = LogitRows(
+            _np(t.top_ids),
+            _np(t.top_values),
+            _np(t.bottom_ids),
+            _np(t.bottom_values),
+            of_token=lambda ids: vocab_logits[ids],
+        )
         logit_hist = _hist(logits, opt.n_bins)
     all_seqs = [s for _, g in groups for s in g]
     return build_feature_card_state(
@@ -215,7 +256,7 @@ def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -
         groups=groups,
         logits=rows,
         unavailable=unavailable,
-        token_text=ctx.adapter.token_strings,
+        token_bytes=token_bytes(ctx.adapter),
         hover=_hover(ctx, all_seqs, direction, opt.n_hover),
         act_hist=_hist(val[val != 0], opt.n_bins),
         logit_hist=logit_hist,

@@ -11,6 +11,7 @@ import pytest
 from cards import MARKUP, live_features, markup_workspace
 from playwright.sync_api import expect
 
+from conftest import assert_on_top
 from featurecard.state.codecs import decode_array
 
 
@@ -62,25 +63,49 @@ def test_export_renders_offline_from_file(browser: Any, ws: Any, tmp_path: Path,
 def test_multi_feature_export_switches_offline(browser: Any, ws: Any, artifacts: Path) -> None:
     f0, f1, f2 = live_features(ws, "mlp0", 3)
     card = ws.card("mlp0", feature=f0)
-    out = card.export_html(artifacts / "export-multi.html", features=[f0, f1, f2])
+    linked = int(decode_array(card.state["left"]["latents"]["ids"])[0])  # f0's most correlated latent
+    held = sorted({f0, f1, f2, linked})
+    out = card.export_html(artifacts / "export-multi.html", features=[f0, f1, f2, linked])
     ctx = browser.new_context(offline=True)
     page = ctx.new_page()
     errors: list[str] = []
+    requests: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
     page.goto(out.as_uri())
     page.wait_for_selector("body[data-ready='1']", timeout=10_000)
     root = page.locator("#featurecard-root")
     box = root.locator("input.fc-index")
     expect(box).to_have_value(str(f0))
+    assert root.locator("input.fc-search-box").is_disabled()  # search needs a kernel
+    # a correlated latent the file holds is a link, and it switches the card offline
+    link = root.locator(f'.fc-left-latents button.fc-link[data-feature="{linked}"]')
+    link.click()
+    expect(root.locator(".fc-card")).to_have_attribute("data-feature", str(linked))
+    root.locator("button.fc-back").click()
+    expect(root.locator(".fc-card")).to_have_attribute("data-feature", str(f0))
+    # the arrows step through the cards the file holds
+    root.locator("button.fc-next").click()
+    nxt = next((f for f in held if f > f0), None)
+    if nxt is not None:
+        expect(root.locator(".fc-card")).to_have_attribute("data-feature", str(nxt))
     box.fill(str(f2))
     box.press("Enter")
     want = len(decode_array(ws.card_state("mlp0", f2)["examples"]["tokens"]))
     expect(root.locator("span.fc-tok")).to_have_count(want)
     expect(root.locator(".fc-card")).to_contain_text(f"feature {f2}")
-    missing = next(i for i in range(48) if i not in (f0, f1, f2))
+    # the tooltip works offline, inside the shadow root, on top
+    root.locator("span.fc-tok.fc-focus").first.hover()
+    tip = root.locator(".fc-tooltip")
+    expect(tip).to_be_visible()
+    assert_on_top(tip)
+    expect(tip.locator(".fc-tt-act")).to_be_visible()
+    missing = next(i for i in range(48) if i not in held)
     box.fill(str(missing))
     box.press("Enter")
     expect(root.locator(".fc-error")).to_contain_text(f"feature {missing} is not in this exported file")
     expect(root.locator("span.fc-tok")).to_have_count(want)  # the last card stays
+    page.screenshot(path=str(artifacts / "export-multi.png"), full_page=True)
     assert not errors, errors
+    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
     ctx.close()

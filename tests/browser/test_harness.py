@@ -1,91 +1,32 @@
-"""The real bundle in a plain page, bridged to a real FeatureCard widget in this process.
-
-The page's FakeModel stands in for the comm: save_changes() calls Python's set_state, and
-Python-side changes are pushed back with model.pythonSet. ~6x faster than JupyterLab.
+"""The real bundle in a plain page, bridged to a real FeatureCard widget in this process
+(card_bridge.py): the basics. The panels, tooltip and navigation are in test_card_panels.py.
 """
 
 from __future__ import annotations
 
-import functools
-import http.server
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from card_bridge import open_card, serve_harness
 from cards import MARKUP, live_features, markup_workspace
 from playwright.sync_api import expect
 
-from conftest import REPO, assert_on_top
-from featurecard.state.codecs import decode_array, to_portable
-from featurecard.widget import FeatureCard
+from conftest import assert_on_top
+from featurecard.state.codecs import decode_array
 
 pytestmark = pytest.mark.browser
-SYNCED = ("feature", "state", "error", "busy")
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    d = tmp_path_factory.mktemp("harness")
-    (d / "widget.js").write_text(str(FeatureCard._esm))  # exactly what Python sends as _esm
-    (d / "widget.css").write_text(str(FeatureCard._css))
-    shutil.copy(REPO / "js" / "testing" / "fake-model.js", d)
-    shutil.copy(Path(__file__).parent / "harness.html", d / "index.html")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *a: Any) -> None:
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(d)))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/index.html"
-    srv.shutdown()
-    srv.server_close()
+    yield from serve_harness(tmp_path_factory.mktemp("harness"))
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return markup_workspace(tmp_path_factory.mktemp("tok"))[0]
-
-
-class Bridge:
-    """Python FeatureCard <-> page FakeModel."""
-
-    def __init__(self, page: Any, widget: FeatureCard) -> None:
-        self.page, self.w = page, widget
-        page.expose_function("__pySaveChanges", lambda patch: self.w.set_state(patch))
-        page.expose_function("__pyInitialState", lambda: self.portable())
-
-    def portable(self, keys: tuple[str, ...] = SYNCED) -> dict[str, Any]:
-        return to_portable({k: getattr(self.w, k) for k in keys})
-
-    def open(self, url: str) -> None:
-        self.page.goto(url)
-        self.page.wait_for_selector("body[data-ready='1']", timeout=10_000)
-
-    def push(self, keys: tuple[str, ...] = SYNCED) -> None:
-        self.page.evaluate(
-            "s => { for (const [k, v] of Object.entries(s)) window.model.pythonSet(k, v); }",
-            self.portable(keys),
-        )
-
-    def wait_python(self, cond: Any, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            assert time.monotonic() < deadline, "Python never saw the change"
-            self.page.wait_for_timeout(20)  # lets playwright dispatch the exposed-function call
-
-
-def open_card(browser: Any, site: str, ws: Any, feature: int) -> tuple[Any, Bridge, list[str]]:
-    page = browser.new_page(viewport={"width": 1100, "height": 800})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    bridge = Bridge(page, ws.card("mlp0", feature=feature))
-    bridge.open(site)
-    return page, bridge, errors
 
 
 def test_card_shows_python_numbers_and_markup_as_text(browser: Any, site: str, ws: Any, artifacts: Path) -> None:

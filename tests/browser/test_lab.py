@@ -159,6 +159,21 @@ def test_card_in_jupyterlab(lab: dict[str, Any], browser: Any, artifacts: Path) 
         card_box["x"] >= out_box["x"] - 1 and card_box["x"] + card_box["width"] <= out_box["x"] + out_box["width"] + 1
     )
 
+    # the hover tooltip: inside the output area, on top, with the state's activation
+    tok = card.locator("span.fc-tok.fc-focus").last
+    tok.scroll_into_view_if_needed()
+    tok.hover()
+    tip = card.locator(".fc-tooltip")
+    expect(tip).to_be_visible()
+    assert_on_top(tip)
+    tip_box = tip.bounding_box()
+    assert tip_box is not None
+    assert out_box["x"] - 1 <= tip_box["x"] and tip_box["x"] + tip_box["width"] <= out_box["x"] + out_box["width"] + 1
+    assert float(tip.locator(".fc-tt-act .fc-tt-num").get_attribute("data-value")) == pytest.approx(
+        float(tok.get_attribute("data-act")), abs=1e-6
+    )
+    page.mouse.move(0, 0)
+
     kid = page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id")
     kernel = Kernel(lab["runtime"] / f"kernel-{kid}.json")
     try:
@@ -172,6 +187,21 @@ def test_card_in_jupyterlab(lab: dict[str, Any], browser: Any, artifacts: Path) 
             assert time.monotonic() < deadline, "the typed index never reached the kernel"
             time.sleep(0.2)
         expect(box).to_have_value(str(f1))
+        expect(card).to_have_attribute("data-feature", str(f1))
+        # a click on a correlated latent reaches the kernel through the real comm
+        link = card.locator(".fc-left-latents button.fc-link").first
+        g = int(link.inner_text())
+        link.click()
+        deadline = time.monotonic() + 30
+        while kernel.eval("[card.feature, card.state['feature']]") != [g, g]:
+            assert time.monotonic() < deadline, "the clicked latent never reached the kernel"
+            time.sleep(0.2)
+        expect(card).to_have_attribute("data-feature", str(g))
+        # search: a request message answered by the kernel
+        search = card.locator("input.fc-search-box")
+        search.fill("The value of the argument")
+        search.press("Enter")
+        expect(card.locator("button.fc-hit").first).to_be_visible(timeout=30_000)
     finally:
         kernel.close()
     page.screenshot(path=str(artifacts / "lab.png"))

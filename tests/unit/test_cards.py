@@ -101,8 +101,9 @@ def test_groups_histograms_and_hover(model: Any, ws: Workspace) -> None:
     # hover rows exist exactly where a shown token's activation is nonzero
     shown = arr(st["examples"]["acts"])
     rows = arr(st["hover"]["token_row"])
-    assert ((rows >= 0) == (shown != 0)).all()
-    n_h = int(rows.max()) + 1
+    n_h = st["hover"]["loss_change"]["shape"][0]
+    assert ((rows < n_h) == (shown != 0)).all()  # n_h (one past the last row) marks silent tokens
+    assert set(rows[rows < n_h].tolist()) == set(range(n_h))
     assert arr(st["hover"]["top_values"]).shape == (n_h, 5)
     assert (arr(st["hover"]["top_values"])[:, 0] >= arr(st["hover"]["top_values"])[:, -1]).all()
 

@@ -1,4 +1,5 @@
-/** The unit's direct logit effect: a table of the most positive and one of the most negative. */
+/** The unit's direct logit effect: a table of the most positive and one of the most negative,
+ * each row's background coloured by its value (orange raises the logit, blue lowers it). */
 import type { LogitRow, LogitsData } from "../card-data";
 import { actColor, maxAbs, textColor } from "../colors";
 import { fmt, h } from "./dom";
@@ -10,6 +11,7 @@ function table(cls: string, caption: string, rows: LogitRow[], scale: number): H
   const body = h("tbody", "");
   for (const r of rows) {
     const tr = h("tr", "");
+    tr.dataset.vocab = String(r.vocab);
     const tok = h("td", "fc-logit-tok");
     fillToken(tok, r.token);
     tok.title = quoteToken(r.token);

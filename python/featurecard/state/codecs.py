@@ -66,4 +66,5 @@ def payload_nbytes(obj: Any) -> int:
             return [strip(v) for v in o]
         return o
 
-    return binary + len(json.dumps(strip(obj)).encode())
+    text = json.dumps(strip(obj)).encode()  # strip() counts the binary bytes: run it first
+    return binary + len(text)

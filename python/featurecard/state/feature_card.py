@@ -1,7 +1,16 @@
 """Builds a :class:`FeatureCardState` from plain arrays (numpy; no torch here).
 
 Token ids are replaced by indices into a small local ``vocab`` list holding only the strings
-this card shows, so a 50k-token vocabulary never travels.
+this card shows, so a 50k-token vocabulary never travels. The local vocabulary is filled in
+the order hover tokens, logit tokens, example tokens: the hover tables hold most indices
+(``n_hover x 10``) and their few distinct tokens then get the smallest indices.
+
+Size: every index array takes the smallest unsigned type that holds it (uint8, uint16, else
+int32); hover effects (log-prob changes, loss change) travel as float16, which keeps three
+significant digits, all the tooltip shows. Activations, logit tables and histograms stay
+float32. Tokens are sent as text; the few that are not whole UTF-8 on their own (pieces of a
+character cut by byte-level BPE) also as bytes (``vocab_bytes``), see
+:mod:`featurecard.adapters.token_bytes`.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from .codecs import encode_array
 from .schema import (
     SCHEMA_VERSION,
     AlignmentTable,
+    ArrayPayload,
     CorrelationTable,
     ExampleGroup,
     Examples,
@@ -23,6 +33,7 @@ from .schema import (
     Hover,
     LeftPanels,
     LogitTable,
+    TokenBytes,
 )
 
 
@@ -41,6 +52,7 @@ class LogitRows:
     top_values: np.ndarray
     bottom_ids: np.ndarray
     bottom_values: np.ndarray
+    of_token: Callable[[np.ndarray], np.ndarray] | None = None  # token ids -> direct logits
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,35 @@ class _LocalVocab:
         self.index: dict[int, int] = {}
 
     def __call__(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        return np.array([self.index.setdefault(int(i), len(self.index)) for i in ids], dtype=np.int32)
+        return np.array([self.index.setdefault(int(i), len(self.index)) for i in ids], dtype=np.int64)
+
+
+def encode_indices(values: Sequence[int] | np.ndarray) -> ArrayPayload:
+    """Non-negative integers in the smallest of uint8, uint16, int32 that holds them all."""
+    arr = np.asarray(values, dtype=np.int64)
+    top = int(arr.max()) if arr.size else 0
+    if arr.size and int(arr.min()) < 0:
+        return encode_array(arr, "int32")
+    return encode_array(arr, "uint8" if top < 2**8 else "uint16" if top < 2**16 else "int32")
+
+
+def _vocab_text(token_bytes: Sequence[bytes]) -> tuple[list[str], TokenBytes]:
+    texts: list[str] = []
+    partial: list[tuple[int, bytes]] = []
+    for j, b in enumerate(token_bytes):
+        try:
+            texts.append(b.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(b.decode("utf-8", errors="replace"))
+            partial.append((j, b))
+    offsets = np.zeros(len(partial) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(b) for _, b in partial])
+    data = np.frombuffer(b"".join(b for _, b in partial), dtype=np.uint8)
+    return texts, {
+        "ids": encode_array([j for j, _ in partial], "int32"),
+        "offsets": encode_array(offsets, "int32"),
+        "data": encode_array(data, "uint8"),
+    }
 
 
 def build_feature_card_state(
@@ -92,7 +132,7 @@ def build_feature_card_state(
     groups: Sequence[tuple[str, Sequence[ExampleSeq]]],
     logits: LogitRows | None,
     unavailable: dict[str, str],
-    token_text: Callable[[list[int]], list[str]],
+    token_bytes: Callable[[list[int]], list[bytes]],
     hover: HoverRows | None = None,
     act_hist: HistogramData | None = None,
     logit_hist: HistogramData | None = None,
@@ -100,41 +140,51 @@ def build_feature_card_state(
 ) -> FeatureCardState:
     local = _LocalVocab()
     seqs = [s for _, g in groups for s in g]
+    hover_state: Hover | None = None
+    if hover is not None:  # hover tokens first: they fill most index arrays (see the docstring)
+        k = hover.top_ids.shape[1] if hover.top_ids.ndim == 2 else 0
+        n_hover = len(hover.keys)
+        where = {key: h for h, key in enumerate(hover.keys)}
+        token_row = [where.get((s.row, s.start + i), n_hover) for s in seqs for i in range(len(s.token_ids))]
+        top_ids = local(hover.top_ids.reshape(-1)).reshape(n_hover, k)
+        bottom_ids = local(hover.bottom_ids.reshape(-1)).reshape(n_hover, k)
+        hover_state = {
+            "token_row": encode_indices(token_row),
+            "top_tokens": encode_indices(top_ids),
+            "top_values": encode_array(hover.top_values, "float16"),
+            "bottom_tokens": encode_indices(bottom_ids),
+            "bottom_values": encode_array(hover.bottom_values, "float16"),
+            "loss_change": encode_array(hover.loss_change, "float16"),
+        }
+    table: LogitTable | None = None
+    top_local = bottom_local = np.zeros(0, np.int64)
+    if logits is not None:
+        top_local, bottom_local = local(logits.top_ids), local(logits.bottom_ids)
     lengths = [len(s.token_ids) for s in seqs]
     offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(lengths)
-    tokens = local(np.concatenate([s.token_ids for s in seqs])) if seqs else np.zeros(0, np.int32)
+    tokens = local(np.concatenate([s.token_ids for s in seqs])) if seqs else np.zeros(0, np.int64)
     acts = np.concatenate([s.acts for s in seqs]).astype(np.float32) if seqs else np.zeros(0, np.float32)
     examples: Examples = {
         "groups": [ExampleGroup(title=t, count=len(g)) for t, g in groups],
-        "seq_offsets": encode_array(offsets, "int32"),
-        "tokens": encode_array(tokens, "int32"),
+        "seq_offsets": encode_indices(offsets),
+        "tokens": encode_indices(tokens),
         "acts": encode_array(acts, "float32"),
-        "seq_batch": encode_array([s.row for s in seqs], "int32"),
-        "seq_pos0": encode_array([s.start for s in seqs], "int32"),
-        "seq_focus": encode_array([s.focus - s.start for s in seqs], "int32"),
+        "seq_batch": encode_indices([s.row for s in seqs]),
+        "seq_pos0": encode_indices([s.start for s in seqs]),
+        "seq_focus": encode_indices([s.focus - s.start for s in seqs]),
     }
-    table: LogitTable | None = None
+    ids = np.fromiter(local.index, dtype=np.int64, count=len(local.index))
     if logits is not None:
+        per_token = logits.of_token(ids) if logits.of_token is not None else np.full(len(ids), np.nan)
         table = {
-            "top_tokens": encode_array(local(logits.top_ids), "int32"),
+            "top_tokens": encode_indices(top_local),
             "top_values": encode_array(logits.top_values, "float32"),
-            "bottom_tokens": encode_array(local(logits.bottom_ids), "int32"),
+            "bottom_tokens": encode_indices(bottom_local),
             "bottom_values": encode_array(logits.bottom_values, "float32"),
+            "vocab_values": encode_array(per_token, "float16"),
         }
-    hover_state: Hover | None = None
-    if hover is not None:
-        where = {key: h for h, key in enumerate(hover.keys)}
-        token_row = [where.get((s.row, s.start + i), -1) for s in seqs for i in range(len(s.token_ids))]
-        k = hover.top_ids.shape[1] if hover.top_ids.ndim == 2 else 0
-        hover_state = {
-            "token_row": encode_array(np.asarray(token_row, dtype=np.int64), "int32"),
-            "top_tokens": encode_array(local(hover.top_ids.reshape(-1)).reshape(-1, k), "int32"),
-            "top_values": encode_array(hover.top_values, "float32"),
-            "bottom_tokens": encode_array(local(hover.bottom_ids.reshape(-1)).reshape(-1, k), "int32"),
-            "bottom_values": encode_array(hover.bottom_values, "float32"),
-            "loss_change": encode_array(hover.loss_change, "float32"),
-        }
+    texts, partial = _vocab_text(token_bytes(ids.tolist()))
     lt = left or LeftTables()
     return {
         "schema_version": SCHEMA_VERSION,
@@ -147,7 +197,9 @@ def build_feature_card_state(
         "n_tokens": int(n_tokens),
         "max_act": float(max_act),
         "density": float(density),
-        "vocab": token_text(list(local.index)),
+        "vocab": texts,
+        "vocab_ids": encode_indices(ids),
+        "vocab_bytes": partial,
         "examples": examples,
         "logits": table,
         "unavailable": dict(unavailable),
@@ -166,7 +218,7 @@ def build_feature_card_state(
 def _histogram(h: HistogramData) -> Histogram:
     return {
         "edges": encode_array(h.edges, "float32"),
-        "counts": encode_array(h.counts, "int32"),
+        "counts": encode_indices(h.counts),
         "ticks": encode_array(h.ticks, "float32"),
     }
 

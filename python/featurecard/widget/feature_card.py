@@ -1,17 +1,23 @@
 """The FeatureCard widget: traitlets hold the card; the Workspace computes it.
 
-``feature`` is the one input the front end changes (index box, arrows). Every change is
-validated; a bad index or a failed computation sets ``error`` and keeps the last good
-``state``, so the card never goes blank. From Python a bad index raises at once
-(``card.feature = -1`` → ``TraitError`` naming the accepted range); from the front end the
-same error is shown in the card and ``feature`` snaps back to the card on display.
+``source`` and ``feature`` are what the front end changes (index box, arrows, a click on a
+correlated latent or neuron, back/forward). Every change is validated; a bad index or a
+failed computation sets ``error`` and keeps the last good ``state``, so the card never goes
+blank. From Python a bad index raises at once (``card.feature = -1`` → ``TraitError`` naming
+the accepted range); from the front end the same error is shown in the card and ``feature``
+snaps back to the card on display.
+
+Requests that are not state (a search, a random live latent) travel as custom messages,
+``{kind: "fc-request", id, name, args}``, each answered by exactly one
+``{kind: "fc-reply", id, ok, result | error}``; the front end times out and shows an error if
+no answer comes (an exported file has no kernel: its ``live`` is False and it never asks).
 
 This module imports no torch: the widget reaches compute only through the Workspace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +42,19 @@ class FeatureCard(anywidget.AnyWidget):
     _esm = STATIC / "widget.js"
     _css = STATIC / "widget.css"
 
+    source = traitlets.Unicode(
+        "", help="The SAE name ('name::B' for its encoder B) or hook name whose unit is shown."
+    ).tag(sync=True)
     feature = traitlets.Int(0, help="Index of the latent or neuron shown.").tag(sync=True)
     state = traitlets.Dict(help="The last good card (FeatureCardState); binary arrays as bytes.").tag(sync=True)
     error = traitlets.Unicode("", help="Why the last request failed; '' when it did not.").tag(sync=True)
     busy = traitlets.Bool(False, help="True while a card is being computed.").tag(sync=True)
+    live = traitlets.Bool(True, help="A kernel answers requests (search, random); False in an export.").tag(
+        sync=True
+    )
+    choices = traitlets.List(
+        traitlets.Int(), help="The only features this view can show (an exported file); [] for any."
+    ).tag(sync=True)
 
     def __init__(
         self,
@@ -65,9 +80,14 @@ class FeatureCard(anywidget.AnyWidget):
         if source is None:
             raise TypeError("FeatureCard(workspace=...) also needs source= (an SAE name or a hook name)")
         self._workspace = workspace
-        self._source = source
+        self._shown: tuple[str, int] | None = None
         workspace.check_feature(source, feature)
-        super().__init__(feature=feature, **kwargs)
+        super().__init__(source=source, feature=feature, **kwargs)
+        self._requests: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "search": self._search,
+            "random": self._random,
+        }
+        self.on_msg(self._on_request)
         self._recompute()
 
     # -- validation and recomputation ------------------------------------------------------
@@ -77,25 +97,41 @@ class FeatureCard(anywidget.AnyWidget):
         ws = getattr(self, "_workspace", None)
         if ws is not None:
             try:
-                ws.check_feature(self._source, value)
-            except (IndexError, ValueError) as e:
-                raise traitlets.TraitError(str(e)) from e
+                ws.check_feature(self.source, value)
+            except (IndexError, ValueError, KeyError) as e:
+                raise traitlets.TraitError(str(e).strip("\"'")) from e
         return int(value)
 
-    @traitlets.observe("feature")
-    def _on_feature(self, _change: dict[str, Any]) -> None:
+    @traitlets.validate("source")
+    def _valid_source(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        ws = getattr(self, "_workspace", None)
+        if ws is not None:  # with the feature it will show (set together from the front end)
+            try:
+                ws.check_feature(value, self.feature)
+            except (IndexError, ValueError, KeyError) as e:
+                raise traitlets.TraitError(str(e).strip("\"'")) from e
+        return str(value)
+
+    @traitlets.observe("feature", "source")
+    def _on_unit(self, _change: dict[str, Any]) -> None:
         self._recompute()
 
     def _recompute(self) -> None:
+        unit = (self.source, self.feature)
+        if unit == self._shown:  # back on the card shown (or the second of two notifications)
+            self.error = ""
+            return
         self.busy = True
         try:
-            state = self._workspace.card_state(self._source, self.feature)
+            state = self._workspace.card_state(*unit)
         except Exception as e:  # shown in the card; the last good state stays
             self.error = f"{type(e).__name__}: {e}"
         else:
             with self.hold_sync():
                 self.state = dict(state)
                 self.error = ""
+            self._shown = unit
         finally:
             self.busy = False
 
@@ -105,24 +141,60 @@ class FeatureCard(anywidget.AnyWidget):
             super().set_state(sync_data)
         except traitlets.TraitError as e:
             self.error = str(e)
-            self.send_state("feature")  # put the front end's index box back on the shown card
+            for key in ("source", "feature"):  # put the front end's index box back on the shown card
+                self.send_state(key)
+
+    # -- requests (custom messages) -----------------------------------------------------------
+    def _on_request(self, _widget: Any, content: Any, _buffers: Sequence[Any]) -> None:
+        if not isinstance(content, dict) or content.get("kind") != "fc-request":
+            return
+        rid = content.get("id")
+        name = content.get("name")
+        args = content.get("args")
+        try:
+            if name not in self._requests:
+                raise ValueError(f"unknown request {name!r}; known: {sorted(self._requests)}")
+            result = self._requests[name](args if isinstance(args, dict) else {})
+        except Exception as e:  # the front end shows it; the kernel log stays quiet
+            self.send({"kind": "fc-reply", "id": rid, "ok": False, "error": f"{type(e).__name__}: {e}"})
+        else:
+            self.send({"kind": "fc-reply", "id": rid, "ok": True, "result": result})
+
+    def _search(self, args: dict[str, Any]) -> Any:
+        k = args.get("k", 10)
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(f"k must be an int in [1, 100]; got {k!r}")
+        return self._workspace.search(self.source, args.get("text", ""), k=k)
+
+    def _random(self, _args: dict[str, Any]) -> dict[str, int]:
+        from ..search import random_live
+
+        return {"feature": random_live(self._workspace.index(self.source), exclude=self.feature)}
+
+    def search(self, text: str, k: int = 10) -> Any:
+        """The units of this card's source most active on ``text`` (what the search box shows)."""
+        return self._workspace.search(self.source, text, k=k)
 
     # -- export ----------------------------------------------------------------------------
     def export_html(self, path: str | Path, features: Sequence[int] | None = None, title: str | None = None) -> Path:
         """Write one self-contained HTML file that renders offline.
 
-        With ``features``, the file holds those cards and its index box switches between them
-        (the shown card first); without, it holds the shown card.
+        With ``features``, the file holds those cards and its selector (index box, arrows,
+        random, and the links between them) switches between them (the shown card first);
+        without, it holds the shown card.
         """
         from ..export.html import write_html
 
         states = [self.state]
+        shown = [self.feature]
         for f in features or []:
-            if f != self.feature:
-                self._workspace.check_feature(self._source, f)
-                states.append(dict(self._workspace.card_state(self._source, f)))
-        name = title or f"featurecard: {self._source} #{self.feature}"
-        return write_html(path, states, title=name)
+            if f not in shown:
+                self._workspace.check_feature(self.source, f)
+                states.append(dict(self._workspace.card_state(self.source, f)))
+                shown.append(f)
+        name = title or f"featurecard: {self.source} #{self.feature}"
+        values = {"source": self.source, "live": False, "choices": sorted(shown)}
+        return write_html(path, states, title=name, values=values)
 
     def __repr__(self) -> str:
-        return f"FeatureCard(source={self._source!r}, feature={self.feature})"
+        return f"FeatureCard(source={self.source!r}, feature={self.feature})"
