@@ -32,8 +32,12 @@ from .compute.index import ActivationIndex
 from .engine import index_pass
 
 if TYPE_CHECKING:
-    from .state.schema import FeatureCardState
+    from .state.schema import FeatureCardState, SearchResult
+    from .widget.contribution_graph import ContributionGraph
     from .widget.feature_card import FeatureCard
+    from .widget.node_table import NodeTable
+
+B_SUFFIX = "::B"  # source name of an SAE's encoder B: "mlp0::B"
 
 
 class Workspace:
@@ -126,6 +130,8 @@ class Workspace:
         """An SAE by name, or a hook's neurons (as an identity SAE) by hook name."""
         if name in self.saes:
             return self.saes[name]
+        if name.endswith(B_SUFFIX) and name[: -len(B_SUFFIX)] in self.sae_b:  # "mlp0::B": encoder B of mlp0
+            return self.sae_b[name[: -len(B_SUFFIX)]]
         if name in self._neurons:
             return self._neurons[name]
         try:
@@ -153,6 +159,8 @@ class Workspace:
         One pass indexes every SAE not indexed yet and its encoder B (as ``"name::B"``); a
         hook's neurons are indexed on their first card.
         """
+        if name.endswith(B_SUFFIX) and name[: -len(B_SUFFIX)] in self.sae_b:
+            self.index(name[: -len(B_SUFFIX)])  # encoder B is indexed in its SAE's pass
         if name not in self._indexes:
             if name in self.saes:
                 todo = {n: s for n, s in self.saes.items() if n not in self._indexes}
@@ -189,6 +197,12 @@ class Workspace:
         )
         return card_state(ctx, feature, self.card_options)
 
+    def search(self, name: str, text: str, k: int = 10) -> SearchResult:
+        """The ``k`` units of source ``name`` most active on ``text`` (one tiny forward pass)."""
+        from .search import search_units
+
+        return search_units(self.adapter, self.source(name), self.index(name), text, source=name, k=k)
+
     # -- views ---------------------------------------------------------------------------
     def card(self, name: str, feature: int = 0) -> FeatureCard:
         """The FeatureCard widget of latent ``feature`` of the SAE called ``name``."""
@@ -205,9 +219,35 @@ class Workspace:
         self.adapter.validate_hook(hook_name)
         return FeatureCard(workspace=self, source=hook_name, feature=index)
 
-    def graph(self, prompt: str | Tensor, **kwargs: Any) -> Any:
-        """Reserved: the contribution graph of a prompt (not in this release)."""
-        raise NotImplementedError("Workspace.graph (contribution graphs) is not available in this release yet")
+    def graph(
+        self,
+        prompt: str | Tensor | Sequence[int],
+        *,
+        target: int = -1,
+        threshold: float = 0.04,
+        **options: Any,
+    ) -> ContributionGraph:
+        """The ContributionGraph widget: how information flows through the model for ``prompt``
+        (text, or token ids ``[pos]``), with the routes to the token at ``target`` drawn.
+
+        ``threshold`` keeps the parts whose share of a residual state exceeds it. Options are
+        those of :class:`featurecard.graphs.GraphOptions` (``keep_above``, ``neurons``,
+        ``top_units``, ``logit_lens``, ``lens_k``, ``chunk_elements``). Every SAE of this
+        Workspace on a hook of a block is split into its latents; their cards, and the
+        neurons', open from the graph.
+        """
+        from .graph_session import GraphSession
+        from .graphs import GraphOptions
+        from .widget.contribution_graph import ContributionGraph
+
+        unknown = set(options) - set(GraphOptions.__dataclass_fields__)
+        if unknown:
+            raise TypeError(
+                f"Workspace.graph got unexpected options {sorted(unknown)}; accepted: "
+                f"{sorted(GraphOptions.__dataclass_fields__)}"
+            )
+        session = GraphSession(self, prompt, GraphOptions(**options), threshold)
+        return ContributionGraph(session, target=target, threshold=threshold)
 
     def nodes(
         self,
@@ -216,9 +256,26 @@ class Workspace:
         distractor: str | int | None = None,
         position: int = -1,
         **kwargs: Any,
-    ) -> Any:
-        """Reserved: the node table of derived scalars for a prompt (not in this release)."""
-        raise NotImplementedError("Workspace.nodes (node tables) is not available in this release yet")
+    ) -> NodeTable:
+        """The NodeTable widget: derived scalars of every MLP neuron, attention head (per token
+        pair) and SAE latent for ``prompt`` and a target at ``position``.
+
+        The target is ``logit[target] − logit[distractor]``, or ``log p(target)`` without a
+        distractor, or the loss of the next prompt token without a target. Options:
+        ``compare=`` a second prompt of the same length (Left / Right / Diff columns),
+        ``ablations=[{family, layer, unit, pos, mode}]``, and those of
+        :class:`featurecard.node_table.NodeOptions` (``k``, ``groups``, ``node_types``,
+        ``layers``, ``saes``, ``freeze_final_ln``, ``detach_ln_scale``, ...).
+        """
+        from .node_table import NodeOptions
+        from .node_table_state import NodeTableSession
+        from .widget.node_table import NodeTable
+
+        compare = kwargs.pop("compare", None)
+        ablations = kwargs.pop("ablations", ())
+        prompts = [prompt] if compare is None else [prompt, compare]
+        session = NodeTableSession(self, prompts, target, distractor, NodeOptions.from_kwargs(**kwargs))
+        return NodeTable(session, position=position, ablations=ablations)
 
     def __repr__(self) -> str:
         saes = ", ".join(f"{n}: {s.hook_name} ({s.d_sae})" for n, s in self.saes.items())

@@ -63,11 +63,3 @@ def test_feature_range(model: Any, tokens: torch.Tensor) -> None:
         ws.check_feature("s", 1.5)
     with pytest.raises(KeyError, match="neither an SAE"):
         ws.card_state("nope", 0)
-
-
-def test_prompt_views_are_reserved(model: Any, tokens: torch.Tensor) -> None:
-    ws = Workspace(model, saes={"s": sae()}, tokens=tokens, progress=False)
-    with pytest.raises(NotImplementedError):
-        ws.graph("hello")
-    with pytest.raises(NotImplementedError):
-        ws.nodes("hello", target=" the")

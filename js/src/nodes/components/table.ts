@@ -1,0 +1,151 @@
+/**
+ * The sortable node table: a name column, the node's token(s), one column per group (or
+ * Left / Diff / Right per group) with a bar scaled to the column's largest |value| and the sign
+ * coloured, and an ablate button. Rows report hover, click (open card) and ablate.
+ */
+import { fmt, h } from "../../components/dom";
+import { fillToken, quoteToken } from "../../components/tokens";
+import type { RowData, TableData } from "../data";
+import { type Column, cellValue, columnScale, type SortKey } from "../table-logic";
+
+export interface TableCallbacks {
+  onSort(column: string): void;
+  onHover(row: RowData | null): void;
+  onSelect(row: RowData): void;
+  onAblate(row: RowData): void;
+}
+
+function header(
+  label: string,
+  key: string,
+  title: string,
+  sort: SortKey,
+  onSort: (k: string) => void,
+) {
+  const th = h("th", "nt-th");
+  const button = h("button", "nt-sort", label);
+  button.type = "button";
+  button.dataset.key = key;
+  button.title = `${title} (click to sort)`;
+  th.dataset.key = key;
+  const active = sort.column === key;
+  th.setAttribute("aria-sort", active ? (sort.descending ? "descending" : "ascending") : "none");
+  if (active) button.append(h("span", "nt-arrow", sort.descending ? " ▼" : " ▲"));
+  button.addEventListener("click", () => onSort(key));
+  th.append(button);
+  return th;
+}
+
+function tokenCell(data: TableData, row: RowData): HTMLElement {
+  const td = h("td", "nt-where");
+  const tok = (pos: number) => {
+    // the token at `pos` in each prompt, shown once when the prompts agree there
+    const texts = data.prompts.map((p) => p.tokens[pos] ?? "");
+    const shown = texts.every((t) => t === texts[0]) ? texts.slice(0, 1) : texts;
+    const frag = h("span", "nt-where-toks");
+    shown.forEach((text, i) => {
+      if (i > 0) frag.append(h("span", "nt-where-sep", " | "));
+      const s = h("span", "nt-where-tok");
+      fillToken(s, text);
+      s.title = `position ${pos} · token ${quoteToken(text)}${shown.length > 1 ? ` (${data.prompts[i]?.label})` : ""}`;
+      frag.append(s);
+    });
+    return frag;
+  };
+  td.append(tok(row.pos), h("span", "nt-where-pos", `@${row.pos}`));
+  if (row.family.kind === "attn" && row.src >= 0) {
+    td.append(
+      h("span", "nt-where-arrow", " ← "),
+      tok(row.src),
+      h("span", "nt-where-pos", `@${row.src}`),
+    );
+  }
+  return td;
+}
+
+function valueCell(v: number, scale: number): HTMLElement {
+  const td = h("td", "nt-val");
+  if (!Number.isFinite(v)) {
+    td.classList.add("nt-nan");
+    td.title = "not defined for this node";
+    return td;
+  }
+  const bar = h("div", `nt-bar ${v < 0 ? "nt-neg" : "nt-posv"}`);
+  bar.style.width = `${scale > 0 ? Math.min(100, (100 * Math.abs(v)) / scale) : 0}%`;
+  const num = h("span", `nt-num ${v < 0 ? "nt-neg" : v > 0 ? "nt-posv" : ""}`, fmt(v));
+  td.dataset.value = String(v);
+  td.append(bar, num);
+  return td;
+}
+
+export function renderTable(
+  data: TableData,
+  columns: Column[],
+  rows: RowData[],
+  sort: SortKey,
+  callbacks: TableCallbacks,
+): HTMLTableElement {
+  const table = h("table", "nt-table");
+  const head = h("thead", "");
+  const hr = h("tr", "");
+  hr.append(
+    header("Node", "name", "node type, layer and index", sort, callbacks.onSort),
+    header(
+      "Token",
+      "pos",
+      "the node's position (attention: query ← source)",
+      sort,
+      callbacks.onSort,
+    ),
+  );
+  for (const c of columns) {
+    const group = data.groups[c.group]?.label ?? "";
+    const th = header(
+      c.view === "value" ? c.label : `${group} · ${c.label}`,
+      c.key,
+      c.title,
+      sort,
+      callbacks.onSort,
+    );
+    th.classList.add("nt-th-val");
+    hr.append(th);
+  }
+  hr.append(h("th", "nt-th", ""));
+  head.append(hr);
+  const scales = columns.map((c) => columnScale(rows, c));
+  const body = h("tbody", "");
+  for (const row of rows) {
+    const tr = h("tr", `nt-row nt-${row.family.kind}`);
+    tr.dataset.index = String(row.index);
+    tr.dataset.family = row.family.name;
+    const nameCell = h("td", "nt-name");
+    if (row.family.card) {
+      const b = h("button", "nt-open", row.name);
+      b.type = "button";
+      b.title = `open the feature card of ${row.name}`;
+      b.addEventListener("click", () => callbacks.onSelect(row));
+      nameCell.append(b);
+    } else {
+      nameCell.append(h("span", "nt-label", row.name));
+    }
+    tr.append(nameCell, tokenCell(data, row));
+    columns.forEach((c, i) => {
+      tr.append(valueCell(cellValue(row, c), scales[i] ?? 0));
+    });
+    const act = h("td", "nt-actions");
+    const ab = h("button", "nt-ablate", "ablate");
+    ab.type = "button";
+    ab.title =
+      row.family.kind === "attn"
+        ? `ablate head ${row.unit} of layer ${row.layer} at position ${row.pos} (its output there)`
+        : `ablate ${row.name} at position ${row.pos}`;
+    ab.addEventListener("click", () => callbacks.onAblate(row));
+    act.append(ab);
+    tr.append(act);
+    tr.addEventListener("mouseenter", () => callbacks.onHover(row));
+    tr.addEventListener("mouseleave", () => callbacks.onHover(null));
+    body.append(tr);
+  }
+  table.append(head, body);
+  return table;
+}

@@ -1,0 +1,136 @@
+/**
+ * NodeTableState (binary payloads) -> the plain rows the table draws.
+ *
+ * Everything is decoded and cross-checked once per state, so a malformed table fails with
+ * one clear message instead of half-drawing.
+ */
+import { decodeArray, decodeInts, type NumericArray } from "../codecs";
+import type {
+  NodeAblation,
+  NodeFamily,
+  NodeGroup,
+  NodePrompt,
+  NodeTableState,
+  NodeTarget,
+} from "./schema";
+
+export interface PromptData {
+  label: string;
+  tokens: string[];
+  target: number;
+  cleanTarget: number;
+  predictions: { token: string; prob: number }[];
+}
+
+export interface RowData {
+  index: number; // position in Python's union order
+  family: NodeFamily;
+  layer: number;
+  unit: number;
+  pos: number;
+  src: number; // -1 unless attention
+  name: string;
+  values: number[][]; // [prompt][group]
+  profiles: NumericArray[]; // [prompt] -> activation per position (attention: per source)
+}
+
+export interface TableData {
+  prompts: PromptData[];
+  target: NodeTarget;
+  groups: NodeGroup[];
+  families: NodeFamily[];
+  rows: RowData[];
+  sortBy: string;
+  k: number;
+  ablations: NodeAblation[];
+  notes: string[];
+  nPos: number;
+}
+
+/** How a node is named in the table: `mlp L3 n1024`, `attn L1 H7`, `res_jb #123`. */
+export function nodeName(family: NodeFamily, layer: number, unit: number): string {
+  if (family.kind === "mlp") return `mlp L${layer} n${unit}`;
+  if (family.kind === "attn") return `attn L${layer} H${unit}`;
+  return `${family.name} #${unit}`;
+}
+
+function checkShape(what: string, shape: number[], want: number[]): void {
+  if (shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
+    throw new Error(
+      `featurecard: ${what} has shape [${shape.join(", ")}], expected [${want.join(", ")}]`,
+    );
+  }
+}
+
+function decodePrompt(p: NodePrompt): PromptData {
+  const probs = decodeArray(p.prediction_probs);
+  return {
+    label: p.label,
+    tokens: p.tokens,
+    target: p.target,
+    cleanTarget: p.clean_target,
+    predictions: p.predictions.map((token, i) => ({ token, prob: probs[i] ?? Number.NaN })),
+  };
+}
+
+/** Decodes and checks a table; throws an Error naming the first problem found. */
+export function decodeTable(state: NodeTableState): TableData {
+  const r = state.rows;
+  const family = decodeInts(r.family, "rows.family");
+  const n = family.length;
+  const cols = {
+    layer: decodeInts(r.layer, "rows.layer"),
+    unit: decodeInts(r.unit, "rows.unit"),
+    pos: decodeInts(r.pos, "rows.pos"),
+    src: decodeInts(r.src, "rows.src"),
+  };
+  for (const [name, a] of Object.entries(cols)) {
+    if (a.length !== n)
+      throw new Error(`featurecard: rows.${name} has ${a.length} entries, expected ${n}`);
+  }
+  const nPrompts = state.prompts.length;
+  const nGroups = state.groups.length;
+  const nPos = state.prompts[0]?.tokens.length ?? 0;
+  if (nPrompts < 1) throw new Error("featurecard: the table has no prompt");
+  checkShape("rows.values", r.values.shape, [nPrompts, nGroups, n]);
+  checkShape("rows.profiles", r.profiles.shape, [nPrompts, n, nPos]);
+  const values = decodeArray(r.values);
+  const profiles = decodeArray(r.profiles);
+  const byCode = new Map(state.families.map((f) => [f.code, f]));
+  const rows: RowData[] = [];
+  for (let j = 0; j < n; j++) {
+    const code = family[j] ?? -1;
+    const fam = byCode.get(code);
+    if (!fam)
+      throw new Error(`featurecard: row ${j} has family ${code}, which the table does not list`);
+    const layer = cols.layer[j] ?? -1;
+    const unit = cols.unit[j] ?? -1;
+    rows.push({
+      index: j,
+      family: fam,
+      layer,
+      unit,
+      pos: cols.pos[j] ?? -1,
+      src: fam.kind === "attn" ? (cols.src[j] ?? -1) : -1,
+      name: nodeName(fam, layer, unit),
+      values: Array.from({ length: nPrompts }, (_, p) =>
+        Array.from({ length: nGroups }, (_, g) => values[(p * nGroups + g) * n + j] ?? Number.NaN),
+      ),
+      profiles: Array.from({ length: nPrompts }, (_, p) =>
+        profiles.subarray((p * n + j) * nPos, (p * n + j + 1) * nPos),
+      ),
+    });
+  }
+  return {
+    prompts: state.prompts.map(decodePrompt),
+    target: state.target,
+    groups: state.groups,
+    families: state.families,
+    rows,
+    sortBy: state.sort_by,
+    k: state.k,
+    ablations: state.ablations ?? [],
+    notes: state.notes ?? [],
+    nPos,
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * The NodeTable's versioned payload, from the kernel to the front end.
+ *
+ * Mirrors python/featurecard/state/node_table.py key for key (tests/unit/test_node_schema_sync.py
+ * parses both files with regexes): keep each interface flat, one `key: type;` per line. The
+ * table has its own NODE_SCHEMA_VERSION; the open card uses the FeatureCard's schema.
+ */
+import type { ArrayPayload, FeatureCardState } from "../schema";
+
+export const NODE_SCHEMA_VERSION = 1;
+
+export type FamilyKind = "mlp" | "attn" | "sae";
+
+/** A node type: MLP neurons, attention heads (per token pair) or one SAE's latents. */
+export interface NodeFamily {
+  code: number; // the value of NodeRows.family for its rows
+  kind: FamilyKind;
+  name: string; // "mlp", "attn" or the SAE's name in the Workspace
+  hook: string; // the SAE's hook; for mlp/attn a template with {layer}
+  n_units: number;
+  card: boolean; // whether its nodes open a FeatureCard
+}
+
+/** One prompt of the table (two in side-by-side mode: Left, Right). */
+export interface NodePrompt {
+  label: string;
+  tokens: string[]; // the prompt's tokens as text
+  target: number; // the target's value, with the ablations in place
+  clean_target: number; // the target's value without the ablations
+  predictions: string[]; // the most likely next tokens at the target position
+  prediction_probs: ArrayPayload; // float32 [n_predictions]
+}
+
+/** What the gradients are of. */
+export interface NodeTarget {
+  kind: "logit_diff" | "logprob" | "loss";
+  position: number; // the position whose prediction is the target
+  token: string | null;
+  distractor: string | null;
+  description: string;
+}
+
+/** A column: one derived scalar comparable across node types. */
+export interface NodeGroup {
+  name: string;
+  label: string;
+  signed: boolean; // bottom-k rows were selected too
+  help: string;
+}
+
+/** The rows (nodes) of the table, in Python's deterministic union order. */
+export interface NodeRows {
+  family: ArrayPayload; // uint8 [n], NodeFamily.code
+  layer: ArrayPayload; // int32 [n], -1 for nodes outside blocks
+  unit: ArrayPayload; // int32 [n], neuron / head / latent index
+  pos: ArrayPayload; // int32 [n], position (the query position for attention)
+  src: ArrayPayload; // int32 [n], the attended-to position for attention, else -1
+  values: ArrayPayload; // float32 [n_prompts, n_groups, n], NaN where undefined
+  profiles: ArrayPayload; // float32 [n_prompts, n, n_pos]
+}
+
+/** An ablation in place (applied to every prompt). */
+export interface NodeAblation {
+  family: string; // "mlp", "attn" or an SAE's name
+  layer: number;
+  unit: number;
+  pos: number;
+  mode: "zero" | "mean";
+}
+
+/** Everything the table needs to redraw without a kernel. */
+export interface NodeTableState {
+  schema_version: number;
+  kind: "node_table";
+  prompts: NodePrompt[];
+  target: NodeTarget;
+  groups: NodeGroup[];
+  families: NodeFamily[];
+  rows: NodeRows;
+  sort_by: string; // the group the table is first sorted by (descending)
+  k: number;
+  ablations: NodeAblation[];
+  notes: string[]; // how the numbers were made, where it deviates from the default
+}
+
+/** A node whose card is open: a row's {family, layer, unit}, or the card's own {source, unit}. */
+export interface SelectedNode {
+  family?: string;
+  layer?: number;
+  unit: number;
+  source?: string;
+}
+
+/** `state` before the first table: Python's `{}`. */
+export type EmptyObject = Record<string, never>;
+
+/** The synced traitlets of the NodeTable widget (NODE_TABLE_TRAITS in state/node_table.py). */
+export interface NodesModel {
+  state: NodeTableState | EmptyObject; // the last good table
+  position: number; // the target position; the front end sets it when a token is clicked
+  selected: SelectedNode | EmptyObject; // the node whose card is open; the front end sets it
+  card: FeatureCardState | EmptyObject; // the open node's card
+  ablations: NodeAblation[]; // ablations in place; the front end adds and removes them
+  error: string; // why the last request failed ('' when it did not); the last good state stays
+  busy: boolean; // a computation is running
+}

@@ -1,0 +1,100 @@
+/** A hand-built NodeTableState for tests (arrays encoded as a live widget receives them). */
+import { NODE_SCHEMA_VERSION, type NodeTableState } from "../src/nodes/schema";
+import { payload } from "./make-state";
+
+export const NODE_TOKENS = ["<|endoftext|>", "The", " <b>cat</b>", " sat"];
+
+// family, layer, unit, pos, src | write_norm, act_times_grad, direct_effect, activation
+export const NODE_ROWS: [number, number, number, number, number, number[]][] = [
+  [0, 0, 5, 2, -1, [1.0, 0.5, 0.3, 2.0]],
+  [1, 1, 3, 3, 1, [0.8, -0.4, -0.6, 0.9]],
+  [2, 0, 12, 3, -1, [0.2, 0.1, Number.NaN, 1.5]],
+  [0, 1, 7, 3, -1, [0.5, -0.2, 0.9, -0.1]],
+];
+
+const GROUPS = [
+  { name: "write_norm", label: "Write magnitude", signed: false, help: "w" },
+  { name: "act_times_grad", label: "Est. total effect", signed: true, help: "a" },
+  { name: "direct_effect", label: "Direct effect", signed: true, help: "d" },
+  { name: "activation", label: "Activation", signed: false, help: "act" },
+];
+
+/** `nPrompts` 2 gives the right prompt the left values times -1 plus 1. */
+export function makeNodeState(nPrompts = 1, over: Partial<NodeTableState> = {}): NodeTableState {
+  const n = NODE_ROWS.length;
+  const nPos = NODE_TOKENS.length;
+  const values: number[] = [];
+  const profiles: number[] = [];
+  for (let p = 0; p < nPrompts; p++) {
+    for (let g = 0; g < GROUPS.length; g++) {
+      for (const r of NODE_ROWS) {
+        const v = r[5][g] ?? 0;
+        values.push(p === 0 ? v : 1 - v);
+      }
+    }
+    for (let j = 0; j < n; j++) {
+      for (let pos = 0; pos < nPos; pos++) profiles.push(pos === j % nPos ? 1 + p : 0);
+    }
+  }
+  const col = (i: number) => NODE_ROWS.map((r) => r[i] as number);
+  return {
+    schema_version: NODE_SCHEMA_VERSION,
+    kind: "node_table",
+    prompts: Array.from({ length: nPrompts }, (_, p) => ({
+      label: nPrompts === 1 ? "Prompt" : p === 0 ? "Left" : "Right",
+      tokens: p === 0 ? NODE_TOKENS : NODE_TOKENS.map((t, i) => (i === 2 ? " dog" : t)),
+      target: 1.25 + p,
+      clean_target: 1.25 + p,
+      predictions: [" sat", " <b>x</b>"],
+      prediction_probs: payload("float32", [0.5, 0.25]),
+    })),
+    target: {
+      kind: "logit_diff",
+      position: 3,
+      token: " on",
+      distractor: " in",
+      description: "logit ' on' − logit ' in' at position 3",
+    },
+    groups: GROUPS,
+    families: [
+      {
+        code: 0,
+        kind: "mlp",
+        name: "mlp",
+        hook: "blocks.{layer}.mlp.hook_post",
+        n_units: 64,
+        card: true,
+      },
+      {
+        code: 1,
+        kind: "attn",
+        name: "attn",
+        hook: "blocks.{layer}.attn.hook_z",
+        n_units: 4,
+        card: false,
+      },
+      {
+        code: 2,
+        kind: "sae",
+        name: "res",
+        hook: "blocks.0.hook_resid_post",
+        n_units: 48,
+        card: true,
+      },
+    ],
+    rows: {
+      family: payload("uint8", col(0)),
+      layer: payload("int32", col(1)),
+      unit: payload("int32", col(2)),
+      pos: payload("int32", col(3)),
+      src: payload("int32", col(4)),
+      values: payload("float32", values, { shape: [nPrompts, GROUPS.length, n] }),
+      profiles: payload("float32", profiles, { shape: [nPrompts, n, nPos] }),
+    },
+    sort_by: "direct_effect",
+    k: 10,
+    ablations: [],
+    notes: [],
+    ...over,
+  };
+}
