@@ -1,0 +1,193 @@
+/**
+ * What the side panel and the hover box say about a node. Pure DOM builders over GraphData and
+ * the kept edges; token text goes in through textContent only.
+ *
+ * - every node: its top contributors (kept incoming edges, renormalised weights);
+ * - a residual state: the logit lens (top tokens, and the tokens promoted and suppressed against
+ *   the state before) and the SAE latents that split it;
+ * - an attention block: each head's share of the state (over all sources, before the threshold)
+ *   with the sources it carries, b_O's share, and SAE latents on its output;
+ * - an MLP block: its top neurons and SAE latents, each with a button that opens its card.
+ */
+import { fmt, h } from "../../components/dom";
+import type { GraphData, UnitData } from "../data";
+import type { Edge, NodeKey } from "../routes";
+import { tokenLabel } from "./graph-view";
+
+export interface DetailCallbacks {
+  openCard(source: string, unit: number): void;
+}
+
+const at = (a: ArrayLike<number>, i: number): number => a[i] ?? 0;
+
+export function tokenAt(d: GraphData, pos: number): string {
+  return `${JSON.stringify(d.tokens[pos] ?? "")} (${pos})`;
+}
+
+/** A short name for a node, e.g. `"·the" (3) after 1.attn`, `attention 2 at "·the" (3)`. */
+export function nodeName(d: GraphData, n: NodeKey): string {
+  if (n.kind === "resid") return `${tokenAt(d, n.pos)} after ${d.levels[n.index] ?? n.index}`;
+  return `${n.kind === "attn" ? "attention" : "MLP"} ${n.index} at ${tokenAt(d, n.pos)}`;
+}
+
+function sourceName(d: GraphData, e: Edge): string {
+  if (e.kind === "attn") return `token ${tokenAt(d, e.src.pos)}`;
+  if (e.kind === "resid") return `residual from ${d.levels[e.src.index] ?? e.src.index}`;
+  if (e.kind === "attn_out") return `attention ${e.src.index}`;
+  if (e.kind === "mlp_out") return `MLP ${e.src.index}`;
+  return `state ${d.levels[e.src.index] ?? e.src.index}`;
+}
+
+function table(cls: string, head: string[], rows: (string | HTMLElement)[][]): HTMLTableElement {
+  const t = h("table", `fc-g-table ${cls}`);
+  const tr = h("tr", "");
+  for (const c of head) tr.append(h("th", "", c));
+  t.append(tr);
+  for (const row of rows) {
+    const r = h("tr", "");
+    for (const c of row) {
+      const td = h("td", "");
+      if (typeof c === "string") td.textContent = c;
+      else td.append(c);
+      r.append(td);
+    }
+    t.append(r);
+  }
+  return t;
+}
+
+/** The top `n` kept edges into a node, largest first (what hovering shows). */
+export function contributors(incoming: Edge[], n = 6): Edge[] {
+  return [...incoming].sort((a, b) => b.weight - a.weight).slice(0, n);
+}
+
+export function contributorsTable(d: GraphData, incoming: Edge[], n = 6): HTMLElement {
+  const top = contributors(incoming, n);
+  if (top.length === 0) return h("div", "fc-g-muted", "no part above the threshold flows in");
+  return table(
+    "fc-g-contrib",
+    ["from", "weight"],
+    top.map((e) => [sourceName(d, e), fmt(e.weight)]),
+  );
+}
+
+function lensList(
+  d: GraphData,
+  ids: ArrayLike<number>,
+  vals: ArrayLike<number>,
+  base: number,
+  k: number,
+) {
+  const rows: string[][] = [];
+  for (let j = 0; j < k; j++) {
+    const i = base + j;
+    rows.push([tokenLabel(d.vocab[at(ids, i)] ?? "", 16), fmt(at(vals, i))]);
+  }
+  return rows;
+}
+
+function lensPanel(d: GraphData, n: NodeKey): HTMLElement {
+  const box = h("div", "fc-g-lens");
+  const lens = d.lens;
+  if (!lens) {
+    box.append(h("div", "fc-g-muted", d.unavailable.lens ?? "no logit lens in this graph"));
+    return box;
+  }
+  const base = (n.index * d.nPos + n.pos) * lens.k;
+  box.append(h("h4", "", "logit lens: top tokens (log p)"));
+  box.append(
+    table("fc-g-lens-top", ["token", "log p"], lensList(d, lens.top, lens.topValues, base, lens.k)),
+  );
+  if (n.index > 0) {
+    const b = ((n.index - 1) * d.nPos + n.pos) * lens.k;
+    const prev = d.levels[n.index - 1] ?? "";
+    box.append(h("h4", "", `promoted and suppressed against ${prev} (Δ log p)`));
+    const cols = h("div", "fc-g-cols");
+    cols.append(
+      table("fc-g-lens-up", ["promoted", "Δ"], lensList(d, lens.up, lens.upValues, b, lens.k)),
+      table(
+        "fc-g-lens-down",
+        ["suppressed", "Δ"],
+        lensList(d, lens.down, lens.downValues, b, lens.k),
+      ),
+    );
+    box.append(cols);
+  }
+  return box;
+}
+
+function headsPanel(d: GraphData, n: NodeKey, incoming: Edge[]): HTMLElement {
+  const box = h("div", "fc-g-heads");
+  box.append(
+    h("h4", "", "heads: share of the state, over all source tokens (before the threshold)"),
+  );
+  const rows: string[][] = [];
+  for (let hd = 0; hd < d.nHeads; hd++) {
+    const share = at(d.heads, (n.index * d.nPos + n.pos) * d.nHeads + hd);
+    const carried = incoming
+      .filter((e) => e.kind === "attn" && e.heads)
+      .map((e) => ({ pos: e.src.pos, w: e.heads?.[hd] ?? 0 }))
+      .sort((a, b) => b.w - a.w)
+      .slice(0, 3)
+      .filter((x) => x.w > 0)
+      .map((x) => `${tokenLabel(d.tokens[x.pos] ?? "")}(${x.pos}) ${fmt(x.w)}`);
+    rows.push([`H${hd}`, fmt(share), carried.join(", ")]);
+  }
+  box.append(table("fc-g-heads-table", ["head", "share", "kept sources (weight)"], rows));
+  const bias = at(d.bias, n.index * d.nPos + n.pos);
+  box.append(h("div", "fc-g-muted", `b_O (the output bias, no head's): ${fmt(bias)}`));
+  return box;
+}
+
+function unitsPanel(d: GraphData, u: UnitData, pos: number, cb: DetailCallbacks): HTMLElement {
+  const box = h("div", "fc-g-units");
+  const what = u.unit === "neuron" ? "neurons" : `latents of ${u.source}`;
+  box.append(h("h4", "", `top ${what} (${u.hookName}): share of the state`));
+  const rows: (string | HTMLElement)[][] = [];
+  for (let j = 0; j < u.k; j++) {
+    const i = pos * u.k + j;
+    const act = at(u.acts, i);
+    if (act === 0) continue; // a silent unit only ever scores ε
+    const id = at(u.ids, i);
+    const open = h("button", "fc-g-open-card", "card");
+    open.type = "button";
+    open.dataset.source = u.source;
+    open.dataset.unit = String(id);
+    open.title = `open the FeatureCard of ${u.unit} ${id} of ${u.source}`;
+    open.addEventListener("click", () => cb.openCard(u.source, id));
+    rows.push([String(id), fmt(at(u.shares, i)), fmt(act), open]);
+  }
+  box.append(table("fc-g-units-table", [u.unit, "share", "act", ""], rows));
+  const parts = u.partNames.map((name, p) => `${name} ${fmt(at(u.parts, p * d.nPos + pos))}`);
+  box.append(h("div", "fc-g-muted", `all ${what} ${fmt(at(u.total, pos))}; ${parts.join(", ")}`));
+  return box;
+}
+
+/** The panel for a clicked node. */
+export function details(
+  d: GraphData,
+  n: NodeKey,
+  incoming: Edge[],
+  cb: DetailCallbacks,
+): HTMLElement[] {
+  const out: HTMLElement[] = [h("h3", "fc-g-title", nodeName(d, n))];
+  out.push(h("h4", "", "top contributors (kept, renormalised)"), contributorsTable(d, incoming));
+  const groups = d.units.filter((u) =>
+    n.kind === "resid"
+      ? u.block === "resid" && u.level === n.index
+      : u.block === n.kind && u.layer === n.index,
+  );
+  if (n.kind === "resid") out.push(lensPanel(d, n));
+  if (n.kind === "attn") out.push(headsPanel(d, n, incoming));
+  if (n.kind === "mlp") {
+    out.push(
+      h("div", "fc-g-muted", `MLP share of the state: ${fmt(at(d.mlp, n.index * d.nPos + n.pos))}`),
+    );
+  }
+  for (const u of groups) out.push(unitsPanel(d, u, n.pos, cb));
+  const notes = Object.entries(d.unavailable).filter(([k]) =>
+    n.kind === "mlp" ? k === `neurons ${n.index}` || k.startsWith("SAE ") : false,
+  );
+  for (const [k, why] of notes) out.push(h("div", "fc-g-muted", `${k}: ${why}`));
+  return out;
+}

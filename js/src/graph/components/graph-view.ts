@@ -1,0 +1,212 @@
+/**
+ * The graph itself, in SVG: level names up the left side, tokens along the bottom (click one to
+ * make it the target), residual states as circles, attention and MLP blocks as squares, and the
+ * drawn edges with width and opacity by weight. Hovering or clicking a node is reported to the
+ * caller; shift-click asks to pin it. Knows nothing of Jupyter.
+ */
+import { fmt, h, s } from "../../components/dom";
+import type { GraphData } from "../data";
+import { type Layout, makeLayout } from "../layout";
+import { type Edge, type NodeKey, nodeId, parseNodeId } from "../routes";
+
+export interface GraphViewProps {
+  data: GraphData;
+  edges: Edge[]; // the edges to draw (the routes)
+  target: number;
+  pinned: ReadonlySet<string>;
+  selected: string | null; // the id of the clicked node
+}
+
+export interface GraphViewCallbacks {
+  onToken(pos: number): void;
+  onHover(node: NodeKey | null, at: { x: number; y: number }): void;
+  onNode(node: NodeKey, pin: boolean): void;
+}
+
+export interface GraphView {
+  root: HTMLDivElement; // a scrolling box; `content` inside it holds the svg
+  content: HTMLDivElement;
+  update(props: GraphViewProps): void;
+  destroy(): void;
+}
+
+/** Empty grid dots are drawn only up to this many residual states. */
+export const MAX_GRID_NODES = 6000;
+
+/** A token as a short label: spaces as middle dots, newlines as ↵, at most 8 characters. */
+export function tokenLabel(text: string, max = 8): string {
+  const shown = text.replace(/ /g, "\u00b7").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5");
+  return shown.length > max ? `${shown.slice(0, max - 1)}\u2026` : shown;
+}
+
+export const edgeWidth = (w: number): number => 0.75 + 5 * Math.min(1, Math.max(0, w));
+export const edgeOpacity = (w: number): number => 0.2 + 0.8 * Math.min(1, Math.max(0, w));
+
+function drawEdges(g: SVGGElement, lay: Layout, edges: Edge[]): void {
+  for (const e of [...edges].sort((a, b) => a.weight - b.weight)) {
+    const a = lay.point(e.src);
+    const b = lay.point(e.dst);
+    const line = s("line", {
+      class: `fc-g-edge fc-g-edge-${e.kind}`,
+      x1: a.x,
+      y1: a.y,
+      x2: b.x,
+      y2: b.y,
+      "stroke-width": edgeWidth(e.weight).toFixed(2),
+      "stroke-opacity": edgeOpacity(e.weight).toFixed(2),
+      "data-src": nodeId(e.src),
+      "data-dst": nodeId(e.dst),
+      "data-weight": e.weight.toFixed(4),
+    });
+    line.append(s("title", {}, `${e.kind} ${fmt(e.weight)}`));
+    g.append(line);
+  }
+}
+
+function drawNodes(g: SVGGElement, lay: Layout, props: GraphViewProps, onRoute: Set<string>): void {
+  const { data } = props;
+  const ids = new Set(onRoute);
+  for (const id of props.pinned) ids.add(id);
+  if (data.nLevels * data.nPos <= MAX_GRID_NODES) {
+    for (let r = 0; r < data.nLevels; r++)
+      for (let p = 0; p < data.nPos; p++) ids.add(`resid:${r}:${p}`);
+  }
+  for (const id of ids) {
+    const n = parseNodeId(id);
+    if (!n) continue;
+    const { x, y } = lay.point(n);
+    const cls = [`fc-g-node`, `fc-g-${n.kind}`];
+    if (onRoute.has(id)) cls.push("fc-g-on");
+    if (props.pinned.has(id)) cls.push("fc-g-pinned");
+    if (props.selected === id) cls.push("fc-g-selected");
+    const attrs = { class: cls.join(" "), "data-node": id };
+    const el =
+      n.kind === "resid"
+        ? s("circle", { ...attrs, cx: x, cy: y, r: onRoute.has(id) ? 5 : 3 })
+        : s("rect", { ...attrs, x: x - 5, y: y - 5, width: 10, height: 10, rx: 2 });
+    g.append(el);
+  }
+}
+
+function drawAxes(svg: SVGSVGElement, lay: Layout, props: GraphViewProps): void {
+  const { data } = props;
+  const axis = s("g", { class: "fc-g-axes" });
+  for (let layer = 0; layer < data.nLayers; layer++) {
+    const lo = lay.y(data.mlpOut[layer] ?? data.attnOut[layer] ?? 0) - 12; // the layer's top state
+    const hi = lay.y(data.attnIn[layer] ?? 0) - 12; // just above the state it reads
+    if (layer % 2 === 1) {
+      const band = {
+        class: "fc-g-band",
+        x: lay.options.left,
+        y: lo,
+        width: lay.width,
+        height: hi - lo,
+      };
+      axis.append(s("rect", band));
+    }
+  }
+  for (let r = 0; r < data.nLevels; r++) {
+    const label = s(
+      "text",
+      { class: "fc-g-level", x: lay.options.left - 8, y: lay.y(r) + 4 },
+      data.levels[r],
+    );
+    axis.append(label);
+  }
+  for (let p = 0; p < data.nPos; p++) {
+    const text = data.tokens[p] ?? "";
+    const t = s("text", {
+      class: p === props.target ? "fc-g-token fc-g-target" : "fc-g-token",
+      x: lay.x(p),
+      y: lay.tokenY,
+      "data-pos": p,
+    });
+    t.textContent = tokenLabel(text);
+    t.append(
+      s("title", {}, `${JSON.stringify(text)} (position ${p}); click: routes to this token`),
+    );
+    axis.append(t);
+    if (p === props.target) {
+      const x = lay.x(p);
+      const y = lay.y(0) + 10;
+      axis.append(
+        s("path", {
+          class: "fc-g-marker",
+          d: `M${x - 5},${y + 6} L${x + 5},${y + 6} L${x},${y} Z`,
+        }),
+      );
+    }
+  }
+  svg.append(axis);
+}
+
+export function createGraphView(cb: GraphViewCallbacks): GraphView {
+  const root = h("div", "fc-g-scroll");
+  const content = h("div", "fc-g-content");
+  root.append(content);
+  let lay: Layout | null = null;
+  const listeners = new AbortController();
+  const opts = { signal: listeners.signal };
+  const nodeOf = (ev: Event): NodeKey | null => {
+    const el = (ev.target as Element | null)?.closest?.("[data-node]");
+    return el ? parseNodeId(el.getAttribute("data-node") ?? "") : null;
+  };
+  content.addEventListener(
+    "click",
+    (ev) => {
+      const tok = (ev.target as Element | null)?.closest?.("[data-pos]");
+      if (tok) {
+        cb.onToken(Number(tok.getAttribute("data-pos")));
+        return;
+      }
+      const n = nodeOf(ev);
+      if (n) cb.onNode(n, (ev as MouseEvent).shiftKey);
+    },
+    opts,
+  );
+  content.addEventListener(
+    "mouseover",
+    (ev) => {
+      const n = nodeOf(ev);
+      if (n && lay) cb.onHover(n, lay.point(n));
+    },
+    opts,
+  );
+  content.addEventListener(
+    "mouseout",
+    (ev) => {
+      if (nodeOf(ev)) cb.onHover(null, { x: 0, y: 0 });
+    },
+    opts,
+  );
+  return {
+    root,
+    content,
+    update(props) {
+      lay = makeLayout(props.data);
+      const svg = s("svg", {
+        class: "fc-g-svg",
+        width: lay.width,
+        height: lay.height,
+        viewBox: `0 0 ${lay.width} ${lay.height}`,
+      });
+      drawAxes(svg, lay, props);
+      const onRoute = new Set<string>();
+      for (const e of props.edges) {
+        onRoute.add(nodeId(e.src));
+        onRoute.add(nodeId(e.dst));
+      }
+      const edges = s("g", { class: "fc-g-edges" });
+      drawEdges(edges, lay, props.edges);
+      const nodes = s("g", { class: "fc-g-nodes" });
+      drawNodes(nodes, lay, props, onRoute);
+      svg.append(edges, nodes);
+      content.querySelector("svg")?.remove();
+      content.prepend(svg);
+    },
+    destroy() {
+      listeners.abort();
+      root.remove();
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import type { AnyModel, Host } from "@anywidget/types";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { FakeModel } from "../../testing/fake-model.js";
+import { makeGraphState } from "../../testing/make-graph-state";
+import { THRESHOLD_DELAY_MS } from "./components/contribution-graph";
+import { tokenLabel } from "./components/graph-view";
+import { decodeGraph } from "./data";
+import type { GraphModel } from "./schema";
+import widget, { interpretGraph, render } from "./widget";
+
+type Fake = FakeModel<GraphModel>;
+
+function mount(over: Partial<GraphModel> = {}) {
+  const model = new FakeModel<GraphModel>({
+    state: makeGraphState(),
+    target: 1,
+    threshold: 0.04,
+    selected: {},
+    card: {},
+    error: "",
+    busy: false,
+    ...over,
+  }) as Fake;
+  const el = document.createElement("div");
+  document.body.append(el);
+  const controller = new AbortController();
+  const cleanup = render({
+    model: model as unknown as AnyModel<GraphModel>,
+    el,
+    signal: controller.signal,
+    host: {} as Host,
+    experimental: { invoke: () => Promise.reject(new Error("no kernel")) },
+  });
+  return { model, el, cleanup, controller };
+}
+
+const edges = (el: Element) => el.querySelectorAll(".fc-g-edge").length;
+const q = <T extends Element = HTMLElement>(el: Element, sel: string) => {
+  const found = el.querySelector<T>(sel);
+  if (!found) throw new Error(`no ${sel}`);
+  return found;
+};
+
+afterEach(() => {
+  document.body.replaceChildren();
+  vi.useRealTimers();
+});
+
+describe("the graph widget", () => {
+  it("exports render as default", () => {
+    expect(widget.render).toBe(render);
+  });
+
+  it("draws the target's routes, tokens as text", () => {
+    const { el } = mount();
+    expect(edges(el)).toBe(7); // the hand-built case: 7 edges reach position 1
+    const tokens = Array.from(el.querySelectorAll(".fc-g-token"), (t) => t.firstChild?.textContent);
+    expect(tokens).toEqual([tokenLabel("<b>x</b>"), tokenLabel(" the")]);
+    expect(el.querySelector("b")).toBeNull(); // markup from the vocabulary stays text
+  });
+
+  it("a click on a token asks for it as the target", () => {
+    const { el, model } = mount();
+    q(el, ".fc-g-token[data-pos='0']").dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    expect(model.saved).toEqual([{ target: 0 }]);
+    expect(edges(el)).toBe(4);
+  });
+
+  it("the slider redraws at once and asks the kernel once the user pauses", () => {
+    vi.useFakeTimers();
+    const { el, model } = mount();
+    const slider = q<HTMLInputElement>(el, "input.fc-g-threshold");
+    for (const v of ["0.1", "0.15", "0.2"]) {
+      slider.value = v;
+      slider.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    expect(edges(el)).toBe(6); // source 0 and b_O of position 1 fall under 0.2
+    expect(model.saved).toEqual([]);
+    vi.advanceTimersByTime(THRESHOLD_DELAY_MS);
+    expect(model.saved).toEqual([{ threshold: 0.2 }]);
+  });
+
+  it("an error is shown and the last graph stays", () => {
+    const { el, model } = mount();
+    model.pythonSet("error", "ValueError: threshold 2 is out of range");
+    expect(q(el, ".fc-g-error").textContent).toContain("out of range");
+    expect(edges(el)).toBe(7);
+  });
+
+  it("a state of another schema version is refused with a message", () => {
+    const bad = { ...makeGraphState(), schema_version: 99 };
+    expect(interpretGraph(bad).problem).toContain("unknown contribution-graph schema version 99");
+    const { el } = mount({ state: bad as unknown as GraphModel["state"] });
+    expect(q(el, ".fc-g-error").textContent).toContain("schema version 99");
+  });
+
+  it("clicking an MLP node lists its neurons; their button asks for a card", () => {
+    const { el, model } = mount();
+    q(el, "[data-node='mlp:0:1']").dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    const buttons = el.querySelectorAll<HTMLButtonElement>(".fc-g-open-card");
+    expect(Array.from(buttons, (b) => b.dataset.unit)).toEqual(["9"]); // neuron 1 is silent there
+    buttons[0]?.click();
+    expect(model.saved).toEqual([{ selected: { source: "blocks.0.mlp.hook_post", unit: 9 } }]);
+  });
+
+  it("clicking a residual node shows its logit lens, an attention node its heads", () => {
+    const { el } = mount();
+    q(el, "[data-node='resid:2:1']").dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    expect(el.querySelectorAll(".fc-g-lens-top tr").length).toBe(3); // header + k = 2
+    expect(el.querySelector(".fc-g-lens-up")).not.toBeNull();
+    q(el, "[data-node='attn:0:1']").dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    expect(el.querySelectorAll(".fc-g-heads-table tr").length).toBe(3); // header + 2 heads
+  });
+
+  it("shift-click pins a node: its routes stay drawn with the target's", () => {
+    const { el, model } = mount({ target: 0 });
+    expect(edges(el)).toBe(4);
+    q(el, "[data-node='resid:1:1']").dispatchEvent(
+      new MouseEvent("click", { bubbles: true, shiftKey: true }),
+    );
+    expect(edges(el)).toBe(4 + 4); // resid, two sources and the block into resid(1, 1)
+    model.pythonSet("target", 1);
+    expect(el.querySelectorAll(".fc-g-unpin").length).toBe(1);
+  });
+
+  it("cleans up every listener", () => {
+    const { model, controller } = mount();
+    controller.abort();
+    expect(model.listenerCount()).toBe(0);
+  });
+});
+
+describe("decoding", () => {
+  it("reads base64 buffers (an exported file) like DataViews", () => {
+    const a = decodeGraph(makeGraphState({}, "base64"));
+    const b = decodeGraph(makeGraphState());
+    expect(Array.from(a.edgeShare)).toEqual(Array.from(b.edgeShare));
+    expect(a.tokens).toEqual(["<b>x</b>", " the"]);
+  });
+
+  it("rejects arrays of the wrong shape", () => {
+    const st = makeGraphState();
+    const bad = { ...st, resid: { ...st.resid, shape: [4, 1] } }; // the right bytes, the wrong shape
+    expect(interpretGraph(bad).problem).toMatch(/resid has shape \[4, 1\], expected \[2, 2\]/);
+  });
+});

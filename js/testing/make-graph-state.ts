@@ -1,0 +1,73 @@
+/**
+ * A hand-built contribution graph for tests: the same case as tests/unit/test_contributions.py
+ * (`hand_data`): one sequential layer, two positions, two heads; every state's shares sum to 1.
+ * Arrays arrive as DataViews at an offset (as in a live widget), unless `as` says otherwise.
+ */
+import type { ContributionGraphState } from "../src/graph/schema";
+import { GRAPH_SCHEMA_VERSION } from "../src/graph/schema";
+import { type PayloadOptions, payload } from "./make-state";
+
+export function makeGraphState(
+  over: Partial<ContributionGraphState> = {},
+  as: PayloadOptions["as"] = "dataview",
+): ContributionGraphState {
+  const p = (dtype: "float32" | "uint8", values: number[], shape?: number[]) =>
+    payload(dtype, values, { as, ...(shape ? { shape } : {}) });
+  return {
+    schema_version: GRAPH_SCHEMA_VERSION,
+    kind: "contribution_graph",
+    n_layers: 1,
+    n_heads: 2,
+    n_pos: 2,
+    levels: ["embed", "0.attn", "0.mlp"],
+    attn_in: [0],
+    attn_out: [1],
+    mlp_in: [1],
+    mlp_out: [2],
+    tokens: p("uint8", [0, 1]),
+    vocab: ["<b>x</b>", " the", " a", " cat"],
+    threshold: 0.01,
+    resid: p("float32", [0.5, 0.3, 0.97, 0.4], [2, 2]),
+    bias: p("float32", [0.02, 0.05], [1, 2]),
+    mlp: p("float32", [0.03, 0.6], [1, 2]),
+    heads: p("float32", [0.3, 0.18, 0.6, 0.05], [1, 2, 2]),
+    edges: {
+      layer: p("uint8", [0, 0, 0]),
+      query: p("uint8", [0, 1, 1]),
+      key: p("uint8", [0, 0, 1]),
+      share: p("float32", [0.48, 0.12, 0.53]),
+      heads: p("float32", [0.3, 0.18, 0.1, 0.02, 0.5, 0.03], [3, 2]),
+    },
+    units: [
+      {
+        source: "blocks.0.mlp.hook_post",
+        unit: "neuron",
+        hook_name: "blocks.0.mlp.hook_post",
+        block: "mlp",
+        layer: 0,
+        level: 2,
+        n_units: 64,
+        ids: p("uint8", [7, 3, 9, 1], [2, 2]),
+        shares: p("float32", [0.2, 0.1, 0.3, 0.05], [2, 2]),
+        acts: p("float32", [1.5, 0.5, 2.0, 0], [2, 2]),
+        units: p("float32", [0.4, 0.6]),
+        part_names: ["bias", "rest"],
+        parts: p("float32", [0.1, 0.1, 0.5, 0.3], [2, 2]),
+      },
+    ],
+    lens: {
+      top_tokens: p("uint8", [1, 2, 2, 3, 3, 1, 1, 2, 2, 1, 3, 2], [3, 2, 2]),
+      top_values: p(
+        "float32",
+        [-1, -2, -1.5, -2.5, -0.5, -3, -1, -2, -0.7, -1.1, -0.2, -4],
+        [3, 2, 2],
+      ),
+      up_tokens: p("uint8", [3, 1, 2, 3, 1, 2, 3, 1], [2, 2, 2]),
+      up_values: p("float32", [0.9, 0.4, 0.8, 0.1, 0.7, 0.3, 0.6, 0.2], [2, 2, 2]),
+      down_tokens: p("uint8", [2, 3, 1, 2, 3, 2, 1, 3], [2, 2, 2]),
+      down_values: p("float32", [-0.9, -0.4, -0.8, -0.1, -0.7, -0.3, -0.6, -0.2], [2, 2, 2]),
+    },
+    unavailable: {},
+    ...over,
+  };
+}
