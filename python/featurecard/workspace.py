@@ -19,6 +19,7 @@ The index is built lazily, in one pass for all SAEs, the first time a card needs
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -29,7 +30,7 @@ from .adapters.sae import SAEError, SparseAutoencoder, as_sae, identity_sae
 from .cards import CardContext, CardOptions, card_state
 from .compute.correlation import NeuronCorrelationSums
 from .compute.index import ActivationIndex
-from .engine import index_pass
+from .engine import PassResult, index_pass
 
 if TYPE_CHECKING:
     from .state.schema import FeatureCardState, SearchResult
@@ -55,6 +56,7 @@ class Workspace:
         seq_len: int = 128,
         progress: bool = True,
         card_options: CardOptions | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         self.adapter = ModelAdapter(model)
         self.model = model
@@ -62,6 +64,8 @@ class Workspace:
         self.batch_size = batch_size
         self.progress = progress
         self.card_options = card_options or CardOptions()
+        # Where the activation index is kept between kernels (keyed by a content hash); None: memory only.
+        self.cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
         if tokens is None:
             raise TypeError("Workspace needs tokens= (an int tensor [batch, pos] or a list of strings)")
         self.tokens = self._check_tokens(tokens, seq_len)
@@ -167,20 +171,39 @@ class Workspace:
                 todo.update({f"{n}::B": self.sae_b[n] for n in todo if n in self.sae_b})
             else:
                 todo = {name: self.source(name)}
-            result = index_pass(
-                self.adapter,
-                todo,
-                self.tokens,
-                exclude_bos=self.exclude_bos,
-                batch_size=self.batch_size,
-                progress=self.progress,
-                keep_final_resid=self._final_resid is None,
-            )
+            result = self._pass(todo, keep_final_resid=self._final_resid is None)
             self._indexes.update(result.indexes)
             self._neuron_sums.update(result.neuron_sums)
             if result.final_resid is not None:
                 self._final_resid = result.final_resid
         return self._indexes[name]
+
+    def _pass(self, todo: dict[str, SparseAutoencoder], keep_final_resid: bool) -> PassResult:
+        """One streamed pass, or its result from ``cache_dir`` when the same pass ran before."""
+        path = None
+        if self.cache_dir is not None:
+            from .index_cache import load_pass, pass_key
+
+            key = pass_key(
+                self.model, todo, self.tokens, exclude_bos=self.exclude_bos, keep_final_resid=keep_final_resid
+            )
+            path = self.cache_dir / f"index-{key}.pt"
+            if path.is_file():
+                return load_pass(path, self.adapter.device)
+        result = index_pass(
+            self.adapter,
+            todo,
+            self.tokens,
+            exclude_bos=self.exclude_bos,
+            batch_size=self.batch_size,
+            progress=self.progress,
+            keep_final_resid=keep_final_resid,
+        )
+        if path is not None:
+            from .index_cache import save_pass
+
+            save_pass(path, result)
+        return result
 
     def card_state(self, name: str, feature: int) -> FeatureCardState:
         """The complete data of one card (what the widget's ``state`` holds)."""

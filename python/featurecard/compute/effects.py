@@ -50,17 +50,18 @@ def token_effects(
     for s in range(0, final_resid.shape[0], chunk):
         r = final_resid[s : s + chunk]
         a = acts[s : s + chunk].to(r.dtype)
-        clean = torch.log_softmax(unembed(ln_final(r.unsqueeze(0)))[0].float(), -1)
-        ablated = torch.log_softmax(unembed(ln_final((r - a[:, None] * d).unsqueeze(0)))[0].float(), -1)
+        # Clean and ablated rows go through ln_final and the unembedding as one batch of two.
+        both = torch.stack([r, r - a[:, None] * d])
+        clean, ablated = torch.log_softmax(unembed(ln_final(both)).float(), -1).unbind(0)
         delta = clean - ablated
         top = delta.topk(k, dim=-1)
-        bottom = (-delta).topk(k, dim=-1)
+        bottom = delta.topk(k, dim=-1, largest=False)
         nxt = next_ids[s : s + chunk].to(delta.device)
         has = nxt >= 0
         safe = nxt.clamp(min=0)[:, None]
         loss = -(clean.gather(-1, safe) - ablated.gather(-1, safe))[:, 0]
         loss = torch.where(has, loss, torch.full_like(loss, float("nan")))
-        outs.append((top.indices, top.values, bottom.indices, -bottom.values, loss))
+        outs.append((top.indices, top.values, bottom.indices, bottom.values, loss))
     if not outs:
         empty_i = torch.zeros(0, k, dtype=torch.int64)
         empty_f = torch.zeros(0, k)

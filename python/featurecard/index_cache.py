@@ -1,0 +1,100 @@
+"""The activation index on disk, keyed by a content hash, so a restarted kernel reopens it at once.
+
+The key is a BLAKE2b digest of everything the streamed pass reads: the model's parameters and
+buffers (names, dtypes, shapes and bytes), each source's name, kind, options and weights, the
+tokens, and the pass's own settings. Change any of them and the key changes, so a stale index is
+never reused; nothing is compared by file date or by name.
+
+A cache file holds only tensors, integers and strings (``torch.save`` of plain dicts), and is
+opened with ``weights_only=True``: loading it runs no pickled code. It is written to a
+temporary name and renamed, so an interrupted write leaves no half file behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .adapters.sae import SparseAutoencoder
+from .compute.correlation import NeuronCorrelationSums
+from .compute.index import ActivationIndex
+from .engine import PassResult
+
+FORMAT = 1
+_INDEX_FIELDS = [f.name for f in dataclasses.fields(ActivationIndex) if not f.name.startswith("_")]
+_SUMS_FIELDS = ["n", "s_f", "s_ff", "s_x", "s_xx", "s_fx"]
+
+
+def _feed(h: Any, value: Any) -> None:
+    if isinstance(value, Tensor):
+        t = value.detach().contiguous().cpu()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    else:
+        h.update(repr(value).encode())
+
+
+def pass_key(
+    model: Any,
+    sources: Mapping[str, SparseAutoencoder],
+    tokens: Tensor,
+    **settings: Any,
+) -> str:
+    """The content hash of one streamed pass (see the module docstring)."""
+    h = hashlib.blake2b(digest_size=16)
+    _feed(h, ("featurecard-index", FORMAT, sorted(settings.items())))
+    for name, t in sorted(model.state_dict().items()):
+        _feed(h, name)
+        _feed(h, t)
+    for name in sorted(sources):
+        sae = sources[name]
+        _feed(h, (name, type(sae).__name__))
+        for f in dataclasses.fields(sae):
+            if f.name != "metadata":
+                _feed(h, f.name)
+                _feed(h, getattr(sae, f.name))
+    _feed(h, tokens)
+    return h.hexdigest()
+
+
+def save_pass(path: str | Path, result: PassResult) -> Path:
+    """Write ``result`` to ``path`` (atomically)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "indexes": {n: {f: getattr(ix, f) for f in _INDEX_FIELDS} for n, ix in result.indexes.items()},
+        "neuron_sums": {
+            n: None if s is None else {f: getattr(s, f) for f in _SUMS_FIELDS} for n, s in result.neuron_sums.items()
+        },
+        "final_resid": result.final_resid,
+    }
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    tmp.replace(out)
+    return out
+
+
+def load_pass(path: str | Path, device: torch.device | str = "cpu") -> PassResult:
+    """Read a file written by :func:`save_pass` onto ``device``."""
+    payload = torch.load(Path(path), map_location=device, weights_only=True)
+    if payload.get("format") != FORMAT:
+        raise ValueError(f"{path} holds index format {payload.get('format')!r}; this featurecard reads {FORMAT}")
+    indexes = {n: ActivationIndex(**fields) for n, fields in payload["indexes"].items()}
+    sums: dict[str, NeuronCorrelationSums | None] = {}
+    for n, fields in payload["neuron_sums"].items():
+        if fields is None:
+            sums[n] = None
+            continue
+        s = NeuronCorrelationSums(fields["s_f"].shape[0], fields["s_x"].shape[0], device=device)
+        for f in _SUMS_FIELDS:
+            setattr(s, f, fields[f])
+        sums[n] = s
+    return PassResult(indexes, sums, payload["final_resid"])
