@@ -1,6 +1,5 @@
-import type { AnyModel, Host } from "@anywidget/types";
 import { afterEach, describe, expect, it } from "vitest";
-import { FakeModel } from "../testing/fake-model.js";
+import type { FakeModel } from "../testing/fake-model.js";
 import {
   buildCorrelation,
   buildExamples,
@@ -8,13 +7,14 @@ import {
   makeState,
   VOCAB,
 } from "../testing/make-state";
+import { mountWidget, q } from "../testing/mount-widget";
 import type { CardModel, FeatureCardState, Request } from "./schema";
 import { render } from "./widget";
 
 type Fake = FakeModel<CardModel>;
 
 function mount(over: Partial<CardModel> = {}) {
-  const model = new FakeModel<CardModel>({
+  return mountWidget<CardModel>(render, {
     source: "gpt2-small-res-jb",
     feature: 3,
     state: makeState(),
@@ -23,24 +23,9 @@ function mount(over: Partial<CardModel> = {}) {
     live: true,
     choices: [],
     ...over,
-  }) as Fake;
-  const el = document.createElement("div");
-  document.body.append(el);
-  const cleanup = render({
-    model: model as unknown as AnyModel<CardModel>,
-    el,
-    signal: new AbortController().signal,
-    host: {} as Host,
-    experimental: { invoke: () => Promise.reject(new Error("no kernel")) },
   });
-  return { model, el, cleanup };
 }
 
-const q = <T extends Element = HTMLElement>(el: ParentNode, sel: string) => {
-  const found = el.querySelector<T>(sel);
-  if (!found) throw new Error(`no ${sel}`);
-  return found;
-};
 const texts = (el: ParentNode, sel: string) =>
   Array.from(el.querySelectorAll(sel), (e) => (e.textContent ?? "").trim());
 const hover = (el: Element) => el.dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));

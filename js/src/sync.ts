@@ -1,6 +1,6 @@
 /**
- * The only module that talks to the widget model (model.get/set/on/off/save_changes).
- * Everything else works on plain values.
+ * The only module that reads and writes the card's widget model (model.get/set/save_changes);
+ * ./view-host subscribes to the `WATCHED` traitlets. Everything else works on plain values.
  */
 import type { AnyModel } from "@anywidget/types";
 import type { CardModel } from "./schema";
@@ -49,19 +49,4 @@ export function requestUnit(model: CardAnyModel, source: string, feature: number
   if (source && model.get("source") !== source) model.set("source", source);
   model.set("feature", feature);
   model.save_changes();
-}
-
-/** Calls `onChange(name)` after any watched traitlet changes; returns the unsubscribe. */
-export function watchModel(
-  model: CardAnyModel,
-  onChange: (name: (typeof WATCHED)[number]) => void,
-): () => void {
-  const handlers = WATCHED.map((name) => {
-    const handler = () => onChange(name);
-    model.on(`change:${name}`, handler);
-    return [name, handler] as const;
-  });
-  return () => {
-    for (const [name, handler] of handlers) model.off(`change:${name}`, handler);
-  };
 }

@@ -1,43 +1,23 @@
-import type { AnyModel, Host } from "@anywidget/types";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { FakeModel } from "../testing/fake-model.js";
 import { buildExamples, makeState } from "../testing/make-state";
+import { mountWidget, q } from "../testing/mount-widget";
 import { TYPING_DELAY_MS } from "./components/feature-card";
 import type { CardModel } from "./schema";
 import widget, { render, version } from "./widget";
 
-type Fake = FakeModel<CardModel>;
-
 function mount(over: Partial<CardModel> = {}) {
-  const state = makeState();
-  const model = new FakeModel<CardModel>({
+  return mountWidget<CardModel>(render, {
     source: "gpt2-small-res-jb",
     feature: 3,
-    state,
+    state: makeState(),
     error: "",
     busy: false,
     live: true,
     choices: [],
     ...over,
-  }) as Fake;
-  const el = document.createElement("div");
-  document.body.append(el);
-  const controller = new AbortController();
-  const cleanup = render({
-    model: model as unknown as AnyModel<CardModel>,
-    el,
-    signal: controller.signal,
-    host: {} as Host,
-    experimental: { invoke: () => Promise.reject(new Error("no kernel")) },
   });
-  return { model, el, cleanup, controller };
 }
 
-const q = <T extends Element = HTMLElement>(el: Element, sel: string) => {
-  const found = el.querySelector<T>(sel);
-  if (!found) throw new Error(`no ${sel}`);
-  return found;
-};
 const texts = (el: Element, sel: string) =>
   Array.from(el.querySelectorAll(sel), (e) => e.textContent ?? "");
 

@@ -1,49 +1,39 @@
 /**
  * anywidget adapter: draws the FeatureCard component from the model's traitlets, turns the
  * user's navigation into `source` / `feature` changes, and sends search / random requests as
- * custom messages (./requests). Model access goes through ./sync and ./requests.
+ * custom messages (./requests). Model access goes through ./sync, ./view-host and ./requests.
  */
 import type { RenderProps } from "@anywidget/types";
 import { type CardData, decodeCard } from "./card-data";
 import { type CardProps, createFeatureCard } from "./components/feature-card";
 import { createRequester } from "./requests";
 import { type CardModel, type FeatureCardState, SCHEMA_VERSION, type SearchResult } from "./schema";
-import { type ModelSnapshot, readModel, requestUnit, watchModel } from "./sync";
+import { type ModelSnapshot, readModel, requestUnit, WATCHED } from "./sync";
+import {
+  disposeOnAbort,
+  type Interpretation,
+  interpretVersioned,
+  mountView,
+  type StateFormat,
+  stateProps,
+} from "./view-host";
 import "./widget.css";
 
 export const version: string = __FEATURECARD_VERSION__;
 
 /** What a `state` value means for the card: something to draw, or why not. */
-export interface Interpreted {
-  data: CardData | null;
-  problem: string; // an error to show ('' for none)
-  notice: string; // a neutral message ('' for none)
-}
+export type Interpreted = Interpretation<CardData>;
 
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
+const CARD_FORMAT: StateFormat<FeatureCardState, CardData> = {
+  noun: "card",
+  versionName: "schema version",
+  version: SCHEMA_VERSION,
+  decode: decodeCard,
+};
 
 /** Validates the schema version and decodes the card; never throws. */
 export function interpretState(state: unknown): Interpreted {
-  if (!isObject(state) || Object.keys(state).length === 0) {
-    return { data: null, problem: "", notice: "no card yet" };
-  }
-  const v = state.schema_version;
-  if (v !== SCHEMA_VERSION) {
-    const shown = typeof v === "number" ? String(v) : (JSON.stringify(v) ?? "undefined");
-    return {
-      data: null,
-      problem: `unknown schema version ${shown} (this bundle reads ${SCHEMA_VERSION})`,
-      notice: "",
-    };
-  }
-  try {
-    return { data: decodeCard(state as unknown as FeatureCardState), problem: "", notice: "" };
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    return { data: null, problem: `could not read the card: ${msg}`, notice: "" };
-  }
+  return interpretVersioned(state, CARD_FORMAT);
 }
 
 /** Turns a model snapshot into the component's props, decoding each state object once. */
@@ -52,21 +42,13 @@ export type SnapshotIn = Pick<ModelSnapshot, "feature" | "state" | "error" | "bu
   Partial<ModelSnapshot>;
 
 export function propsMaker(): (snap: SnapshotIn) => CardProps {
-  let lastState: unknown = Symbol("none");
-  let lastMeaning: Interpreted = { data: null, problem: "", notice: "" };
+  const shown = stateProps(interpretState);
   return (snap) => {
-    if (snap.state !== lastState) {
-      lastState = snap.state;
-      lastMeaning = interpretState(snap.state);
-    }
-    const errors = [lastMeaning.problem, snap.error].filter((m) => m !== "");
+    const props = shown(snap);
     return {
-      data: lastMeaning.data,
-      source: snap.source ?? lastMeaning.data?.header.source ?? "",
+      ...props,
+      source: snap.source ?? props.data?.header.source ?? "",
       feature: snap.feature,
-      errors,
-      busy: snap.busy,
-      notice: lastMeaning.notice,
       live: snap.live ?? true,
       choices: snap.choices ?? [],
     };
@@ -86,21 +68,13 @@ export function render({ model, el, signal }: RenderProps<CardModel>): () => voi
   });
   const toProps = propsMaker();
   const draw = () => card.update(toProps(readModel(model)));
-  const unwatch = watchModel(model, draw);
-  draw();
-  el.append(card.root);
-
-  let done = false;
-  const cleanup = () => {
-    if (done) return;
-    done = true;
-    signal?.removeEventListener("abort", cleanup);
-    unwatch();
-    requests.dispose();
-    card.destroy();
-  };
-  signal?.addEventListener("abort", cleanup, { once: true });
-  return cleanup;
+  const unwatch = mountView(model, WATCHED, draw, el, card.root);
+  return disposeOnAbort(
+    signal,
+    unwatch,
+    () => requests.dispose(),
+    () => card.destroy(),
+  );
 }
 
 export default { render };

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from card_bridge import Bridge, open_card, serve_harness
-from cards import live_features, markup_workspace
+from cards import live_features
 from playwright.sync_api import expect
 
 import tiny
@@ -28,11 +28,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from serve_harness(tmp_path_factory.mktemp("panels"))
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return markup_workspace(tmp_path_factory.mktemp("tok"))[0]
 
 
 def f3(x: float) -> str:

@@ -8,16 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cards import MARKUP, live_features, markup_workspace
+from cards import MARKUP, live_features
 from playwright.sync_api import expect
 
-from conftest import assert_on_top
+from conftest import assert_on_top, open_offline
 from featurecard.state.codecs import decode_array
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return markup_workspace(tmp_path_factory.mktemp("tok"))[0]
 
 
 def test_export_escapes_every_markup_token(ws: Any, tmp_path: Path) -> None:
@@ -37,26 +32,16 @@ def test_export_escapes_every_markup_token(ws: Any, tmp_path: Path) -> None:
 def test_export_renders_offline_from_file(browser: Any, ws: Any, tmp_path: Path, artifacts: Path) -> None:
     card = ws.card("mlp0", feature=live_features(ws, "mlp0", 1)[0])
     out = card.export_html(artifacts / "export-markup.html")
-    ctx = browser.new_context(offline=True)
-    page = ctx.new_page()
-    requests: list[str] = []
-    errors: list[str] = []
-    dialogs: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(out.as_uri())
-    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    offline = open_offline(browser, out)
+    page = offline.page
     root = page.locator("#featurecard-root")  # Playwright's CSS locators pierce the open shadow root
     st = card.state
     expect(root.locator("span.fc-tok")).to_have_count(len(decode_array(st["examples"]["tokens"])))
     expect(root.locator("input.fc-index")).to_have_value(str(card.feature))
     assert root.locator("b, i, img, script").count() == 0
     page.screenshot(path=str(artifacts / "export-markup.png"), full_page=True)
-    assert not errors, errors
-    assert not dialogs, dialogs  # the onerror=alert(1) token never ran
-    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
-    ctx.close()
+    offline.assert_clean()
+    offline.ctx.close()
 
 
 @pytest.mark.browser

@@ -9,21 +9,15 @@ front end's threshold rule and route walk are compared with the Python ones in a
 
 from __future__ import annotations
 
-import functools
-import http.server
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cards import markup_workspace
+from page_bridge import PageBridge, open_bridged, serve_harness
 from playwright.sync_api import expect
 
-from conftest import REPO, assert_on_top
-from featurecard.state.codecs import to_portable
+from conftest import assert_on_top, open_offline
 from featurecard.widget.contribution_graph import ContributionGraph
 
 pytestmark = pytest.mark.browser
@@ -32,66 +26,24 @@ SYNCED = ("state", "target", "threshold", "selected", "card", "error", "busy")
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    d = tmp_path_factory.mktemp("graph-harness")
-    (d / "widget.js").write_text(str(ContributionGraph._esm))  # exactly what Python sends as _esm
-    (d / "widget.css").write_text(str(ContributionGraph._css))
-    shutil.copy(REPO / "js" / "testing" / "fake-model.js", d)
-    shutil.copy(Path(__file__).parent / "harness.html", d / "index.html")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *a: Any) -> None:
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(d)))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/index.html"
-    srv.shutdown()
-    srv.server_close()
+    yield from serve_harness(tmp_path_factory.mktemp("graph-harness"), ContributionGraph)
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return markup_workspace(tmp_path_factory.mktemp("tok"))[0]
-
-
-class Bridge:
+class Bridge(PageBridge):
     """Python ContributionGraph <-> page FakeModel."""
 
     def __init__(self, page: Any, widget: ContributionGraph) -> None:
-        self.page, self.w = page, widget
+        super().__init__(page, widget, SYNCED)
         page.expose_function("__pySaveChanges", self.save)
-        page.expose_function("__pyInitialState", lambda: self.portable())
-
-    def portable(self) -> dict[str, Any]:
-        return to_portable({k: getattr(self.w, k) for k in SYNCED})
 
     def save(self, patch: dict[str, Any]) -> dict[str, Any]:
         self.w.set_state(patch)
         return {}  # the test pushes Python's answer itself (push), once it has seen the change
 
-    def open(self, url: str) -> None:
-        self.page.goto(url)
-        self.page.wait_for_selector("body[data-ready='1']", timeout=10_000)
-
-    def push(self) -> None:
-        self.page.evaluate(
-            "s => { for (const [k, v] of Object.entries(s)) window.model.pythonSet(k, v); }", self.portable()
-        )
-
-    def wait_python(self, cond: Any, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            assert time.monotonic() < deadline, "Python never saw the change"
-            self.page.wait_for_timeout(20)
-
 
 def open_graph(browser: Any, site: str, ws: Any, **kw: Any) -> tuple[Any, Bridge, list[str]]:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    bridge = Bridge(page, ws.graph(ws.tokens[0, :12], **kw))  # the prompt holds markup tokens
-    bridge.open(site)
-    return page, bridge, errors
+    # the prompt holds markup tokens
+    return open_bridged(browser, site, lambda page: Bridge(page, ws.graph(ws.tokens[0, :12], **kw)))
 
 
 def test_graph_renders_and_a_token_click_sets_the_target(browser: Any, site: str, ws: Any, artifacts: Path) -> None:
@@ -164,16 +116,8 @@ def test_an_mlp_node_opens_a_unit_card_inline(browser: Any, site: str, ws: Any) 
 def test_export_renders_offline_with_the_same_routes(browser: Any, ws: Any, artifacts: Path) -> None:
     graph = ws.graph(ws.tokens[0, :12], target=6)
     out = graph.export_html(artifacts / "export-graph.html")
-    ctx = browser.new_context(offline=True)
-    page = ctx.new_page()
-    requests: list[str] = []
-    errors: list[str] = []
-    dialogs: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(out.as_uri())
-    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    offline = open_offline(browser, out)
+    page = offline.page
     root = page.locator("#featurecard-root")
     expect(root.locator(".fc-g-edge")).to_have_count(len(graph.routes()))
     root.locator(".fc-g-token[data-pos='2']").click()  # targets switch offline: no kernel needed
@@ -181,7 +125,5 @@ def test_export_renders_offline_with_the_same_routes(browser: Any, ws: Any, arti
     expect(root.locator(".fc-g-edge")).to_have_count(len(graph.routes()))
     assert root.locator("b, i, img, script").count() == 0
     page.screenshot(path=str(artifacts / "export-graph.png"), full_page=True)
-    assert not errors, errors
-    assert not dialogs, dialogs
-    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
-    ctx.close()
+    offline.assert_clean()
+    offline.ctx.close()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from card_bridge import open_card, serve_harness
-from cards import MARKUP, live_features, markup_workspace
+from cards import MARKUP, live_features
 from playwright.sync_api import expect
 
 from conftest import assert_on_top
@@ -22,11 +22,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from serve_harness(tmp_path_factory.mktemp("harness"))
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return markup_workspace(tmp_path_factory.mktemp("tok"))[0]
 
 
 def test_card_shows_python_numbers_and_markup_as_text(browser: Any, site: str, ws: Any, artifacts: Path) -> None:

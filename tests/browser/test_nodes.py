@@ -7,22 +7,18 @@ Python's set_state, and Python-side changes are pushed back with model.pythonSet
 
 from __future__ import annotations
 
-import functools
-import http.server
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from cards import MARKUP, markup_workspace
+from cards import MARKUP
+from page_bridge import PageBridge, open_bridged, serve_harness
 from playwright.sync_api import expect
 
-from conftest import REPO, assert_on_top
-from featurecard.state.codecs import decode_array, to_portable
+from conftest import assert_on_top, open_offline
+from featurecard.state.codecs import decode_array
 from featurecard.widget.node_table import NodeTable
 
 pytestmark = pytest.mark.browser
@@ -32,26 +28,7 @@ T, D = 5, 7
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    d = tmp_path_factory.mktemp("nodes-harness")
-    (d / "widget.js").write_text(str(NodeTable._esm))  # exactly what Python sends as _esm
-    (d / "widget.css").write_text(str(NodeTable._css))
-    shutil.copy(REPO / "js" / "testing" / "fake-model.js", d)
-    shutil.copy(Path(__file__).parent / "harness.html", d / "index.html")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *a: Any) -> None:
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(d)))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/index.html"
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return markup_workspace(tmp_path_factory.mktemp("tok"))[0]
+    yield from serve_harness(tmp_path_factory.mktemp("nodes-harness"), NodeTable)
 
 
 def make_table(ws: Any) -> NodeTable:
@@ -59,40 +36,18 @@ def make_table(ws: Any) -> NodeTable:
     return ws.nodes(prompt, target=T, distractor=D)
 
 
-class Bridge:
+class Bridge(PageBridge):
     """Python NodeTable <-> page FakeModel."""
 
+    python_timeout = 10.0
+
     def __init__(self, page: Any, widget: NodeTable) -> None:
-        self.page, self.w = page, widget
+        super().__init__(page, widget, SYNCED)
         page.expose_function("__pySaveChanges", lambda patch: self.w.set_state(patch))
-        page.expose_function("__pyInitialState", lambda: self.portable())
-
-    def portable(self) -> dict[str, Any]:
-        return to_portable({k: getattr(self.w, k) for k in SYNCED})
-
-    def open(self, url: str) -> None:
-        self.page.goto(url)
-        self.page.wait_for_selector("body[data-ready='1']", timeout=10_000)
-
-    def push(self) -> None:
-        self.page.evaluate(
-            "s => { for (const [k, v] of Object.entries(s)) window.model.pythonSet(k, v); }", self.portable()
-        )
-
-    def wait_python(self, cond: Any, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            assert time.monotonic() < deadline, "Python never saw the change"
-            self.page.wait_for_timeout(20)
 
 
 def open_table(browser: Any, site: str, ws: Any) -> tuple[Any, Bridge, list[str]]:
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    bridge = Bridge(page, make_table(ws))
-    bridge.open(site)
-    return page, bridge, errors
+    return open_bridged(browser, site, lambda page: Bridge(page, make_table(ws)), width=1200)
 
 
 def row_names(page: Any) -> list[str]:
@@ -196,16 +151,8 @@ def test_export_renders_offline(browser: Any, ws: Any, artifacts: Path) -> None:
     page_text = out.read_text()
     for m in MARKUP:
         assert m not in page_text, f"{m!r} reached the HTML unescaped"
-    ctx = browser.new_context(offline=True)
-    page = ctx.new_page()
-    requests: list[str] = []
-    errors: list[str] = []
-    dialogs: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(out.as_uri())
-    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    offline = open_offline(browser, out)
+    page = offline.page
     root = page.locator("#featurecard-root")
     n = int(table.state["rows"]["family"]["shape"][0])
     expect(root.locator("tr.nt-row")).to_have_count(n)
@@ -214,7 +161,5 @@ def test_export_renders_offline(browser: Any, ws: Any, artifacts: Path) -> None:
     expect(root.locator(".nt-card-area .fc-card input.fc-index")).to_have_value(str(latent))
     assert root.locator("b, i, img, script").count() == 0
     page.screenshot(path=str(artifacts / "export-nodes.png"), full_page=True)
-    assert not errors, errors
-    assert not dialogs, dialogs
-    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
-    ctx.close()
+    offline.assert_clean()
+    offline.ctx.close()

@@ -1,45 +1,97 @@
-"""state/schema.py and js/src/schema.ts agree key for key, and on the schema version."""
+"""Each view's Python payload module and its TypeScript schema agree key for key, and on the version.
+
+One case per view: the FeatureCard (state/schema.py, js/src/schema.ts), the ContributionGraph
+(state/contribution_graph.py, js/src/graph/schema.ts) and the NodeTable (state/node_table.py,
+js/src/nodes/schema.ts). The TypeScript side is read as text, so a key renamed on one side only
+fails here.
+"""
 
 from __future__ import annotations
 
 import re
 import typing
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
-from featurecard.state import schema
+import pytest
 
-TS = (Path(__file__).resolve().parents[2] / "js" / "src" / "schema.ts").read_text()
+from featurecard.state import contribution_graph, node_table, schema
+
+JS_SRC = Path(__file__).resolve().parents[2] / "js" / "src"
 
 
-def ts_interfaces() -> dict[str, set[str]]:
+@dataclass(frozen=True)
+class View:
+    module: ModuleType  # the Python payloads (TypedDicts), the traits and the version
+    ts_file: str  # under js/src
+    payloads: frozenset[str]  # TypedDicts that must be there
+    model: str  # the TypeScript interface of the widget's traits
+    traits: str  # the module's dict of trait names (name -> TypeScript type)
+    version: str  # the version constant, the same name on both sides
+
+
+VIEWS = {
+    "card": View(
+        schema, "schema.ts", frozenset({"FeatureCardState"}), "CardModel", "FEATURE_CARD_TRAITS", "SCHEMA_VERSION"
+    ),
+    "graph": View(
+        contribution_graph,
+        "graph/schema.ts",
+        frozenset({"ContributionGraphState", "GraphEdges", "UnitTops", "LogitLens"}),
+        "GraphModel",
+        "GRAPH_TRAITS",
+        "GRAPH_SCHEMA_VERSION",
+    ),
+    "nodes": View(
+        node_table,
+        "nodes/schema.ts",
+        frozenset({"NodeTableState", "NodeRows", "NodePrompt", "NodeFamily"}),
+        "NodesModel",
+        "NODE_TABLE_TRAITS",
+        "NODE_SCHEMA_VERSION",
+    ),
+}
+
+
+@pytest.fixture(params=sorted(VIEWS))
+def view(request: pytest.FixtureRequest) -> View:
+    return VIEWS[request.param]
+
+
+def ts_text(view: View) -> str:
+    return (JS_SRC / view.ts_file).read_text()
+
+
+def ts_interfaces(ts: str) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for m in re.finditer(r"export interface (\w+)(?:<[^>]*>)?(?: extends [^{]+)?\s*\{(.*?)\n\}", TS, re.S):
-        keys = re.findall(r"^\s*(?:readonly\s+)?(\w+)\??\s*:", m.group(2), re.M)
-        out[m.group(1)] = set(keys)
+    for m in re.finditer(r"export interface (\w+)(?:<[^>]*>)?(?: extends [^{]+)?\s*\{(.*?)\n\}", ts, re.S):
+        out[m.group(1)] = set(re.findall(r"^\s*(?:readonly\s+)?(\w+)\??\s*:", m.group(2), re.M))
     return out
 
 
-def py_typeddicts() -> dict[str, set[str]]:
+def py_typeddicts(module: ModuleType) -> dict[str, set[str]]:
+    """The TypedDicts defined in ``module`` (not those it imports) and their keys."""
     return {
         name: set(typing.get_type_hints(obj))
-        for name, obj in vars(schema).items()
-        if isinstance(obj, type) and typing.is_typeddict(obj)
+        for name, obj in vars(module).items()
+        if isinstance(obj, type) and typing.is_typeddict(obj) and obj.__module__ == module.__name__
     }
 
 
-def test_every_payload_is_mirrored_key_for_key() -> None:
-    ts, py = ts_interfaces(), py_typeddicts()
-    assert py, "no TypedDicts found"
+def test_every_payload_is_mirrored_key_for_key(view: View) -> None:
+    ts, py = ts_interfaces(ts_text(view)), py_typeddicts(view.module)
+    assert view.payloads <= set(py), f"missing TypedDicts {view.payloads - set(py)}"
     for name, keys in py.items():
-        assert name in ts, f"{name} is missing from schema.ts"
+        assert name in ts, f"{name} is missing from {view.ts_file}"
         assert ts[name] == keys, f"{name}: python-only {keys - ts[name]}, ts-only {ts[name] - keys}"
 
 
-def test_widget_traits_are_mirrored() -> None:
-    assert ts_interfaces()["CardModel"] == set(schema.FEATURE_CARD_TRAITS)
+def test_widget_traits_are_mirrored(view: View) -> None:
+    assert ts_interfaces(ts_text(view))[view.model] == set(getattr(view.module, view.traits))
 
 
-def test_same_schema_version() -> None:
-    m = re.search(r"export const SCHEMA_VERSION\s*=\s*(\d+)", TS)
-    assert m is not None
-    assert int(m.group(1)) == schema.SCHEMA_VERSION
+def test_same_schema_version(view: View) -> None:
+    m = re.search(rf"export const {view.version}\s*=\s*(\d+)", ts_text(view))
+    assert m is not None, f"no {view.version} in {view.ts_file}"
+    assert int(m.group(1)) == getattr(view.module, view.version)

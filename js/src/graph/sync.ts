@@ -1,7 +1,8 @@
 /**
- * The only module of the ContributionGraph that talks to the widget model
- * (get/set/on/off/save_changes). Requests are trait changes: `target`, `threshold` and
- * `selected`; Python answers with `state`, `card`, `error` and `busy`.
+ * The only module of the ContributionGraph that reads and writes the widget model
+ * (get/set/save_changes); ../view-host subscribes to the `WATCHED` traitlets. Requests are
+ * trait changes: `target`, `threshold` and `selected`; Python answers with `state`, `card`,
+ * `error` and `busy`.
  */
 import type { AnyModel } from "@anywidget/types";
 import type { GraphModel, SelectedUnit } from "./schema";
@@ -54,19 +55,4 @@ export function requestThreshold(model: GraphAnyModel, value: number): void {
 export function requestSelected(model: GraphAnyModel, unit: SelectedUnit | null): void {
   model.set("selected", unit ?? {});
   model.save_changes();
-}
-
-/** Calls `onChange(name)` after any watched traitlet changes; returns the unsubscribe. */
-export function watchGraph(
-  model: GraphAnyModel,
-  onChange: (name: (typeof WATCHED)[number]) => void,
-): () => void {
-  const handlers = WATCHED.map((name) => {
-    const handler = () => onChange(name);
-    model.on(`change:${name}`, handler);
-    return [name, handler] as const;
-  });
-  return () => {
-    for (const [name, handler] of handlers) model.off(`change:${name}`, handler);
-  };
 }

@@ -1,17 +1,14 @@
-import type { AnyModel, Host } from "@anywidget/types";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { FakeModel } from "../../testing/fake-model.js";
 import { makeGraphState } from "../../testing/make-graph-state";
+import { mountWidget, q } from "../../testing/mount-widget";
 import { THRESHOLD_DELAY_MS } from "./components/contribution-graph";
 import { tokenLabel } from "./components/graph-view";
 import { decodeGraph } from "./data";
 import type { GraphModel } from "./schema";
 import widget, { interpretGraph, render } from "./widget";
 
-type Fake = FakeModel<GraphModel>;
-
 function mount(over: Partial<GraphModel> = {}) {
-  const model = new FakeModel<GraphModel>({
+  return mountWidget<GraphModel>(render, {
     state: makeGraphState(),
     target: 1,
     threshold: 0.04,
@@ -20,26 +17,10 @@ function mount(over: Partial<GraphModel> = {}) {
     error: "",
     busy: false,
     ...over,
-  }) as Fake;
-  const el = document.createElement("div");
-  document.body.append(el);
-  const controller = new AbortController();
-  const cleanup = render({
-    model: model as unknown as AnyModel<GraphModel>,
-    el,
-    signal: controller.signal,
-    host: {} as Host,
-    experimental: { invoke: () => Promise.reject(new Error("no kernel")) },
   });
-  return { model, el, cleanup, controller };
 }
 
 const edges = (el: Element) => el.querySelectorAll(".fc-g-edge").length;
-const q = <T extends Element = HTMLElement>(el: Element, sel: string) => {
-  const found = el.querySelector<T>(sel);
-  if (!found) throw new Error(`no ${sel}`);
-  return found;
-};
 
 afterEach(() => {
   document.body.replaceChildren();

@@ -4,7 +4,12 @@
  * feature from its index box, a correlated latent or neuron) comes back through `onOpen`, which
  * the NodeTable turns into a `selected` request. It reports `live: false`, so the card never
  * sends requests (search, random) that only a FeatureCard's kernel side answers.
+ * `renderProxyCard` draws it (the ContributionGraph embeds its card the same way).
  */
+import type { AnyModel, RenderProps } from "@anywidget/types";
+import type { CardModel } from "../schema";
+import { render as renderCard } from "../widget";
+
 type Listener = (...args: unknown[]) => void;
 
 export class CardProxy {
@@ -84,4 +89,21 @@ export class CardProxy {
   private emit(event: string): void {
     for (const cb of [...(this.listeners.get(event) ?? [])]) cb();
   }
+}
+
+/** Draws the FeatureCard into `el` with `proxy` as its model; returns what takes it down. */
+export function renderProxyCard(
+  proxy: CardProxy,
+  el: HTMLElement,
+  { host, experimental }: Pick<RenderProps, "host" | "experimental">,
+): () => void {
+  const controller = new AbortController();
+  renderCard({
+    model: proxy as unknown as AnyModel<CardModel>,
+    el,
+    signal: controller.signal,
+    host,
+    experimental,
+  });
+  return () => controller.abort();
 }

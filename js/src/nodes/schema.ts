@@ -1,7 +1,7 @@
 /**
  * The NodeTable's versioned payload, from the kernel to the front end.
  *
- * Mirrors python/featurecard/state/node_table.py key for key (tests/unit/test_node_schema_sync.py
+ * Mirrors python/featurecard/state/node_table.py key for key (tests/unit/test_schema_sync.py
  * parses both files with regexes): keep each interface flat, one `key: type;` per line. The
  * table has its own NODE_SCHEMA_VERSION; the open card uses the FeatureCard's schema.
  */

@@ -1,7 +1,7 @@
 /**
- * The only module of the NodeTable that talks to the widget model (get/set/on/off/save_changes).
- * Requests are trait changes: `position`, `selected` and `ablations`; Python answers with
- * `state`, `card`, `error` and `busy`.
+ * The only module of the NodeTable that reads and writes the widget model (get/set/save_changes);
+ * ../view-host subscribes to the `WATCHED` traitlets. Requests are trait changes: `position`,
+ * `selected` and `ablations`; Python answers with `state`, `card`, `error` and `busy`.
  */
 import type { AnyModel } from "@anywidget/types";
 import type { NodeAblation, NodesModel, SelectedNode } from "./schema";
@@ -63,19 +63,4 @@ export function requestSelected(model: NodesAnyModel, node: SelectedNode | null)
 export function requestAblations(model: NodesAnyModel, list: NodeAblation[]): void {
   model.set("ablations", list);
   model.save_changes();
-}
-
-/** Calls `onChange(name)` after any watched traitlet changes; returns the unsubscribe. */
-export function watchNodes(
-  model: NodesAnyModel,
-  onChange: (name: (typeof WATCHED)[number]) => void,
-): () => void {
-  const handlers = WATCHED.map((name) => {
-    const handler = () => onChange(name);
-    model.on(`change:${name}`, handler);
-    return [name, handler] as const;
-  });
-  return () => {
-    for (const [name, handler] of handlers) model.off(`change:${name}`, handler);
-  };
 }

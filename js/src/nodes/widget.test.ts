@@ -1,13 +1,12 @@
-import type { AnyModel, Host } from "@anywidget/types";
 import { afterEach, describe, expect, it } from "vitest";
-import { FakeModel } from "../../testing/fake-model.js";
 import { makeNodeState } from "../../testing/make-node-state";
 import { makeState } from "../../testing/make-state";
+import { mountWidget, q } from "../../testing/mount-widget";
 import type { NodesModel } from "./schema";
 import widget, { interpretTable, render } from "./widget";
 
 function mount(over: Partial<NodesModel> = {}) {
-  const model = new FakeModel<NodesModel>({
+  return mountWidget<NodesModel>(render, {
     state: makeNodeState(1),
     position: 3,
     selected: {},
@@ -17,24 +16,8 @@ function mount(over: Partial<NodesModel> = {}) {
     busy: false,
     ...over,
   });
-  const el = document.createElement("div");
-  document.body.append(el);
-  const controller = new AbortController();
-  const cleanup = render({
-    model: model as unknown as AnyModel<NodesModel>,
-    el,
-    signal: controller.signal,
-    host: {} as Host,
-    experimental: { invoke: () => Promise.reject(new Error("no kernel")) },
-  });
-  return { model, el, cleanup, controller };
 }
 
-const q = <T extends Element = HTMLElement>(el: Element, sel: string) => {
-  const found = el.querySelector<T>(sel);
-  if (!found) throw new Error(`no ${sel}`);
-  return found;
-};
 const last = <T>(a: T[]): T | undefined => a[a.length - 1];
 const rowNames = (el: Element) =>
   Array.from(el.querySelectorAll("tr.nt-row td.nt-name"), (e) => e.textContent ?? "");

@@ -1,6 +1,6 @@
 """The contribution graph's payload: versioned TypedDicts and the builder (numpy; no torch here).
 
-Mirrored key for key by ``js/src/graph/schema.ts`` (``tests/unit/test_graph_schema_sync.py``),
+Mirrored key for key by ``js/src/graph/schema.ts`` (``tests/unit/test_schema_sync.py``),
 with its own ``GRAPH_SCHEMA_VERSION``. What travels:
 
 * per residual state, the shares of its whole-vector parts (residual, ``b_O``, MLP) as float32,

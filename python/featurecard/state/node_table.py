@@ -1,7 +1,7 @@
 """The NodeTable's versioned payload, and its builder from plain arrays (no torch here).
 
 Every key here is mirrored one-to-one by ``js/src/nodes/schema.ts`` (checked by
-``tests/unit/test_node_schema_sync.py``); the table has its own ``NODE_SCHEMA_VERSION``, so the
+``tests/unit/test_schema_sync.py``); the table has its own ``NODE_SCHEMA_VERSION``, so the
 feature card's schema can move without it. Numbers travel as typed binary arrays: a row is a
 node key (family, layer, unit, position, source position) in ``int32``/``uint8`` arrays, its
 values ``float32 [n_prompts, n_groups, n_rows]`` and its activation profile over the prompt's

@@ -6,7 +6,8 @@ drawn; the front end walks them itself, so no recomputation), ``threshold`` (the
 after the user pauses: a new ``state`` with the edges above it) and ``selected`` (a neuron or
 SAE latent of an MLP node: its FeatureCard opens inside the graph). Every change is validated;
 a bad value or a failed computation sets ``error`` and keeps the last good ``state`` and
-``card``; a rejected ``threshold`` goes back to the shown state's.
+``card``; a rejected ``threshold`` goes back to the shown state's. Requests run, and errors are
+kept, as in the NodeTable (:mod:`featurecard.widget._session_widget`).
 
 This module imports no torch: the widget reaches compute only through its session
 (:class:`featurecard.graph_session.GraphSession`).
@@ -14,13 +15,12 @@ This module imports no torch: the widget reaches compute only through its sessio
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import anywidget
 import traitlets
 
+from ._session_widget import SessionWidget, check_kwargs
 from ._static import STATIC, bundle_files
 
 bundle_files("graph")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .feature_card import FeatureCard
 
 
-class ContributionGraph(anywidget.AnyWidget):
+class ContributionGraph(SessionWidget):
     """Contribution routes of a prompt: tokens along the bottom, layers up the side."""
 
     _esm = STATIC / "graph.js"
@@ -42,13 +42,13 @@ class ContributionGraph(anywidget.AnyWidget):
     threshold = traitlets.Float(0.04, help="Parts whose share of a state exceeds this are kept.").tag(sync=True)
     selected = traitlets.Dict(help="{source, unit} of the neuron or latent whose card is open, or {}.").tag(sync=True)
     card = traitlets.Dict(help="The open unit's FeatureCardState, or {}.").tag(sync=True)
-    error = traitlets.Unicode("", help="Why the last request failed; '' when it did not.").tag(sync=True)
     busy = traitlets.Bool(False, help="True while a graph or card is being computed.").tag(sync=True)
 
+    _request_traits: ClassVar[tuple[str, ...]] = ("target", "threshold", "selected")
+    _session: GraphSession
+
     def __init__(self, session: GraphSession, *, target: int = -1, threshold: float = 0.04, **kwargs: Any) -> None:
-        unknown = set(kwargs) - {"layout"}
-        if unknown:
-            raise TypeError(f"ContributionGraph got unexpected keyword arguments {sorted(unknown)}")
+        check_kwargs("ContributionGraph", kwargs)
         self._session = session
         self._quiet = True
         n = session.n_pos
@@ -86,39 +86,6 @@ class ContributionGraph(anywidget.AnyWidget):
                 self.threshold = float(self.state["threshold"])
             finally:
                 self._quiet = False
-
-    @traitlets.observe("selected")
-    def _on_selected(self, change: dict[str, Any]) -> None:
-        if self._quiet:
-            return
-        if not change["new"]:
-            self.card = {}
-            return
-        self._run(lambda: self._set("card", self._session.card_state(change["new"])))
-
-    def _set(self, name: str, value: Any) -> None:
-        with self.hold_sync():
-            setattr(self, name, dict(value))
-            self.error = ""
-
-    def _run(self, work: Callable[[], None]) -> bool:
-        self.busy = True
-        try:
-            work()
-        except Exception as e:  # shown in the widget; the last good state and card stay
-            self.error = f"{type(e).__name__}: {e}"
-            return False
-        finally:
-            self.busy = False
-        return True
-
-    def set_state(self, sync_data: dict[str, Any]) -> None:
-        """Changes from the front end: a rejected value is shown, not lost in the kernel log."""
-        try:
-            super().set_state(sync_data)
-        except traitlets.TraitError as e:
-            self.error = str(e)
-            self.send_state([k for k in sync_data if k in ("target", "threshold", "selected")])
 
     # -- Python API ------------------------------------------------------------------------------
     @property

@@ -49,9 +49,7 @@ class FeatureCard(anywidget.AnyWidget):
     state = traitlets.Dict(help="The last good card (FeatureCardState); binary arrays as bytes.").tag(sync=True)
     error = traitlets.Unicode("", help="Why the last request failed; '' when it did not.").tag(sync=True)
     busy = traitlets.Bool(False, help="True while a card is being computed.").tag(sync=True)
-    live = traitlets.Bool(True, help="A kernel answers requests (search, random); False in an export.").tag(
-        sync=True
-    )
+    live = traitlets.Bool(True, help="A kernel answers requests (search, random); False in an export.").tag(sync=True)
     choices = traitlets.List(
         traitlets.Int(), help="The only features this view can show (an exported file); [] for any."
     ).tag(sync=True)

@@ -5,7 +5,8 @@ everything the front end draws (``state``, the open ``card``) and the three thin
 for: ``position`` (click a prompt token: the target moves there), ``selected`` (click a neuron
 or latent: its FeatureCard opens below the table) and ``ablations`` (ablate a node: the table
 recomputes with it in place). Every change is validated; a bad value or a failed computation
-sets ``error`` and keeps the last good ``state`` and ``card``.
+sets ``error`` and keeps the last good ``state`` and ``card``
+(:mod:`featurecard.widget._session_widget`, shared with the ContributionGraph).
 
 This module imports no torch: the widget reaches compute only through its session
 (:class:`featurecard.node_table_state.NodeTableSession`).
@@ -14,11 +15,11 @@ This module imports no torch: the widget reaches compute only through its sessio
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-import anywidget
 import traitlets
 
+from ._session_widget import SessionWidget, check_kwargs
 from ._static import STATIC, bundle_files
 
 bundle_files("nodes")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 _ABLATION_KEYS = ("family", "layer", "unit", "pos", "mode")
 
 
-class NodeTable(anywidget.AnyWidget):
+class NodeTable(SessionWidget):
     """A sortable table of derived scalars per node for a prompt and a target."""
 
     _esm = STATIC / "nodes.js"
@@ -44,13 +45,13 @@ class NodeTable(anywidget.AnyWidget):
     ablations = traitlets.List(traitlets.Dict(), help="Ablations in place: {family, layer, unit, pos, mode}.").tag(
         sync=True
     )
-    error = traitlets.Unicode("", help="Why the last request failed; '' when it did not.").tag(sync=True)
     busy = traitlets.Bool(False, help="True while a table or card is being computed.").tag(sync=True)
 
+    _request_traits: ClassVar[tuple[str, ...]] = ("position", "ablations", "selected")
+    _session: NodeTableSession
+
     def __init__(self, session: NodeTableSession, *, position: int = -1, ablations: Any = (), **kwargs: Any) -> None:
-        unknown = set(kwargs) - {"layout"}
-        if unknown:
-            raise TypeError(f"NodeTable got unexpected keyword arguments {sorted(unknown)}")
+        check_kwargs("NodeTable", kwargs)
         self._session = session
         self._quiet = True
         abl = [self._check_ablation(a) for a in ablations]
@@ -89,7 +90,7 @@ class NodeTable(anywidget.AnyWidget):
     def _on_request(self, _change: dict[str, Any]) -> None:
         if self._quiet:
             return
-        if not self._run(lambda: self._set_table(self._session.compute(self.position, self.ablations))):
+        if not self._run(lambda: self._set("state", self._session.compute(self.position, self.ablations))):
             self._revert()
 
     def _revert(self) -> None:
@@ -100,44 +101,6 @@ class NodeTable(anywidget.AnyWidget):
             self.ablations = list(self.state["ablations"])
         finally:
             self._quiet = False
-
-    @traitlets.observe("selected")
-    def _on_selected(self, change: dict[str, Any]) -> None:
-        if self._quiet:
-            return
-        if not change["new"]:
-            self.card = {}
-            return
-        self._run(lambda: self._set_card(self._session.card_state(change["new"])))
-
-    def _set_table(self, state: Any) -> None:
-        with self.hold_sync():
-            self.state = dict(state)
-            self.error = ""
-
-    def _set_card(self, state: Any) -> None:
-        with self.hold_sync():
-            self.card = dict(state)
-            self.error = ""
-
-    def _run(self, work: Any) -> bool:
-        self.busy = True
-        try:
-            work()
-        except Exception as e:  # shown in the widget; the last good state and card stay
-            self.error = f"{type(e).__name__}: {e}"
-            return False
-        finally:
-            self.busy = False
-        return True
-
-    def set_state(self, sync_data: dict[str, Any]) -> None:
-        """Changes from the front end: a rejected value is shown, not lost in the kernel log."""
-        try:
-            super().set_state(sync_data)
-        except traitlets.TraitError as e:
-            self.error = str(e)
-            self.send_state([k for k in sync_data if k in ("position", "ablations", "selected")])
 
     # -- Python API ------------------------------------------------------------------------------
     def ablate(self, family: str, unit: int, pos: int, layer: int = -1, mode: str = "zero") -> NodeTable:

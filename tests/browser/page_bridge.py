@@ -1,0 +1,91 @@
+"""A view's built bundle in a plain page, bridged to its real widget in this process.
+
+What the FeatureCard (card_bridge.py), ContributionGraph (test_graph.py) and NodeTable
+(test_nodes.py) harnesses share:
+
+* :func:`serve_harness` serves harness.html, the view's bundle (exactly what Python sends as
+  ``_esm``) and js/testing/fake-model.js from a folder on 127.0.0.1;
+* :class:`PageBridge` holds the page and the widget: the page's FakeModel starts from the
+  widget's synced traits (``__pyInitialState``), :meth:`PageBridge.push` sends Python-side
+  changes to the page (``model.pythonSet``), and :meth:`PageBridge.wait_python` waits until
+  Python has seen a change the page made; each view's bridge says how ``save_changes()``
+  reaches the widget (``__pySaveChanges``);
+* :func:`open_bridged` opens a page, collects its errors and loads the harness.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from conftest import REPO
+from featurecard.state.codecs import to_portable
+
+
+def serve_harness(folder: Path, view: Any) -> Iterator[str]:
+    """Serve harness.html, ``view``'s bundle and fake-model.js from ``folder`` on 127.0.0.1."""
+    (folder / "widget.js").write_text(str(view._esm))  # exactly what Python sends as _esm
+    (folder / "widget.css").write_text(str(view._css))
+    shutil.copy(REPO / "js" / "testing" / "fake-model.js", folder)
+    shutil.copy(Path(__file__).parent / "harness.html", folder / "index.html")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/index.html"
+    srv.shutdown()
+    srv.server_close()
+
+
+class PageBridge:
+    """Python widget <-> page FakeModel, for the traits in ``synced``."""
+
+    python_timeout = 5.0  # how long wait_python waits by default (s)
+
+    def __init__(self, page: Any, widget: Any, synced: tuple[str, ...]) -> None:
+        self.page, self.w, self.synced = page, widget, synced
+        page.expose_function("__pyInitialState", lambda: self.portable())
+
+    def portable(self, keys: tuple[str, ...] | None = None) -> dict[str, Any]:
+        return to_portable({k: getattr(self.w, k) for k in (self.synced if keys is None else keys)})
+
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        self.page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+
+    def push(self, keys: tuple[str, ...] | None = None) -> None:
+        """Python-side changes (``card.feature = 3`` in a cell) to the page."""
+        self.page.evaluate(
+            "s => { for (const [k, v] of Object.entries(s)) window.model.pythonSet(k, v); }",
+            self.portable(keys),
+        )
+
+    def wait_python(self, cond: Any, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (self.python_timeout if timeout is None else timeout)
+        while not cond():
+            assert time.monotonic() < deadline, "Python never saw the change"
+            self.page.wait_for_timeout(20)  # lets playwright dispatch the exposed-function call
+
+
+B = TypeVar("B", bound=PageBridge)
+
+
+def open_bridged(
+    browser: Any, site: str, make_bridge: Callable[[Any], B], width: int = 1280
+) -> tuple[Any, B, list[str]]:
+    """A new page bridged by ``make_bridge(page)`` with the harness loaded, and its errors."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    bridge = make_bridge(page)
+    bridge.open(site)
+    return page, bridge, errors
