@@ -16,7 +16,8 @@ import pytest
 import torch
 
 import tiny
-from featurecard.adapters.sae import as_sae, save_saelens_folder
+from featurecard.adapters.sae import as_sae
+from featurecard.adapters.saelens_folder import save_saelens_folder
 from featurecard.state.codecs import decode_array
 
 CLI = [sys.executable, "-m", "featurecard.cli"]

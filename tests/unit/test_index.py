@@ -47,9 +47,7 @@ def test_by_position_view() -> None:
     positions = torch.tensor([0, 7, 13, 29, 7])
     which, units, values = idx.at_positions(positions)
     got = {(int(w), int(u)): float(v) for w, u, v in zip(which, units, values, strict=True)}
-    want = {
-        (i, u): float(flat[p, u]) for i, p in enumerate(positions.tolist()) for u in range(8) if flat[p, u] != 0
-    }
+    want = {(i, u): float(flat[p, u]) for i, p in enumerate(positions.tolist()) for u in range(8) if flat[p, u] != 0}
     assert got.keys() == want.keys()
     for key, v in want.items():
         assert abs(got[key] - v) < 1e-6

@@ -10,9 +10,8 @@ import torch
 
 from featurecard.adapters.sae import (
     as_sae,
-    load_saelens_folder,
-    save_saelens_folder,
 )
+from featurecard.adapters.saelens_folder import load_saelens_folder, save_saelens_folder
 
 sae_lens = pytest.importorskip("sae_lens", reason="SAELens is in the main environment only (TL 3.x)")
 

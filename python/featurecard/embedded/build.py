@@ -33,7 +33,6 @@ from typing import Any
 from .recipe import Recipe
 
 CACHE_ENV = "FEATURECARD_CACHE_DIR"
-SAELENS_FORMAT_VERSION = "6.0.0"
 _FILES = (
     "model.safetensors",
     "model_config.json",
@@ -95,7 +94,7 @@ def build(recipe: Recipe, folder: Path, progress: bool = True) -> dict[str, Any]
     import numpy as np
     import torch
 
-    from ..adapters.sae import save_saelens_folder
+    from ..adapters.saelens_folder import save_saelens_folder
     from .corpus import build_corpus, corpus_sha256, source_roots
     from .evaluate import evaluate, unigram_entropy
     from .sae_train import train_sae
@@ -136,12 +135,9 @@ def build(recipe: Recipe, folder: Path, progress: bool = True) -> dict[str, Any]
     lap("evaluate")
 
     save_model_dir(model, recipe, folder)
-    # SAELens reads a cfg.json without metadata.sae_lens_version >= 6 as a pre-6.0 config and then
-    # loses metadata.hook_name, so we state the format version we write.
     save_saelens_folder(
         sae,
         folder / "sae",
-        sae_lens_version=SAELENS_FORMAT_VERSION,
         model_name=f"featurecard-demo-{recipe.name}",
         prepend_bos=True,
         context_size=recipe.n_ctx,
@@ -212,7 +208,7 @@ def load_entry(folder: Path, device: Any = None) -> tuple[Any, Any, Any]:
     import numpy as np
     import torch
 
-    from ..adapters.sae import load_saelens_folder
+    from ..adapters.saelens_folder import load_saelens_folder
     from .train import load_model_dir
 
     model = load_model_dir(folder, device=device)
