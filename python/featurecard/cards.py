@@ -133,25 +133,16 @@ def _hover(ctx: CardContext, seqs: list[ExampleSeq], direction: Tensor | None, k
             if a != 0:
                 spots.setdefault((s.row, s.start + i), a)
     keys = list(spots)
-    rows = sorted({r for r, _ in keys})
-    resid = _final_resid_rows(ctx, rows)
-    seq_len = ctx.tokens.shape[1]
+    m = ctx.adapter.model
     if keys:
+        resid = _final_resid_rows(ctx, sorted({r for r, _ in keys}))
         r = torch.stack([resid[row][p] for row, p in keys])
-        nxt = torch.tensor([int(ctx.tokens[row, p + 1]) if p + 1 < seq_len else -1 for row, p in keys])
-        acts = torch.tensor([spots[key] for key in keys], device=r.device)
-        m = ctx.adapter.model
-        eff = token_effects(r, acts, direction.to(r.device), m.ln_final, m.unembed, nxt, k=k)
-    else:
-        eff = token_effects(
-            torch.zeros(0, 1),
-            torch.zeros(0),
-            torch.zeros(1),
-            lambda x: x,
-            lambda x: x,
-            torch.zeros(0, dtype=torch.int64),
-            k=k,
-        )
+    else:  # nothing shown is active: token_effects returns empty tables
+        r = torch.zeros(0, int(m.cfg.d_model), device=direction.device)
+    seq_len = ctx.tokens.shape[1]
+    nxt = torch.tensor([int(ctx.tokens[row, p + 1]) if p + 1 < seq_len else -1 for row, p in keys], dtype=torch.int64)
+    acts = torch.tensor([spots[key] for key in keys], device=r.device)
+    eff = token_effects(r, acts, direction.to(r.device), m.ln_final, m.unembed, nxt, k=k)
     return HoverRows(
         keys=keys,
         top_ids=_np(eff.top_ids),

@@ -99,7 +99,6 @@ class IndexBuilder:
         self.n_nonzero = torch.zeros(n_units, dtype=torch.int64, device=device)
         self.n_tokens = 0
         self.n_rows = 0
-        self._kept_seen = 0
 
     @torch.no_grad()
     def add(
@@ -127,7 +126,6 @@ class IndexBuilder:
         self.n_nonzero += torch.bincount(u64, minlength=self.n_units).to(self.n_nonzero.device)
         self.n_active += torch.bincount(u64[val > 0], minlength=self.n_units).to(self.n_active.device)
         self.max_act = self.max_act.scatter_reduce(0, u64.to(self.max_act.device), val.to(self.max_act.device), "amax")
-        self._kept_seen += n_keep
         self._pos.append(((b + row0) * self.seq_len + p).to(torch.int32))
         self._unit.append(u64.to(torch.int32))
         self._val.append(val)
@@ -149,7 +147,7 @@ class IndexBuilder:
         pos_indptr[1:] = torch.cumsum(torch.bincount(pos.long(), minlength=n_positions), 0)
         # A unit that is zero on some counted token has a maximum of at least 0.
         max_act = self.max_act.clone()
-        max_act = torch.where(self.n_nonzero < self._kept_seen, max_act.clamp(min=0), max_act)
+        max_act = torch.where(self.n_nonzero < self.n_tokens, max_act.clamp(min=0), max_act)
         max_act = torch.where(torch.isinf(max_act), torch.zeros_like(max_act), max_act)
         self._pos, self._unit, self._val = [], [], []
         return ActivationIndex(
