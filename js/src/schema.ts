@@ -113,6 +113,7 @@ export interface FeatureCardState {
   examples: Examples;
   logits: LogitTable | null; // null when the hook has no linear path to the residual stream
   unavailable: Record<string, string>; // panel name -> why it cannot be shown for this unit
+  pending: string[]; // panels waiting for the complete index (their reason in unavailable)
   hover: Hover | null; // null when the hook has no linear path to the residual stream
   act_hist: Histogram; // over the unit's nonzero activations
   logit_hist: Histogram | null; // over the whole vocabulary

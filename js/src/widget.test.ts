@@ -242,3 +242,31 @@ describe("cleanup", () => {
     expect(model.listenerCount()).toBe(0);
   });
 });
+
+describe("a quick card with pending panels", () => {
+  const pendingState = () => {
+    const base = makeState();
+    return makeState({
+      pending: ["latents"],
+      unavailable: { latents: "being computed: waits for the complete index" },
+      left: { ...base.left, latents: null },
+    });
+  };
+  const completes = (model: { sent: Array<{ content: unknown }> }) =>
+    model.sent.filter((m) => (m.content as { name?: string }).name === "complete");
+
+  it("asks the kernel once to complete it, and shows why the panel is not there yet", () => {
+    const { el, model } = mount({ state: pendingState() });
+    expect(completes(model)).toHaveLength(1);
+    expect(q(el, ".fc-panel-latents .fc-unavailable").textContent).toContain("being computed");
+    model.set("busy", true); // redraws with the same state: no second request
+    expect(completes(model)).toHaveLength(1);
+    model.set("state", pendingState()); // another quick card: asks again
+    expect(completes(model)).toHaveLength(2);
+  });
+
+  it("does not ask for a complete card, nor from an exported file", () => {
+    expect(completes(mount().model)).toHaveLength(0);
+    expect(completes(mount({ state: pendingState(), live: false }).model)).toHaveLength(0);
+  });
+});

@@ -21,6 +21,9 @@ import "./widget.css";
 
 export const version: string = __FEATURECARD_VERSION__;
 
+/** How long the kernel may take to build the complete index for a quick card's pending panels. */
+export const COMPLETE_TIMEOUT_MS = 30 * 60_000;
+
 /** What a `state` value means for the card: something to draw, or why not. */
 export type Interpreted = Interpretation<CardData>;
 
@@ -67,7 +70,18 @@ export function render({ model, el, signal }: RenderProps<CardModel>): () => voi
       }),
   });
   const toProps = propsMaker();
-  const draw = () => card.update(toProps(readModel(model)));
+  let asked: unknown = null;
+  const draw = () => {
+    const snap = readModel(model);
+    card.update(toProps(snap));
+    // A quick card's pending panels (correlations over every latent) fill once the kernel has
+    // the complete index: ask once per such state; failures come back in `error`.
+    const pending = (snap.state as Partial<FeatureCardState> | null)?.pending;
+    if (snap.live && Array.isArray(pending) && pending.length > 0 && snap.state !== asked) {
+      asked = snap.state;
+      requests.request("complete", {}, COMPLETE_TIMEOUT_MS).catch(() => undefined);
+    }
+  };
   const unwatch = mountView(model, WATCHED, draw, el, card.root);
   return disposeOnAbort(
     signal,

@@ -280,6 +280,7 @@ export function makeState(over: Partial<FeatureCardState> = {}): FeatureCardStat
       ],
     ),
     unavailable: {},
+    pending: [],
     hover: DEFAULT_HOVER,
     act_hist: {
       edges: payload("float32", [0, 1, 2]),

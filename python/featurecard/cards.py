@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,13 +29,23 @@ from torch import Tensor
 from .adapters.model import ModelAdapter, parse_hook
 from .adapters.sae import SparseAutoencoder, is_neuron_basis
 from .adapters.token_bytes import TokenBytes
-from .compute.card import Window, direct_logits, logit_table, top_windows, window_activations
-from .compute.correlation import Correlated, NeuronCorrelationSums, correlate_with_index, dense_column, top_correlated
+from .compute.card import Window, direct_logits, logit_table, top_windows
+from .compute.correlation import (
+    Correlated,
+    NeuronCorrelationSums,
+    correlate_with_index,
+    dense_column,
+    neurons_from_column,
+    top_correlated,
+)
 from .compute.effects import token_effects
 from .compute.index import ActivationIndex
 from .compute.stats import bottom_windows, histogram, interval_groups, nice_ticks
 from .state.feature_card import ExampleSeq, HistogramData, HoverRows, LeftTables, LogitRows, build_feature_card_state
 from .state.schema import FeatureCardState
+
+if TYPE_CHECKING:
+    from .staged import StagedSource
 
 PRIVILEGED = ("mlp.hook_post", "mlp.hook_pre")
 
@@ -53,18 +64,58 @@ class CardOptions:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class UnitColumn:
+    """One unit's nonzeros over the dataset and its statistics (from either kind of index)."""
+
+    positions: Int[Tensor, " k"]
+    values: Float[Tensor, " k"]
+    max_act: float
+    n_active: int
+    n_tokens: int
+    n_units: int
+    seq_len: int
+
+    @classmethod
+    def of(cls, index: ActivationIndex, unit: int, n_units: int | None = None) -> UnitColumn:
+        pos, val = index.column(unit)
+        return cls(
+            pos,
+            val,
+            float(index.max_act[unit]),
+            int(index.n_active[unit]),
+            index.n_tokens,
+            index.n_units if n_units is None else n_units,
+            index.seq_len,
+        )
+
+
 @dataclass
 class CardContext:
-    """Everything a card reads; the Workspace fills it from its pass."""
+    """Everything a card reads; the Workspace fills it from its pass.
+
+    ``index`` is the complete index of every unit; while it is being built (``staged``: the
+    kept SAE inputs, see :mod:`featurecard.staged`) the panels that need every unit are pending.
+    """
 
     adapter: ModelAdapter
     source: str
     sae: SparseAutoencoder
-    index: ActivationIndex
+    index: ActivationIndex | None
     tokens: Int[Tensor, "batch pos"]
     neuron_sums: NeuronCorrelationSums | None
     final_resid: Float[Tensor, "batch pos d_model"] | None
     index_b: ActivationIndex | None = None
+    staged: StagedSource | None = None
+    has_b: bool = False  # the SAE has an encoder B (pending while ``index_b`` is None)
+
+    def column(self, unit: int) -> UnitColumn:
+        if self.index is not None:
+            return UnitColumn.of(self.index, unit)
+        if self.staged is None:
+            raise ValueError("a card needs the complete index or the staged inputs")
+        block, offset = self.staged.column(unit)
+        return UnitColumn.of(block, offset, n_units=self.sae.d_sae)
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -100,27 +151,36 @@ def _resid_direction(ctx: CardContext, feature: int) -> tuple[Tensor | None, str
     return (None if m is None else m[feature]), why
 
 
-def _sequences(ctx: CardContext, windows: list[Window], pos: Tensor, val: Tensor) -> list[ExampleSeq]:
-    tok = ctx.tokens
-    seq_len = ctx.index.seq_len
+def _dense_rows(ctx: CardContext, pos: Tensor, val: Tensor) -> np.ndarray:
+    """The unit's activation at every dataset token, ``[rows, seq_len]`` (one scatter per card)."""
+    dense = np.zeros(ctx.tokens.numel(), dtype=np.float32)
+    dense[_np(pos).astype(np.int64)] = _np(val.float())
+    return dense.reshape(ctx.tokens.shape)
+
+
+def _sequences(ctx: CardContext, windows: list[Window], dense: np.ndarray) -> list[ExampleSeq]:
+    tok = np.asarray(ctx.tokens)
     return [
         ExampleSeq(
             row=w.row,
             start=w.start,
             focus=w.focus,
-            token_ids=_np(tok[w.row, w.start : w.stop]),
-            acts=_np(window_activations(pos, val, w, seq_len)),
+            token_ids=tok[w.row, w.start : w.stop],
+            acts=dense[w.row, w.start : w.stop],
         )
         for w in windows
     ]
 
 
-def _final_resid_rows(ctx: CardContext, rows: list[int]) -> dict[int, Tensor]:
+def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor:
+    """The final residual at each (row, pos): kept from the pass, or re-run for those rows."""
     if ctx.final_resid is not None:
-        return {r: ctx.final_resid[r] for r in rows}
+        dev = ctx.final_resid.device
+        return ctx.final_resid[torch.as_tensor(rows, device=dev), torch.as_tensor(pos, device=dev)]
+    distinct, inverse = np.unique(rows, return_inverse=True)
     hook = ctx.adapter.final_resid_hook
-    out = ctx.adapter.capture(ctx.tokens[rows], [hook])[hook].float()
-    return {r: out[i] for i, r in enumerate(rows)}
+    out = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [hook])[hook].float()
+    return out[torch.as_tensor(inverse, device=out.device), torch.as_tensor(pos, device=out.device)]
 
 
 def _hover(ctx: CardContext, seqs: list[ExampleSeq], direction: Tensor | None, k: int) -> HoverRows | None:
@@ -129,20 +189,19 @@ def _hover(ctx: CardContext, seqs: list[ExampleSeq], direction: Tensor | None, k
         return None
     spots: dict[tuple[int, int], float] = {}
     for s in seqs:
-        for i, a in enumerate(s.acts.tolist()):
-            if a != 0:
-                spots.setdefault((s.row, s.start + i), a)
+        for i in np.flatnonzero(s.acts).tolist():
+            spots.setdefault((s.row, s.start + i), float(s.acts[i]))
     keys = list(spots)
     m = ctx.adapter.model
-    if keys:
-        resid = _final_resid_rows(ctx, sorted({r for r, _ in keys}))
-        r = torch.stack([resid[row][p] for row, p in keys])
-    else:  # nothing shown is active: token_effects returns empty tables
-        r = torch.zeros(0, int(m.cfg.d_model), device=direction.device)
-    seq_len = ctx.tokens.shape[1]
-    nxt = torch.tensor([int(ctx.tokens[row, p + 1]) if p + 1 < seq_len else -1 for row, p in keys], dtype=torch.int64)
-    acts = torch.tensor([spots[key] for key in keys], device=r.device)
-    eff = token_effects(r, acts, direction.to(r.device), m.ln_final, m.unembed, nxt, k=k)
+    rows = np.array([r for r, _ in keys], dtype=np.int64)
+    pos = np.array([p for _, p in keys], dtype=np.int64)
+    # Nothing shown is active: token_effects returns empty tables.
+    r = _final_resid_at(ctx, rows, pos) if keys else torch.zeros(0, int(m.cfg.d_model), device=direction.device)
+    tok = np.asarray(ctx.tokens)
+    seq_len = tok.shape[1]
+    nxt = np.where(pos + 1 < seq_len, tok[rows, np.minimum(pos + 1, seq_len - 1)], -1)
+    acts = torch.tensor(list(spots.values()), device=r.device)
+    eff = token_effects(r, acts, direction.to(r.device), m.ln_final, m.unembed, torch.as_tensor(nxt), k=k)
     return HoverRows(
         keys=keys,
         top_ids=_np(eff.top_ids),
@@ -162,9 +221,15 @@ def _correlated(c: Correlated) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _np(c.ids), _np(c.pearson), _np(c.cosine)
 
 
-def _left(ctx: CardContext, feature: int, opt: CardOptions, unavailable: dict[str, str]) -> LeftTables:
+PENDING = "being computed: this table ranks every latent, so it waits for the complete index"
+
+
+def _left(
+    ctx: CardContext, feature: int, col: UnitColumn, opt: CardOptions, unavailable: dict[str, str]
+) -> tuple[LeftTables, list[str]]:
+    """The left column's tables, and the names of those pending on the complete index."""
     sae, site = ctx.sae, parse_hook(ctx.sae.hook_name)
-    left = LeftTables()
+    left, pending = LeftTables(), []
     if site.kind in PRIVILEGED and not is_neuron_basis(sae):
         w = sae.decoder_rows()[feature].float()
         top = w.abs().topk(min(opt.n_left, w.numel()))
@@ -177,44 +242,58 @@ def _left(ctx: CardContext, feature: int, opt: CardOptions, unavailable: dict[st
             if not is_neuron_basis(sae)
             else "a neuron is aligned with itself"
         )
-    if ctx.index.column(feature)[0].numel() == 0:  # a dead unit: every correlation is undefined
+    if col.positions.numel() == 0:  # a dead unit: every correlation is undefined
         why = f"unit {feature} never fires on the dataset, so it correlates with nothing"
-        unavailable.update(neurons=why, latents=why, **({"latents_b": why} if ctx.index_b is not None else {}))
-        return left
+        unavailable.update(neurons=why, latents=why, **({"latents_b": why} if ctx.has_b else {}))
+        return left, pending
+    k_neurons = opt.n_left + (1 if is_neuron_basis(sae) else 0)
+    c: Correlated | None = None
     if ctx.neuron_sums is not None:
-        c = ctx.neuron_sums.correlated(feature, k=opt.n_left + (1 if is_neuron_basis(sae) else 0))
+        c = ctx.neuron_sums.correlated(feature, k=k_neurons)
+    elif ctx.staged is not None:
+        cap = ctx.staged.capture
+        x = cap.inputs[sae.hook_name]
+        c = neurons_from_column(col.positions, col.values, x, *cap.moments[sae.hook_name], cap.n_tokens, k=k_neurons)
+    else:
+        unavailable["neurons"] = "too many units x input dimensions to keep correlation sums in memory"
+    if c is not None:
         if is_neuron_basis(sae):  # a neuron's best match is itself: drop it
             keep = c.ids != feature
             c = Correlated(c.ids[keep][: opt.n_left], c.pearson[keep][: opt.n_left], c.cosine[keep][: opt.n_left])
         left.neurons = _correlated(c)
+    f_dense = dense_column(col.positions, col.values, ctx.tokens.numel())
+    if ctx.index is None:
+        pending.append("latents")
+        unavailable["latents"] = PENDING
     else:
-        unavailable["neurons"] = "too many units x input dimensions to keep correlation sums in memory"
-    n_pos = ctx.tokens.numel()
-    f_dense = dense_column(ctx.index, feature, n_pos)
-    pearson, cosine = correlate_with_index(f_dense, ctx.index)
-    left.latents = _correlated(top_correlated(pearson, cosine, opt.n_left, exclude=feature))
+        pearson, cosine = correlate_with_index(f_dense, ctx.index)
+        left.latents = _correlated(top_correlated(pearson, cosine, opt.n_left, exclude=feature))
     if ctx.index_b is not None:
         pb, cb = correlate_with_index(f_dense, ctx.index_b)
         left.latents_b = _correlated(top_correlated(pb, cb, opt.n_left))
-    return left
+    elif ctx.has_b:
+        pending.append("latents_b")
+        unavailable["latents_b"] = PENDING
+    return left, pending
 
 
 @torch.no_grad()
 def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -> FeatureCardState:
     opt = opt or CardOptions()
-    idx, sae, seq_len = ctx.index, ctx.sae, ctx.index.seq_len
-    pos, val = idx.column(feature)
+    col = ctx.column(feature)
+    sae, seq_len, pos, val = ctx.sae, col.seq_len, col.positions, col.values
     unavailable: dict[str, str] = {}
-    top = _sequences(ctx, top_windows(pos, val, seq_len, k=opt.n_top, buffer=opt.buffer), pos, val)
+    dense = _dense_rows(ctx, pos, val)
+    top = _sequences(ctx, top_windows(pos, val, seq_len, k=opt.n_top, buffer=opt.buffer), dense)
     groups: list[tuple[str, list[ExampleSeq]]] = [("Top activations", top)]
     for g in interval_groups(pos, val, seq_len, opt.n_intervals, opt.per_interval, opt.buffer, seed=opt.seed):
         title = f"Interval {g.lo:.3g} – {g.hi:.3g} · contains {100 * g.share:.1f}%"
-        groups.append((title, _sequences(ctx, g.windows, pos, val)))
+        groups.append((title, _sequences(ctx, g.windows, dense)))
     groups.append(
-        ("Bottom activations", _sequences(ctx, bottom_windows(pos, val, seq_len, opt.n_bottom, opt.buffer), pos, val))
+        ("Bottom activations", _sequences(ctx, bottom_windows(pos, val, seq_len, opt.n_bottom, opt.buffer), dense))
     )
     if not top:
-        unavailable["examples"] = f"unit {feature} never activates (> 0) on the {idx.n_tokens} dataset tokens"
+        unavailable["examples"] = f"unit {feature} never activates (> 0) on the {col.n_tokens} dataset tokens"
 
     rows: LogitRows | None = None
     logit_hist: HistogramData | None = None
@@ -235,21 +314,23 @@ def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -
         )
         logit_hist = _hist(logits, opt.n_bins)
     all_seqs = [s for _, g in groups for s in g]
+    left, pending = _left(ctx, feature, col, opt, unavailable)
     return build_feature_card_state(
         source=ctx.source,
         unit="neuron" if is_neuron_basis(sae) else "latent",
         hook_name=sae.hook_name,
         feature=feature,
-        n_features=idx.n_units,
-        n_tokens=idx.n_tokens,
-        max_act=float(idx.max_act[feature]),
-        density=idx.density(feature),
+        n_features=col.n_units,
+        n_tokens=col.n_tokens,
+        max_act=col.max_act,
+        density=col.n_active / max(col.n_tokens, 1),
         groups=groups,
         logits=rows,
         unavailable=unavailable,
+        pending=pending,
         token_bytes=token_bytes(ctx.adapter),
         hover=_hover(ctx, all_seqs, direction, opt.n_hover),
         act_hist=_hist(val[val != 0], opt.n_bins),
         logit_hist=logit_hist,
-        left=_left(ctx, feature, opt, unavailable),
+        left=left,
     )

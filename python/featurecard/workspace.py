@@ -30,7 +30,8 @@ from .adapters.sae import SAEError, SparseAutoencoder, as_sae, identity_sae
 from .cards import CardContext, CardOptions, card_state
 from .compute.correlation import NeuronCorrelationSums
 from .compute.index import ActivationIndex
-from .engine import PassResult, index_pass
+from .engine import FINAL_RESID_BUDGET, NEURON_SUMS_BUDGET, PassResult, index_pass
+from .staged import CAPTURE_BUDGET, Capture, StagedSource, capture_bytes, capture_pass
 
 if TYPE_CHECKING:
     from .state.schema import FeatureCardState, SearchResult
@@ -81,6 +82,9 @@ class Workspace:
         self._indexes: dict[str, ActivationIndex] = {}
         self._neuron_sums: dict[str, NeuronCorrelationSums | None] = {}
         self._final_resid: Tensor | None = None
+        # Before the complete index: the kept SAE inputs and the blocks encoded so far (staged.py).
+        self._capture: Capture | None = None
+        self._staged: dict[str, StagedSource] = {}
 
     # -- validation ----------------------------------------------------------------------
     def _check_tokens(self, tokens: Tensor | Sequence[str], seq_len: int) -> Tensor:
@@ -161,22 +165,89 @@ class Workspace:
         """The activation index of one source, building it (for all SAEs at once) if needed.
 
         One pass indexes every SAE not indexed yet and its encoder B (as ``"name::B"``); a
-        hook's neurons are indexed on their first card.
+        hook's neurons are indexed on their first card. Sources staged for quick cards
+        (:meth:`card_state` with ``complete=False``) complete from their kept inputs, without
+        a second forward pass.
         """
         if name.endswith(B_SUFFIX) and name[: -len(B_SUFFIX)] in self.sae_b:
             self.index(name[: -len(B_SUFFIX)])  # encoder B is indexed in its SAE's pass
         if name not in self._indexes:
-            if name in self.saes:
-                todo = {n: s for n, s in self.saes.items() if n not in self._indexes}
-                todo.update({f"{n}::B": self.sae_b[n] for n in todo if n in self.sae_b})
-            else:
-                todo = {name: self.source(name)}
-            result = self._pass(todo, keep_final_resid=self._final_resid is None)
-            self._indexes.update(result.indexes)
-            self._neuron_sums.update(result.neuron_sums)
-            if result.final_resid is not None:
-                self._final_resid = result.final_resid
+            todo = self._group(name)
+            for n in [n for n in todo if n in self._staged]:
+                self._complete_staged(n)
+            rest = {n: s for n, s in todo.items() if n not in self._indexes}
+            if rest:
+                result = self._pass(rest, keep_final_resid=self._final_resid is None)
+                self._indexes.update(result.indexes)
+                self._neuron_sums.update(result.neuron_sums)
+                if result.final_resid is not None:
+                    self._final_resid = result.final_resid
         return self._indexes[name]
+
+    def is_complete(self, name: str) -> bool:
+        """Whether the complete index of source ``name`` exists (every card panel is ready)."""
+        return name in self._indexes
+
+    def _group(self, name: str) -> dict[str, SparseAutoencoder]:
+        """The sources indexed together with ``name``: all SAEs not indexed yet and their encoders B."""
+        if name in self.saes:
+            todo = {n: s for n, s in self.saes.items() if n not in self._indexes}
+            todo.update({f"{n}{B_SUFFIX}": self.sae_b[n] for n in todo if n in self.sae_b})
+            return todo
+        return {name: self.source(name)}
+
+    def _complete_staged(self, name: str) -> None:
+        staged = self._staged.pop(name)
+        index = staged.complete_index(progress=self.progress)
+        self._indexes[name] = index
+        sae = staged.sae
+        if sae.d_sae * sae.d_in * 8 <= NEURON_SUMS_BUDGET:
+            self._neuron_sums[name] = staged.neuron_sums(index)
+        else:  # correlated neurons keep reading the kept inputs
+            self._neuron_sums[name] = None
+            self._staged[name] = staged
+        assert self._capture is not None
+        still = {s.sae.hook_name for s in self._staged.values()}
+        for hook in [h for h in self._capture.inputs if h not in still]:
+            del self._capture.inputs[hook]  # nothing reads these inputs any more
+
+    def _stage(self, name: str) -> StagedSource | None:
+        """The staged source ``name`` (capturing its inputs if needed), or None where it cannot
+        be staged: a TopK SAE, inputs over :data:`CAPTURE_BUDGET`, or an on-disk index cache
+        (whose complete index is what gets saved and reopened)."""
+        if name in self._staged:
+            return self._staged[name]
+        if self.cache_dir is not None:
+            return None
+        todo = {n: s for n, s in self._group(name).items() if n not in self._staged}
+        if not all(s.columnwise for s in todo.values()):
+            return None
+        have = self._capture.inputs if self._capture is not None else {}
+        missing = {n: s for n, s in todo.items() if s.hook_name not in have}
+        n_pos = self.tokens.numel()
+        kept = sum(x.numel() * x.element_size() for x in have.values())
+        if kept + capture_bytes(missing, n_pos) > CAPTURE_BUDGET:
+            return None
+        if missing or self._capture is None:
+            d_model = int(self.adapter.model.cfg.d_model)
+            cap = capture_pass(
+                self.adapter,
+                sorted({s.hook_name for s in missing.values()}),
+                self.tokens,
+                exclude_bos=self.exclude_bos,
+                batch_size=self.batch_size,
+                progress=self.progress,
+                keep_final_resid=self._final_resid is None and n_pos * d_model * 4 <= FINAL_RESID_BUDGET,
+            )
+            if cap.final_resid is not None:
+                self._final_resid = cap.final_resid
+            if self._capture is None:
+                self._capture = cap
+            else:
+                self._capture.inputs.update(cap.inputs)
+        for n, s in todo.items():
+            self._staged[n] = StagedSource(s, self._capture)
+        return self._staged[name]
 
     def _pass(self, todo: dict[str, SparseAutoencoder], keep_final_resid: bool) -> PassResult:
         """One streamed pass, or its result from ``cache_dir`` when the same pass ran before."""
@@ -205,18 +276,29 @@ class Workspace:
             save_pass(path, result)
         return result
 
-    def card_state(self, name: str, feature: int) -> FeatureCardState:
-        """The complete data of one card (what the widget's ``state`` holds)."""
+    def card_state(self, name: str, feature: int, complete: bool = True) -> FeatureCardState:
+        """The data of one card (what the widget's ``state`` holds).
+
+        With ``complete=False`` and no complete index yet, the card comes from the unit's block
+        alone (see :mod:`featurecard.staged`): every panel is exact and final except the
+        correlated latents of the same SAE and of encoder B, listed in the state's ``pending``
+        until the complete index exists (the widget then asks for it and redraws).
+        """
         self.check_feature(name, feature)
+        index = self._indexes.get(name)
+        if index is None and (complete or self._stage(name) is None):
+            index = self.index(name)
         ctx = CardContext(
             adapter=self.adapter,
             source=name,
             sae=self.source(name),
-            index=self.index(name),
+            index=index,
             tokens=self.tokens,
             neuron_sums=self._neuron_sums.get(name),
             final_resid=self._final_resid,
-            index_b=self._indexes.get(f"{name}::B"),
+            index_b=self._indexes.get(f"{name}{B_SUFFIX}"),
+            staged=self._staged.get(name),
+            has_b=name in self.sae_b,
         )
         return card_state(ctx, feature, self.card_options)
 

@@ -64,7 +64,7 @@ def test_request_errors_come_back_as_replies(ws: Workspace) -> None:
     assert ask(card, "search", text="   ")["error"].startswith("ValueError: type some text")
     assert "at most 2000" in ask(card, "search", text="x" * 2001)["error"]
     assert ask(card, "search", text="a", k="3")["error"].startswith("TypeError: k must be an int")
-    assert ask(card, "nope")["error"] == "ValueError: unknown request 'nope'; known: ['random', 'search']"
+    assert ask(card, "nope")["error"] == "ValueError: unknown request 'nope'; known: ['complete', 'random', 'search']"
 
 
 def test_random_gives_another_live_unit(ws: Workspace) -> None:

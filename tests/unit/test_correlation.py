@@ -55,6 +55,6 @@ def test_latent_correlations_over_all_latents_match_corrcoef() -> None:
     ref = torch.corrcoef(counted.T.double())
     cos = cosine(counted.double(), counted.double())
     for f in (0, 17, 49):
-        p, c = correlate_with_index(dense_column(idx, f, batch * seq), idx)
+        p, c = correlate_with_index(dense_column(*idx.column(f), batch * seq), idx)
         torch.testing.assert_close(p, ref[f], atol=1e-9, rtol=0)
         torch.testing.assert_close(c, cos[f], atol=1e-9, rtol=0)

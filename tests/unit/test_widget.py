@@ -59,7 +59,7 @@ def test_a_failed_computation_keeps_the_last_good_state(ws: Workspace, monkeypat
     card = ws.card("mlp0", feature=f0)
     before = card.state
 
-    def boom(name: str, feature: int) -> Any:
+    def boom(name: str, feature: int, complete: bool = True) -> Any:
         raise RuntimeError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(ws, "card_state", boom)

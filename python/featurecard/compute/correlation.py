@@ -98,12 +98,31 @@ class NeuronCorrelationSums:
         return top_correlated(p, c, k)
 
 
-def dense_column(index: ActivationIndex, unit: int, n_positions: int) -> Float[Tensor, " n_positions"]:
-    """Unit's activation at every flat dataset position (zeros where silent or excluded)."""
-    pos, val = index.column(unit)
-    out = torch.zeros(n_positions, dtype=torch.float64, device=val.device)
-    out[pos.long()] = val.double()
+def dense_column(
+    positions: Int[Tensor, " k"], values: Float[Tensor, " k"], n_positions: int
+) -> Float[Tensor, " n_positions"]:
+    """A unit's activation at every flat dataset position from its column (zeros elsewhere)."""
+    out = torch.zeros(n_positions, dtype=torch.float64, device=values.device)
+    out[positions.long()] = values.double()
     return out
+
+
+@torch.no_grad()
+def neurons_from_column(
+    positions: Int[Tensor, " k"],
+    values: Float[Tensor, " k"],
+    x: Float[Tensor, "n_positions d_in"],
+    s_x: Float[Tensor, " d_in"],
+    s_xx: Float[Tensor, " d_in"],
+    n: int,
+    k: int = 3,
+) -> Correlated:
+    """The same as :meth:`NeuronCorrelationSums.correlated`, from one column and the inputs kept
+    at every position (``s_x``, ``s_xx``: their sums over the ``n`` counted tokens)."""
+    v = values.double()
+    s_fx = v @ x[positions.long()].double()
+    p, c = _pearson_cosine(n, v.sum(), (v * v).sum(), s_x, s_xx, s_fx)
+    return top_correlated(p, c, k)
 
 
 @torch.no_grad()

@@ -131,7 +131,7 @@ class IndexBuilder:
         self._val.append(val)
         return t, u64, val
 
-    def finish(self) -> ActivationIndex:
+    def finish(self, by_position: bool = True) -> ActivationIndex:
         dev = self.max_act.device
         pos = torch.cat(self._pos) if self._pos else torch.zeros(0, dtype=torch.int32, device=dev)
         unit = torch.cat(self._unit) if self._unit else torch.zeros(0, dtype=torch.int32, device=dev)
@@ -142,9 +142,7 @@ class IndexBuilder:
         indptr = torch.zeros(self.n_units + 1, dtype=torch.int64, device=dev)
         indptr[1:] = torch.cumsum(counts, 0)
         # Batches arrive in dataset order, so the nonzeros are already sorted by position.
-        n_positions = self.n_rows * self.seq_len
-        pos_indptr = torch.zeros(n_positions + 1, dtype=torch.int64, device=dev)
-        pos_indptr[1:] = torch.cumsum(torch.bincount(pos.long(), minlength=n_positions), 0)
+        pos_indptr = _position_indptr(pos, self.n_rows * self.seq_len) if by_position else None
         # A unit that is zero on some counted token has a maximum of at least 0.
         max_act = self.max_act.clone()
         max_act = torch.where(self.n_nonzero < self.n_tokens, max_act.clamp(min=0), max_act)
@@ -159,6 +157,42 @@ class IndexBuilder:
             n_tokens=self.n_tokens,
             seq_len=self.seq_len,
             pos_indptr=pos_indptr,
-            pos_units=unit,
-            pos_values=val,
+            pos_units=unit if by_position else None,
+            pos_values=val if by_position else None,
         )
+
+
+def _position_indptr(positions: Int[Tensor, " nnz"], n_positions: int) -> Int[Tensor, " n_positions_plus_1"]:
+    """Where each flat position's nonzeros start in a by-position list (``positions`` sorted)."""
+    indptr = torch.zeros(n_positions + 1, dtype=torch.int64, device=positions.device)
+    indptr[1:] = torch.cumsum(torch.bincount(positions.long(), minlength=n_positions), 0)
+    return indptr
+
+
+def concat_indexes(parts: list[ActivationIndex], n_rows: int) -> ActivationIndex:
+    """Indexes of consecutive unit ranges over the same dataset, as one index (with its by-position view)."""
+    if not parts:
+        raise ValueError("concat_indexes needs at least one index")
+    first = parts[0]
+    dev = first.indptr.device
+    counts = torch.cat([p.indptr[1:] - p.indptr[:-1] for p in parts])
+    indptr = torch.zeros(counts.numel() + 1, dtype=torch.int64, device=dev)
+    indptr[1:] = torch.cumsum(counts, 0)
+    positions = torch.cat([p.positions for p in parts])
+    values = torch.cat([p.values for p in parts])
+    units = torch.repeat_interleave(torch.arange(counts.numel(), device=dev), counts).to(torch.int32)
+    # A stable sort by position keeps units ascending at each position, as the one-pass builder does.
+    order = torch.sort(positions, stable=True).indices
+    by_pos = positions[order]
+    return ActivationIndex(
+        indptr=indptr,
+        positions=positions,
+        values=values,
+        max_act=torch.cat([p.max_act for p in parts]),
+        n_active=torch.cat([p.n_active for p in parts]),
+        n_tokens=first.n_tokens,
+        seq_len=first.seq_len,
+        pos_indptr=_position_indptr(by_pos, n_rows * first.seq_len),
+        pos_units=units[order],
+        pos_values=values[order],
+    )

@@ -88,7 +88,13 @@ class _LocalVocab:
         self.index: dict[int, int] = {}
 
     def __call__(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        return np.array([self.index.setdefault(int(i), len(self.index)) for i in ids], dtype=np.int64)
+        """Local indices, new ids numbered in order of first appearance (a loop over distinct ids only)."""
+        arr = np.asarray(ids, dtype=np.int64).reshape(-1)
+        uniq, first, inverse = np.unique(arr, return_index=True, return_inverse=True)
+        for i in uniq[np.argsort(first, kind="stable")].tolist():
+            self.index.setdefault(i, len(self.index))
+        local = np.array([self.index[i] for i in uniq.tolist()], dtype=np.int64)
+        return local[inverse].reshape(np.shape(ids))
 
 
 def encode_indices(values: Sequence[int] | np.ndarray) -> ArrayPayload:
@@ -132,6 +138,7 @@ def build_feature_card_state(
     groups: Sequence[tuple[str, Sequence[ExampleSeq]]],
     logits: LogitRows | None,
     unavailable: dict[str, str],
+    pending: list[str] | None = None,
     token_bytes: Callable[[list[int]], list[bytes]],
     hover: HoverRows | None = None,
     act_hist: HistogramData | None = None,
@@ -203,6 +210,7 @@ def build_feature_card_state(
         "examples": examples,
         "logits": table,
         "unavailable": dict(unavailable),
+        "pending": list(pending or []),
         "hover": hover_state,
         "act_hist": _histogram(act_hist or HistogramData([0.0, 0.0], [0], [0.0])),
         "logit_hist": _histogram(logit_hist) if logit_hist is not None else None,

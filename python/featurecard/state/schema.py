@@ -140,6 +140,7 @@ class FeatureCardState(TypedDict):
     examples: Examples
     logits: LogitTable | None  # None when the hook has no linear path to the residual stream
     unavailable: dict[str, str]  # panel name -> why it cannot be shown for this unit
+    pending: list[str]  # panels waiting for the complete index (their reason in unavailable)
     hover: Hover | None  # None when the hook has no linear path to the residual stream
     act_hist: Histogram  # over the unit's nonzero activations
     logit_hist: Histogram | None  # over the whole vocabulary

@@ -84,6 +84,7 @@ class FeatureCard(anywidget.AnyWidget):
         self._requests: dict[str, Callable[[dict[str, Any]], Any]] = {
             "search": self._search,
             "random": self._random,
+            "complete": lambda _args: self.complete(),
         }
         self.on_msg(self._on_request)
         self._recompute()
@@ -121,8 +122,8 @@ class FeatureCard(anywidget.AnyWidget):
             self.error = ""
             return
         self.busy = True
-        try:
-            state = self._workspace.card_state(*unit)
+        try:  # quick: before the complete index, the panels that rank every latent are pending
+            state = self._workspace.card_state(*unit, complete=False)
         except Exception as e:  # shown in the card; the last good state stays
             self.error = f"{type(e).__name__}: {e}"
         else:
@@ -132,6 +133,30 @@ class FeatureCard(anywidget.AnyWidget):
             self._shown = unit
         finally:
             self.busy = False
+
+    def complete(self) -> dict[str, bool]:
+        """Fill the shown card's pending panels (building the complete index if needed).
+
+        The front end asks for this as soon as it draws a card with ``pending`` panels, so the
+        first card shows while every latent is being indexed; from Python, call it to wait.
+        """
+        if not self.state.get("pending"):
+            return {"complete": True}
+        unit = (self.source, self.feature)
+        self.busy = True
+        try:
+            state = self._workspace.card_state(*unit)
+        except Exception as e:  # shown in the card; the quick card stays
+            self.error = f"{type(e).__name__}: {e}"
+            raise
+        else:
+            if (self.source, self.feature) == unit:
+                with self.hold_sync():
+                    self.state = dict(state)
+                    self.error = ""
+        finally:
+            self.busy = False
+        return {"complete": True}
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """Changes from the front end: a rejected value is shown, not lost in the kernel log."""
@@ -183,6 +208,8 @@ class FeatureCard(anywidget.AnyWidget):
         """
         from ..export.html import write_html
 
+        if self.state.get("pending"):
+            self.complete()
         states = [self.state]
         shown = [self.feature]
         for f in features or []:

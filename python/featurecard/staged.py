@@ -1,0 +1,192 @@
+"""Quick cards before the complete index: the SAE inputs kept from one forward pass.
+
+Indexing every latent costs one encoder matmul over the whole dataset (``tokens × d_in ×
+d_sae``); on a CPU that dominates the time to the first card, while the card itself needs
+one latent's column. So when the SAE inputs at every position fit :data:`CAPTURE_BUDGET`,
+the Workspace runs the model **once** and keeps them (:class:`Capture`, with the final
+residual for the hover effects); a card then encodes only its latent's block of
+:data:`BLOCK` latents (:class:`StagedSource`). Every panel of that card is exact and final
+except the ones that need every latent's statistics (correlated latents of the same SAE and
+of encoder B): those are *pending* until :meth:`StagedSource.complete_index` encodes the
+remaining blocks from the same kept inputs (no second forward pass).
+
+The quick path and the complete index encode through ``SparseAutoencoder.encode_units`` in the
+same blocks and the same chunks of positions, so a card's numbers do not move when its index
+completes. TopK SAEs rank all latents at every token, so they are not staged (the Workspace
+indexes them in one pass, as before).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .adapters.model import ModelAdapter
+from .adapters.sae import SparseAutoencoder
+from .compute.correlation import NeuronCorrelationSums
+from .compute.index import ActivationIndex, IndexBuilder, concat_indexes
+from .engine import keep_mask
+
+# The kept SAE inputs (all hooks together) stay below this; above it the Workspace indexes
+# every latent in its one streamed pass instead.
+CAPTURE_BUDGET = 1 * 2**30
+# Latents encoded together for one card; the complete index is these blocks side by side.
+BLOCK = 128
+# Dataset positions per encoder call (at most this many, whole rows).
+CHUNK_POSITIONS = 8192
+
+
+def flatten_positions(act: Tensor) -> Float[Tensor, "n d"]:
+    """``[batch, pos, ...]`` → ``[batch·pos, d]`` (attention z: heads × d_head)."""
+    return act.reshape(act.shape[0] * act.shape[1], -1)
+
+
+@dataclass
+class Capture:
+    """What one forward pass keeps: inputs by hook (flat positions), the counted mask, the final residual."""
+
+    inputs: dict[str, Float[Tensor, "n_pos d"]]
+    keep: Bool[Tensor, " n_pos"]
+    final_resid: Float[Tensor, "batch pos d_model"] | None
+    n_rows: int
+    seq_len: int
+    # Σx and Σx² per input dimension over counted tokens (float64), accumulated batch by batch.
+    moments: dict[str, tuple[Float[Tensor, " d"], Float[Tensor, " d"]]] = field(default_factory=dict)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.keep.sum())
+
+
+def capture_bytes(sources: Mapping[str, SparseAutoencoder], n_positions: int) -> int:
+    """Bytes the kept inputs of ``sources`` would take (one copy per hook)."""
+    per_hook = {s.hook_name: s.d_in * torch.empty(0, dtype=s.dtype).element_size() for s in sources.values()}
+    return n_positions * sum(per_hook.values())
+
+
+@torch.no_grad()
+def capture_pass(
+    adapter: ModelAdapter,
+    hooks: list[str],
+    tokens: Int[Tensor, "batch pos"],
+    *,
+    exclude_bos: bool = True,
+    batch_size: int = 32,
+    progress: bool = True,
+    keep_final_resid: bool = True,
+) -> Capture:
+    """One forward pass over ``tokens`` keeping ``hooks`` (and the final residual)."""
+    device = adapter.device
+    n_rows, seq_len = tokens.shape
+    final_hook = adapter.final_resid_hook
+    wanted = sorted(set(hooks) | ({final_hook} if keep_final_resid else set()))
+    inputs: dict[str, Tensor] = {}
+    moments: dict[str, tuple[Tensor, Tensor]] = {}
+    final: Tensor | None = None
+    keep = torch.empty(n_rows * seq_len, dtype=torch.bool, device=device)
+    bar = tqdm(total=n_rows * seq_len, unit="tok", unit_scale=True, disable=not progress, desc="featurecard: reading")
+    for row0 in range(0, n_rows, batch_size):
+        batch = tokens[row0 : row0 + batch_size].to(device)
+        lo, hi = row0 * seq_len, (row0 + batch.shape[0]) * seq_len
+        keep[lo:hi] = keep_mask(batch, adapter.bos_token_id, exclude_bos).flatten()
+        acts = adapter.capture(batch, wanted)
+        for hook in hooks:
+            a = flatten_positions(acts[hook])
+            if hook not in inputs:
+                inputs[hook] = torch.empty(n_rows * seq_len, a.shape[1], dtype=a.dtype, device=device)
+                zeros = torch.zeros(a.shape[1], dtype=torch.float64, device=device)
+                moments[hook] = (zeros, zeros.clone())
+            inputs[hook][lo:hi] = a
+            counted = a[keep[lo:hi]].double()
+            moments[hook][0].add_(counted.sum(0))
+            moments[hook][1].add_((counted * counted).sum(0))
+        if keep_final_resid:
+            if final is None:
+                final = torch.empty(n_rows, seq_len, acts[final_hook].shape[-1], device=device)
+            final[row0 : row0 + batch.shape[0]] = acts[final_hook].float()
+        bar.update(batch.numel())
+    bar.close()
+    return Capture(inputs, keep, final, n_rows, seq_len, moments)
+
+
+class StagedSource:
+    """One SAE's latents over a :class:`Capture`, encoded block by block on demand."""
+
+    def __init__(self, sae: SparseAutoencoder, capture: Capture) -> None:
+        if not sae.columnwise:
+            raise ValueError(f"a {sae.architecture} SAE cannot be encoded block by block")
+        self.sae, self.capture = sae, capture
+        self.blocks: dict[int, ActivationIndex] = {}
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.sae.d_sae // BLOCK)
+
+    def _chunks(self) -> list[tuple[int, int]]:
+        """Row ranges of at most CHUNK_POSITIONS positions (whole rows, at least one)."""
+        rows = max(1, CHUNK_POSITIONS // self.capture.seq_len)
+        return [(r, min(r + rows, self.capture.n_rows)) for r in range(0, self.capture.n_rows, rows)]
+
+    @torch.no_grad()
+    def _encode(self, blocks: list[int], progress: bool = False) -> None:
+        """Encode ``blocks`` chunk by chunk (each chunk preprocessed once for all of them)."""
+        cap, sae, seq_len = self.capture, self.sae, self.capture.seq_len
+        x_all = cap.inputs[sae.hook_name]
+        keep = cap.keep.reshape(cap.n_rows, seq_len)
+        spans = [(b * BLOCK, min((b + 1) * BLOCK, sae.d_sae)) for b in blocks]
+        builders = [IndexBuilder(hi - lo, seq_len, device=x_all.device) for lo, hi in spans]
+        chunks = self._chunks()
+        for r0, r1 in tqdm(chunks, disable=not progress, desc="featurecard: indexing every latent"):
+            sae_in = sae.preprocess(x_all[r0 * seq_len : r1 * seq_len])
+            for builder, (lo, hi) in zip(builders, spans, strict=True):
+                acts = sae.encode_units(sae_in, lo, hi)
+                builder.add(acts.reshape(r1 - r0, seq_len, hi - lo), r0, keep[r0:r1])
+        for b, builder in zip(blocks, builders, strict=True):
+            self.blocks[b] = builder.finish(by_position=False)
+
+    def column(self, unit: int) -> tuple[ActivationIndex, int]:
+        """The block holding ``unit`` (encoding it if needed) and the unit's offset in it."""
+        b = unit // BLOCK
+        if b not in self.blocks:
+            self._encode([b])
+        return self.blocks[b], unit - b * BLOCK
+
+    def complete_index(self, progress: bool = False) -> ActivationIndex:
+        """Every latent's index: the blocks not encoded yet, then all blocks side by side."""
+        todo = [b for b in range(self.n_blocks) if b not in self.blocks]
+        if todo:
+            self._encode(todo, progress=progress)
+        index = concat_indexes([self.blocks[b] for b in range(self.n_blocks)], self.capture.n_rows)
+        self.blocks.clear()
+        return index
+
+    def neuron_sums(self, index: ActivationIndex) -> NeuronCorrelationSums:
+        """The streamed neuron-correlation sums of the one-pass engine, from the kept inputs."""
+        cap, hook = self.capture, self.sae.hook_name
+        x = cap.inputs[hook]
+        sums = NeuronCorrelationSums(self.sae.d_sae, self.sae.d_in, device=x.device)
+        sums.n = cap.n_tokens
+        sums.s_x, sums.s_xx = (m.clone() for m in cap.moments[hook])
+        v = index.values.double()
+        counts = index.indptr[1:] - index.indptr[:-1]
+        units = torch.repeat_interleave(torch.arange(index.n_units, device=x.device), counts)
+        sums.s_f.index_add_(0, units, v)
+        sums.s_ff.index_add_(0, units, v * v)
+        # Σ f·x per (unit, dimension): the by-unit index is already a CSR matrix [units, positions].
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": it is used for one product
+            warnings.simplefilter("ignore", UserWarning)
+            csr = torch.sparse_csr_tensor(
+                index.indptr,
+                index.positions.long(),
+                index.values.float(),
+                (index.n_units, x.shape[0]),
+                check_invariants=False,
+            )
+            sums.s_fx = (csr @ x.float()).double()
+        return sums

@@ -1,0 +1,173 @@
+"""Quick cards (one block of latents from the kept inputs) against brute force and the complete card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import tiny
+from featurecard import staged
+from featurecard.compute.correlation import neurons_from_column
+from featurecard.state.codecs import decode_array
+from featurecard.widget.feature_card import FeatureCard
+from featurecard.workspace import Workspace
+
+HOOK = "blocks.0.mlp.hook_post"
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several blocks and several chunks even on the tiny dataset (8 rows x 24 positions)."""
+    monkeypatch.setattr(staged, "BLOCK", 32)
+    monkeypatch.setattr(staged, "CHUNK_POSITIONS", 48)  # 2 rows per encoder call
+
+
+def _ws(model: Any, tokens: torch.Tensor, **sae_over: Any) -> Workspace:
+    sae = {**tiny.random_sae_weights(64, 96, seed=1), "hook_name": HOOK, **sae_over}
+    return Workspace(model, saes={"s": sae}, tokens=tokens, progress=False)
+
+
+def _dense_reference(model: Any, ws: Workspace, tokens: torch.Tensor) -> torch.Tensor:
+    """The SAE over the model's own run_with_cache, BOS zeroed: [positions, d_sae]."""
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n == HOOK)
+    acts = ws.saes["s"].encode(cache[HOOK]) * (tokens != ws.adapter.bos_token_id).unsqueeze(-1)
+    return acts.reshape(-1, acts.shape[-1])
+
+
+def _arrays(x: Any) -> Any:
+    """A state with its binary arrays decoded, for comparisons."""
+    if isinstance(x, dict) and "buffer" in x and "dtype" in x:
+        return decode_array(x)
+    if isinstance(x, dict):
+        return {k: _arrays(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_arrays(v) for v in x]
+    return x
+
+
+def _assert_same(a: Any, b: Any, path: str = "") -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-5, atol=1e-6, err_msg=path)
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-7), path
+    else:
+        assert a == b, path
+
+
+def test_blocks_of_the_complete_index_equal_dense_encoding(model: Any, tokens: torch.Tensor) -> None:
+    ws = _ws(model, tokens)
+    ws.card_state("s", 40, complete=False)  # stages the SAE and encodes block 1 (latents 32 .. 63)
+    assert not ws.is_complete("s") and sorted(ws._staged["s"].blocks) == [1]
+    idx = ws.index("s")  # completes from the kept inputs
+    dense = _dense_reference(model, ws, tokens)
+    rebuilt = torch.zeros_like(dense)
+    for f in range(96):
+        pos, val = idx.column(f)
+        assert torch.all(pos[1:] > pos[:-1])
+        rebuilt[pos.long(), f] = val
+    torch.testing.assert_close(rebuilt, dense, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(idx.n_active, (dense > 0).sum(0))
+    torch.testing.assert_close(idx.max_act, dense.max(0).values.clamp(min=0), atol=1e-5, rtol=1e-5)
+    # The by-position view lists, at each position, its nonzero latents in ascending order.
+    assert idx.pos_indptr is not None and idx.pos_units is not None and idx.pos_values is not None
+    for t in (0, 5, 30, dense.shape[0] - 1):
+        lo, hi = int(idx.pos_indptr[t]), int(idx.pos_indptr[t + 1])
+        want = torch.nonzero(dense[t]).flatten()
+        assert idx.pos_units[lo:hi].long().tolist() == want.tolist()
+        torch.testing.assert_close(idx.pos_values[lo:hi], dense[t, want], atol=1e-5, rtol=1e-5)
+
+
+def test_a_quick_card_is_the_complete_card_but_for_the_pending_tables(model: Any, tokens: torch.Tensor) -> None:
+    quick_ws, full_ws = _ws(model, tokens), _ws(model, tokens)
+    for f in (3, 40, 95):
+        quick = quick_ws.card_state("s", f, complete=False)
+        full = full_ws.card_state("s", f)  # the one-pass engine, a separate Workspace
+        assert quick["pending"] == ["latents"] and "being computed" in quick["unavailable"]["latents"]
+        assert quick["left"]["latents"] is None and full["pending"] == []
+        q, c = _arrays(dict(quick)), _arrays(dict(full))
+        for key in ("examples", "hover", "act_hist", "logits", "logit_hist", "vocab", "n_tokens"):
+            _assert_same(q[key], c[key], key)
+        assert quick["max_act"] == pytest.approx(full["max_act"], rel=1e-6)
+        assert quick["density"] == full["density"]
+        _assert_same(q["left"]["neurons"], c["left"]["neurons"], "neurons")
+        _assert_same(q["left"]["alignment"], c["left"]["alignment"], "alignment")
+    done, ref = _arrays(dict(quick_ws.card_state("s", 40))), _arrays(dict(full_ws.card_state("s", 40)))
+    assert done["pending"] == []  # complete=True builds the index from the kept inputs
+    _assert_same(done["left"], ref["left"], "left")  # latents over all, neuron sums from the index
+    assert quick_ws.is_complete("s") and not quick_ws._capture.inputs  # kept inputs freed
+
+
+def test_neuron_correlations_from_a_column_equal_corrcoef(model: Any, tokens: torch.Tensor) -> None:
+    ws = _ws(model, tokens)
+    ws.card_state("s", 7, complete=False)
+    cap = ws._capture
+    assert cap is not None
+    block, offset = ws._staged["s"].column(7)
+    pos, val = block.column(offset)
+    x = cap.inputs[HOOK][cap.keep].double()
+    f = torch.zeros(cap.inputs[HOOK].shape[0], dtype=torch.float64)
+    f[pos.long()] = val.double()
+    f = f[cap.keep]
+    ref = torch.corrcoef(torch.cat([f[None], x.T]))[0, 1:]
+    got = neurons_from_column(pos, val, cap.inputs[HOOK], *cap.moments[HOOK], cap.n_tokens, k=5)
+    torch.testing.assert_close(got.pearson.double(), ref.topk(5).values, atol=1e-6, rtol=1e-6)
+    cos = (f @ x) / (f.norm() * x.norm(dim=0))
+    torch.testing.assert_close(got.cosine.double(), cos[got.ids], atol=1e-6, rtol=1e-6)
+
+
+def test_topk_and_over_budget_sources_are_not_staged(
+    model: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topk = _ws(model, tokens, architecture="topk", k=4)
+    assert topk.card_state("s", 2, complete=False)["pending"] == [] and topk.is_complete("s")
+    monkeypatch.setattr(staged, "CAPTURE_BUDGET", 0)
+    monkeypatch.setattr("featurecard.workspace.CAPTURE_BUDGET", 0)
+    big = _ws(model, tokens)
+    assert big.card_state("s", 2, complete=False)["pending"] == [] and big.is_complete("s")
+
+
+def test_encoder_b_is_pending_too_and_completes_with_its_sae(model: Any, tokens: torch.Tensor) -> None:
+    b = {**tiny.random_sae_weights(64, 40, seed=5), "hook_name": HOOK}
+    ws = Workspace(
+        model,
+        saes={"s": {**tiny.random_sae_weights(64, 96, seed=1), "hook_name": HOOK}},
+        sae_b={"s": b},
+        tokens=tokens,
+        progress=False,
+    )
+    f = int(torch.tensor([ws.card_state("s", j, complete=False)["density"] for j in range(8)]).argmax())
+    assert ws.card_state("s", f, complete=False)["pending"] == ["latents", "latents_b"]
+    full = ws.card_state("s", f)
+    assert full["pending"] == [] and full["left"]["latents_b"] is not None
+    assert ws.is_complete("s::B")
+
+
+def test_the_widget_shows_the_quick_card_then_completes_on_request(model: Any, tokens: torch.Tensor) -> None:
+    ws = _ws(model, tokens)
+    card = ws.card("s", feature=11)
+    assert card.state["pending"] == ["latents"] and not ws.is_complete("s")
+    sent: list[Any] = []
+    card.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]  # noqa: ARG005
+    card._on_request(card, {"kind": "fc-request", "id": "r1", "name": "complete", "args": {}}, [])
+    assert sent == [{"kind": "fc-reply", "id": "r1", "ok": True, "result": {"complete": True}}]
+    assert card.state["pending"] == [] and card.state["left"]["latents"] is not None and not card.busy
+    card.feature = 12  # now the index is complete: cards come whole
+    assert card.state["pending"] == []
+
+
+def test_an_export_of_a_quick_card_is_complete(model: Any, tokens: torch.Tensor, tmp_path: Any) -> None:
+    card = FeatureCard(model, {**tiny.random_sae_weights(64, 96, seed=1), "hook_name": HOOK}, tokens, feature=3)
+    assert card.state["pending"] == ["latents"]
+    card.export_html(tmp_path / "c.html")
+    assert card.state["pending"] == []
