@@ -18,7 +18,6 @@ indexes them in one pass, as before).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -178,15 +177,15 @@ class StagedSource:
         units = torch.repeat_interleave(torch.arange(index.n_units, device=x.device), counts)
         sums.s_f.index_add_(0, units, v)
         sums.s_ff.index_add_(0, units, v * v)
-        # Σ f·x per (unit, dimension): the by-unit index is already a CSR matrix [units, positions].
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": it is used for one product
-            warnings.simplefilter("ignore", UserWarning)
-            csr = torch.sparse_csr_tensor(
-                index.indptr,
-                index.positions.long(),
-                index.values.float(),
-                (index.n_units, x.shape[0]),
-                check_invariants=False,
-            )
-            sums.s_fx = (csr @ x.float()).double()
+        # Σ f·x per (unit, dimension): one sparse product, its nonzeros in dataset order (the
+        # by-position view), which torch multiplies ~3x faster than the same list by unit.
+        assert index.pos_indptr is not None and index.pos_units is not None and index.pos_values is not None
+        rows = torch.repeat_interleave(torch.arange(x.shape[0], device=x.device), index.pos_indptr.diff())
+        f = torch.sparse_coo_tensor(
+            torch.stack([index.pos_units.long(), rows]),
+            index.pos_values.float(),
+            (index.n_units, x.shape[0]),
+            check_invariants=False,
+        )
+        sums.s_fx = torch.sparse.mm(f, x.float()).double()
         return sums
