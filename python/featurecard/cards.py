@@ -229,7 +229,7 @@ def _left(
 ) -> tuple[LeftTables, list[str]]:
     """The left column's tables, and the names of those pending on the complete index."""
     sae, site = ctx.sae, parse_hook(ctx.sae.hook_name)
-    left, pending = LeftTables(), []
+    left, pending = LeftTables(), list[str]()
     if site.kind in PRIVILEGED and not is_neuron_basis(sae):
         w = sae.decoder_rows()[feature].float()
         top = w.abs().topk(min(opt.n_left, w.numel()))
