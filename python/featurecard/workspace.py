@@ -245,6 +245,7 @@ class Workspace:
                 self._capture = cap
             else:
                 self._capture.inputs.update(cap.inputs)
+                self._capture.moments.update(cap.moments)
         for n, s in todo.items():
             self._staged[n] = StagedSource(s, self._capture)
         return self._staged[name]

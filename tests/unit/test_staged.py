@@ -171,3 +171,18 @@ def test_an_export_of_a_quick_card_is_complete(model: Any, tokens: torch.Tensor,
     assert card.state["pending"] == ["latents"]
     card.export_html(tmp_path / "c.html")
     assert card.state["pending"] == []
+
+
+def test_quick_neuron_cards_on_a_second_hook_equal_complete_ones(model: Any, tokens: torch.Tensor) -> None:
+    ws, ref = _ws(model, tokens), _ws(model, tokens)
+    ws.card_state("s", 5, complete=False)  # captures blocks.0 first
+    hook = "blocks.1.mlp.hook_post"  # a second capture, merged into the first
+    quick = _arrays(dict(ws.card_state(hook, 17, complete=False)))
+    full = _arrays(dict(ref.card_state(hook, 17)))
+    assert quick["pending"] == ["latents"] and quick["unit"] == "neuron"
+    for key in ("examples", "hover", "act_hist", "logits", "n_tokens", "max_act", "density"):
+        _assert_same(quick[key], full[key], key)
+    _assert_same(quick["left"]["neurons"], full["left"]["neurons"], "neurons")
+    done = _arrays(dict(ws.card_state(hook, 17)))
+    _assert_same(done["left"], full["left"], "left")
+    assert ws.card_state("s", 5, complete=False)["pending"] == ["latents"]  # the SAE is still quick
