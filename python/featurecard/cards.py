@@ -45,7 +45,7 @@ from .state.feature_card import ExampleSeq, HistogramData, HoverRows, LeftTables
 from .state.schema import FeatureCardState
 
 if TYPE_CHECKING:
-    from .staged import StagedSource
+    from .staged import FinalRows, StagedSource
 
 PRIVILEGED = ("mlp.hook_post", "mlp.hook_pre")
 
@@ -107,6 +107,7 @@ class CardContext:
     final_resid: Float[Tensor, "batch pos d_model"] | None
     index_b: ActivationIndex | None = None
     staged: StagedSource | None = None
+    final_rows: FinalRows | None = None  # the final residual by row, on demand (without final_resid)
     has_b: bool = False  # the SAE has an encoder B (pending while ``index_b`` is None)
 
     def column(self, unit: int) -> UnitColumn:
@@ -177,6 +178,8 @@ def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tens
     if ctx.final_resid is not None:
         dev = ctx.final_resid.device
         return ctx.final_resid[torch.as_tensor(rows, device=dev), torch.as_tensor(pos, device=dev)]
+    if ctx.final_rows is not None:
+        return ctx.final_rows.at(rows, pos)
     distinct, inverse = np.unique(rows, return_inverse=True)
     hook = ctx.adapter.final_resid_hook
     out = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [hook])[hook].float()

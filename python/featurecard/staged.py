@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
@@ -52,7 +53,7 @@ class Capture:
 
     inputs: dict[str, Float[Tensor, "n_pos d"]]
     keep: Bool[Tensor, " n_pos"]
-    final_resid: Float[Tensor, "batch pos d_model"] | None
+    resid: Float[Tensor, "batch pos d_model"] | None  # the kept residual hook (see capture_pass)
     n_rows: int
     seq_len: int
     # Σx and Σx² per input dimension over counted tokens (float64), accumulated batch by batch.
@@ -78,16 +79,16 @@ def capture_pass(
     exclude_bos: bool = True,
     batch_size: int = 32,
     progress: bool = True,
-    keep_final_resid: bool = True,
+    keep_resid: str | None = None,
 ) -> Capture:
-    """One forward pass over ``tokens`` keeping ``hooks`` (and the final residual)."""
+    """One forward pass over ``tokens`` keeping ``hooks`` and the residual hook ``keep_resid``
+    (the final residual, or the input of a later block to resume from) at every position."""
     device = adapter.device
     n_rows, seq_len = tokens.shape
-    final_hook = adapter.final_resid_hook
-    wanted = sorted(set(hooks) | ({final_hook} if keep_final_resid else set()))
+    wanted = sorted(set(hooks) | ({keep_resid} if keep_resid else set()))
     inputs: dict[str, Tensor] = {}
     moments: dict[str, tuple[Tensor, Tensor]] = {}
-    final: Tensor | None = None
+    resid: Tensor | None = None
     keep = torch.empty(n_rows * seq_len, dtype=torch.bool, device=device)
     bar = tqdm(total=n_rows * seq_len, unit="tok", unit_scale=True, disable=not progress, desc="featurecard: reading")
     for row0 in range(0, n_rows, batch_size):
@@ -105,13 +106,40 @@ def capture_pass(
             counted = a[keep[lo:hi]].double()
             moments[hook][0].add_(counted.sum(0))
             moments[hook][1].add_((counted * counted).sum(0))
-        if keep_final_resid:
-            if final is None:
-                final = torch.empty(n_rows, seq_len, acts[final_hook].shape[-1], device=device)
-            final[row0 : row0 + batch.shape[0]] = acts[final_hook].float()
+        if keep_resid:
+            r = acts[keep_resid]
+            if resid is None:
+                resid = torch.empty(n_rows, seq_len, r.shape[-1], dtype=r.dtype, device=device)
+            resid[row0 : row0 + batch.shape[0]] = r
         bar.update(batch.numel())
     bar.close()
-    return Capture(inputs, keep, final, n_rows, seq_len, moments)
+    return Capture(inputs, keep, resid, n_rows, seq_len, moments)
+
+
+class FinalRows:
+    """The final residual of dataset rows, computed when a card first shows a row and kept.
+
+    A quick card's hover effects need the final residual only at the rows it shows, so the
+    capture pass stops after the SAEs' last block, keeping that block's output at every position;
+    the later blocks then run for the shown rows only (the model's own forward from there).
+    """
+
+    def __init__(self, adapter: ModelAdapter, resid: Float[Tensor, "batch pos d_model"], layer: int, batch_size: int):
+        self.adapter, self.resid, self.layer, self.batch_size = adapter, resid, layer, batch_size
+        self.final = torch.empty(resid.shape, dtype=torch.float32, device=resid.device)
+        self.done = np.zeros(resid.shape[0], dtype=bool)
+
+    @torch.no_grad()
+    def at(self, rows: np.ndarray, pos: np.ndarray) -> Float[Tensor, "n d_model"]:
+        todo = np.unique(rows)
+        todo = todo[~self.done[todo]]
+        hook = self.adapter.final_resid_hook
+        for s in range(0, todo.size, self.batch_size):
+            chunk = torch.as_tensor(todo[s : s + self.batch_size], device=self.resid.device)
+            self.final[chunk] = self.adapter.capture_from(self.resid[chunk], self.layer, [hook])[hook].float()
+        self.done[todo] = True
+        dev = self.final.device
+        return self.final[torch.as_tensor(rows, device=dev), torch.as_tensor(pos, device=dev)]
 
 
 class StagedSource:

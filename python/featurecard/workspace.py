@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from .adapters.model import HookNameError, ModelAdapter, flatten_hook_activation
+from .adapters.model import HookNameError, ModelAdapter, flatten_hook_activation, parse_hook
 from .adapters.sae import SAEError, SparseAutoencoder, as_sae, identity_sae
 from .cards import CardContext, CardOptions, card_state
 from .compute.correlation import NeuronCorrelationSums
 from .compute.index import ActivationIndex
 from .engine import FINAL_RESID_BUDGET, NEURON_SUMS_BUDGET, PassResult, index_pass
-from .staged import CAPTURE_BUDGET, Capture, StagedSource, capture_bytes, capture_pass
+from .staged import CAPTURE_BUDGET, Capture, FinalRows, StagedSource, capture_bytes, capture_pass
 
 if TYPE_CHECKING:
     from .state.schema import FeatureCardState, SearchResult
@@ -85,6 +85,7 @@ class Workspace:
         # Before the complete index: the kept SAE inputs and the blocks encoded so far (staged.py).
         self._capture: Capture | None = None
         self._staged: dict[str, StagedSource] = {}
+        self._final_rows: FinalRows | None = None
 
     # -- validation ----------------------------------------------------------------------
     def _check_tokens(self, tokens: Tensor | Sequence[str], seq_len: int) -> Tensor:
@@ -229,18 +230,23 @@ class Workspace:
         if kept + capture_bytes(missing, n_pos) > CAPTURE_BUDGET:
             return None
         if missing or self._capture is None:
-            d_model = int(self.adapter.model.cfg.d_model)
+            hooks = sorted({s.hook_name for s in missing.values()})
+            keep_resid = self._resid_to_keep(hooks)
             cap = capture_pass(
                 self.adapter,
-                sorted({s.hook_name for s in missing.values()}),
+                hooks,
                 self.tokens,
                 exclude_bos=self.exclude_bos,
                 batch_size=self.batch_size,
                 progress=self.progress,
-                keep_final_resid=self._final_resid is None and n_pos * d_model * 4 <= FINAL_RESID_BUDGET,
+                keep_resid=keep_resid,
             )
-            if cap.final_resid is not None:
-                self._final_resid = cap.final_resid
+            if keep_resid == self.adapter.final_resid_hook:
+                self._final_resid = cap.resid
+            elif keep_resid is not None and cap.resid is not None:
+                layer = parse_hook(keep_resid).layer
+                assert layer is not None
+                self._final_rows = FinalRows(self.adapter, cap.resid, layer + 1, self.batch_size)
             if self._capture is None:
                 self._capture = cap
             else:
@@ -249,6 +255,21 @@ class Workspace:
         for n, s in todo.items():
             self._staged[n] = StagedSource(s, self._capture)
         return self._staged[name]
+
+    def _resid_to_keep(self, hooks: list[str]) -> str | None:
+        """What the capture pass keeps for hover effects: the output of the hooks' last block
+        (the later blocks then run for shown rows only) where the model can resume from it,
+        else the final residual; nothing when one is already kept or it is over budget."""
+        if self._final_resid is not None or self._final_rows is not None:
+            return None
+        d_model = int(self.adapter.model.cfg.d_model)
+        if self.tokens.numel() * d_model * 4 > FINAL_RESID_BUDGET:
+            return None
+        layers = [parse_hook(h).layer for h in hooks]
+        last = max((layer for layer in layers if layer is not None), default=0)
+        if self.adapter.can_resume and last + 1 < self.adapter.n_layers:
+            return f"blocks.{last}.hook_resid_post"
+        return self.adapter.final_resid_hook
 
     def _pass(self, todo: dict[str, SparseAutoencoder], keep_final_resid: bool) -> PassResult:
         """One streamed pass, or its result from ``cache_dir`` when the same pass ran before."""
@@ -299,6 +320,7 @@ class Workspace:
             final_resid=self._final_resid,
             index_b=self._indexes.get(f"{name}{B_SUFFIX}"),
             staged=self._staged.get(name),
+            final_rows=self._final_rows,
             has_b=name in self.sae_b,
         )
         return card_state(ctx, feature, self.card_options)

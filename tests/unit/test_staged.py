@@ -94,6 +94,9 @@ def test_a_quick_card_is_the_complete_card_but_for_the_pending_tables(model: Any
         quick = quick_ws.card_state("s", f, complete=False)
         full = full_ws.card_state("s", f)  # the one-pass engine, a separate Workspace
         assert quick["pending"] == ["latents"] and "being computed" in quick["unavailable"]["latents"]
+        # A HookedTransformer resumes from block 1 for the shown rows; a bridge keeps the final residual.
+        resumed = quick_ws._final_rows is not None
+        assert resumed == quick_ws.adapter.can_resume and resumed == (quick_ws._final_resid is None)
         assert quick["left"]["latents"] is None and full["pending"] == []
         q, c = _arrays(dict(quick)), _arrays(dict(full))
         for key in ("examples", "hover", "act_hist", "logits", "logit_hist", "vocab", "n_tokens"):

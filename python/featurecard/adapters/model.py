@@ -145,19 +145,31 @@ class ModelAdapter:
         never pays for the later blocks or the unembedding.
         """
         out: dict[str, Tensor] = {}
-        wanted = list(dict.fromkeys(hook_names))
-
-        def saver(name: str) -> Callable[..., None]:
-            def hook(act: Tensor, hook: object) -> None:  # noqa: ARG001 - TL passes the HookPoint
-                out[name] = act.detach()
-                if len(out) == len(wanted):
-                    raise _Captured
-
-            return hook
-
+        savers = _savers(hook_names, out)
         # Both TransformerLens model kinds remove their hooks in a finally block.
         with contextlib.suppress(_Captured):
-            self.model.run_with_hooks(tokens.to(self.device), fwd_hooks=[(n, saver(n)) for n in wanted])
+            self.model.run_with_hooks(tokens.to(self.device), fwd_hooks=savers)
+        return out
+
+    @property
+    def can_resume(self) -> bool:
+        """Whether a forward pass can start from a residual at a later block (HookedTransformer's
+        ``start_at_layer``; not for shortformer positions, which every block re-adds)."""
+        cfg = self.model.cfg
+        return self.kind == "HookedTransformer" and getattr(cfg, "positional_embedding_type", "") != "shortformer"
+
+    @torch.no_grad()
+    def capture_from(
+        self, resid: Float[Tensor, "batch pos d_model"], layer: int, hook_names: Sequence[str]
+    ) -> dict[str, Tensor]:
+        """:meth:`capture` for a forward pass that starts at block ``layer`` from ``resid`` (the
+        input of that block, ``blocks.{layer - 1}.hook_resid_post``)."""
+        if not self.can_resume:
+            raise ValueError(f"a {self.kind} cannot start its forward pass at a later block")
+        out: dict[str, Tensor] = {}
+        savers = _savers(hook_names, out)
+        with contextlib.suppress(_Captured):
+            self.model.run_with_hooks(resid.to(self.device), start_at_layer=layer, fwd_hooks=savers)
         return out
 
     def to_tokens(self, text: str | Sequence[str], prepend_bos: bool = True) -> Int[Tensor, "batch pos"]:
@@ -203,6 +215,21 @@ class ModelAdapter:
                 self._strings[i] = s
             res.append(s)
         return res
+
+
+def _savers(hook_names: Sequence[str], out: dict[str, Tensor]) -> list[tuple[str, Callable[..., None]]]:
+    """Forward hooks that store each named activation in ``out`` and stop the pass after the last."""
+    wanted = list(dict.fromkeys(hook_names))
+
+    def saver(name: str) -> Callable[..., None]:
+        def hook(act: Tensor, hook: object) -> None:  # noqa: ARG001 - TL passes the HookPoint
+            out[name] = act.detach()
+            if len(out) == len(wanted):
+                raise _Captured
+
+        return hook
+
+    return [(n, saver(n)) for n in wanted]
 
 
 def flatten_hook_activation(act: Tensor, d_in: int, hook_name: str) -> Tensor:
