@@ -260,3 +260,23 @@ def test_dead_latent_and_unavailable_panels_are_explained(
     bridge.wait_python(lambda: bridge.w.feature == 15)
     assert not errors, errors
     page.close()
+
+
+def test_a_quick_card_asks_python_to_complete_it_and_redraws(browser: Any, site: str, tmp_path: Path) -> None:
+    from cards import markup_workspace
+
+    ws = markup_workspace(tmp_path)[0]  # a fresh Workspace: nothing indexed yet
+    fresh = Workspace(ws.model, saes={"mlp0": ws.saes["mlp0"]}, tokens=ws.tokens, progress=False)
+    page, bridge, errors = open_card(browser, site, fresh, 3)
+    card = bridge.w
+    assert fresh._capture is not None  # the card was drawn from a quick card first
+    # The page drew the quick card and sent one "complete" request; Python built the index.
+    bridge.wait_python(lambda: fresh.is_complete("mlp0") and card.state["pending"] == [], timeout=30)
+    assert any(r.get("kind") == "fc-reply" and r.get("ok") for r in bridge.replies), bridge.replies
+    bridge.push(("state",))  # the kernel's state echo
+    want = [str(i) for i in decode_array(card.state["left"]["latents"]["ids"])]
+    expect(page.locator(".fc-left-latents .fc-unit-id")).to_have_count(len(want))
+    assert page.locator(".fc-left-latents .fc-unit-id").all_text_contents() == want
+    expect(page.locator(".fc-panel-latents .fc-unavailable")).to_have_count(0)
+    assert not errors, errors
+    page.close()
