@@ -27,11 +27,11 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .adapters.model import ModelAdapter
+from .adapters.model import ModelAdapter, parse_hook
 from .adapters.sae import SparseAutoencoder
 from .compute.correlation import NeuronCorrelationSums
 from .compute.index import ActivationIndex, IndexBuilder, concat_indexes
-from .engine import keep_mask
+from .engine import FINAL_RESID_BUDGET, keep_mask
 
 # The kept SAE inputs (all hooks together) stay below this; above it the Workspace indexes
 # every latent in its one streamed pass instead.
@@ -62,6 +62,12 @@ class Capture:
     @property
     def n_tokens(self) -> int:
         return int(self.keep.sum())
+
+    def merge(self, other: Capture) -> Capture:
+        """Add the inputs of another pass over the same tokens (hooks captured later)."""
+        self.inputs.update(other.inputs)
+        self.moments.update(other.moments)
+        return self
 
 
 def capture_bytes(sources: Mapping[str, SparseAutoencoder], n_positions: int) -> int:
@@ -116,6 +122,19 @@ def capture_pass(
     return Capture(inputs, keep, resid, n_rows, seq_len, moments)
 
 
+def resid_to_keep(adapter: ModelAdapter, hooks: list[str], n_positions: int) -> str | None:
+    """What the capture pass keeps for hover effects: the output of the hooks' last block (the
+    later blocks then run for shown rows only) where the model can resume from it, else the
+    final residual; nothing over :data:`~featurecard.engine.FINAL_RESID_BUDGET`."""
+    if n_positions * int(adapter.model.cfg.d_model) * 4 > FINAL_RESID_BUDGET:
+        return None
+    layers = [parse_hook(h).layer for h in hooks]
+    last = max((layer for layer in layers if layer is not None), default=0)
+    if adapter.can_resume and last + 1 < adapter.n_layers:
+        return f"blocks.{last}.hook_resid_post"
+    return adapter.final_resid_hook
+
+
 class FinalRows:
     """The final residual of dataset rows, computed when a card first shows a row and kept.
 
@@ -124,8 +143,12 @@ class FinalRows:
     the later blocks then run for the shown rows only (the model's own forward from there).
     """
 
-    def __init__(self, adapter: ModelAdapter, resid: Float[Tensor, "batch pos d_model"], layer: int, batch_size: int):
-        self.adapter, self.resid, self.layer, self.batch_size = adapter, resid, layer, batch_size
+    def __init__(self, adapter: ModelAdapter, resid: Float[Tensor, "batch pos d_model"], hook: str, batch_size: int):
+        """``resid``: ``hook`` (a ``blocks.{L}.hook_resid_post``) at every dataset position."""
+        layer = parse_hook(hook).layer
+        if layer is None or not hook.endswith("hook_resid_post"):
+            raise ValueError(f"FinalRows resumes from a block's hook_resid_post; got {hook!r}")
+        self.adapter, self.resid, self.layer, self.batch_size = adapter, resid, layer + 1, batch_size
         self.final = torch.empty(resid.shape, dtype=torch.float32, device=resid.device)
         self.done = np.zeros(resid.shape[0], dtype=bool)
 

@@ -25,13 +25,21 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from .adapters.model import HookNameError, ModelAdapter, flatten_hook_activation, parse_hook
+from .adapters.model import HookNameError, ModelAdapter, flatten_hook_activation
 from .adapters.sae import SAEError, SparseAutoencoder, as_sae, identity_sae
 from .cards import CardContext, CardOptions, card_state
 from .compute.correlation import NeuronCorrelationSums
 from .compute.index import ActivationIndex
-from .engine import FINAL_RESID_BUDGET, NEURON_SUMS_BUDGET, PassResult, index_pass
-from .staged import CAPTURE_BUDGET, Capture, FinalRows, StagedSource, capture_bytes, capture_pass
+from .engine import NEURON_SUMS_BUDGET, PassResult, index_pass
+from .staged import (
+    CAPTURE_BUDGET,
+    Capture,
+    FinalRows,
+    StagedSource,
+    capture_bytes,
+    capture_pass,
+    resid_to_keep,
+)
 
 if TYPE_CHECKING:
     from .state.schema import FeatureCardState, SearchResult
@@ -201,8 +209,7 @@ class Workspace:
         staged = self._staged.pop(name)
         index = staged.complete_index(progress=self.progress)
         self._indexes[name] = index
-        sae = staged.sae
-        if sae.d_sae * sae.d_in * 8 <= NEURON_SUMS_BUDGET:
+        if staged.sae.d_sae * staged.sae.d_in * 8 <= NEURON_SUMS_BUDGET:
             self._neuron_sums[name] = staged.neuron_sums(index)
         else:  # correlated neurons keep reading the kept inputs
             self._neuron_sums[name] = None
@@ -231,7 +238,8 @@ class Workspace:
             return None
         if missing or self._capture is None:
             hooks = sorted({s.hook_name for s in missing.values()})
-            keep_resid = self._resid_to_keep(hooks)
+            kept = self._final_resid is not None or self._final_rows is not None
+            keep_resid = None if kept else resid_to_keep(self.adapter, hooks, self.tokens.numel())
             cap = capture_pass(
                 self.adapter,
                 hooks,
@@ -244,32 +252,11 @@ class Workspace:
             if keep_resid == self.adapter.final_resid_hook:
                 self._final_resid = cap.resid
             elif keep_resid is not None and cap.resid is not None:
-                layer = parse_hook(keep_resid).layer
-                assert layer is not None
-                self._final_rows = FinalRows(self.adapter, cap.resid, layer + 1, self.batch_size)
-            if self._capture is None:
-                self._capture = cap
-            else:
-                self._capture.inputs.update(cap.inputs)
-                self._capture.moments.update(cap.moments)
+                self._final_rows = FinalRows(self.adapter, cap.resid, keep_resid, self.batch_size)
+            self._capture = cap if self._capture is None else self._capture.merge(cap)
         for n, s in todo.items():
             self._staged[n] = StagedSource(s, self._capture)
         return self._staged[name]
-
-    def _resid_to_keep(self, hooks: list[str]) -> str | None:
-        """What the capture pass keeps for hover effects: the output of the hooks' last block
-        (the later blocks then run for shown rows only) where the model can resume from it,
-        else the final residual; nothing when one is already kept or it is over budget."""
-        if self._final_resid is not None or self._final_rows is not None:
-            return None
-        d_model = int(self.adapter.model.cfg.d_model)
-        if self.tokens.numel() * d_model * 4 > FINAL_RESID_BUDGET:
-            return None
-        layers = [parse_hook(h).layer for h in hooks]
-        last = max((layer for layer in layers if layer is not None), default=0)
-        if self.adapter.can_resume and last + 1 < self.adapter.n_layers:
-            return f"blocks.{last}.hook_resid_post"
-        return self.adapter.final_resid_hook
 
     def _pass(self, todo: dict[str, SparseAutoencoder], keep_final_resid: bool) -> PassResult:
         """One streamed pass, or its result from ``cache_dir`` when the same pass ran before."""
