@@ -3,8 +3,10 @@
 Indexing every latent costs one encoder matmul over the whole dataset (``tokens × d_in ×
 d_sae``); on a CPU that dominates the time to the first card, while the card itself needs
 one latent's column. So when the SAE inputs at every position fit :data:`CAPTURE_BUDGET`,
-the Workspace runs the model **once** and keeps them (:class:`Capture`, with the final
-residual for the hover effects); a card then encodes only its latent's block of
+the Workspace runs the model **once** and keeps them (:class:`Capture`, with what the hover
+effects need: the final residual, or the output of the SAEs' last block from which
+:class:`FinalRows` runs the later blocks for the rows a card shows); a card then encodes only
+its latent's block of
 :data:`BLOCK` latents (:class:`StagedSource`). Every panel of that card is exact and final
 except the ones that need every latent's statistics (correlated latents of the same SAE and
 of encoder B): those are *pending* until :meth:`StagedSource.complete_index` encodes the
