@@ -152,13 +152,6 @@ def _resid_direction(ctx: CardContext, feature: int) -> tuple[Tensor | None, str
     return (None if m is None else m[feature]), why
 
 
-def _dense_rows(ctx: CardContext, pos: Tensor, val: Tensor) -> np.ndarray:
-    """The unit's activation at every dataset token, ``[rows, seq_len]`` (one scatter per card)."""
-    dense = np.zeros(ctx.tokens.numel(), dtype=np.float32)
-    dense[_np(pos).astype(np.int64)] = _np(val.float())
-    return dense.reshape(ctx.tokens.shape)
-
-
 def _sequences(ctx: CardContext, windows: list[Window], dense: np.ndarray) -> list[ExampleSeq]:
     tok = np.asarray(ctx.tokens)
     return [
@@ -228,7 +221,12 @@ PENDING = "being computed: this table ranks every latent, so it waits for the co
 
 
 def _left(
-    ctx: CardContext, feature: int, col: UnitColumn, opt: CardOptions, unavailable: dict[str, str]
+    ctx: CardContext,
+    feature: int,
+    col: UnitColumn,
+    f_dense: Tensor,
+    opt: CardOptions,
+    unavailable: dict[str, str],
 ) -> tuple[LeftTables, list[str]]:
     """The left column's tables, and the names of those pending on the complete index."""
     sae, site = ctx.sae, parse_hook(ctx.sae.hook_name)
@@ -264,7 +262,6 @@ def _left(
             keep = c.ids != feature
             c = Correlated(c.ids[keep][: opt.n_left], c.pearson[keep][: opt.n_left], c.cosine[keep][: opt.n_left])
         left.neurons = _correlated(c)
-    f_dense = dense_column(col.positions, col.values, ctx.tokens.numel())
     if ctx.index is None:
         pending.append("latents")
         unavailable["latents"] = PENDING
@@ -286,7 +283,9 @@ def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -
     col = ctx.column(feature)
     sae, seq_len, pos, val = ctx.sae, col.seq_len, col.positions, col.values
     unavailable: dict[str, str] = {}
-    dense = _dense_rows(ctx, pos, val)
+    # The unit at every dataset token: example windows are slices of it, correlations read it.
+    f_dense = dense_column(pos, val, ctx.tokens.numel())
+    dense = _np(f_dense.float()).reshape(ctx.tokens.shape)
     top = _sequences(ctx, top_windows(pos, val, seq_len, k=opt.n_top, buffer=opt.buffer), dense)
     groups: list[tuple[str, list[ExampleSeq]]] = [("Top activations", top)]
     for g in interval_groups(pos, val, seq_len, opt.n_intervals, opt.per_interval, opt.buffer, seed=opt.seed):
@@ -317,7 +316,7 @@ def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -
         )
         logit_hist = _hist(logits, opt.n_bins)
     all_seqs = [s for _, g in groups for s in g]
-    left, pending = _left(ctx, feature, col, opt, unavailable)
+    left, pending = _left(ctx, feature, col, f_dense, opt, unavailable)
     return build_feature_card_state(
         source=ctx.source,
         unit="neuron" if is_neuron_basis(sae) else "latent",

@@ -20,7 +20,7 @@ indexes them in one pass, as before).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +29,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .adapters.model import ModelAdapter, parse_hook
+from .adapters.model import ModelAdapter, flatten_hook_activation, parse_hook
 from .adapters.sae import SparseAutoencoder
 from .compute.correlation import NeuronCorrelationSums
 from .compute.index import ActivationIndex, IndexBuilder, concat_indexes
@@ -42,11 +42,6 @@ CAPTURE_BUDGET = 1 * 2**30
 BLOCK = 128
 # Dataset positions per encoder call (at most this many, whole rows).
 CHUNK_POSITIONS = 8192
-
-
-def flatten_positions(act: Tensor) -> Float[Tensor, "n d"]:
-    """``[batch, pos, ...]`` → ``[batch·pos, d]`` (attention z: heads × d_head)."""
-    return act.reshape(act.shape[0] * act.shape[1], -1)
 
 
 @dataclass
@@ -81,7 +76,7 @@ def capture_bytes(sources: Mapping[str, SparseAutoencoder], n_positions: int) ->
 @torch.no_grad()
 def capture_pass(
     adapter: ModelAdapter,
-    hooks: list[str],
+    hooks: Mapping[str, int],
     tokens: Int[Tensor, "batch pos"],
     *,
     exclude_bos: bool = True,
@@ -89,7 +84,8 @@ def capture_pass(
     progress: bool = True,
     keep_resid: str | None = None,
 ) -> Capture:
-    """One forward pass over ``tokens`` keeping ``hooks`` and the residual hook ``keep_resid``
+    """One forward pass over ``tokens`` keeping ``hooks`` (name -> vector size, as the SAEs
+    reading them expect) and the residual hook ``keep_resid``
     (the final residual, or the input of a later block to resume from) at every position."""
     device = adapter.device
     n_rows, seq_len = tokens.shape
@@ -105,7 +101,7 @@ def capture_pass(
         keep[lo:hi] = keep_mask(batch, adapter.bos_token_id, exclude_bos).flatten()
         acts = adapter.capture(batch, wanted)
         for hook in hooks:
-            a = flatten_positions(acts[hook])
+            a = flatten_hook_activation(acts[hook], hooks[hook], hook).flatten(0, 1)
             if hook not in inputs:
                 inputs[hook] = torch.empty(n_rows * seq_len, a.shape[1], dtype=a.dtype, device=device)
                 zeros = torch.zeros(a.shape[1], dtype=torch.float64, device=device)
@@ -124,7 +120,7 @@ def capture_pass(
     return Capture(inputs, keep, resid, n_rows, seq_len, moments)
 
 
-def resid_to_keep(adapter: ModelAdapter, hooks: list[str], n_positions: int) -> str | None:
+def resid_to_keep(adapter: ModelAdapter, hooks: Iterable[str], n_positions: int) -> str | None:
     """What the capture pass keeps for hover effects: the output of the hooks' last block (the
     later blocks then run for shown rows only) where the model can resume from it, else the
     final residual; nothing over :data:`~featurecard.engine.FINAL_RESID_BUDGET`."""

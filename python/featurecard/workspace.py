@@ -233,13 +233,13 @@ class Workspace:
         have = self._capture.inputs if self._capture is not None else {}
         missing = {n: s for n, s in todo.items() if s.hook_name not in have}
         n_pos = self.tokens.numel()
-        kept = sum(x.numel() * x.element_size() for x in have.values())
-        if kept + capture_bytes(missing, n_pos) > CAPTURE_BUDGET:
+        held = sum(x.numel() * x.element_size() for x in have.values())
+        if held + capture_bytes(missing, n_pos) > CAPTURE_BUDGET:
             return None
         if missing or self._capture is None:
-            hooks = sorted({s.hook_name for s in missing.values()})
-            kept = self._final_resid is not None or self._final_rows is not None
-            keep_resid = None if kept else resid_to_keep(self.adapter, hooks, self.tokens.numel())
+            hooks = {s.hook_name: s.d_in for s in missing.values()}
+            has_final = self._final_resid is not None or self._final_rows is not None
+            keep_resid = None if has_final else resid_to_keep(self.adapter, hooks, n_pos)
             cap = capture_pass(
                 self.adapter,
                 hooks,

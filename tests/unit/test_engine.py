@@ -9,7 +9,8 @@ import torch
 import tiny
 from featurecard.adapters.model import ModelAdapter
 from featurecard.adapters.sae import as_sae
-from featurecard.compute.card import Window, logit_table, top_windows, window_activations
+from featurecard.compute.card import Window, logit_table, top_windows
+from featurecard.compute.correlation import dense_column
 from featurecard.engine import build_indexes
 from featurecard.state.codecs import decode_array
 from featurecard.workspace import Workspace
@@ -66,8 +67,9 @@ def test_top_windows_against_brute_force() -> None:
         want = brute_force_windows(pos.tolist(), val.tolist(), seq_len, 15, (5, 5))
         assert got == want
         # the focus token carries the activation that selected it
+        rows = dense_column(pos, val, 10 * seq_len).float().reshape(10, seq_len)
         for w in got:
-            acts = window_activations(pos, val, w, seq_len)
+            acts = rows[w.row, w.start : w.stop]
             flat = w.row * seq_len + w.focus
             assert acts[w.focus - w.start] == val[pos.tolist().index(flat)]
 

@@ -3,8 +3,6 @@
 * ``top_windows``: the k largest activations whose example windows (``buffer`` tokens before
   and after, clipped to the sequence) do not overlap, chosen greedily from the largest down,
   as sae_vis does (SAEDashboard keeps overlapping windows).
-* ``window_activations``: the unit's activation at every token of a window, read from the
-  sorted column with ``searchsorted`` (zeros where the unit is silent).
 * ``logit_table``: the direct logit effect of the unit's residual-stream direction,
   ``direction @ W_U``, its top and bottom k tokens.
 """
@@ -52,20 +50,6 @@ def top_windows(
             continue
         spans.append((start, stop))
         out.append(Window(row, start, stop, p))
-    return out
-
-
-def window_activations(
-    positions: Int[Tensor, " nnz"], values: Float[Tensor, " nnz"], window: Window, seq_len: int
-) -> Float[Tensor, " w"]:
-    """The unit's activation at each token of ``window`` (positions must be ascending)."""
-    lo = window.row * seq_len + window.start
-    hi = window.row * seq_len + window.stop
-    flat = positions.to(torch.int64)
-    a = int(torch.searchsorted(flat, torch.tensor(lo, device=flat.device)))
-    b = int(torch.searchsorted(flat, torch.tensor(hi, device=flat.device)))
-    out = torch.zeros(window.stop - window.start, dtype=torch.float32)
-    out[(flat[a:b] - lo).cpu()] = values[a:b].float().cpu()
     return out
 
 

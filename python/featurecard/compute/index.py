@@ -50,9 +50,6 @@ class ActivationIndex:
         lo, hi = int(self.indptr[unit]), int(self.indptr[unit + 1])
         return self.positions[lo:hi], self.values[lo:hi]
 
-    def density(self, unit: int) -> float:
-        return float(self.n_active[unit]) / max(self.n_tokens, 1)
-
     def nbytes(self) -> int:
         parts = (self.indptr, self.positions, self.values, self.pos_indptr, self.pos_units, self.pos_values)
         return sum(t.numel() * t.element_size() for t in parts if t is not None)

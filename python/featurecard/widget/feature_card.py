@@ -17,6 +17,7 @@ This module imports no torch: the widget reaches compute only through the Worksp
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,11 +122,19 @@ class FeatureCard(anywidget.AnyWidget):
         if unit == self._shown:  # back on the card shown (or the second of two notifications)
             self.error = ""
             return
+        # Quick: before the complete index, the panels that rank every latent are pending.
+        with contextlib.suppress(Exception):  # shown in the card; the last good state stays
+            self._show(unit, complete=False)
+
+    def _show(self, unit: tuple[str, int], complete: bool) -> None:
+        """Compute ``unit``'s card and set it; a failure sets ``error``, keeps the last good
+        state and propagates."""
         self.busy = True
-        try:  # quick: before the complete index, the panels that rank every latent are pending
-            state = self._workspace.card_state(*unit, complete=False)
-        except Exception as e:  # shown in the card; the last good state stays
+        try:
+            state = self._workspace.card_state(*unit, complete=complete)
+        except Exception as e:
             self.error = f"{type(e).__name__}: {e}"
+            raise
         else:
             with self.hold_sync():
                 self.state = dict(state)
@@ -140,22 +149,8 @@ class FeatureCard(anywidget.AnyWidget):
         The front end asks for this as soon as it draws a card with ``pending`` panels, so the
         first card shows while every latent is being indexed; from Python, call it to wait.
         """
-        if not self.state.get("pending"):
-            return {"complete": True}
-        unit = (self.source, self.feature)
-        self.busy = True
-        try:
-            state = self._workspace.card_state(*unit)
-        except Exception as e:  # shown in the card; the quick card stays
-            self.error = f"{type(e).__name__}: {e}"
-            raise
-        else:
-            if (self.source, self.feature) == unit:
-                with self.hold_sync():
-                    self.state = dict(state)
-                    self.error = ""
-        finally:
-            self.busy = False
+        if self.state.get("pending"):
+            self._show((self.source, self.feature), complete=True)
         return {"complete": True}
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
