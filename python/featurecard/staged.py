@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from .adapters.model import ModelAdapter, flatten_hook_activation, parse_hook
 from .adapters.sae import SparseAutoencoder
+from .adapters.spots import LastBlockAtSpots, unsupported
 from .compute.correlation import NeuronCorrelationSums
 from .compute.index import ActivationIndex, IndexBuilder, concat_indexes
 from .engine import FINAL_RESID_BUDGET, keep_mask
@@ -42,6 +43,12 @@ CAPTURE_BUDGET = 1 * 2**30
 BLOCK = 128
 # Dataset positions per encoder call (at most this many, whole rows).
 CHUNK_POSITIONS = 8192
+# The last block's keys and values kept by row for quick cards' hover effects stay below this.
+KV_BUDGET = 1 * 2**30
+# The spot path of FinalRows must match the model's own forward on one row to this (relative).
+SPOT_CHECK_TOLERANCE = 1e-4
+# Attention scores (rows x heads x shown positions x positions) computed together at most.
+SPOT_SCORES = 2**24
 
 
 @dataclass
@@ -134,11 +141,16 @@ def resid_to_keep(adapter: ModelAdapter, hooks: Iterable[str], n_positions: int)
 
 
 class FinalRows:
-    """The final residual of dataset rows, computed when a card first shows a row and kept.
+    """The final residual at dataset positions, computed when a card first shows them and kept.
 
-    A quick card's hover effects need the final residual only at the rows it shows, so the
-    capture pass stops after the SAEs' last block, keeping that block's output at every position;
-    the later blocks then run for the shown rows only (the model's own forward from there).
+    A quick card's hover effects need the final residual only where it shows an active token,
+    so the capture pass stops after the SAEs' last block, keeping that block's output at every
+    position. For the positions a card asks for, the blocks in between run (the model's own
+    forward, whole rows, kept in place of the captured rows), and the last block runs at those
+    positions only, from its keys and values kept per row (:mod:`~featurecard.adapters.spots`).
+    That path is trusted once one row equals the model's own forward
+    (:data:`SPOT_CHECK_TOLERANCE`); where it does not, or the block is one it refuses
+    (``why_rows`` says why), whole rows run through the model's forward as before.
     """
 
     def __init__(self, adapter: ModelAdapter, resid: Float[Tensor, "batch pos d_model"], hook: str, batch_size: int):
@@ -146,21 +158,107 @@ class FinalRows:
         layer = parse_hook(hook).layer
         if layer is None or not hook.endswith("hook_resid_post"):
             raise ValueError(f"FinalRows resumes from a block's hook_resid_post; got {hook!r}")
-        self.adapter, self.resid, self.layer, self.batch_size = adapter, resid, layer + 1, batch_size
+        n_rows, seq_len, _ = resid.shape
+        self.adapter, self.layer, self.batch_size = adapter, layer + 1, batch_size
+        self.last = adapter.n_layers - 1
+        # Row by row, ``resid`` turns into the last block's input (blocks.{last}.hook_resid_pre).
+        self.pre, self.at_last = resid, np.full(n_rows, self.layer == self.last)
         self.final = torch.empty(resid.shape, dtype=torch.float32, device=resid.device)
-        self.done = np.zeros(resid.shape[0], dtype=bool)
+        self.done = np.zeros((n_rows, seq_len), dtype=bool)
+        self.why_rows = unsupported(adapter.model, self.last)
+        self.spots = None if self.why_rows else LastBlockAtSpots(adapter.model, self.last)
+        self.checked = False
+        self.kv: tuple[Tensor, Tensor] | None = None  # the last block's keys and values, by row
+        self.kv_done = np.zeros(n_rows, dtype=bool)
 
     @torch.no_grad()
     def at(self, rows: np.ndarray, pos: np.ndarray) -> Float[Tensor, "n d_model"]:
-        todo = np.unique(rows)
-        todo = todo[~self.done[todo]]
-        hook = self.adapter.final_resid_hook
-        for s in range(0, todo.size, self.batch_size):
-            chunk = torch.as_tensor(todo[s : s + self.batch_size], device=self.resid.device)
-            self.final[chunk] = self.adapter.capture_from(self.resid[chunk], self.layer, [hook])[hook].float()
-        self.done[todo] = True
+        need = ~self.done[rows, pos]
+        if need.any():
+            if self.spots is not None and not self.checked:
+                self._check(int(rows[need][0]))
+                need = ~self.done[rows, pos]
+            if self.spots is None:
+                self._whole_rows(np.unique(rows[need]))
+            elif need.any():
+                self._at_spots(rows[need], pos[need])
         dev = self.final.device
         return self.final[torch.as_tensor(rows, device=dev), torch.as_tensor(pos, device=dev)]
+
+    def _chunks(self, rows: np.ndarray) -> Iterable[Tensor]:
+        for s in range(0, rows.size, self.batch_size):
+            yield torch.as_tensor(rows[s : s + self.batch_size], device=self.pre.device)
+
+    def _advance(self, rows: np.ndarray) -> None:
+        """Run the blocks before the last one for ``rows`` (whole rows), in place."""
+        todo = np.unique(rows[~self.at_last[rows]])
+        hook = f"blocks.{self.last}.hook_resid_pre"
+        for chunk in self._chunks(todo):
+            self.pre[chunk] = self.adapter.capture_from(self.pre[chunk], self.layer, [hook])[hook]
+        self.at_last[todo] = True
+
+    def _whole_rows(self, rows: np.ndarray) -> None:
+        """The model's own forward from the last block for whole rows."""
+        self._advance(rows)
+        hook = self.adapter.final_resid_hook
+        for chunk in self._chunks(rows):
+            self.final[chunk] = self.adapter.capture_from(self.pre[chunk], self.last, [hook])[hook].float()
+        self.done[rows] = True
+
+    def _check(self, row: int) -> None:
+        """Trust the spot path only if it reproduces one whole row of the model's forward."""
+        self.checked = True
+        assert self.spots is not None
+        self._whole_rows(np.array([row]))
+        seq_len = self.done.shape[1]
+        k, v = self.spots.keys_values(self.pre[row : row + 1])
+        pos = torch.arange(seq_len, device=self.pre.device)
+        got = self.spots(self.pre[row], k, v, torch.zeros_like(pos), pos).float()
+        want = self.final[row]
+        gap = float((got - want).abs().max())
+        if not gap <= SPOT_CHECK_TOLERANCE * (1.0 + float(want.abs().max())):
+            self.why_rows = f"the last block at chosen positions differs from the model's forward by {gap:.3g}"
+            self.spots = None
+
+    def _keys_values(self, rows: np.ndarray) -> tuple[Tensor, Tensor]:
+        """The last block's keys and values for ``rows`` (sorted, distinct), kept by row if they fit."""
+        assert self.spots is not None
+        idx = torch.as_tensor(rows, device=self.pre.device)
+        if self.kv is None:
+            k, v = self.spots.keys_values(self.pre[idx])
+            n_rows = self.done.shape[0]
+            if (k[0].numel() + v[0].numel()) * k.element_size() * n_rows > KV_BUDGET:
+                return k, v  # not kept: computed again for each call
+            self.kv = (k.new_empty(n_rows, *k.shape[1:]), v.new_empty(n_rows, *v.shape[1:]))
+            self.kv[0][idx], self.kv[1][idx] = k, v
+            self.kv_done[rows] = True
+        todo = rows[~self.kv_done[rows]]
+        for chunk in self._chunks(todo):
+            self.kv[0][chunk], self.kv[1][chunk] = self.spots.keys_values(self.pre[chunk])
+        self.kv_done[todo] = True
+        return self.kv[0][idx], self.kv[1][idx]
+
+    def _at_spots(self, rows: np.ndarray, pos: np.ndarray) -> None:
+        """The last block at (rows, pos) only: rows in groups of similar counts (less padding)."""
+        assert self.spots is not None
+        self._advance(rows)
+        uniq, counts = np.unique(rows, return_counts=True)
+        n_heads, seq_len = int(self.adapter.model.cfg.n_heads), self.done.shape[1]
+        by_count = uniq[np.argsort(-counts, kind="stable")]
+        s, dev = 0, self.pre.device
+        while s < by_count.size:
+            step = max(1, SPOT_SCORES // (n_heads * int(counts[np.searchsorted(uniq, by_count[s])]) * seq_len))
+            group = np.sort(by_count[s : s + step])
+            s += step
+            sel = np.isin(rows, group)
+            r, p = rows[sel], pos[sel]
+            order = np.argsort(r, kind="stable")
+            r, p = r[order], p[order]
+            k, v = self._keys_values(group)
+            ri, pi = torch.as_tensor(r, device=dev), torch.as_tensor(p, device=dev)
+            local = torch.as_tensor(np.searchsorted(group, r), device=dev)
+            self.final[ri, pi] = self.spots(self.pre[ri, pi], k, v, local, pi).float()
+            self.done[r, p] = True
 
 
 class StagedSource:
