@@ -159,8 +159,8 @@ def _sequences(ctx: CardContext, windows: list[Window], dense: np.ndarray) -> li
             row=w.row,
             start=w.start,
             focus=w.focus,
-            token_ids=tok[w.row, w.start : w.stop],
-            acts=dense[w.row, w.start : w.stop],
+            token_ids=tok[w.row, w.start : w.stop].copy(),
+            acts=dense[w.row, w.start : w.stop].copy(),
         )
         for w in windows
     ]
@@ -179,14 +179,20 @@ def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tens
     return out[torch.as_tensor(inverse, device=out.device), torch.as_tensor(pos, device=out.device)]
 
 
-def _hover(ctx: CardContext, seqs: list[ExampleSeq], direction: Tensor | None, k: int) -> HoverRows | None:
-    """Effects at every distinct shown (row, pos) where the unit is nonzero."""
+def _spots(groups: list[tuple[str, list[ExampleSeq]]]) -> dict[tuple[int, int], float]:
+    """Every distinct shown (row, pos) where the unit is nonzero, with its activation."""
+    spots: dict[tuple[int, int], float] = {}
+    for _, seqs in groups:
+        for s in seqs:
+            for i in np.flatnonzero(s.acts).tolist():
+                spots.setdefault((s.row, s.start + i), float(s.acts[i]))
+    return spots
+
+
+def _hover(ctx: CardContext, spots: dict[tuple[int, int], float], direction: Tensor | None, k: int) -> HoverRows | None:
+    """Effects at every shown (row, pos) where the unit is nonzero."""
     if direction is None:
         return None
-    spots: dict[tuple[int, int], float] = {}
-    for s in seqs:
-        for i in np.flatnonzero(s.acts).tolist():
-            spots.setdefault((s.row, s.start + i), float(s.acts[i]))
     keys = list(spots)
     m = ctx.adapter.model
     rows = np.array([r for r, _ in keys], dtype=np.int64)
@@ -277,15 +283,22 @@ def _left(
     return left, pending
 
 
-@torch.no_grad()
-def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -> FeatureCardState:
-    opt = opt or CardOptions()
+@dataclass(frozen=True)
+class _Shown:
+    """What a card shows on the right: its column, example groups and their active tokens."""
+
+    col: UnitColumn
+    groups: list[tuple[str, list[ExampleSeq]]]
+    spots: dict[tuple[int, int], float]
+    unavailable: dict[str, str]
+
+
+def _shown(ctx: CardContext, feature: int, opt: CardOptions) -> _Shown:
     col = ctx.column(feature)
-    sae, seq_len, pos, val = ctx.sae, col.seq_len, col.positions, col.values
+    seq_len, pos, val = col.seq_len, col.positions, col.values
     unavailable: dict[str, str] = {}
-    # The unit at every dataset token: example windows are slices of it, correlations read it.
-    f_dense = dense_column(pos, val, ctx.tokens.numel())
-    dense = _np(f_dense.float()).reshape(ctx.tokens.shape)
+    # Example windows are slices of the unit at every dataset token.
+    dense = _np(dense_column(pos, val, ctx.tokens.numel()).float()).reshape(ctx.tokens.shape)
     top = _sequences(ctx, top_windows(pos, val, seq_len, k=opt.n_top, buffer=opt.buffer), dense)
     groups: list[tuple[str, list[ExampleSeq]]] = [("Top activations", top)]
     for g in interval_groups(pos, val, seq_len, opt.n_intervals, opt.per_interval, opt.buffer, seed=opt.seed):
@@ -296,7 +309,29 @@ def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -
     )
     if not top:
         unavailable["examples"] = f"unit {feature} never activates (> 0) on the {col.n_tokens} dataset tokens"
+    return _Shown(col, groups, _spots(groups), unavailable)
 
+
+@torch.no_grad()
+def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -> FeatureCardState:
+    opt = opt or CardOptions()
+    return _finish(ctx, feature, _shown(ctx, feature, opt), opt)
+
+
+@torch.no_grad()
+def card_states(ctx: CardContext, features: list[int], opt: CardOptions | None = None) -> list[FeatureCardState]:
+    """Several cards at once: their shown tokens first, so that the later blocks run once, at
+    the union of the positions whose hover effects they show (quick cards, ``final_rows``)."""
+    opt = opt or CardOptions()
+    shown = [_shown(ctx, f, opt) for f in features]
+    if ctx.final_rows is not None:
+        spots = np.array(sorted({key for s in shown for key in s.spots}), dtype=np.int64).reshape(-1, 2)
+        ctx.final_rows.at(spots[:, 0], spots[:, 1])
+    return [_finish(ctx, f, s, opt) for f, s in zip(features, shown, strict=True)]
+
+
+def _finish(ctx: CardContext, feature: int, shown: _Shown, opt: CardOptions) -> FeatureCardState:
+    sae, col, unavailable = ctx.sae, shown.col, dict(shown.unavailable)
     rows: LogitRows | None = None
     logit_hist: HistogramData | None = None
     direction, why = _resid_direction(ctx, feature)
@@ -315,7 +350,8 @@ def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -
             of_token=lambda ids: vocab_logits[ids],
         )
         logit_hist = _hist(logits, opt.n_bins)
-    all_seqs = [s for _, g in groups for s in g]
+    # Correlations read the unit at every dataset token.
+    f_dense = dense_column(col.positions, col.values, ctx.tokens.numel())
     left, pending = _left(ctx, feature, col, f_dense, opt, unavailable)
     return build_feature_card_state(
         source=ctx.source,
@@ -326,13 +362,13 @@ def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -
         n_tokens=col.n_tokens,
         max_act=col.max_act,
         density=col.n_active / max(col.n_tokens, 1),
-        groups=groups,
+        groups=shown.groups,
         logits=rows,
         unavailable=unavailable,
         pending=pending,
         token_bytes=token_bytes(ctx.adapter),
-        hover=_hover(ctx, all_seqs, direction, opt.n_hover),
-        act_hist=_hist(val[val != 0], opt.n_bins),
+        hover=_hover(ctx, shown.spots, direction, opt.n_hover),
+        act_hist=_hist(col.values[col.values != 0], opt.n_bins),
         logit_hist=logit_hist,
         left=left,
     )

@@ -247,7 +247,8 @@ class FinalRows:
         by_count = uniq[np.argsort(-counts, kind="stable")]
         s, dev = 0, self.pre.device
         while s < by_count.size:
-            step = max(1, SPOT_SCORES // (n_heads * int(counts[np.searchsorted(uniq, by_count[s])]) * seq_len))
+            most = int(counts[np.searchsorted(uniq, by_count[s])])
+            step = max(1, min(self.batch_size, SPOT_SCORES // (n_heads * most * seq_len)))
             group = np.sort(by_count[s : s + step])
             s += step
             sel = np.isin(rows, group)

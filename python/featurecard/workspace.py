@@ -27,7 +27,7 @@ from torch import Tensor
 
 from .adapters.model import HookNameError, ModelAdapter, flatten_hook_activation
 from .adapters.sae import SAEError, SparseAutoencoder, as_sae, identity_sae
-from .cards import CardContext, CardOptions, card_state
+from .cards import CardContext, CardOptions, card_states
 from .compute.correlation import NeuronCorrelationSums
 from .compute.index import ActivationIndex
 from .engine import NEURON_SUMS_BUDGET, PassResult, index_pass
@@ -240,15 +240,7 @@ class Workspace:
             hooks = {s.hook_name: s.d_in for s in missing.values()}
             has_final = self._final_resid is not None or self._final_rows is not None
             keep_resid = None if has_final else resid_to_keep(self.adapter, hooks, n_pos)
-            cap = capture_pass(
-                self.adapter,
-                hooks,
-                self.tokens,
-                exclude_bos=self.exclude_bos,
-                batch_size=self.batch_size,
-                progress=self.progress,
-                keep_resid=keep_resid,
-            )
+            cap = capture_pass(self.adapter, hooks, self.tokens, keep_resid=keep_resid, **self._pass_options())
             if keep_resid == self.adapter.final_resid_hook:
                 self._final_resid = cap.resid
             elif keep_resid is not None and cap.resid is not None:
@@ -257,6 +249,9 @@ class Workspace:
         for n, s in todo.items():
             self._staged[n] = StagedSource(s, self._capture)
         return self._staged[name]
+
+    def _pass_options(self) -> dict[str, Any]:
+        return {"exclude_bos": self.exclude_bos, "batch_size": self.batch_size, "progress": self.progress}
 
     def _pass(self, todo: dict[str, SparseAutoencoder], keep_final_resid: bool) -> PassResult:
         """One streamed pass, or its result from ``cache_dir`` when the same pass ran before."""
@@ -270,15 +265,7 @@ class Workspace:
             path = self.cache_dir / f"index-{key}.pt"
             if path.is_file():
                 return load_pass(path, self.adapter.device)
-        result = index_pass(
-            self.adapter,
-            todo,
-            self.tokens,
-            exclude_bos=self.exclude_bos,
-            batch_size=self.batch_size,
-            progress=self.progress,
-            keep_final_resid=keep_final_resid,
-        )
+        result = index_pass(self.adapter, todo, self.tokens, keep_final_resid=keep_final_resid, **self._pass_options())
         if path is not None:
             from .index_cache import save_pass
 
@@ -293,7 +280,12 @@ class Workspace:
         correlated latents of the same SAE and of encoder B, listed in the state's ``pending``
         until the complete index exists (the widget then asks for it and redraws).
         """
-        self.check_feature(name, feature)
+        return self.card_states(name, [feature], complete)[0]
+
+    def card_states(self, name: str, features: Sequence[int], complete: bool = True) -> list[FeatureCardState]:
+        """The data of several cards, as :meth:`card_state` gives each, made together: the
+        later blocks run once for the tokens all of them show (what an export of N cards uses)."""
+        features = [self.check_feature(name, f) for f in features]
         index = self._indexes.get(name)
         if index is None and (complete or self._stage(name) is None):
             index = self.index(name)
@@ -310,7 +302,7 @@ class Workspace:
             final_rows=self._final_rows,
             has_b=name in self.sae_b,
         )
-        return card_state(ctx, feature, self.card_options)
+        return card_states(ctx, features, self.card_options)
 
     def search(self, name: str, text: str, k: int = 10) -> SearchResult:
         """The ``k`` units of source ``name`` most active on ``text`` (one tiny forward pass)."""

@@ -111,6 +111,31 @@ def test_a_quick_card_is_the_complete_card_but_for_the_pending_tables(model: Any
     assert quick_ws.is_complete("s") and not quick_ws._capture.inputs  # kept inputs freed
 
 
+def test_cards_made_together_equal_the_complete_cards(
+    model: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """card_states runs the later blocks once, for the union of what the cards show, and each
+    card equals the one-pass engine's card of that feature (a separate Workspace)."""
+    quick_ws, full_ws = _ws(model, tokens), _ws(model, tokens)
+    features = [3, 40, 95, 41]
+    quick_ws.card_state("s", 0, complete=False)  # stages the SAE (and the one-row check)
+    calls: list[int] = []
+    if quick_ws._final_rows is not None:
+        real = staged.FinalRows.at
+        monkeypatch.setattr(staged.FinalRows, "at", lambda self, r, p: calls.append(len(r)) or real(self, r, p))
+    quick = quick_ws.card_states("s", features, complete=False)
+    if quick_ws._final_rows is not None:  # the union first, then one read per card from what it kept
+        assert len(calls) == 1 + len(features) and calls[0] == max(calls)
+        assert quick_ws._final_rows.done.sum() >= calls[0]
+    for f, q in zip(features, quick, strict=True):
+        assert q["feature"] == f and q["pending"] == ["latents"]
+        a, b = _arrays(dict(q)), _arrays(dict(full_ws.card_state("s", f)))
+        for key in ("examples", "hover", "act_hist", "logits", "logit_hist", "n_tokens"):
+            _assert_same(a[key], b[key], key)
+    with pytest.raises(IndexError, match="out of range"):
+        quick_ws.card_states("s", [1, 96])
+
+
 def test_neuron_correlations_from_a_column_equal_corrcoef(model: Any, tokens: torch.Tensor) -> None:
     ws = _ws(model, tokens)
     ws.card_state("s", 7, complete=False)

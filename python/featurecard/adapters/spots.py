@@ -128,8 +128,8 @@ class LastBlockAtSpots:
         if getattr(attn, "attn_type", "global") == "local":
             seen = seen & (key_pos[None, None, :] > padded_pos[:, :, None] - int(cfg.window_size))
         scores = torch.where(seen[:, None], scores, cast("Tensor", attn.IGNORE).to(scores.device))
-        pattern = F.softmax(scores, dim=-1)
-        pattern = torch.where(torch.isnan(pattern), torch.zeros_like(pattern), pattern).to(values.dtype)
+        # Every query sees at least its own key, so no row of the pattern is all-masked (NaN).
+        pattern = F.softmax(scores, dim=-1).to(values.dtype)
         z = attn.calculate_z_scores(values, pattern)[row, slot]  # [n, head, d_head]
         w_o = einops.rearrange(attn.W_O, "head d_head d_model -> d_model (head d_head)")
         out = F.linear(z.reshape(1, z.shape[0], -1).to(w_o.dtype), w_o, attn.b_O)

@@ -205,13 +205,10 @@ class FeatureCard(anywidget.AnyWidget):
 
         if self.state.get("pending"):
             self.complete()
-        states = [self.state]
-        shown = [self.feature]
-        for f in features or []:
-            if f not in shown:
-                self._workspace.check_feature(self.source, f)
-                states.append(dict(self._workspace.card_state(self.source, f)))
-                shown.append(f)
+        extra = [f for f in dict.fromkeys(features or []) if f != self.feature]
+        # Made together: the later blocks run once for the tokens every card shows.
+        states = [self.state, *(dict(s) for s in self._workspace.card_states(self.source, extra))]
+        shown = [self.feature, *extra]
         name = title or f"featurecard: {self.source} #{self.feature}"
         values = {"source": self.source, "live": False, "choices": sorted(shown)}
         return write_html(path, states, title=name, values=values)
