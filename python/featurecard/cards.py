@@ -203,7 +203,7 @@ def _hover(ctx: CardContext, spots: dict[tuple[int, int], float], direction: Ten
     seq_len = tok.shape[1]
     nxt = np.where(pos + 1 < seq_len, tok[rows, np.minimum(pos + 1, seq_len - 1)], -1)
     acts = torch.tensor(list(spots.values()), device=r.device)
-    eff = token_effects(r, acts, direction.to(r.device), m.ln_final, m.unembed, torch.as_tensor(nxt), k=k)
+    eff = token_effects(r, acts, direction.to(r.device), ctx.adapter.final_readout(), torch.as_tensor(nxt), k=k)
     return HoverRows(
         keys=keys,
         top_ids=_np(eff.top_ids),

@@ -4,12 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import torch
 
-from featurecard.compute.effects import token_effects
+import tiny
+from conftest import tl_major
+from featurecard.adapters.model import ModelAdapter, NormUnembed, soft_cap
+from featurecard.compute.effects import Readout, token_effects
 
 
 def test_effects_equal_a_patched_forward_pass(model: Any, tokens: torch.Tensor) -> None:
+    _check_against_patched_forward(model, tokens, ModelAdapter(model).final_readout())
+
+
+# The final norm kinds NormUnembed reproduces, and Gemma 2's final soft cap.
+HOOKED = {"LN": {}, "LNPre": {"normalization_type": "LNPre"}, "RMS": {"normalization_type": "RMS"}}
+HOOKED |= {"RMSPre": {"normalization_type": "RMSPre"}, "softcap": {"output_logits_soft_cap": 2.0}}
+
+
+@pytest.mark.skipif(tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
+@pytest.mark.parametrize("name", sorted(HOOKED))
+def test_the_factored_readout_equals_a_patched_forward_pass(tok: Any, name: str) -> None:
+    model = tiny.hooked_transformer(tok, **HOOKED[name])
+    tokens = tiny.random_tokens(tok, batch=4, pos=24)
+    readout = ModelAdapter(model).final_readout()
+    assert isinstance(readout, NormUnembed)  # one matmul, not the modules
+    _check_against_patched_forward(model, tokens, readout)
+    # The modules called (the route of other models) give the same effects.
+    _check_against_patched_forward(model, tokens, lambda x: soft_cap(model.unembed(model.ln_final(x)), readout.softcap))
+
+
+def _check_against_patched_forward(model: Any, tokens: torch.Tensor, readout: Readout) -> None:
     final = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
     g = torch.Generator().manual_seed(0)
     direction = torch.randn(model.cfg.d_model, generator=g)
@@ -21,7 +46,7 @@ def test_effects_equal_a_patched_forward_pass(model: Any, tokens: torch.Tensor) 
         next_ids = torch.tensor(
             [int(tokens[r, p + 1]) if p + 1 < tokens.shape[1] else -1 for r, p in zip(rows, poss, strict=True)]
         )
-        eff = token_effects(resid, acts, direction, model.ln_final, model.unembed, next_ids, k=5)
+        eff = token_effects(resid, acts, direction, readout, next_ids, k=5)
         clean_logits = model(tokens)
         for i, (r, p) in enumerate(zip(rows, poss, strict=True)):
 

@@ -38,6 +38,41 @@ _ALIASES = {
 }
 
 
+# TransformerLens final norms that NormUnembed reproduces: class -> (centres, has a weight).
+_NORMS = {
+    "LayerNorm": (True, True),
+    "LayerNormPre": (True, False),
+    "RMSNorm": (False, True),
+    "RMSNormPre": (False, False),
+}
+
+
+@dataclass(frozen=True)
+class NormUnembed:
+    """A final norm and unembedding given as tensors (TransformerLens ``LayerNorm``,
+    ``LayerNormPre``, ``RMSNorm``, ``RMSNormPre``, ``Unembed``): ``logits(x) = norm(x) @ W_U + b_U``
+    with ``norm(x) = w ⊙ (x − center) / sqrt(mean((x − center)²) + eps) + b``, then
+    ``softcap · tanh(logits / softcap)`` where ``softcap > 0`` (Gemma 2).
+
+    Given as tensors, the ablated logits need no second matmul: with ``c`` the centred
+    residual, ``G = (c ⊙ w) @ W_U`` and ``D = (c_d ⊙ w) @ W_U`` for the direction,
+    ``clean = G / s + B`` and ``ablated = (G − a·D) / s_a + B`` (``B = b @ W_U + b_U``; ``s``, ``s_a``
+    the two scales), the same numbers as the model's modules up to float rounding (tested).
+    """
+
+    center: bool
+    w: Float[Tensor, " d_model"] | None
+    b: Float[Tensor, " d_model"] | None
+    eps: float
+    W_U: Float[Tensor, "d_model d_vocab"]
+    b_U: Float[Tensor, " d_vocab"]
+    softcap: float = 0.0
+
+
+def soft_cap(logits: Tensor, cap: float) -> Tensor:
+    return cap * torch.tanh(logits / cap) if cap > 0 else logits
+
+
 class _Captured(Exception):  # noqa: N818 - a control-flow signal, not an error
     """Raised by the last capture hook to end a forward pass early."""
 
@@ -202,6 +237,34 @@ class ModelAdapter:
 
     def unembed_matrix(self) -> Float[Tensor, "d_model d_vocab"]:
         return cast("Tensor", self.model.W_U)
+
+    def final_readout(self) -> NormUnembed | Callable[[Tensor], Tensor]:
+        """Logits from final residuals as the model computes them: ``ln_final``, the unembedding
+        and the final soft cap (Gemma 2's ``output_logits_soft_cap``). As tensors
+        (:class:`~featurecard.compute.effects.NormUnembed`) for TransformerLens's own LayerNorm
+        and RMSNorm kinds in float32/64; otherwise the model's modules, called."""
+        m = self.model
+        cap = float(getattr(m.cfg, "output_logits_soft_cap", 0.0) or 0.0)
+        norm, unembed = m.ln_final, m.unembed
+        kind = type(norm).__name__
+        plain = (
+            self.kind == "HookedTransformer"
+            and type(unembed).__name__ == "Unembed"
+            and kind in _NORMS
+            and m.cfg.dtype in (torch.float32, torch.float64)
+        )
+        if plain:
+            center, weighted = _NORMS[kind]
+            return NormUnembed(
+                center=center,
+                w=norm.w if weighted else None,
+                b=norm.b if kind == "LayerNorm" else None,
+                eps=float(getattr(norm, "eps", 0.0)),
+                W_U=unembed.W_U,
+                b_U=unembed.b_U,
+                softcap=cap,
+            )
+        return lambda x: soft_cap(m.unembed(m.ln_final(x)), cap)
 
     # -- text -----------------------------------------------------------------------------
     def token_strings(self, ids: Iterable[int]) -> list[str]:

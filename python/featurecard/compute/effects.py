@@ -23,6 +23,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from ..adapters.model import NormUnembed, soft_cap
+
 
 @dataclass(frozen=True)
 class TokenEffects:
@@ -33,13 +35,17 @@ class TokenEffects:
     loss_change: Float[Tensor, " n"]  # NaN where there is no next token
 
 
+#: How effects read logits from final residuals: the factored form, or any function (the
+#: model's own ``ln_final``, unembedding and final soft cap).
+Readout = NormUnembed | Callable[[Tensor], Tensor]
+
+
 @torch.no_grad()
 def token_effects(
     final_resid: Float[Tensor, "n d_model"],
     acts: Float[Tensor, " n"],
     direction: Float[Tensor, " d_model"],
-    ln_final: Callable[[Tensor], Tensor],
-    unembed: Callable[[Tensor], Tensor],
+    readout: Readout,
     next_ids: Int[Tensor, " n"],
     k: int = 5,
     chunk: int = 256,
@@ -47,19 +53,24 @@ def token_effects(
     """Effects at ``n`` tokens; ``next_ids`` is −1 where the sequence ends."""
     outs: list[tuple[Tensor, ...]] = []
     d = direction.to(final_resid.dtype)
+    pair = _factored(readout, d) if isinstance(readout, NormUnembed) else None
     for s in range(0, final_resid.shape[0], chunk):
         r = final_resid[s : s + chunk]
         a = acts[s : s + chunk].to(r.dtype)
-        # Clean and ablated rows go through ln_final and the unembedding as one batch of two.
-        both = torch.stack([r, r - a[:, None] * d])
-        clean, ablated = torch.log_softmax(unembed(ln_final(both)).float(), -1).unbind(0)
+        if pair is not None:
+            clean_logits, ablated_logits = pair(r, a)
+        else:
+            assert callable(readout)
+            # Clean and ablated rows go through the readout as one batch of two.
+            clean_logits, ablated_logits = readout(torch.stack([r, r - a[:, None] * d])).float().unbind(0)
+        clean, ablated = torch.log_softmax(clean_logits, -1), torch.log_softmax(ablated_logits, -1)
         delta = clean - ablated
         top = delta.topk(k, dim=-1)
         bottom = delta.topk(k, dim=-1, largest=False)
         nxt = next_ids[s : s + chunk].to(delta.device)
         has = nxt >= 0
         safe = nxt.clamp(min=0)[:, None]
-        loss = -(clean.gather(-1, safe) - ablated.gather(-1, safe))[:, 0]
+        loss = -delta.gather(-1, safe)[:, 0]
         loss = torch.where(has, loss, torch.full_like(loss, float("nan")))
         outs.append((top.indices, top.values, bottom.indices, bottom.values, loss))
     if not outs:
@@ -68,3 +79,27 @@ def token_effects(
         return TokenEffects(empty_i, empty_f, empty_i, empty_f, torch.zeros(0))
     cols = [torch.cat(c) for c in zip(*outs, strict=True)]
     return TokenEffects(*cols)
+
+
+def _factored(
+    ro: NormUnembed, d: Float[Tensor, " d_model"]
+) -> Callable[[Tensor, Tensor], tuple[Float[Tensor, "n d_vocab"], Float[Tensor, "n d_vocab"]]]:
+    """Clean and ablated logits from one matmul (see :class:`NormUnembed`)."""
+    w_u = ro.W_U.float() if ro.w is None else ro.w.float()[:, None] * ro.W_U.float()
+    bias = ro.b_U.float() if ro.b is None else ro.b.float() @ ro.W_U.float() + ro.b_U.float()
+    d = d.float()
+    d_c = d - d.mean() if ro.center else d
+    d_logits = d_c @ w_u
+
+    def pair(r: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+        r, a = r.float(), a.float()
+        c = r - r.mean(-1, keepdim=True) if ro.center else r
+        c_a = c - a[:, None] * d_c
+        inv = (c.pow(2).mean(-1) + ro.eps).rsqrt()
+        inv_a = (c_a.pow(2).mean(-1) + ro.eps).rsqrt()
+        g = c @ w_u
+        clean = torch.addcmul(bias, g, inv[:, None])
+        ablated = torch.addmm(bias, -(a * inv_a)[:, None], d_logits[None]).addcmul_(g, inv_a[:, None])
+        return soft_cap(clean, ro.softcap), soft_cap(ablated, ro.softcap)
+
+    return pair
