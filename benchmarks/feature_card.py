@@ -5,9 +5,11 @@ All three read one shared inputs file (``peers/inputs.py``): a 2-layer d_model-1
 the peers' histogram-tick bug does not inflate their times. Every figure is measured in the
 same run and printed as a ratio against the peers:
 
-* **quick**: from nothing to the N cards the widget draws first (a fresh Workspace: one
-  forward pass keeping the SAE inputs, then each card's block of latents; hover and loss
-  included, correlated latents over all latents pending);
+* **quick**: from nothing to the N cards the widget draws first, made together
+  (``Workspace.card_states``, as an export of N cards makes them: one forward pass keeping the
+  SAE inputs, each card's block of latents, the later blocks once at the union of the shown
+  tokens; hover and loss included, correlated latents over all latents pending);
+* **one by one**: the same quick cards made one call at a time (``card_state`` N times);
 * **done**: from nothing until those N cards are complete (the rest of the latents encoded from
   the kept inputs, no second forward pass);
 * **cold**: from nothing to N complete cards through the one-pass engine (every latent indexed
@@ -41,42 +43,40 @@ from featurecard.workspace import Workspace
 from peers.common import load_shared_inputs, run_peer
 
 
+def _fresh(inputs: dict[str, Any]) -> Workspace:
+    return Workspace(inputs["model"], saes={"sae": inputs["sae"]}, tokens=inputs["tokens"], progress=False)
+
+
 def _ours(inputs: dict[str, Any], n: int, repeats: int) -> dict[str, float]:
     features = list(range(n))
-    quick: list[float] = []
-    done: list[float] = []
-    cold: list[float] = []
-    warm: list[float] = []
+    times: dict[str, list[float]] = {k: [] for k in ("quick", "done", "cold", "warm", "single")}
     for _ in range(repeats + 1):  # the first run warms allocators and imports; dropped
-        # What the widget draws first: every panel but the correlations over all latents.
+        # What the widget draws first: every panel but the correlations over all latents,
+        # the N cards made together (Workspace.card_states, as an export of N cards does).
         t0 = time.perf_counter()
-        ws = Workspace(inputs["model"], saes={"sae": inputs["sae"]}, tokens=inputs["tokens"], progress=False)
-        for f in features:
-            ws.card_state("sae", f, complete=False)
+        ws = _fresh(inputs)
+        ws.card_states("sae", features, complete=False)
         t1 = time.perf_counter()
         ws.index("sae")  # the pending tables: every latent, from the kept inputs
-        for f in features:
-            ws.card_state("sae", f)
+        ws.card_states("sae", features)
         t2 = time.perf_counter()
-        for f in features:
-            ws.card_state("sae", f)
+        ws.card_states("sae", features)
         t3 = time.perf_counter()
         # Complete cards from nothing (the one-pass engine).
-        ws = Workspace(inputs["model"], saes={"sae": inputs["sae"]}, tokens=inputs["tokens"], progress=False)
-        for f in features:
-            ws.card_state("sae", f)
+        _fresh(inputs).card_states("sae", features)
         t4 = time.perf_counter()
-        quick.append(t1 - t0)
-        done.append(t2 - t0)
-        warm.append(t3 - t2)
-        cold.append(t4 - t3)
-    med = statistics.median
-    return {"quick": med(quick[1:]), "done": med(done[1:]), "cold": med(cold[1:]), "warm": med(warm[1:])}
+        # Quick cards one at a time (what switching cards in a fresh widget costs).
+        ws = _fresh(inputs)
+        for f in features:
+            ws.card_state("sae", f, complete=False)
+        t5 = time.perf_counter()
+        for key, dt in zip(times, (t1 - t0, t2 - t0, t4 - t3, t3 - t2, t5 - t4), strict=True):
+            times[key].append(dt)
+    return {k: statistics.median(v[1:]) for k, v in times.items()}
 
 
 def _switch(inputs: dict[str, Any], n: int) -> tuple[float, float]:
-    ws = Workspace(inputs["model"], saes={"sae": inputs["sae"]}, tokens=inputs["tokens"], progress=False)
-    card = ws.card("sae", feature=0)
+    card = _fresh(inputs).card("sae", feature=0)
     card.complete()  # what the front end asks for after drawing the first (quick) card
     times, sizes = [], []
     for f in range(1, n + 1):
@@ -104,21 +104,24 @@ def main(argv: list[str] | None = None) -> int:
     switch, size = _switch(inputs, 32)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        "\nquick: the first cards the widget draws (hover and loss included; correlations over all"
-        "\nlatents pending); done: the same cards once complete; cold: complete cards from nothing"
-        "\n(one pass over every latent); warm: complete cards again. Ratios: peer time / ours."
+        "\nquick: the N cards made together from nothing, as the widget first draws them (hover and"
+        "\nloss included; correlations over all latents pending); done: the same cards once complete;"
+        "\ncold: complete cards from nothing (one pass over every latent); warm: complete cards again;"
+        "\none-by-one: quick cards made one at a time. Ratios: peer time / ours."
     )
     print(
-        f"\n{'features':>8} {'quick':>8} {'done':>8} {'cold':>8} {'warm':>8} {'sae_vis':>8} {'SAEDash':>8}"
-        f" {'vis/quick':>9} {'dash/quick':>10} {'dash/done':>9} {'vis/cold':>8} {'vis/warm':>8}"
+        f"\n{'features':>8} {'quick':>8} {'1-by-1':>8} {'done':>8} {'cold':>8} {'warm':>8} {'sae_vis':>8}"
+        f" {'SAEDash':>8} {'vis/quick':>9} {'dash/quick':>10} {'dash/1by1':>9} {'dash/done':>9} {'vis/cold':>8}"
+        f" {'vis/warm':>8}"
     )
     for n, ours, peers in rows:
         vis = peers.get("sae-vis", {}).get("wall_median_s", float("nan"))
         dash = peers.get("sae-dashboard", {}).get("wall_median_s", float("nan"))
         print(
-            f"{n:>8} {ours['quick']:>7.3f}s {ours['done']:>7.3f}s {ours['cold']:>7.3f}s {ours['warm']:>7.3f}s"
-            f" {vis:>7.3f}s {dash:>7.3f}s {vis / ours['quick']:>8.1f}x {dash / ours['quick']:>9.2f}x"
-            f" {dash / ours['done']:>8.2f}x {vis / ours['cold']:>7.1f}x {vis / ours['warm']:>7.1f}x"
+            f"{n:>8} {ours['quick']:>7.3f}s {ours['single']:>7.3f}s {ours['done']:>7.3f}s {ours['cold']:>7.3f}s"
+            f" {ours['warm']:>7.3f}s {vis:>7.3f}s {dash:>7.3f}s {vis / ours['quick']:>8.1f}x"
+            f" {dash / ours['quick']:>9.2f}x {dash / ours['single']:>8.2f}x {dash / ours['done']:>8.2f}x"
+            f" {vis / ours['cold']:>7.1f}x {vis / ours['warm']:>7.1f}x"
         )
     print(f"\nswitch card.feature -> new state (median of 32): {1000 * switch:.1f} ms; payload {size / 1024:.1f} KiB")
     peak = {p: r.get("peak_rss_mb") for _, _, peers in rows[-1:] for p, r in peers.items()}

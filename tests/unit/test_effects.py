@@ -67,3 +67,16 @@ def _check_against_patched_forward(model: Any, tokens: torch.Tensor, readout: Re
                 assert abs(float(eff.loss_change[i]) + float(delta[next_ids[i]])) < 1e-4
             else:
                 assert torch.isnan(eff.loss_change[i])
+
+
+@pytest.mark.skipif(tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
+def test_the_kept_readout_follows_in_place_edits_of_the_weights(tok: Any) -> None:
+    model = tiny.hooked_transformer(tok)
+    adapter = ModelAdapter(model)
+    first = adapter.final_readout()
+    assert isinstance(first, NormUnembed) and adapter.final_readout() is first  # folded once
+    with torch.no_grad():
+        model.ln_final.w.mul_(2.0)  # a user's edit in place
+    again = adapter.final_readout()
+    assert isinstance(again, NormUnembed) and again is not first
+    torch.testing.assert_close(again.folded[0], model.ln_final.w[:, None] * model.unembed.W_U)

@@ -18,6 +18,7 @@ have no linear path to the residual stream; for those we say why instead of gues
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,13 @@ class NormUnembed:
     W_U: Float[Tensor, "d_model d_vocab"]
     b_U: Float[Tensor, " d_vocab"]
     softcap: float = 0.0
+
+    @functools.cached_property
+    def folded(self) -> tuple[Float[Tensor, "d_model d_vocab"], Float[Tensor, " d_vocab"]]:
+        """``w ⊙ W_U`` and ``B = b @ W_U + b_U`` in float32, computed once."""
+        w_u = self.W_U.float() if self.w is None else self.w.float()[:, None] * self.W_U.float()
+        bias = self.b_U.float() if self.b is None else self.b.float() @ self.W_U.float() + self.b_U.float()
+        return w_u, bias
 
 
 def soft_cap(logits: Tensor, cap: float) -> Tensor:
@@ -130,6 +138,7 @@ class ModelAdapter:
         self.model = model
         self.hook_names: frozenset[str] = frozenset(model.hook_dict)
         self._strings: dict[int, str] = {}
+        self._readout: tuple[object, NormUnembed] | None = None
 
     # -- facts ---------------------------------------------------------------------------
     @property
@@ -255,15 +264,13 @@ class ModelAdapter:
         )
         if plain:
             center, weighted = _NORMS[kind]
-            return NormUnembed(
-                center=center,
-                w=norm.w if weighted else None,
-                b=norm.b if kind == "LayerNorm" else None,
-                eps=float(getattr(norm, "eps", 0.0)),
-                W_U=unembed.W_U,
-                b_U=unembed.b_U,
-                softcap=cap,
-            )
+            w, b = (norm.w if weighted else None), (norm.b if kind == "LayerNorm" else None)
+            # Kept while the same tensors are unchanged (an in-place edit bumps ``_version``).
+            key = tuple((id(t), t._version) for t in (w, b, unembed.W_U, unembed.b_U) if t is not None)
+            if self._readout is None or self._readout[0] != (key, cap):
+                ro = NormUnembed(center, w, b, float(getattr(norm, "eps", 0.0)), unembed.W_U, unembed.b_U, cap)
+                self._readout = ((key, cap), ro)
+            return self._readout[1]
         return lambda x: soft_cap(m.unembed(m.ln_final(x)), cap)
 
     # -- text -----------------------------------------------------------------------------

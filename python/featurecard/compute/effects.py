@@ -85,8 +85,7 @@ def _factored(
     ro: NormUnembed, d: Float[Tensor, " d_model"]
 ) -> Callable[[Tensor, Tensor], tuple[Float[Tensor, "n d_vocab"], Float[Tensor, "n d_vocab"]]]:
     """Clean and ablated logits from one matmul (see :class:`NormUnembed`)."""
-    w_u = ro.W_U.float() if ro.w is None else ro.w.float()[:, None] * ro.W_U.float()
-    bias = ro.b_U.float() if ro.b is None else ro.b.float() @ ro.W_U.float() + ro.b_U.float()
+    w_u, bias = ro.folded
     d = d.float()
     d_c = d - d.mean() if ro.center else d
     d_logits = d_c @ w_u
