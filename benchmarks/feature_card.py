@@ -18,7 +18,9 @@ same run and printed as a ratio against the peers:
 * **switch**: ``card.feature = j`` on a live widget until its new state is set (median);
 * peak RSS of each process (``ru_maxrss``), and the per-card payload size.
 
-Our cards also carry what SAEDashboard skips (exact hover effects and loss changes, correlated
+Each round times ours once and then each peer three times in a fresh process (medians over all), so that a slow
+spell of the machine (it moves by ±15 % here) hits all three alike. Our cards also carry what
+SAEDashboard skips (exact hover effects and loss changes, correlated
 latents over all latents). Not a timed test: run it by hand on a quiet machine::
 
     bash benchmarks/peers/setup.sh                     # the peers' own venvs, once
@@ -42,37 +44,55 @@ from featurecard.state.codecs import payload_nbytes
 from featurecard.workspace import Workspace
 from peers.common import load_shared_inputs, run_peer
 
+# Timed runs of a peer per round: its first timed run after the warm-up is often its slowest
+# (0.77-0.80 s against 0.51-0.68 s for SAEDashboard's later runs), so one is not enough.
+PEER_RUNS = 3
+
 
 def _fresh(inputs: dict[str, Any]) -> Workspace:
     return Workspace(inputs["model"], saes={"sae": inputs["sae"]}, tokens=inputs["tokens"], progress=False)
 
 
-def _ours(inputs: dict[str, Any], n: int, repeats: int) -> dict[str, float]:
+def _ours_once(inputs: dict[str, Any], n: int) -> dict[str, float]:
     features = list(range(n))
-    times: dict[str, list[float]] = {k: [] for k in ("quick", "done", "cold", "warm", "single")}
-    for _ in range(repeats + 1):  # the first run warms allocators and imports; dropped
-        # What the widget draws first: every panel but the correlations over all latents,
-        # the N cards made together (Workspace.card_states, as an export of N cards does).
-        t0 = time.perf_counter()
-        ws = _fresh(inputs)
-        ws.card_states("sae", features, complete=False)
-        t1 = time.perf_counter()
-        ws.index("sae")  # the pending tables: every latent, from the kept inputs
-        ws.card_states("sae", features)
-        t2 = time.perf_counter()
-        ws.card_states("sae", features)
-        t3 = time.perf_counter()
-        # Complete cards from nothing (the one-pass engine).
-        _fresh(inputs).card_states("sae", features)
-        t4 = time.perf_counter()
-        # Quick cards one at a time (what switching cards in a fresh widget costs).
-        ws = _fresh(inputs)
-        for f in features:
-            ws.card_state("sae", f, complete=False)
-        t5 = time.perf_counter()
-        for key, dt in zip(times, (t1 - t0, t2 - t0, t4 - t3, t3 - t2, t5 - t4), strict=True):
-            times[key].append(dt)
-    return {k: statistics.median(v[1:]) for k, v in times.items()}
+    # What the widget draws first: every panel but the correlations over all latents, the N
+    # cards made together (Workspace.card_states, as an export of N cards does).
+    t0 = time.perf_counter()
+    ws = _fresh(inputs)
+    ws.card_states("sae", features, complete=False)
+    t1 = time.perf_counter()
+    ws.index("sae")  # the pending tables: every latent, from the kept inputs
+    ws.card_states("sae", features)
+    t2 = time.perf_counter()
+    ws.card_states("sae", features)
+    t3 = time.perf_counter()
+    _fresh(inputs).card_states("sae", features)  # complete cards from nothing: the one-pass engine
+    t4 = time.perf_counter()
+    ws = _fresh(inputs)  # quick cards one at a time (switching cards in a fresh widget)
+    for f in features:
+        ws.card_state("sae", f, complete=False)
+    t5 = time.perf_counter()
+    return {"quick": t1 - t0, "done": t2 - t0, "cold": t4 - t3, "warm": t3 - t2, "single": t5 - t4}
+
+
+def _rounds(
+    inputs: dict[str, Any], n: int, repeats: int, peers: list[str]
+) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """``repeats`` rounds, each timing ours once and then each peer :data:`PEER_RUNS` times (a
+    fresh process, one untimed warm-up run first), so that a slow spell of the machine hits all
+    of them alike. Medians over every timed run."""
+    _ours_once(inputs, n)  # warms allocators and imports; dropped
+    ours: dict[str, list[float]] = {}
+    walls: dict[str, list[float]] = {p: [] for p in peers}
+    last: dict[str, dict[str, Any]] = {}
+    for _ in range(repeats):
+        for key, dt in _ours_once(inputs, n).items():
+            ours.setdefault(key, []).append(dt)
+        for p in peers:
+            last[p] = run_peer(p, n, PEER_RUNS)
+            walls[p].extend(last[p]["wall_s"])
+    med = statistics.median
+    return {k: med(v) for k, v in ours.items()}, {p: {**last[p], "wall_median_s": med(walls[p])} for p in peers}
 
 
 def _switch(inputs: dict[str, Any], n: int) -> tuple[float, float]:
@@ -98,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}")
     rows = []
     for n in args.features:
-        ours = _ours(inputs, n, args.repeats)
-        peers = {} if args.no_peers else {p: run_peer(p, n, args.repeats) for p in ("sae-vis", "sae-dashboard")}
+        ours, peers = _rounds(inputs, n, args.repeats, [] if args.no_peers else ["sae-vis", "sae-dashboard"])
         rows.append((n, ours, peers))
     switch, size = _switch(inputs, 32)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -233,6 +233,11 @@ class FinalRows:
             self.kv[0][idx], self.kv[1][idx] = k, v
             self.kv_done[rows] = True
         todo = rows[~self.kv_done[rows]]
+        if todo.size == rows.size:  # all new: kept, and handed back without reading them again
+            k, v = self.spots.keys_values(self.pre[idx])
+            self.kv[0][idx], self.kv[1][idx] = k, v
+            self.kv_done[rows] = True
+            return k, v
         for chunk in self._chunks(todo):
             self.kv[0][chunk], self.kv[1][chunk] = self.spots.keys_values(self.pre[chunk])
         self.kv_done[todo] = True

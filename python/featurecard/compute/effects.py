@@ -48,7 +48,7 @@ def token_effects(
     readout: Readout,
     next_ids: Int[Tensor, " n"],
     k: int = 5,
-    chunk: int = 256,
+    chunk: int = 128,
 ) -> TokenEffects:
     """Effects at ``n`` tokens; ``next_ids`` is −1 where the sequence ends."""
     outs: list[tuple[Tensor, ...]] = []
@@ -98,7 +98,7 @@ def _factored(
         inv_a = (c_a.pow(2).mean(-1) + ro.eps).rsqrt()
         g = c @ w_u
         clean = torch.addcmul(bias, g, inv[:, None])
-        ablated = torch.addmm(bias, -(a * inv_a)[:, None], d_logits[None]).addcmul_(g, inv_a[:, None])
+        ablated = torch.addr(bias.expand_as(g), -(a * inv_a), d_logits).addcmul_(g, inv_a[:, None])
         return soft_cap(clean, ro.softcap), soft_cap(ablated, ro.softcap)
 
     return pair
