@@ -17,13 +17,7 @@ import tiny  # noqa: E402
 IN_CI = bool(os.environ.get("CI"))
 
 
-def tl_major() -> int:
-    from importlib.metadata import version
-
-    return int(version("transformer-lens").split(".")[0])
-
-
-MODEL_KINDS = ["HookedTransformer", "TransformerBridge"] if tl_major() < 4 else ["TransformerBridge"]
+MODEL_KINDS = ["HookedTransformer", "TransformerBridge"] if tiny.tl_major() < 4 else ["TransformerBridge"]
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,13 @@ TEXT = (
 ) * 20
 
 
+def tl_major() -> int:
+    """The installed TransformerLens major version (4 has no HookedTransformer)."""
+    from importlib.metadata import version
+
+    return int(version("transformer-lens").split(".")[0])
+
+
 def make_tokenizer(folder: Path, vocab_size: int = 300, extra_tokens: tuple[str, ...] = ()) -> Any:
     """A byte-level BPE tokenizer with BOS prepended, saved and loaded back (as TL requires)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers

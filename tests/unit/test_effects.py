@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import tiny
-from conftest import tl_major
 from featurecard.adapters.model import ModelAdapter, NormUnembed, soft_cap
 from featurecard.compute.effects import Readout, token_effects
 
@@ -22,7 +21,7 @@ HOOKED = {"LN": {}, "LNPre": {"normalization_type": "LNPre"}, "RMS": {"normaliza
 HOOKED |= {"RMSPre": {"normalization_type": "RMSPre"}, "softcap": {"output_logits_soft_cap": 2.0}}
 
 
-@pytest.mark.skipif(tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
+@pytest.mark.skipif(tiny.tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
 @pytest.mark.parametrize("name", sorted(HOOKED))
 def test_the_factored_readout_equals_a_patched_forward_pass(tok: Any, name: str) -> None:
     model = tiny.hooked_transformer(tok, **HOOKED[name])
@@ -69,7 +68,7 @@ def _check_against_patched_forward(model: Any, tokens: torch.Tensor, readout: Re
                 assert torch.isnan(eff.loss_change[i])
 
 
-@pytest.mark.skipif(tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
+@pytest.mark.skipif(tiny.tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
 def test_the_kept_readout_follows_in_place_edits_of_the_weights(tok: Any) -> None:
     model = tiny.hooked_transformer(tok)
     adapter = ModelAdapter(model)

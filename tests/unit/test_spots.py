@@ -17,9 +17,8 @@ import pytest
 import torch
 
 import tiny
-from conftest import tl_major
 
-pytestmark = pytest.mark.skipif(tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
+pytestmark = pytest.mark.skipif(tiny.tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
 
 CONFIGS = {
     "gelu-LN": {},
