@@ -285,20 +285,24 @@ def _left(
 
 @dataclass(frozen=True)
 class _Shown:
-    """What a card shows on the right: its column, example groups and their active tokens."""
+    """A card but for what needs the final residual (hover effects) and the state building:
+    its column, example groups and their active tokens, the left column's tables."""
 
     col: UnitColumn
     groups: list[tuple[str, list[ExampleSeq]]]
     spots: dict[tuple[int, int], float]
     unavailable: dict[str, str]
+    left: LeftTables
+    pending: list[str]
 
 
 def _shown(ctx: CardContext, feature: int, opt: CardOptions) -> _Shown:
     col = ctx.column(feature)
     seq_len, pos, val = col.seq_len, col.positions, col.values
     unavailable: dict[str, str] = {}
-    # Example windows are slices of the unit at every dataset token.
-    dense = _np(dense_column(pos, val, ctx.tokens.numel()).float()).reshape(ctx.tokens.shape)
+    # The unit at every dataset token: example windows are slices of it, correlations read it.
+    f_dense = dense_column(pos, val, ctx.tokens.numel())
+    dense = _np(f_dense.float()).reshape(ctx.tokens.shape)
     top = _sequences(ctx, top_windows(pos, val, seq_len, k=opt.n_top, buffer=opt.buffer), dense)
     groups: list[tuple[str, list[ExampleSeq]]] = [("Top activations", top)]
     for g in interval_groups(pos, val, seq_len, opt.n_intervals, opt.per_interval, opt.buffer, seed=opt.seed):
@@ -309,7 +313,8 @@ def _shown(ctx: CardContext, feature: int, opt: CardOptions) -> _Shown:
     )
     if not top:
         unavailable["examples"] = f"unit {feature} never activates (> 0) on the {col.n_tokens} dataset tokens"
-    return _Shown(col, groups, _spots(groups), unavailable)
+    left, pending = _left(ctx, feature, col, f_dense, opt, unavailable)
+    return _Shown(col, groups, _spots(groups), unavailable, left, pending)
 
 
 @torch.no_grad()
@@ -350,9 +355,6 @@ def _finish(ctx: CardContext, feature: int, shown: _Shown, opt: CardOptions) -> 
             of_token=lambda ids: vocab_logits[ids],
         )
         logit_hist = _hist(logits, opt.n_bins)
-    # Correlations read the unit at every dataset token.
-    f_dense = dense_column(col.positions, col.values, ctx.tokens.numel())
-    left, pending = _left(ctx, feature, col, f_dense, opt, unavailable)
     return build_feature_card_state(
         source=ctx.source,
         unit="neuron" if is_neuron_basis(sae) else "latent",
@@ -365,10 +367,10 @@ def _finish(ctx: CardContext, feature: int, shown: _Shown, opt: CardOptions) -> 
         groups=shown.groups,
         logits=rows,
         unavailable=unavailable,
-        pending=pending,
+        pending=shown.pending,
         token_bytes=token_bytes(ctx.adapter),
         hover=_hover(ctx, shown.spots, direction, opt.n_hover),
         act_hist=_hist(col.values[col.values != 0], opt.n_bins),
         logit_hist=logit_hist,
-        left=left,
+        left=shown.left,
     )

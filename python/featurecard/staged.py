@@ -57,7 +57,7 @@ class Capture:
 
     inputs: dict[str, Float[Tensor, "n_pos d"]]
     keep: Bool[Tensor, " n_pos"]
-    resid: Float[Tensor, "batch pos d_model"] | None  # the kept residual hook (see capture_pass)
+    resid: Float[Tensor, "batch pos d_model"] | None  # kept residual hook (capture_pass); the Workspace takes it
     n_rows: int
     seq_len: int
     # Σx and Σx² per input dimension over counted tokens (float64), accumulated batch by batch.
@@ -224,20 +224,18 @@ class FinalRows:
         """The last block's keys and values for ``rows`` (sorted, distinct), kept by row if they fit."""
         assert self.spots is not None
         idx = torch.as_tensor(rows, device=self.pre.device)
-        if self.kv is None:
-            k, v = self.spots.keys_values(self.pre[idx])
-            n_rows = self.done.shape[0]
-            if (k[0].numel() + v[0].numel()) * k.element_size() * n_rows > KV_BUDGET:
-                return k, v  # not kept: computed again for each call
-            self.kv = (k.new_empty(n_rows, *k.shape[1:]), v.new_empty(n_rows, *v.shape[1:]))
-            self.kv[0][idx], self.kv[1][idx] = k, v
-            self.kv_done[rows] = True
         todo = rows[~self.kv_done[rows]]
-        if todo.size == rows.size:  # all new: kept, and handed back without reading them again
+        if todo.size == rows.size:  # all new (always, when not kept): handed back without a second read
             k, v = self.spots.keys_values(self.pre[idx])
+            if self.kv is None:
+                n_rows = self.done.shape[0]
+                if (k[0].numel() + v[0].numel()) * k.element_size() * n_rows > KV_BUDGET:
+                    return k, v  # not kept: computed again for each call
+                self.kv = (k.new_empty(n_rows, *k.shape[1:]), v.new_empty(n_rows, *v.shape[1:]))
             self.kv[0][idx], self.kv[1][idx] = k, v
             self.kv_done[rows] = True
             return k, v
+        assert self.kv is not None  # some rows are done, so they were kept
         for chunk in self._chunks(todo):
             self.kv[0][chunk], self.kv[1][chunk] = self.spots.keys_values(self.pre[chunk])
         self.kv_done[todo] = True
@@ -249,10 +247,11 @@ class FinalRows:
         self._advance(rows)
         uniq, counts = np.unique(rows, return_counts=True)
         n_heads, seq_len = int(self.adapter.model.cfg.n_heads), self.done.shape[1]
-        by_count = uniq[np.argsort(-counts, kind="stable")]
+        order = np.argsort(-counts, kind="stable")
+        by_count, counts = uniq[order], counts[order]
         s, dev = 0, self.pre.device
         while s < by_count.size:
-            most = int(counts[np.searchsorted(uniq, by_count[s])])
+            most = int(counts[s])
             step = max(1, min(self.batch_size, SPOT_SCORES // (n_heads * most * seq_len)))
             group = np.sort(by_count[s : s + step])
             s += step

@@ -245,6 +245,7 @@ class Workspace:
                 self._final_resid = cap.resid
             elif keep_resid is not None and cap.resid is not None:
                 self._final_rows = FinalRows(self.adapter, cap.resid, keep_resid, self.batch_size)
+            cap.resid = None  # handed over (FinalRows rewrites its rows in place)
             self._capture = cap if self._capture is None else self._capture.merge(cap)
         for n, s in todo.items():
             self._staged[n] = StagedSource(s, self._capture)

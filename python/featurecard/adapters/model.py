@@ -250,7 +250,7 @@ class ModelAdapter:
     def final_readout(self) -> NormUnembed | Callable[[Tensor], Tensor]:
         """Logits from final residuals as the model computes them: ``ln_final``, the unembedding
         and the final soft cap (Gemma 2's ``output_logits_soft_cap``). As tensors
-        (:class:`~featurecard.compute.effects.NormUnembed`) for TransformerLens's own LayerNorm
+        (:class:`NormUnembed`) for TransformerLens's own LayerNorm
         and RMSNorm kinds in float32/64; otherwise the model's modules, called."""
         m = self.model
         cap = float(getattr(m.cfg, "output_logits_soft_cap", 0.0) or 0.0)
