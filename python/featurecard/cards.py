@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -41,7 +41,15 @@ from .compute.correlation import (
 from .compute.effects import token_effects
 from .compute.index import ActivationIndex
 from .compute.stats import bottom_windows, histogram, interval_groups, nice_ticks
-from .state.feature_card import ExampleSeq, HistogramData, HoverRows, LeftTables, LogitRows, build_feature_card_state
+from .state.feature_card import (
+    ExampleSeq,
+    HistogramData,
+    HoverRows,
+    LeftTables,
+    LogitRows,
+    build_feature_card_state,
+    seq_positions,
+)
 from .state.schema import FeatureCardState
 
 if TYPE_CHECKING:
@@ -179,39 +187,51 @@ def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tens
     return out[torch.as_tensor(inverse, device=out.device), torch.as_tensor(pos, device=out.device)]
 
 
-def _spots(groups: list[tuple[str, list[ExampleSeq]]]) -> dict[tuple[int, int], float]:
-    """Every distinct shown (row, pos) where the unit is nonzero, with its activation."""
-    spots: dict[tuple[int, int], float] = {}
-    for _, seqs in groups:
-        for s in seqs:
-            for i in np.flatnonzero(s.acts).tolist():
-                spots.setdefault((s.row, s.start + i), float(s.acts[i]))
-    return spots
+@dataclass(frozen=True)
+class Spots:
+    """The distinct shown (row, pos) where the unit is nonzero, in dataset order, with its activation."""
+
+    rows: np.ndarray  # int64 [n]
+    pos: np.ndarray  # int64 [n]
+    acts: np.ndarray  # float [n]
 
 
-def _hover(ctx: CardContext, spots: dict[tuple[int, int], float], direction: Tensor | None, k: int) -> HoverRows | None:
-    """Effects at every shown (row, pos) where the unit is nonzero."""
-    if direction is None:
-        return None
-    keys = list(spots)
+def _spots(groups: list[tuple[str, list[ExampleSeq]]]) -> Spots:
+    seqs = [s for _, g in groups for s in g]
+    if not seqs:
+        return Spots(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    acts = np.concatenate([s.acts for s in seqs])
+    rows, pos = seq_positions(seqs)
+    on = acts != 0
+    keys, where = np.unique((rows[on] << 32) | pos[on], return_index=True)
+    return Spots(keys >> 32, keys & 0xFFFFFFFF, acts[on][where])
+
+
+def _hovers(ctx: CardContext, spots: list[Spots], directions: list[Tensor | None], k: int) -> list[HoverRows | None]:
+    """Effects at every shown token where each unit is nonzero, for all the cards in one call."""
+    cards = [i for i, d in enumerate(directions) if d is not None]
+    out: list[HoverRows | None] = [None] * len(spots)
+    if not cards:
+        return out
+    rows = np.concatenate([spots[i].rows for i in cards])
+    pos = np.concatenate([spots[i].pos for i in cards])
+    counts = [spots[i].rows.size for i in cards]
     m = ctx.adapter.model
-    rows = np.array([r for r, _ in keys], dtype=np.int64)
-    pos = np.array([p for _, p in keys], dtype=np.int64)
+    dirs = torch.stack([cast("Tensor", directions[i]) for i in cards])
     # Nothing shown is active: token_effects returns empty tables.
-    r = _final_resid_at(ctx, rows, pos) if keys else torch.zeros(0, int(m.cfg.d_model), device=direction.device)
+    r = _final_resid_at(ctx, rows, pos) if rows.size else torch.zeros(0, int(m.cfg.d_model), device=dirs.device)
     tok = np.asarray(ctx.tokens)
     seq_len = tok.shape[1]
     nxt = np.where(pos + 1 < seq_len, tok[rows, np.minimum(pos + 1, seq_len - 1)], -1)
-    acts = torch.tensor(list(spots.values()), device=r.device)
-    eff = token_effects(r, acts, direction.to(r.device), ctx.adapter.final_readout(), torch.as_tensor(nxt), k=k)
-    return HoverRows(
-        keys=keys,
-        top_ids=_np(eff.top_ids),
-        top_values=_np(eff.top_values),
-        bottom_ids=_np(eff.bottom_ids),
-        bottom_values=_np(eff.bottom_values),
-        loss_change=_np(eff.loss_change),
-    )
+    acts = torch.as_tensor(np.concatenate([spots[i].acts for i in cards]), device=r.device)
+    which = torch.repeat_interleave(torch.arange(len(cards)), torch.tensor(counts)).to(r.device)
+    eff = token_effects(r, acts, dirs.to(r.device), ctx.adapter.final_readout(), torch.as_tensor(nxt), k=k, which=which)
+    tables = [_np(t) for t in (eff.top_ids, eff.top_values, eff.bottom_ids, eff.bottom_values, eff.loss_change)]
+    ends = np.cumsum(counts)
+    for i, hi, n in zip(cards, ends, counts, strict=True):
+        part = [t[hi - n : hi] for t in tables]
+        out[i] = HoverRows(spots[i].rows, spots[i].pos, *part)
+    return out
 
 
 def _hist(values: Tensor, n_bins: int) -> HistogramData:
@@ -290,7 +310,7 @@ class _Shown:
 
     col: UnitColumn
     groups: list[tuple[str, list[ExampleSeq]]]
-    spots: dict[tuple[int, int], float]
+    spots: Spots
     unavailable: dict[str, str]
     left: LeftTables
     pending: list[str]
@@ -319,27 +339,32 @@ def _shown(ctx: CardContext, feature: int, opt: CardOptions) -> _Shown:
 
 @torch.no_grad()
 def card_state(ctx: CardContext, feature: int, opt: CardOptions | None = None) -> FeatureCardState:
-    opt = opt or CardOptions()
-    return _finish(ctx, feature, _shown(ctx, feature, opt), opt)
+    return card_states(ctx, [feature], opt)[0]
 
 
 @torch.no_grad()
 def card_states(ctx: CardContext, features: list[int], opt: CardOptions | None = None) -> list[FeatureCardState]:
-    """Several cards at once: their shown tokens first, so that the later blocks run once, at
-    the union of the positions whose hover effects they show (quick cards, ``final_rows``)."""
+    """Several cards at once: their shown tokens first, then the hover effects of all of them
+    in one call (quick cards run the later blocks once, at the union of those positions)."""
     opt = opt or CardOptions()
     shown = [_shown(ctx, f, opt) for f in features]
-    if ctx.final_rows is not None:
-        spots = np.array(sorted({key for s in shown for key in s.spots}), dtype=np.int64).reshape(-1, 2)
-        ctx.final_rows.at(spots[:, 0], spots[:, 1])
-    return [_finish(ctx, f, s, opt) for f, s in zip(features, shown, strict=True)]
+    directions = [_resid_direction(ctx, f) for f in features]
+    hovers = _hovers(ctx, [s.spots for s in shown], [d for d, _ in directions], opt.n_hover)
+    return [_finish(ctx, f, s, d, h, opt) for f, s, d, h in zip(features, shown, directions, hovers, strict=True)]
 
 
-def _finish(ctx: CardContext, feature: int, shown: _Shown, opt: CardOptions) -> FeatureCardState:
+def _finish(
+    ctx: CardContext,
+    feature: int,
+    shown: _Shown,
+    direction_why: tuple[Tensor | None, str],
+    hover: HoverRows | None,
+    opt: CardOptions,
+) -> FeatureCardState:
     sae, col, unavailable = ctx.sae, shown.col, dict(shown.unavailable)
     rows: LogitRows | None = None
     logit_hist: HistogramData | None = None
-    direction, why = _resid_direction(ctx, feature)
+    direction, why = direction_why
     if direction is None:
         unavailable["logits"] = why
         unavailable["hover"] = why
@@ -369,7 +394,7 @@ def _finish(ctx: CardContext, feature: int, shown: _Shown, opt: CardOptions) -> 
         unavailable=unavailable,
         pending=shown.pending,
         token_bytes=token_bytes(ctx.adapter),
-        hover=_hover(ctx, shown.spots, direction, opt.n_hover),
+        hover=hover,
         act_hist=_hist(col.values[col.values != 0], opt.n_bins),
         logit_hist=logit_hist,
         left=shown.left,

@@ -9,6 +9,7 @@ import torch
 
 import tiny
 from featurecard.adapters.model import ModelAdapter, NormUnembed, soft_cap
+from featurecard.compute import effects
 from featurecard.compute.effects import Readout, token_effects
 
 
@@ -34,24 +35,27 @@ def test_the_factored_readout_equals_a_patched_forward_pass(tok: Any, name: str)
 
 
 def _check_against_patched_forward(model: Any, tokens: torch.Tensor, readout: Readout) -> None:
+    """Two units' effects made in one call (``which``), each token against its own patched pass."""
     final = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
     g = torch.Generator().manual_seed(0)
-    direction = torch.randn(model.cfg.d_model, generator=g)
-    rows, poss = [0, 1, 2, 3], [5, 7, 23, 11]  # position 23 is the last: no next token
-    acts = torch.tensor([1.5, 0.7, 2.0, -0.4])
+    directions = torch.randn(2, model.cfg.d_model, generator=g)
+    rows, poss = [0, 1, 2, 3, 0, 2], [5, 7, 23, 11, 3, 23]  # position 23 is the last: no next token
+    acts = torch.tensor([1.5, 0.7, 2.0, -0.4, 3.0, 0.9])
+    which = torch.tensor([0, 0, 0, 0, 1, 1])
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=lambda n: n == final)
         resid = torch.stack([cache[final][r, p] for r, p in zip(rows, poss, strict=True)])
         next_ids = torch.tensor(
             [int(tokens[r, p + 1]) if p + 1 < tokens.shape[1] else -1 for r, p in zip(rows, poss, strict=True)]
         )
-        eff = token_effects(resid, acts, direction, readout, next_ids, k=5)
+        eff = token_effects(resid, acts, directions, readout, next_ids, k=5, chunk=3, which=which)
         clean_logits = model(tokens)
         for i, (r, p) in enumerate(zip(rows, poss, strict=True)):
+            direction = directions[which[i]]
 
-            def remove(x: torch.Tensor, hook: Any, p: int = p, a: float = float(acts[i])) -> torch.Tensor:
+            def remove(x: torch.Tensor, hook: Any, p: int = p, a: float = float(acts[i]), d: Any = direction) -> Any:
                 x = x.clone()
-                x[:, p] -= a * direction
+                x[:, p] -= a * d
                 return x
 
             patched = model.run_with_hooks(tokens[r : r + 1], fwd_hooks=[(final, remove)])
@@ -66,6 +70,28 @@ def _check_against_patched_forward(model: Any, tokens: torch.Tensor, readout: Re
                 assert abs(float(eff.loss_change[i]) + float(delta[next_ids[i]])) < 1e-4
             else:
                 assert torch.isnan(eff.loss_change[i])
+    # One unit alone gives its tokens' numbers bit for bit (chunks never mix units).
+    alone = token_effects(resid[4:], acts[4:], directions[1], readout, next_ids[4:], k=5, chunk=3)
+    assert torch.equal(alone.top_values, eff.top_values[4:]) and torch.equal(alone.top_ids, eff.top_ids[4:])
+
+
+@pytest.mark.parametrize("v", [7, 64 * 5, 64 * 6 + 1, 5000, 50257])
+def test_top_and_bottom_equal_topk(v: int) -> None:
+    g = torch.Generator().manual_seed(v)
+    x = torch.randn(9, v, generator=g)
+    x[1] = torch.randint(0, 3, (v,), generator=g).float()  # ties everywhere
+    x[2, -1], x[3, :64] = 1e9, -1e9  # the extreme in the columns past the last block; a whole block
+    x[4, ::2] = float("-inf")
+    (tv, ti), (bv, bi) = effects.top_and_bottom(x, 5)
+    top, bottom = x.topk(5), x.topk(5, largest=False)
+    assert torch.equal(tv, top.values) and torch.equal(bv, bottom.values)
+    # Indices as topk's, and where ties make several right, pointing at the same values.
+    assert torch.equal(x.gather(1, ti), tv) and torch.equal(x.gather(1, bi), bv)
+    untied = [r for r in range(9) if r != 1]
+    assert torch.equal(ti[untied][:, :1], top.indices[untied][:, :1])
+    x[5, 3] = float("nan")  # NaN goes through topk whole: NaN counts as largest
+    (tv, _), _ = effects.top_and_bottom(x, 5)
+    assert torch.isnan(tv[5, 0]) and torch.equal(tv[6:], x[6:].topk(5).values)
 
 
 @pytest.mark.skipif(tiny.tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")

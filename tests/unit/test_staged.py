@@ -58,7 +58,10 @@ def _assert_same(a: Any, b: Any, path: str = "") -> None:
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _assert_same(x, y, f"{path}[{i}]")
     elif isinstance(a, np.ndarray):
-        np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-5, atol=1e-6, err_msg=path)
+        # float16 payloads (hover effects) round float32 numbers that may differ in their last
+        # bits (the last block at chosen positions against the whole forward): one float16 step.
+        rtol = 2**-10 if a.dtype == np.float16 else 1e-5
+        np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=rtol, atol=1e-6, err_msg=path)
     elif isinstance(a, float):
         assert a == pytest.approx(b, rel=1e-5, abs=1e-7), path
     else:
@@ -124,9 +127,8 @@ def test_cards_made_together_equal_the_complete_cards(
         real = staged.FinalRows.at
         monkeypatch.setattr(staged.FinalRows, "at", lambda self, r, p: calls.append(len(r)) or real(self, r, p))
     quick = quick_ws.card_states("s", features, complete=False)
-    if quick_ws._final_rows is not None:  # the union first, then one read per card from what it kept
-        assert len(calls) == 1 + len(features) and calls[0] == max(calls)
-        assert quick_ws._final_rows.done.sum() >= calls[0]
+    if quick_ws._final_rows is not None:  # one read for every card's shown tokens
+        assert len(calls) == 1
     for f, q in zip(features, quick, strict=True):
         assert q["feature"] == f and q["pending"] == ["latents"]
         a, b = _arrays(dict(q)), _arrays(dict(full_ws.card_state("s", f)))
@@ -152,6 +154,25 @@ def test_neuron_correlations_from_a_column_equal_corrcoef(model: Any, tokens: to
     torch.testing.assert_close(got.pearson.double(), ref.topk(5).values, atol=1e-6, rtol=1e-6)
     cos = (f @ x) / (f.norm() * x.norm(dim=0))
     torch.testing.assert_close(got.cosine.double(), cos[got.ids], atol=1e-6, rtol=1e-6)
+
+
+def test_capture_moments_equal_float64_sums_where_the_mean_dwarfs_the_spread() -> None:
+    """Σx and Σx² over the counted rows, batch by batch, against float64 sums of the whole."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 512, 8, generator=g) * torch.tensor([1e-3, 1, 1, 5, 1, 1, 1, 1])
+    x += torch.tensor([10.0, 0, 3, 0, -50, 0, 1, 0])  # an offset 10^4 times the spread first
+    keep = torch.rand(6, 512, generator=g) > 0.1
+    sums: dict[str, Any] = {}
+    for b in range(6):
+        staged._add_moments(sums, "h", x[b], keep[b])
+    s_x, s_xx = staged._moments(*sums["h"])
+    ref = x[keep].double()
+    n = ref.shape[0]
+    # What the correlations read: the mean to a millionth of the spread, the variance to 1e-5
+    # (float32 sums of x itself would have lost dimension 0 entirely).
+    assert ((s_x / n - ref.mean(0)).abs() <= 1e-6 * ref.std(0)).all()
+    var = s_xx / n - (s_x / n) ** 2
+    torch.testing.assert_close(var, ref.var(0, unbiased=False), rtol=1e-5, atol=0)
 
 
 def test_topk_and_over_budget_sources_are_not_staged(

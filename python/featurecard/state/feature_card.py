@@ -64,7 +64,8 @@ class HistogramData:
 
 @dataclass(frozen=True)
 class HoverRows:
-    keys: list[tuple[int, int]]  # (dataset row, position) of each hover row
+    rows: np.ndarray  # int [n], dataset row of each hover row
+    pos: np.ndarray  # int [n], its position
     top_ids: np.ndarray  # [n, k]
     top_values: np.ndarray
     bottom_ids: np.ndarray
@@ -125,6 +126,27 @@ def _vocab_text(token_bytes: Sequence[bytes]) -> tuple[list[str], TokenBytes]:
     }
 
 
+def seq_positions(seqs: Sequence[ExampleSeq]) -> tuple[np.ndarray, np.ndarray]:
+    """Dataset row and position of every token of ``seqs``, concatenated."""
+    lengths = np.array([len(s.token_ids) for s in seqs], dtype=np.int64)
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    rows = np.repeat(np.array([s.row for s in seqs], dtype=np.int64), lengths)
+    starts = np.repeat(np.array([s.start for s in seqs], dtype=np.int64), lengths)
+    return rows, starts + np.arange(lengths.sum()) - first
+
+
+def _rows_of(hover: HoverRows, seqs: Sequence[ExampleSeq]) -> np.ndarray:
+    """The hover row of every shown token (``n_hover`` where it has none)."""
+    rows, pos = seq_positions(seqs)
+    want = (rows << 32) | pos
+    keys = (hover.rows.astype(np.int64) << 32) | hover.pos.astype(np.int64)
+    if keys.size == 0:
+        return np.zeros(want.size, np.int64)
+    order = np.argsort(keys, kind="stable")
+    at = order[np.minimum(np.searchsorted(keys, want, sorter=order), keys.size - 1)]
+    return np.where(keys[at] == want, at, keys.size)
+
+
 def build_feature_card_state(
     *,
     source: str,
@@ -150,9 +172,8 @@ def build_feature_card_state(
     hover_state: Hover | None = None
     if hover is not None:  # hover tokens first: they fill most index arrays (see the docstring)
         k = hover.top_ids.shape[1] if hover.top_ids.ndim == 2 else 0
-        n_hover = len(hover.keys)
-        where = {key: h for h, key in enumerate(hover.keys)}
-        token_row = [where.get((s.row, s.start + i), n_hover) for s in seqs for i in range(len(s.token_ids))]
+        n_hover = hover.rows.size
+        token_row = _rows_of(hover, seqs)
         top_ids = local(hover.top_ids.reshape(-1)).reshape(n_hover, k)
         bottom_ids = local(hover.bottom_ids.reshape(-1)).reshape(n_hover, k)
         hover_state = {
