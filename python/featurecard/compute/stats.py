@@ -88,10 +88,13 @@ def interval_groups(
     groups: list[IntervalGroup] = []
     total = val_active.numel()
     v64 = val_active.double().cpu()
+    # Interval i holds edges[i] < v <= edges[i + 1]: its members in dataset order, all at once.
+    where = (torch.searchsorted(edges, v64) - 1).clamp(max=n_intervals - 1)
+    members = torch.argsort(where, stable=True)
+    ends = torch.bincount(where, minlength=n_intervals).cumsum(0).tolist()
     for i in reversed(range(n_intervals)):
         lo, hi = float(edges[i]), float(edges[i + 1])
-        inside = (v64 > lo) & (v64 <= hi) if i < n_intervals - 1 else (v64 > lo)
-        idx = torch.nonzero(inside).flatten()
+        idx = members[(ends[i - 1] if i else 0) : ends[i]]
         pick = idx[torch.randperm(idx.numel(), generator=gen)[:per]] if idx.numel() else idx
         pick = pick[torch.argsort(v64[pick], descending=True, stable=True)]
         wins = [_window(int(pos_active[j]), seq_len, buffer) for j in pick.tolist()]

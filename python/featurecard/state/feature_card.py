@@ -84,18 +84,18 @@ class LeftTables:
     latents_b: Triple | None = None
 
 
-class _LocalVocab:
-    def __init__(self) -> None:
-        self.index: dict[int, int] = {}
-
-    def __call__(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Local indices, new ids numbered in order of first appearance (a loop over distinct ids only)."""
-        arr = np.asarray(ids, dtype=np.int64).reshape(-1)
-        uniq, first, inverse = np.unique(arr, return_index=True, return_inverse=True)
-        for i in uniq[np.argsort(first, kind="stable")].tolist():
-            self.index.setdefault(i, len(self.index))
-        local = np.array([self.index[i] for i in uniq.tolist()], dtype=np.int64)
-        return local[inverse].reshape(np.shape(ids))
+def _local_vocab(parts: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The distinct token ids of ``parts`` in order of first appearance, and each part as
+    indices into them (one ``np.unique`` for the whole card)."""
+    flat = [np.asarray(p, dtype=np.int64).reshape(-1) for p in parts]
+    every = np.concatenate(flat) if flat else np.zeros(0, np.int64)
+    uniq, first, inverse = np.unique(every, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    local = rank[inverse.reshape(-1)]
+    cuts = np.cumsum([f.size for f in flat])[:-1]
+    return uniq[order], [x.reshape(np.shape(p)) for x, p in zip(np.split(local, cuts), parts, strict=True)]
 
 
 def encode_indices(values: Sequence[int] | np.ndarray) -> ArrayPayload:
@@ -167,31 +167,32 @@ def build_feature_card_state(
     logit_hist: HistogramData | None = None,
     left: LeftTables | None = None,
 ) -> FeatureCardState:
-    local = _LocalVocab()
     seqs = [s for _, g in groups for s in g]
+    # The local vocabulary: hover tokens first (they fill most index arrays, see the docstring).
+    empty = np.zeros(0, np.int64)
+    example_ids = np.concatenate([s.token_ids for s in seqs]) if seqs else empty
+    ids, (hover_top, hover_bottom, top_local, bottom_local, tokens) = _local_vocab(
+        [
+            hover.top_ids if hover is not None else empty,
+            hover.bottom_ids if hover is not None else empty,
+            logits.top_ids if logits is not None else empty,
+            logits.bottom_ids if logits is not None else empty,
+            example_ids,
+        ]
+    )
     hover_state: Hover | None = None
-    if hover is not None:  # hover tokens first: they fill most index arrays (see the docstring)
-        k = hover.top_ids.shape[1] if hover.top_ids.ndim == 2 else 0
-        n_hover = hover.rows.size
-        token_row = _rows_of(hover, seqs)
-        top_ids = local(hover.top_ids.reshape(-1)).reshape(n_hover, k)
-        bottom_ids = local(hover.bottom_ids.reshape(-1)).reshape(n_hover, k)
+    if hover is not None:
         hover_state = {
-            "token_row": encode_indices(token_row),
-            "top_tokens": encode_indices(top_ids),
+            "token_row": encode_indices(_rows_of(hover, seqs)),
+            "top_tokens": encode_indices(hover_top),
             "top_values": encode_array(hover.top_values, "float16"),
-            "bottom_tokens": encode_indices(bottom_ids),
+            "bottom_tokens": encode_indices(hover_bottom),
             "bottom_values": encode_array(hover.bottom_values, "float16"),
             "loss_change": encode_array(hover.loss_change, "float16"),
         }
-    table: LogitTable | None = None
-    top_local = bottom_local = np.zeros(0, np.int64)
-    if logits is not None:
-        top_local, bottom_local = local(logits.top_ids), local(logits.bottom_ids)
     lengths = [len(s.token_ids) for s in seqs]
     offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(lengths)
-    tokens = local(np.concatenate([s.token_ids for s in seqs])) if seqs else np.zeros(0, np.int64)
     acts = np.concatenate([s.acts for s in seqs]).astype(np.float32) if seqs else np.zeros(0, np.float32)
     examples: Examples = {
         "groups": [ExampleGroup(title=t, count=len(g)) for t, g in groups],
@@ -202,7 +203,7 @@ def build_feature_card_state(
         "seq_pos0": encode_indices([s.start for s in seqs]),
         "seq_focus": encode_indices([s.focus - s.start for s in seqs]),
     }
-    ids = np.fromiter(local.index, dtype=np.int64, count=len(local.index))
+    table: LogitTable | None = None
     if logits is not None:
         per_token = logits.of_token(ids) if logits.of_token is not None else np.full(len(ids), np.nan)
         table = {
