@@ -347,6 +347,8 @@ def card_states(ctx: CardContext, features: list[int], opt: CardOptions | None =
     """Several cards at once: their shown tokens first, then the hover effects of all of them
     in one call (quick cards run the later blocks once, at the union of those positions)."""
     opt = opt or CardOptions()
+    if ctx.index is None and ctx.staged is not None:
+        ctx.staged.prepare(features)  # their latents in one matmul
     shown = [_shown(ctx, f, opt) for f in features]
     directions = [_resid_direction(ctx, f) for f in features]
     hovers = _hovers(ctx, [s.spots for s in shown], [d for d, _ in directions], opt.n_hover)

@@ -6,16 +6,18 @@ one latent's column. So when the SAE inputs at every position fit :data:`CAPTURE
 the Workspace runs the model **once** and keeps them (:class:`Capture`, with what the hover
 effects need: the final residual, or the output of the SAEs' last block from which
 :class:`FinalRows` runs the later blocks for the rows a card shows); a card then encodes only
-its latent's block of
-:data:`BLOCK` latents (:class:`StagedSource`). Every panel of that card is exact and final
-except the ones that need every latent's statistics (correlated latents of the same SAE and
-of encoder B): those are *pending* until :meth:`StagedSource.complete_index` encodes the
-remaining blocks from the same kept inputs (no second forward pass).
+only
+the latents it shows (:class:`StagedSource`; cards made together encode theirs in one matmul).
+Every panel of that card is exact and final except the ones that need every latent's
+statistics (correlated latents of the same SAE and of encoder B): those are *pending* until
+:meth:`StagedSource.complete_index` encodes every latent, in blocks of :data:`BLOCK`, from the
+same kept inputs (no second forward pass).
 
-The quick path and the complete index encode through ``SparseAutoencoder.encode_units`` in the
-same blocks and the same chunks of positions, so a card's numbers do not move when its index
-completes. TopK SAEs rank all latents at every token, so they are not staged (the Workspace
-indexes them in one pass, as before).
+A latent's numbers depend on the shape of the matmul that encodes it (the BLAS picks the
+summation order by shape), so the complete index encodes the latents cards asked for again
+with the same companions and the same chunks of positions, and keeps those columns: a card's
+numbers do not move, to the last bit, when its index completes. TopK SAEs rank all latents at
+every token, so they are not staged (the Workspace indexes them in one pass, as before).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from .engine import FINAL_RESID_BUDGET, keep_mask
 # The kept SAE inputs (all hooks together) stay below this; above it the Workspace indexes
 # every latent in its one streamed pass instead.
 CAPTURE_BUDGET = 1 * 2**30
-# Latents encoded together for one card; the complete index is these blocks side by side.
+# Latents encoded together (one matmul) for the complete index, which is these blocks side by side.
 BLOCK = 128
 # Dataset positions per encoder call (at most this many, whole rows).
 CHUNK_POSITIONS = 8192
@@ -293,13 +295,16 @@ class FinalRows:
 
 
 class StagedSource:
-    """One SAE's latents over a :class:`Capture`, encoded block by block on demand."""
+    """One SAE's latents over a :class:`Capture`: the latents cards ask for, then all of them."""
 
     def __init__(self, sae: SparseAutoencoder, capture: Capture) -> None:
         if not sae.columnwise:
             raise ValueError(f"a {sae.architecture} SAE cannot be encoded block by block")
         self.sae, self.capture = sae, capture
-        self.blocks: dict[int, ActivationIndex] = {}
+        # Latents encoded together for cards (each group one matmul per chunk of positions),
+        # and where each latent's column is: (its group's index, its offset there).
+        self.groups: list[Tensor] = []
+        self.quick: dict[int, tuple[ActivationIndex, int]] = {}
 
     @property
     def n_blocks(self) -> int:
@@ -311,36 +316,54 @@ class StagedSource:
         return [(r, min(r + rows, self.capture.n_rows)) for r in range(0, self.capture.n_rows, rows)]
 
     @torch.no_grad()
-    def _encode(self, blocks: list[int], progress: bool = False) -> None:
-        """Encode ``blocks`` chunk by chunk (each chunk preprocessed once for all of them)."""
+    def _encode(self, sets: list[Tensor], spliced: list[Tensor], progress: bool = False) -> list[ActivationIndex]:
+        """An index of each set of latents (ids), chunk by chunk (each chunk preprocessed once).
+
+        A latent's numbers depend on its matmul's shape, so latents of ``spliced`` (groups
+        encoded for cards) are encoded with their group again and written over their columns:
+        a card's numbers do not move when the index completes."""
         cap, sae, seq_len = self.capture, self.sae, self.capture.seq_len
         x_all = cap.inputs[sae.hook_name]
         keep = cap.keep.reshape(cap.n_rows, seq_len)
-        spans = [(b * BLOCK, min((b + 1) * BLOCK, sae.d_sae)) for b in blocks]
-        builders = [IndexBuilder(hi - lo, seq_len, device=x_all.device) for lo, hi in spans]
-        chunks = self._chunks()
-        for r0, r1 in tqdm(chunks, disable=not progress, desc="featurecard: indexing every latent"):
+        builders = [IndexBuilder(u.numel(), seq_len, device=x_all.device) for u in sets]
+        # For each set, the (column in the set, spliced group, column in the group) to copy.
+        where = {int(u): (g, j) for g, group in enumerate(spliced) for j, u in enumerate(group.tolist())}
+        copies = [[(i, *where[u]) for i, u in enumerate(units.tolist()) if u in where] for units in sets]
+        for r0, r1 in tqdm(self._chunks(), disable=not progress, desc="featurecard: indexing every latent"):
             sae_in = sae.preprocess(x_all[r0 * seq_len : r1 * seq_len])
-            for builder, (lo, hi) in zip(builders, spans, strict=True):
-                acts = sae.encode_units(sae_in, lo, hi)
-                builder.add(acts.reshape(r1 - r0, seq_len, hi - lo), r0, keep[r0:r1])
-        for b, builder in zip(blocks, builders, strict=True):
-            self.blocks[b] = builder.finish(by_position=False)
+            again: dict[int, Tensor] = {}
+            for builder, units, todo in zip(builders, sets, copies, strict=True):
+                lo, hi = int(units[0]), int(units[-1]) + 1
+                contiguous = hi - lo == units.numel()
+                acts = sae.encode_units(sae_in, slice(lo, hi) if contiguous else units.to(x_all.device))
+                for i, g, j in todo:
+                    if g not in again:
+                        again[g] = sae.encode_units(sae_in, spliced[g].to(x_all.device))
+                    acts[:, i] = again[g][:, j]
+                builder.add(acts.reshape(r1 - r0, seq_len, units.numel()), r0, keep[r0:r1])
+        return [builder.finish(by_position=False) for builder in builders]
+
+    def prepare(self, units: Iterable[int]) -> None:
+        """Encode the latents ``units`` not encoded yet, together (one card or several)."""
+        new = sorted({int(u) for u in units} - set(self.quick))
+        if not new:
+            return
+        group = torch.tensor(new, dtype=torch.long)
+        (index,) = self._encode([group], [])
+        self.groups.append(group)
+        self.quick.update({u: (index, i) for i, u in enumerate(new)})
 
     def column(self, unit: int) -> tuple[ActivationIndex, int]:
-        """The block holding ``unit`` (encoding it if needed) and the unit's offset in it."""
-        b = unit // BLOCK
-        if b not in self.blocks:
-            self._encode([b])
-        return self.blocks[b], unit - b * BLOCK
+        """The index holding ``unit`` (encoding it if needed) and the unit's offset in it."""
+        self.prepare([unit])
+        return self.quick[unit]
 
     def complete_index(self, progress: bool = False) -> ActivationIndex:
-        """Every latent's index: the blocks not encoded yet, then all blocks side by side."""
-        todo = [b for b in range(self.n_blocks) if b not in self.blocks]
-        if todo:
-            self._encode(todo, progress=progress)
-        index = concat_indexes([self.blocks[b] for b in range(self.n_blocks)], self.capture.n_rows)
-        self.blocks.clear()
+        """Every latent's index, in blocks of :data:`BLOCK` latents side by side."""
+        d_sae = self.sae.d_sae
+        blocks = [torch.arange(b * BLOCK, min((b + 1) * BLOCK, d_sae)) for b in range(self.n_blocks)]
+        index = concat_indexes(self._encode(blocks, self.groups, progress=progress), self.capture.n_rows)
+        self.groups, self.quick = [], {}
         return index
 
     def neuron_sums(self, index: ActivationIndex) -> NeuronCorrelationSums:

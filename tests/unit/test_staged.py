@@ -70,8 +70,8 @@ def _assert_same(a: Any, b: Any, path: str = "") -> None:
 
 def test_blocks_of_the_complete_index_equal_dense_encoding(model: Any, tokens: torch.Tensor) -> None:
     ws = _ws(model, tokens)
-    ws.card_state("s", 40, complete=False)  # stages the SAE and encodes block 1 (latents 32 .. 63)
-    assert not ws.is_complete("s") and sorted(ws._staged["s"].blocks) == [1]
+    ws.card_state("s", 40, complete=False)  # stages the SAE and encodes latent 40 alone
+    assert not ws.is_complete("s") and sorted(ws._staged["s"].quick) == [40]
     idx = ws.index("s")  # completes from the kept inputs
     dense = _dense_reference(model, ws, tokens)
     rebuilt = torch.zeros_like(dense)
@@ -89,6 +89,22 @@ def test_blocks_of_the_complete_index_equal_dense_encoding(model: Any, tokens: t
         want = torch.nonzero(dense[t]).flatten()
         assert idx.pos_units[lo:hi].long().tolist() == want.tolist()
         torch.testing.assert_close(idx.pos_values[lo:hi], dense[t, want], atol=1e-5, rtol=1e-5)
+
+
+def test_the_complete_index_keeps_the_bits_of_the_columns_cards_showed(model: Any, tokens: torch.Tensor) -> None:
+    """Latents encoded for cards (alone, or with the cards made together) keep their exact
+    numbers in the complete index, though its blocks encode them with other companions."""
+    ws = _ws(model, tokens)
+    ws.card_states("s", [3, 40, 95], complete=False)
+    ws.card_state("s", 7, complete=False)
+    src = ws._staged["s"]
+    quick = {f: src.quick[f][0].column(src.quick[f][1]) for f in (3, 7, 40, 95)}
+    assert [g.tolist() for g in src.groups] == [[3, 40, 95], [7]]
+    idx = ws.index("s")
+    for f, (pos, val) in quick.items():
+        got_pos, got_val = idx.column(f)
+        assert torch.equal(got_pos, pos) and torch.equal(got_val, val), f
+        assert float(idx.max_act[f]) == float(val.max())
 
 
 def test_a_quick_card_is_the_complete_card_but_for_the_pending_tables(model: Any, tokens: torch.Tensor) -> None:

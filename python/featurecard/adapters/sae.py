@@ -139,25 +139,26 @@ class SparseAutoencoder:
         """Whether each latent depends on the input alone (not TopK, which ranks all latents)."""
         return self.architecture != "topk"
 
-    def encode_units(self, sae_in: Float[Tensor, "n d_in"], lo: int, hi: int) -> Float[Tensor, "n units"]:
-        """Latents ``lo .. hi - 1`` of ``encode`` from an already preprocessed input.
+    def encode_units(self, sae_in: Float[Tensor, "n d_in"], units: slice | Tensor) -> Float[Tensor, "n units"]:
+        """Latents ``units`` (a slice, or latent ids) of ``encode`` from an already preprocessed input.
 
-        Only for :attr:`columnwise` SAEs. The card's quick path and the complete index both
-        encode through this, in the same blocks, so they agree to the last bit.
+        Only for :attr:`columnwise` SAEs. A latent's numbers depend on which latents it is
+        encoded with (the matmul's shape picks its summation order), so the staged index
+        always encodes a latent with the same companions (see :mod:`featurecard.staged`).
         """
         if not self.columnwise:
             raise SAEError(f"a {self.architecture} SAE ranks all latents together; encode them with encode()")
         if self.architecture == "gated":
             assert self.b_gate is not None and self.r_mag is not None and self.b_mag is not None
-            w = self.W_enc[:, lo:hi]
-            active = (sae_in @ w + self.b_gate[lo:hi] > 0).to(sae_in.dtype)
-            return active * torch.relu(sae_in @ (w * self.r_mag[lo:hi].exp()) + self.b_mag[lo:hi])
-        pre = sae_in @ self.W_enc[:, lo:hi]
-        pre += self.b_enc[lo:hi]
+            w = self.W_enc[:, units]
+            active = (sae_in @ w + self.b_gate[units] > 0).to(sae_in.dtype)
+            return active * torch.relu(sae_in @ (w * self.r_mag[units].exp()) + self.b_mag[units])
+        pre = sae_in @ self.W_enc[:, units]
+        pre += self.b_enc[units]
         if self.architecture == "standard":
             return pre.relu_()
         assert self.threshold is not None
-        return torch.relu(pre) * (pre > self.threshold[lo:hi]).to(pre.dtype)
+        return torch.relu(pre) * (pre > self.threshold[units]).to(pre.dtype)
 
     def decoder_rows(self) -> Float[Tensor, "d_sae d_in"]:
         """What one unit of each latent's activation adds to the SAE's output.
@@ -319,8 +320,8 @@ class _IdentitySAE(SparseAutoencoder):
     def encode(self, x: Float[Tensor, "*batch d_in"]) -> Float[Tensor, "*batch d_sae"]:
         return x.to(self.dtype)
 
-    def encode_units(self, sae_in: Float[Tensor, "n d_in"], lo: int, hi: int) -> Float[Tensor, "n units"]:
-        return sae_in[:, lo:hi].to(self.dtype)
+    def encode_units(self, sae_in: Float[Tensor, "n d_in"], units: slice | Tensor) -> Float[Tensor, "n units"]:
+        return sae_in[:, units].to(self.dtype)
 
 
 def is_neuron_basis(sae: SparseAutoencoder) -> bool:
