@@ -45,6 +45,10 @@ CAPTURE_BUDGET = 1 * 2**30
 BLOCK = 128
 # Dataset positions per encoder call (at most this many, whole rows).
 CHUNK_POSITIONS = 8192
+# A latent asked for alone is encoded with the others of its aligned group of this many.
+NEIGHBOURS = 32
+# The SAE's preprocessed inputs (x − b_dec) kept for the next quick cards stay below this.
+SAE_IN_BUDGET = 256 * 2**20
 # The last block's keys and values kept by row for quick cards' hover effects stay below this.
 KV_BUDGET = 1 * 2**30
 # The spot path of FinalRows must match the model's own forward on one row to this (relative).
@@ -305,6 +309,7 @@ class StagedSource:
         # and where each latent's column is: (its group's index, its offset there).
         self.groups: list[Tensor] = []
         self.quick: dict[int, tuple[ActivationIndex, int]] = {}
+        self.kept: dict[int, Tensor] = {}  # preprocessed inputs by first row of their chunk
 
     @property
     def n_blocks(self) -> int:
@@ -330,7 +335,7 @@ class StagedSource:
         where = {int(u): (g, j) for g, group in enumerate(spliced) for j, u in enumerate(group.tolist())}
         copies = [[(i, *where[u]) for i, u in enumerate(units.tolist()) if u in where] for units in sets]
         for r0, r1 in tqdm(self._chunks(), disable=not progress, desc="featurecard: indexing every latent"):
-            sae_in = sae.preprocess(x_all[r0 * seq_len : r1 * seq_len])
+            sae_in = self._sae_in(r0, r1)
             again: dict[int, Tensor] = {}
             for builder, units, todo in zip(builders, sets, copies, strict=True):
                 lo, hi = int(units[0]), int(units[-1]) + 1
@@ -343,9 +348,30 @@ class StagedSource:
                 builder.add(acts.reshape(r1 - r0, seq_len, units.numel()), r0, keep[r0:r1])
         return [builder.finish(by_position=False) for builder in builders]
 
+    def _sae_in(self, r0: int, r1: int) -> Tensor:
+        """The SAE's preprocessed input for rows ``r0 .. r1 - 1``, kept (while it fits
+        :data:`SAE_IN_BUDGET`) for the next cards' latents until the index completes."""
+        if r0 in self.kept:
+            return self.kept[r0]
+        seq_len = self.capture.seq_len
+        x = self.capture.inputs[self.sae.hook_name][r0 * seq_len : r1 * seq_len]
+        sae_in = self.sae.preprocess(x)
+        fits = sum(t.numel() * t.element_size() for t in self.kept.values()) + x.numel() * x.element_size()
+        if sae_in.data_ptr() != x.data_ptr() and fits <= SAE_IN_BUDGET:
+            self.kept[r0] = sae_in
+        return sae_in
+
     def prepare(self, units: Iterable[int]) -> None:
-        """Encode the latents ``units`` not encoded yet, together (one card or several)."""
-        new = sorted({int(u) for u in units} - set(self.quick))
+        """Encode the latents ``units`` not encoded yet, together (several cards made together).
+
+        One latent alone (a card switched to) comes with its :data:`NEIGHBOURS` (reading the
+        inputs costs as much as encoding a few dozen latents from them, and the next card
+        asked for is often a neighbour)."""
+        want = {int(u) for u in units} - set(self.quick)
+        if len(want) == 1:
+            lo = next(iter(want)) // NEIGHBOURS * NEIGHBOURS
+            want = set(range(lo, min(lo + NEIGHBOURS, self.sae.d_sae))) - set(self.quick)
+        new = sorted(want)
         if not new:
             return
         group = torch.tensor(new, dtype=torch.long)
@@ -363,7 +389,7 @@ class StagedSource:
         d_sae = self.sae.d_sae
         blocks = [torch.arange(b * BLOCK, min((b + 1) * BLOCK, d_sae)) for b in range(self.n_blocks)]
         index = concat_indexes(self._encode(blocks, self.groups, progress=progress), self.capture.n_rows)
-        self.groups, self.quick = [], {}
+        self.groups, self.quick, self.kept = [], {}, {}
         return index
 
     def neuron_sums(self, index: ActivationIndex) -> NeuronCorrelationSums:
