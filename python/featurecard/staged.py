@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from .adapters.model import ModelAdapter, flatten_hook_activation, parse_hook
 from .adapters.sae import SparseAutoencoder
 from .adapters.spots import LastBlockAtSpots, unsupported
-from .compute.correlation import NeuronCorrelationSums
+from .compute.correlation import NeuronCorrelationSums, add_counted_moments, counted_mean
 from .compute.index import ActivationIndex, IndexBuilder, concat_indexes
 from .engine import FINAL_RESID_BUDGET, keep_mask
 
@@ -104,7 +104,8 @@ def capture_pass(
     n_rows, seq_len = tokens.shape
     wanted = sorted(set(hooks) | ({keep_resid} if keep_resid else set()))
     inputs: dict[str, Tensor] = {}
-    sums: dict[str, tuple[Tensor, Tensor, Tensor, Tensor]] = {}
+    moments: dict[str, tuple[Tensor, Tensor]] = {}
+    shifts: dict[str, Tensor] = {}
     resid: Tensor | None = None
     keep = torch.empty(n_rows * seq_len, dtype=torch.bool, device=device)
     bar = tqdm(total=n_rows * seq_len, unit="tok", unit_scale=True, disable=not progress, desc="featurecard: reading")
@@ -117,8 +118,10 @@ def capture_pass(
             a = flatten_hook_activation(acts[hook], hooks[hook], hook).flatten(0, 1)
             if hook not in inputs:
                 inputs[hook] = torch.empty(n_rows * seq_len, a.shape[1], dtype=a.dtype, device=device)
+                zeros = torch.zeros(a.shape[1], dtype=torch.float64, device=device)
+                moments[hook], shifts[hook] = (zeros, zeros.clone()), counted_mean(a, keep[lo:hi])
             inputs[hook][lo:hi] = a
-            _add_moments(sums, hook, a, keep[lo:hi])
+            add_counted_moments(*moments[hook], a, keep[lo:hi], shifts[hook])
         if keep_resid:
             r = acts[keep_resid]
             if resid is None:
@@ -126,35 +129,7 @@ def capture_pass(
             resid[row0 : row0 + batch.shape[0]] = r
         bar.update(batch.numel())
     bar.close()
-    moments = {hook: _moments(*sums[hook]) for hook in sums}
     return Capture(inputs, keep, resid, n_rows, seq_len, moments)
-
-
-def _add_moments(
-    sums: dict[str, tuple[Tensor, Tensor, Tensor, Tensor]], hook: str, x: Float[Tensor, "n d"], keep: Bool[Tensor, " n"]
-) -> None:
-    """Add the counted rows of one batch to ``sums[hook]``: (shift, n, Σ(x − shift), Σ(x − shift)²).
-
-    Sums of ``x − shift`` (the first batch's mean) in float32 per batch, float64 across
-    batches: within 1e-6 of float64 sums of ``x`` even where a dimension's mean dwarfs its
-    spread (no cancellation), at a tenth of the time."""
-    if hook not in sums:
-        counted = x[keep]
-        shift = counted.mean(0) if counted.shape[0] else x.new_zeros(x.shape[1])
-        zeros = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
-        sums[hook] = (shift, torch.zeros((), dtype=torch.float64, device=x.device), zeros, zeros.clone())
-    shift, n, s1, s2 = sums[hook]
-    d = torch.sub(x, shift)
-    d[~keep] = 0
-    n.add_(keep.sum())
-    s1.add_(d.sum(0))
-    s2.add_(d.square_().sum(0))
-
-
-def _moments(shift: Tensor, n: Tensor, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor]:
-    """Σx and Σx² (float64) from the shifted sums of :func:`_add_moments`."""
-    c = shift.double()
-    return s1 + n * c, s2 + 2 * c * s1 + n * c * c
 
 
 def resid_to_keep(adapter: ModelAdapter, hooks: Iterable[str], n_positions: int) -> str | None:

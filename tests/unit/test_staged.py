@@ -10,7 +10,7 @@ import torch
 
 import tiny
 from featurecard import staged
-from featurecard.compute.correlation import neurons_from_column
+from featurecard.compute.correlation import add_counted_moments, counted_mean, neurons_from_column
 from featurecard.state.codecs import decode_array
 from featurecard.widget.feature_card import FeatureCard
 from featurecard.workspace import Workspace
@@ -174,15 +174,16 @@ def test_neuron_correlations_from_a_column_equal_corrcoef(model: Any, tokens: to
 
 
 def test_capture_moments_equal_float64_sums_where_the_mean_dwarfs_the_spread() -> None:
-    """Σx and Σx² over the counted rows, batch by batch, against float64 sums of the whole."""
+    """Σx and Σx² over the counted rows, batch by batch (the capture pass and the one-pass
+    engine's neuron sums), against float64 sums of the whole."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(6, 512, 8, generator=g) * torch.tensor([1e-3, 1, 1, 5, 1, 1, 1, 1])
     x += torch.tensor([10.0, 0, 3, 0, -50, 0, 1, 0])  # an offset 10^4 times the spread first
     keep = torch.rand(6, 512, generator=g) > 0.1
-    sums: dict[str, Any] = {}
+    s_x, s_xx = torch.zeros(8, dtype=torch.float64), torch.zeros(8, dtype=torch.float64)
+    shift = counted_mean(x[0], keep[0])
     for b in range(6):
-        staged._add_moments(sums, "h", x[b], keep[b])
-    s_x, s_xx = staged._moments(*sums["h"])
+        add_counted_moments(s_x, s_xx, x[b], keep[b], shift)
     ref = x[keep].double()
     n = ref.shape[0]
     # What the correlations read: the mean to a millionth of the spread, the variance to 1e-5
