@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -38,18 +38,10 @@ from .compute.correlation import (
     neurons_from_column,
     top_correlated,
 )
-from .compute.effects import token_effects
 from .compute.index import ActivationIndex
 from .compute.stats import bottom_windows, histogram, interval_groups, nice_ticks
-from .state.feature_card import (
-    ExampleSeq,
-    HistogramData,
-    HoverRows,
-    LeftTables,
-    LogitRows,
-    build_feature_card_state,
-    seq_positions,
-)
+from .hover import Spots, hovers, shown_spots
+from .state.feature_card import ExampleSeq, HistogramData, HoverRows, LeftTables, LogitRows, build_feature_card_state
 from .state.schema import FeatureCardState
 
 if TYPE_CHECKING:
@@ -174,66 +166,6 @@ def _sequences(ctx: CardContext, windows: list[Window], dense: np.ndarray) -> li
     ]
 
 
-def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor:
-    """The final residual at each (row, pos): kept from the pass, or re-run for those rows."""
-    if ctx.final_resid is not None:
-        dev = ctx.final_resid.device
-        return ctx.final_resid[torch.as_tensor(rows, device=dev), torch.as_tensor(pos, device=dev)]
-    if ctx.final_rows is not None:
-        return ctx.final_rows.at(rows, pos)
-    distinct, inverse = np.unique(rows, return_inverse=True)
-    hook = ctx.adapter.final_resid_hook
-    out = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [hook])[hook].float()
-    return out[torch.as_tensor(inverse, device=out.device), torch.as_tensor(pos, device=out.device)]
-
-
-@dataclass(frozen=True)
-class Spots:
-    """The distinct shown (row, pos) where the unit is nonzero, in dataset order, with its activation."""
-
-    rows: np.ndarray  # int64 [n]
-    pos: np.ndarray  # int64 [n]
-    acts: np.ndarray  # float [n]
-
-
-def _spots(groups: list[tuple[str, list[ExampleSeq]]]) -> Spots:
-    seqs = [s for _, g in groups for s in g]
-    if not seqs:
-        return Spots(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    acts = np.concatenate([s.acts for s in seqs])
-    rows, pos = seq_positions(seqs)
-    on = acts != 0
-    keys, where = np.unique((rows[on] << 32) | pos[on], return_index=True)
-    return Spots(keys >> 32, keys & 0xFFFFFFFF, acts[on][where])
-
-
-def _hovers(ctx: CardContext, spots: list[Spots], directions: list[Tensor | None], k: int) -> list[HoverRows | None]:
-    """Effects at every shown token where each unit is nonzero, for all the cards in one call."""
-    cards = [i for i, d in enumerate(directions) if d is not None]
-    out: list[HoverRows | None] = [None] * len(spots)
-    if not cards:
-        return out
-    rows = np.concatenate([spots[i].rows for i in cards])
-    pos = np.concatenate([spots[i].pos for i in cards])
-    counts = [spots[i].rows.size for i in cards]
-    m = ctx.adapter.model
-    dirs = torch.stack([cast("Tensor", directions[i]) for i in cards])
-    # Nothing shown is active: token_effects returns empty tables.
-    r = _final_resid_at(ctx, rows, pos) if rows.size else torch.zeros(0, int(m.cfg.d_model), device=dirs.device)
-    tok = np.asarray(ctx.tokens)
-    seq_len = tok.shape[1]
-    nxt = np.where(pos + 1 < seq_len, tok[rows, np.minimum(pos + 1, seq_len - 1)], -1)
-    acts = torch.as_tensor(np.concatenate([spots[i].acts for i in cards]), device=r.device)
-    which = torch.repeat_interleave(torch.arange(len(cards)), torch.tensor(counts)).to(r.device)
-    eff = token_effects(r, acts, dirs.to(r.device), ctx.adapter.final_readout(), torch.as_tensor(nxt), k=k, which=which)
-    tables = [_np(t) for t in (eff.top_ids, eff.top_values, eff.bottom_ids, eff.bottom_values, eff.loss_change)]
-    ends = np.cumsum(counts)
-    for i, hi, n in zip(cards, ends, counts, strict=True):
-        part = [t[hi - n : hi] for t in tables]
-        out[i] = HoverRows(spots[i].rows, spots[i].pos, *part)
-    return out
-
-
 def _hist(values: Tensor, n_bins: int) -> HistogramData:
     edges, counts = histogram(values, n_bins)
     return HistogramData(edges=edges, counts=counts, ticks=nice_ticks(edges[0], edges[-1]))
@@ -334,7 +266,7 @@ def _shown(ctx: CardContext, feature: int, opt: CardOptions) -> _Shown:
     if not top:
         unavailable["examples"] = f"unit {feature} never activates (> 0) on the {col.n_tokens} dataset tokens"
     left, pending = _left(ctx, feature, col, f_dense, opt, unavailable)
-    return _Shown(col, groups, _spots(groups), unavailable, left, pending)
+    return _Shown(col, groups, shown_spots(groups), unavailable, left, pending)
 
 
 @torch.no_grad()
@@ -351,8 +283,8 @@ def card_states(ctx: CardContext, features: list[int], opt: CardOptions | None =
         ctx.staged.prepare(features)  # their latents in one matmul
     shown = [_shown(ctx, f, opt) for f in features]
     directions = [_resid_direction(ctx, f) for f in features]
-    hovers = _hovers(ctx, [s.spots for s in shown], [d for d, _ in directions], opt.n_hover)
-    return [_finish(ctx, f, s, d, h, opt) for f, s, d, h in zip(features, shown, directions, hovers, strict=True)]
+    rows = hovers(ctx, [s.spots for s in shown], [d for d, _ in directions], opt.n_hover)
+    return [_finish(ctx, f, s, d, h, opt) for f, s, d, h in zip(features, shown, directions, rows, strict=True)]
 
 
 def _finish(

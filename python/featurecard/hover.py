@@ -1,0 +1,87 @@
+"""Hover effects of the tokens cards show, for several cards at once.
+
+A card's hover tooltips need, at every shown token where its unit is nonzero, the exact
+change of the next-token log-probabilities when the unit's write is removed from the final
+residual (:mod:`.compute.effects`). The final residual there comes from what the pass kept
+(every position), from :class:`~featurecard.staged.FinalRows` (the later blocks at those
+positions only), or from a forward pass of those rows; the cards made together read it in
+one call, and their effects come from one call too (chunks never mix cards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .compute.effects import token_effects
+from .state.feature_card import ExampleSeq, HoverRows, seq_positions
+
+if TYPE_CHECKING:
+    from .cards import CardContext
+
+
+def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor:
+    """The final residual at each (row, pos): kept from the pass, or re-run for those rows."""
+    if ctx.final_resid is not None:
+        dev = ctx.final_resid.device
+        return ctx.final_resid[torch.as_tensor(rows, device=dev), torch.as_tensor(pos, device=dev)]
+    if ctx.final_rows is not None:
+        return ctx.final_rows.at(rows, pos)
+    distinct, inverse = np.unique(rows, return_inverse=True)
+    hook = ctx.adapter.final_resid_hook
+    out = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [hook])[hook].float()
+    return out[torch.as_tensor(inverse, device=out.device), torch.as_tensor(pos, device=out.device)]
+
+
+@dataclass(frozen=True)
+class Spots:
+    """The distinct shown (row, pos) where the unit is nonzero, in dataset order, with its activation."""
+
+    rows: np.ndarray  # int64 [n]
+    pos: np.ndarray  # int64 [n]
+    acts: np.ndarray  # float [n]
+
+
+def shown_spots(groups: list[tuple[str, list[ExampleSeq]]]) -> Spots:
+    """What a card's hover effects need: its example groups' tokens where the unit is nonzero."""
+    seqs = [s for _, g in groups for s in g]
+    if not seqs:
+        return Spots(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    acts = np.concatenate([s.acts for s in seqs])
+    rows, pos = seq_positions(seqs)
+    on = acts != 0
+    keys, where = np.unique((rows[on] << 32) | pos[on], return_index=True)
+    return Spots(keys >> 32, keys & 0xFFFFFFFF, acts[on][where])
+
+
+def hovers(ctx: CardContext, spots: list[Spots], directions: list[Tensor | None], k: int) -> list[HoverRows | None]:
+    """Effects at every shown token where each unit is nonzero, for all the cards in one call."""
+    cards = [i for i, d in enumerate(directions) if d is not None]
+    out: list[HoverRows | None] = [None] * len(spots)
+    if not cards:
+        return out
+    rows = np.concatenate([spots[i].rows for i in cards])
+    pos = np.concatenate([spots[i].pos for i in cards])
+    counts = [spots[i].rows.size for i in cards]
+    m = ctx.adapter.model
+    dirs = torch.stack([cast("Tensor", directions[i]) for i in cards])
+    # Nothing shown is active: token_effects returns empty tables.
+    r = _final_resid_at(ctx, rows, pos) if rows.size else torch.zeros(0, int(m.cfg.d_model), device=dirs.device)
+    tok = np.asarray(ctx.tokens)
+    seq_len = tok.shape[1]
+    nxt = np.where(pos + 1 < seq_len, tok[rows, np.minimum(pos + 1, seq_len - 1)], -1)
+    acts = torch.as_tensor(np.concatenate([spots[i].acts for i in cards]), device=r.device)
+    which = torch.repeat_interleave(torch.arange(len(cards)), torch.tensor(counts)).to(r.device)
+    eff = token_effects(r, acts, dirs.to(r.device), ctx.adapter.final_readout(), torch.as_tensor(nxt), k=k, which=which)
+    tables = [
+        t.cpu().numpy() for t in (eff.top_ids, eff.top_values, eff.bottom_ids, eff.bottom_values, eff.loss_change)
+    ]
+    ends = np.cumsum(counts)
+    for i, hi, n in zip(cards, ends, counts, strict=True):
+        part = [t[hi - n : hi] for t in tables]
+        out[i] = HoverRows(spots[i].rows, spots[i].pos, *part)
+    return out
