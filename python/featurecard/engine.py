@@ -87,7 +87,7 @@ def index_pass(
     for row0 in range(0, n_rows, batch_size):
         batch = tokens[row0 : row0 + batch_size].to(device)
         keep = keep_mask(batch, adapter.bos_token_id, exclude_bos)
-        acts = adapter.capture(batch, hooks)
+        acts = adapter.capture_dataset(batch, hooks)
         if final is not None:
             final[row0 : row0 + batch.shape[0]] = acts[final_hook].float()
         for name, sae in sources.items():

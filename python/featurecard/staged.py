@@ -113,7 +113,7 @@ def capture_pass(
         batch = tokens[row0 : row0 + batch_size].to(device)
         lo, hi = row0 * seq_len, (row0 + batch.shape[0]) * seq_len
         keep[lo:hi] = keep_mask(batch, adapter.bos_token_id, exclude_bos).flatten()
-        acts = adapter.capture(batch, wanted)
+        acts = adapter.capture_dataset(batch, wanted)
         for hook in hooks:
             a = flatten_hook_activation(acts[hook], hooks[hook], hook).flatten(0, 1)
             if hook not in inputs:

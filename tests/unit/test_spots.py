@@ -34,7 +34,7 @@ CONFIGS = {
     },
     "parallel": {"parallel_attn_mlp": True},
     "attn-only": {"attn_only": True},
-    "local-window": {"attn_types": ["global", "local"], "window_size": 5},
+    "local-window": {"use_local_attn": True, "attn_types": ["global", "local"], "window_size": 5},
     "norm-before-and-after": {"use_normalization_before_and_after": True, "normalization_type": "RMS"},
     "three-layers": {"n_layers": 3},
 }

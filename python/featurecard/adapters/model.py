@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -28,6 +29,11 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from .fused import CHECK_TOLERANCE as FUSED_CHECK_TOLERANCE
+from .fused import fused_attention, fused_unsupported
+
+# Rows of the first dataset batch on which the fused forward is checked against the model's own.
+FUSED_CHECK_ROWS = 2
 _BLOCK = re.compile(r"^blocks\.(\d+)\.(.+)$")
 _RESID_SPACE = {"hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out"}
 # TransformerBridge's canonical names for the same places (TL 4 reports these inside hooks).
@@ -139,6 +145,10 @@ class ModelAdapter:
         self.hook_names: frozenset[str] = frozenset(model.hook_dict)
         self._strings: dict[int, str] = {}
         self._readout: tuple[object, NormUnembed] | None = None
+        # Layers whose attention runs fused in dataset passes (None: not decided yet), and why
+        # the others do not (:mod:`~featurecard.adapters.fused`).
+        self._fused: list[int] | None = None
+        self.fused_why = ""
 
     # -- facts ---------------------------------------------------------------------------
     @property
@@ -194,6 +204,41 @@ class ModelAdapter:
         with contextlib.suppress(_Captured):
             self.model.run_with_hooks(tokens.to(self.device), fwd_hooks=savers)
         return out
+
+    @torch.no_grad()
+    def capture_dataset(self, tokens: Int[Tensor, "batch pos"], hook_names: Sequence[str]) -> dict[str, Tensor]:
+        """:meth:`capture` for the passes over the whole dataset: the attention of the blocks
+        that allow it runs fused (:mod:`~featurecard.adapters.fused`), once the first call has
+        checked the fused forward against the model's own on its first rows."""
+        layers = self._fused_layers(tokens) if self._fused is None else self._fused
+        if not layers:
+            return self.capture(tokens, hook_names)
+        with fused_attention(self.model, layers):
+            return self.capture(tokens, hook_names)
+
+    def _fused_layers(self, tokens: Int[Tensor, "batch pos"]) -> list[int]:
+        """Decide once which layers run fused: those :func:`fused_unsupported` accepts, if the
+        fused forward reproduces the model's own (every block, to the final residual) on the
+        first :data:`FUSED_CHECK_ROWS` rows of ``tokens``."""
+        why = {layer: fused_unsupported(self.model, layer) for layer in range(self.n_layers)}
+        layers = [layer for layer, w in why.items() if w is None]
+        self.fused_why = "; ".join(dict.fromkeys(w for w in why.values() if w is not None))
+        if layers:
+            rows, hooks = tokens[:FUSED_CHECK_ROWS], [self.final_resid_hook]
+            want = self.capture(rows, hooks)[hooks[0]]
+            with fused_attention(self.model, layers):
+                got = self.capture(rows, hooks)[hooks[0]]
+            gap = float((got - want).abs().max()) / (1.0 + float(want.abs().max()))
+            if not gap <= FUSED_CHECK_TOLERANCE:
+                warnings.warn(
+                    f"featurecard: fused attention differs from the model's own forward by {gap:.3g} "
+                    f"(relative; accepted up to {FUSED_CHECK_TOLERANCE:g}); dataset passes use the model's attention",
+                    stacklevel=3,
+                )
+                self.fused_why = f"the fused forward differs from the model's own by {gap:.3g} (relative)"
+                layers = []
+        self._fused = layers
+        return layers
 
     @property
     def can_resume(self) -> bool:

@@ -1,0 +1,144 @@
+"""Fused attention in dataset passes against the model's own forward.
+
+Reference: ``run_with_cache`` of the same HookedTransformer on the same tokens (TransformerLens's
+attention, nothing of featurecard's). The configurations exercise each branch of the fused
+forward: rotary queries and keys (GPT-NeoX and GPT-J pairings), grouped-query attention,
+shortformer positions, parallel and attention-only blocks, and a local window (refused, so
+that layer keeps its own attention while the other is fused).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+import tiny
+from featurecard.adapters import fused
+from featurecard.adapters.model import ModelAdapter
+
+pytestmark = pytest.mark.skipif(tiny.tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
+
+CONFIGS = {
+    "gelu-LN": {},
+    "rotary-neox-partial": {"positional_embedding_type": "rotary", "rotary_dim": 8, "rotary_adjacent_pairs": False},
+    "rotary-gptj": {"positional_embedding_type": "rotary", "rotary_dim": 16, "rotary_adjacent_pairs": True},
+    "gqa-rms-gated": {
+        "n_key_value_heads": 1,
+        "normalization_type": "RMS",
+        "gated_mlp": True,
+        "act_fn": "silu",
+        "positional_embedding_type": "rotary",
+        "rotary_dim": 16,
+    },
+    "shortformer": {"positional_embedding_type": "shortformer"},
+    "parallel": {"parallel_attn_mlp": True},
+    "attn-only": {"attn_only": True},
+    "local-window": {"use_local_attn": True, "attn_types": ["local", "global"], "window_size": 5},
+}
+
+
+def _hooks(model: Any) -> list[str]:
+    last = model.cfg.n_layers - 1
+    return ["blocks.0.attn.hook_z", "blocks.0.hook_attn_out", f"blocks.{last}.hook_resid_post"] + (
+        [] if model.cfg.attn_only else ["blocks.0.mlp.hook_post"]
+    )
+
+
+class _Counter:
+    """Counts the fused kernel's calls (so a test knows the fused path really ran)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        real = fused.F.scaled_dot_product_attention
+
+        def counted(*args: Any, **kwargs: Any) -> torch.Tensor:
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(fused.F, "scaled_dot_product_attention", counted)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_fused_dataset_pass_equals_the_models_own_forward(
+    tok: Any, tokens: torch.Tensor, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tiny.hooked_transformer(tok, **CONFIGS[name])
+    hooks = _hooks(model)
+    _, cache = model.run_with_cache(tokens, names_filter=hooks)
+    adapter = ModelAdapter(model)
+    counter = _Counter(monkeypatch)
+    got = adapter.capture_dataset(tokens, hooks)
+    local = name == "local-window"
+    assert adapter._fused == ([1] if local else [0, 1]), adapter.fused_why
+    assert ("local attention windows" in adapter.fused_why) == local
+    # The check ran 2 rows through the fused blocks, then the batch itself.
+    assert counter.calls == (1 if local else 2) * 2
+    for hook in hooks:
+        want = cache[hook]
+        torch.testing.assert_close(got[hook], want, atol=1e-5, rtol=1e-5, msg=f"{name}: {hook}")
+    for block in model.blocks:  # the model's own forward is back
+        assert "forward" not in vars(block.attn)
+
+
+def test_a_hook_on_the_pattern_runs_the_models_own_attention(
+    tok: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tiny.hooked_transformer(tok)
+    hooks = ["blocks.1.attn.hook_pattern", "blocks.1.hook_resid_post"]
+    _, cache = model.run_with_cache(tokens, names_filter=hooks)
+    adapter = ModelAdapter(model)
+    adapter.capture_dataset(tokens[:2], ["blocks.0.hook_resid_post"])  # decides: both layers fused
+    counter = _Counter(monkeypatch)
+    got = adapter.capture_dataset(tokens, hooks)
+    assert counter.calls == 1  # block 0 only; block 1 forms its pattern for the hook
+    torch.testing.assert_close(got[hooks[0]], cache[hooks[0]])
+    torch.testing.assert_close(got[hooks[1]], cache[hooks[1]], atol=1e-5, rtol=1e-5)
+
+
+def test_a_fused_forward_that_differs_is_refused_with_the_gap(
+    tok: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutant kernel (scores scaled twice) must fail the check: the pass falls back, warns,
+    and its numbers are the model's own."""
+    real = fused.F.scaled_dot_product_attention
+
+    def wrong(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: Any) -> torch.Tensor:
+        return real(q, k, v, is_causal=True, scale=kw["scale"] ** 2)
+
+    monkeypatch.setattr(fused.F, "scaled_dot_product_attention", wrong)
+    model = tiny.hooked_transformer(tok)
+    hook = "blocks.1.hook_resid_post"
+    _, cache = model.run_with_cache(tokens, names_filter=[hook])
+    adapter = ModelAdapter(model)
+    with pytest.warns(UserWarning, match="fused attention differs"):
+        got = adapter.capture_dataset(tokens, [hook])[hook]
+    assert adapter._fused == [] and "differs from the model's own" in adapter.fused_why
+    assert torch.equal(got, cache[hook])
+
+
+def test_errors_inside_the_pass_restore_the_models_forward(tok: Any, tokens: torch.Tensor) -> None:
+    model = tiny.hooked_transformer(tok)
+
+    def failing_pass() -> None:
+        with fused.fused_attention(model, [0, 1]):
+            assert "forward" in vars(model.blocks[0].attn)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_pass()
+    assert all("forward" not in vars(b.attn) for b in model.blocks)
+
+
+def test_what_is_refused_and_why(tok: Any) -> None:
+    capped = tiny.hooked_transformer(tok, attn_scores_soft_cap=50.0)
+    assert "soft-capped scores" in str(fused.fused_unsupported(capped, 0))
+    half = tiny.hooked_transformer(tok, dtype=torch.bfloat16)
+    assert "torch.bfloat16 weights" in str(fused.fused_unsupported(half, 0))
+    results = tiny.hooked_transformer(tok, use_attn_result=True)
+    assert "use_attn_result" in str(fused.fused_unsupported(results, 1))
+    assert fused.fused_unsupported(tiny.hooked_transformer(tok), 1) is None
+    bridged = ModelAdapter(tiny.bridge(tok))
+    bridged.capture_dataset(tiny.random_tokens(tok, batch=2, pos=8), ["blocks.0.hook_resid_post"])
+    assert bridged._fused == [] and "TransformerBridge runs its own attention" in bridged.fused_why
