@@ -39,16 +39,17 @@ def _check_against_patched_forward(model: Any, tokens: torch.Tensor, readout: Re
     final = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
     g = torch.Generator().manual_seed(0)
     directions = torch.randn(2, model.cfg.d_model, generator=g)
-    rows, poss = [0, 1, 2, 3, 0, 2], [5, 7, 23, 11, 3, 23]  # position 23 is the last: no next token
-    acts = torch.tensor([1.5, 0.7, 2.0, -0.4, 3.0, 0.9])
-    which = torch.tensor([0, 0, 0, 0, 1, 1])
+    # 18 tokens of two units, interleaved, in two chunks of 16; position 23 has no next token.
+    rows, poss = [0, 1, 2, 3, 0, 2] * 3, [5, 7, 23, 11, 3, 23, 1, 2, 3, 4, 5, 6, 20, 21, 22, 23, 0, 9]
+    acts = torch.tensor([1.5, 0.7, 2.0, -0.4, 3.0, 0.9] * 3)
+    which = torch.tensor([0, 0, 0, 0, 1, 1] * 3)
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=lambda n: n == final)
         resid = torch.stack([cache[final][r, p] for r, p in zip(rows, poss, strict=True)])
         next_ids = torch.tensor(
             [int(tokens[r, p + 1]) if p + 1 < tokens.shape[1] else -1 for r, p in zip(rows, poss, strict=True)]
         )
-        eff = token_effects(resid, acts, directions, readout, next_ids, k=5, chunk=3, which=which)
+        eff = token_effects(resid, acts, directions, readout, next_ids, k=5, chunk=16, which=which)
         clean_logits = model(tokens)
         for i, (r, p) in enumerate(zip(rows, poss, strict=True)):
             direction = directions[which[i]]
@@ -70,9 +71,15 @@ def _check_against_patched_forward(model: Any, tokens: torch.Tensor, readout: Re
                 assert abs(float(eff.loss_change[i]) + float(delta[next_ids[i]])) < 1e-4
             else:
                 assert torch.isnan(eff.loss_change[i])
-    # One unit alone gives its tokens' numbers bit for bit (chunks never mix units).
-    alone = token_effects(resid[4:], acts[4:], directions[1], readout, next_ids[4:], k=5, chunk=3)
-    assert torch.equal(alone.top_values, eff.top_values[4:]) and torch.equal(alone.top_ids, eff.top_ids[4:])
+    # One unit alone gives its tokens' numbers bit for bit (every chunk has the same shape).
+    for one in (which == 1, torch.arange(18) == 17):  # a unit's tokens; one token
+        alone = token_effects(resid[one], acts[one], directions[1], readout, next_ids[one], k=5, chunk=16)
+        for got, want in zip(
+            (alone.top_values, alone.top_ids, alone.bottom_values, alone.loss_change),
+            (eff.top_values[one], eff.top_ids[one], eff.bottom_values[one], eff.loss_change[one]),
+            strict=True,
+        ):
+            assert torch.equal(got.nan_to_num(), want.nan_to_num())
 
 
 @pytest.mark.parametrize("v", [7, 64 * 5, 64 * 6 + 1, 5000, 50257])

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
@@ -55,37 +54,50 @@ def token_effects(
     """Effects at ``n`` tokens; ``next_ids`` is −1 where the sequence ends.
 
     ``direction`` is one unit's, or one per unit of several (the cards made together), with
-    ``which[i]`` the unit of token ``i`` (tokens of one unit together)."""
+    ``which[i]`` the unit of token ``i``.
+
+    Every step works row by row, and every chunk is padded to ``chunk`` rows: the BLAS picks
+    its kernel by the matmul's shape (on MKL a lone row, or the rows past the last whole block
+    of a small matmul, sum in another order), and with one shape whose rows fill whole blocks
+    (``chunk`` a multiple of 16) a row's numbers do not depend on the rows beside it. So
+    tokens of several units share chunks, and a unit's numbers are the same, to the last bit,
+    whether its card is made alone or with others (tested)."""
     d = direction.to(final_resid.dtype)
     dirs = d[None] if d.ndim == 1 else d
-    n = final_resid.shape[0]
-    unit = np.zeros(n, dtype=np.int64) if which is None else np.asarray(which.cpu(), dtype=np.int64)
-    pair = _factored(readout, dirs) if isinstance(readout, NormUnembed) else None
-    outs: list[tuple[Tensor, ...]] = []
-    # Chunks never mix units, so a unit's numbers do not depend on the units made with it.
-    cuts = np.flatnonzero(np.diff(unit)) + 1
-    for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, n].tolist(), strict=True) if n else ():
-        u = int(unit[lo])
-        for s in range(lo, hi, chunk):
-            r = final_resid[s : min(s + chunk, hi)]
-            a = acts[s : min(s + chunk, hi)].to(r.dtype)
-            if pair is not None:
-                clean_logits, ablated_logits = pair(r, a, u)
-            else:
-                assert callable(readout)
-                # Clean and ablated rows go through the readout as one batch of two.
-                both = readout(torch.stack([r, r - a[:, None] * dirs[u]])).float()
-                clean_logits, ablated_logits = both.unbind(0)
-            delta = torch.log_softmax(clean_logits, -1).sub_(torch.log_softmax(ablated_logits, -1))
-            (top_v, top_i), (bottom_v, bottom_i) = top_and_bottom(delta, k)
-            nxt = next_ids[s : min(s + chunk, hi)].to(delta.device)
-            loss = -delta.gather(-1, nxt.clamp(min=0)[:, None])[:, 0]
-            loss = torch.where(nxt >= 0, loss, torch.full_like(loss, float("nan")))
-            outs.append((top_i, top_v, bottom_i, bottom_v, loss))
-    if not outs:
+    n, dev = final_resid.shape[0], final_resid.device
+    if n == 0:
         empty_i = torch.zeros(0, k, dtype=torch.int64)
         empty_f = torch.zeros(0, k)
         return TokenEffects(empty_i, empty_f, empty_i, empty_f, torch.zeros(0))
+    unit = torch.zeros(n, dtype=torch.int64, device=dev) if which is None else which.to(dev, torch.int64)
+    nxt_all = next_ids.to(dev)
+    pair = _factored(readout, dirs, chunk) if isinstance(readout, NormUnembed) else None
+    logp: Tensor | None = None  # log-softmax buffers, reused by every chunk
+    outs: list[tuple[Tensor, ...]] = []
+    for s in range(0, n, chunk):
+        m = min(chunk, n - s)
+        r = final_resid.new_zeros(chunk, final_resid.shape[1])
+        r[:m] = final_resid[s : s + m]
+        a = r.new_zeros(chunk)
+        a[:m] = acts[s : s + m].to(r.dtype)
+        u = unit.new_zeros(chunk)
+        u[:m] = unit[s : s + m]
+        if pair is not None:
+            clean_logits, ablated_logits = pair(r, a, u)
+        else:
+            assert callable(readout)
+            # Clean and ablated rows go through the readout as one batch of two.
+            both = readout(torch.stack([r, r - a[:, None] * dirs[u]])).float()
+            clean_logits, ablated_logits = both.unbind(0)
+        if logp is None:
+            logp = clean_logits.new_empty(2, *clean_logits.shape)
+        delta = torch.log_softmax(clean_logits[:m], -1, out=logp[0, :m])
+        delta.sub_(torch.log_softmax(ablated_logits[:m], -1, out=logp[1, :m]))
+        (top_v, top_i), (bottom_v, bottom_i) = top_and_bottom(delta, k)
+        nxt = nxt_all[s : s + m]
+        loss = -delta.gather(-1, nxt.clamp(min=0)[:, None])[:, 0]
+        loss = torch.where(nxt >= 0, loss, torch.full_like(loss, float("nan")))
+        outs.append((top_i, top_v, bottom_i, bottom_v, loss))
     cols = [torch.cat(c) for c in zip(*outs, strict=True)]
     return TokenEffects(*cols)
 
@@ -104,14 +116,34 @@ def top_and_bottom(
     maxima are largest (a larger entry outside them would need ``k`` larger block maxima, each
     a larger entry), so ``topk`` runs on those blocks (and the columns past the last whole
     block) instead of the whole row: 5x faster at a 50k vocabulary. Ties may pick other
-    indices of equal value; tables with NaN (or both infinities) go through ``topk`` whole."""
+    indices of equal value; rows with NaN (or both infinities) go through ``topk`` whole.
+    Each row's result depends on that row only."""
+    v = x.shape[1]
+    k = min(k, v)
+    if v // TOPK_BLOCK <= k:
+        return _plain_top_and_bottom(x, k)
+    out = _blocked_top_and_bottom(x, k)
+    bad = x.sum(-1).isnan()  # rows with NaN or both infinities (a sum is ~10x cheaper than isnan)
+    if bool(bad.any()):
+        for (values, ids), (v_bad, i_bad) in zip(out, _plain_top_and_bottom(x[bad], k), strict=True):
+            values[bad], ids[bad] = v_bad, i_bad
+    return out
+
+
+def _plain_top_and_bottom(
+    x: Float[Tensor, "n v"], k: int
+) -> tuple[tuple[Float[Tensor, "n k"], Int[Tensor, "n k"]], tuple[Float[Tensor, "n k"], Int[Tensor, "n k"]]]:
+    top, bottom = x.topk(k, dim=-1), x.topk(k, dim=-1, largest=False)
+    return (top.values, top.indices), (bottom.values, bottom.indices)
+
+
+def _blocked_top_and_bottom(
+    x: Float[Tensor, "n v"], k: int
+) -> tuple[tuple[Float[Tensor, "n k"], Int[Tensor, "n k"]], tuple[Float[Tensor, "n k"], Int[Tensor, "n k"]]]:
+    """:func:`top_and_bottom` through the blocks whose extremes can hold the answer."""
     n, v = x.shape
     b = TOPK_BLOCK
     n_blocks = v // b
-    k = min(k, v)
-    if n_blocks <= k or bool(x.sum().isnan()):  # NaN anywhere (a sum is ~10x cheaper than isnan)
-        top, bottom = x.topk(k, dim=-1), x.topk(k, dim=-1, largest=False)
-        return (top.values, top.indices), (bottom.values, bottom.indices)
     blocks = x[:, : n_blocks * b].view(n, n_blocks, b)
     within = torch.arange(b, device=x.device)
     tail = torch.arange(n_blocks * b, v, device=x.device).expand(n, -1)
@@ -126,23 +158,28 @@ def top_and_bottom(
 
 
 def _factored(
-    ro: NormUnembed, dirs: Float[Tensor, "n_dir d_model"]
-) -> Callable[[Tensor, Tensor, int], tuple[Float[Tensor, "n d_vocab"], Float[Tensor, "n d_vocab"]]]:
-    """Clean and ablated logits from one matmul (see :class:`NormUnembed`)."""
+    ro: NormUnembed, dirs: Float[Tensor, "n_dir d_model"], rows: int
+) -> Callable[[Tensor, Tensor, Tensor], tuple[Float[Tensor, "n d_vocab"], Float[Tensor, "n d_vocab"]]]:
+    """Clean and ablated logits from one matmul (see :class:`NormUnembed`), for chunks of
+    ``rows`` rows written into buffers reused from chunk to chunk (fresh ``[rows, d_vocab]``
+    tensors cost page faults each time; the returned logits live until the next call)."""
     w_u, bias = ro.folded
     d = dirs.float()
     d_c = d - d.mean(-1, keepdim=True) if ro.center else d
     d_logits = d_c @ w_u
+    g, clean, ablated = (bias.new_empty(rows, w_u.shape[1]) for _ in range(3))
 
-    def pair(r: Tensor, a: Tensor, u: int) -> tuple[Tensor, Tensor]:
+    def pair(r: Tensor, a: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+        """Clean and ablated logits of rows ``r`` with activations ``a`` of units ``u``."""
         r, a = r.float(), a.float()
         c = r - r.mean(-1, keepdim=True) if ro.center else r
         c_a = c - a[:, None] * d_c[u]
         inv = (c.pow(2).mean(-1) + ro.eps).rsqrt()
         inv_a = (c_a.pow(2).mean(-1) + ro.eps).rsqrt()
-        g = c @ w_u
-        clean = torch.addcmul(bias, g, inv[:, None])
-        ablated = torch.addr(bias.expand_as(g), -(a * inv_a), d_logits[u]).addcmul_(g, inv_a[:, None])
+        torch.mm(c, w_u, out=g)
+        torch.addcmul(bias, g, inv[:, None], out=clean)
+        torch.index_select(d_logits, 0, u, out=ablated)
+        torch.addcmul(bias, ablated, -(a * inv_a)[:, None], out=ablated).addcmul_(g, inv_a[:, None])
         return soft_cap(clean, ro.softcap), soft_cap(ablated, ro.softcap)
 
     return pair
