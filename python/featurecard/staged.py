@@ -173,8 +173,10 @@ class FinalRows:
         self.why_rows = unsupported(adapter.model, self.last)
         self.spots = None if self.why_rows else LastBlockAtSpots(adapter.model, self.last)
         self.checked = False
-        self.kv: tuple[Tensor, Tensor] | None = None  # the last block's keys and values, by row
-        self.kv_done = np.zeros(n_rows, dtype=bool)
+        # The last block's keys and values by row (views of the batches they were computed in,
+        # so keeping them costs no copy), while they fit KV_BUDGET.
+        self.kv: dict[int, tuple[Tensor, Tensor]] = {}
+        self.kv_keep: bool | None = None
 
     @torch.no_grad()
     def at(self, rows: np.ndarray, pos: np.ndarray) -> Float[Tensor, "n d_model"]:
@@ -230,23 +232,22 @@ class FinalRows:
     def _keys_values(self, rows: np.ndarray) -> tuple[Tensor, Tensor]:
         """The last block's keys and values for ``rows`` (sorted, distinct), kept by row if they fit."""
         assert self.spots is not None
-        idx = torch.as_tensor(rows, device=self.pre.device)
-        todo = rows[~self.kv_done[rows]]
+        todo = np.array([r for r in rows.tolist() if r not in self.kv], dtype=np.int64)
         if todo.size == rows.size:  # all new (always, when not kept): handed back without a second read
-            k, v = self.spots.keys_values(self.pre[idx])
-            if self.kv is None:
-                n_rows = self.done.shape[0]
-                if (k[0].numel() + v[0].numel()) * k.element_size() * n_rows > KV_BUDGET:
-                    return k, v  # not kept: computed again for each call
-                self.kv = (k.new_empty(n_rows, *k.shape[1:]), v.new_empty(n_rows, *v.shape[1:]))
-            self.kv[0][idx], self.kv[1][idx] = k, v
-            self.kv_done[rows] = True
+            k, v = self.spots.keys_values(self.pre[torch.as_tensor(rows, device=self.pre.device)])
+            self._keep(rows, k, v)
             return k, v
-        assert self.kv is not None  # some rows are done, so they were kept
         for chunk in self._chunks(todo):
-            self.kv[0][chunk], self.kv[1][chunk] = self.spots.keys_values(self.pre[chunk])
-        self.kv_done[todo] = True
-        return self.kv[0][idx], self.kv[1][idx]
+            self._keep(chunk.cpu().numpy(), *self.spots.keys_values(self.pre[chunk]))
+        return torch.stack([self.kv[r][0] for r in rows.tolist()]), torch.stack([self.kv[r][1] for r in rows.tolist()])
+
+    def _keep(self, rows: np.ndarray, k: Tensor, v: Tensor) -> None:
+        if self.kv_keep is None:
+            n_rows = self.done.shape[0]
+            self.kv_keep = (k[0].numel() + v[0].numel()) * k.element_size() * n_rows <= KV_BUDGET
+        if self.kv_keep:
+            for i, r in enumerate(rows.tolist()):
+                self.kv[r] = (k[i], v[i])
 
     def _at_spots(self, rows: np.ndarray, pos: np.ndarray) -> None:
         """The last block at (rows, pos) only: rows in groups of similar counts (less padding)."""

@@ -114,7 +114,7 @@ def test_keys_and_values_over_budget_are_computed_for_each_call(tok: Any, monkey
         torch.testing.assert_close(
             fr.at(rows, pos), ref[torch.as_tensor(rows), torch.as_tensor(pos)], atol=2e-5, rtol=1e-5
         )
-    assert fr.kv is None and fr.spots is not None
+    assert fr.kv == {} and fr.kv_keep is False and fr.spots is not None
 
 
 def test_keys_and_values_are_computed_once_per_row(tok: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -200,6 +200,21 @@ def test_neuron_correlations_from_a_column_equal_corrcoef(model: Any, tokens: to
     torch.testing.assert_close(got.cosine.double(), cos[got.ids], atol=1e-6, rtol=1e-6)
 
 
+def test_neuron_correlations_where_the_mean_dwarfs_the_spread() -> None:
+    """float32 inputs around 1000 with a spread of 0.01: Pearson against float64 corrcoef."""
+    g = torch.Generator().manual_seed(3)
+    n, d = 4000, 16
+    f = torch.rand(n, generator=g) * (torch.rand(n, generator=g) < 0.3)
+    noise = torch.randn(n, d, generator=g, dtype=torch.float64)
+    x = (1000 + 0.01 * (noise + f[:, None].double() * torch.arange(d) / d)).float()
+    pos = torch.nonzero(f).flatten()
+    s_x, s_xx = x.double().sum(0), (x.double() ** 2).sum(0)
+    got = neurons_from_column(pos, f[pos], x, s_x, s_xx, n, k=d)
+    ref = torch.corrcoef(torch.cat([f[None].double(), x.double().T]))[0, 1:]
+    torch.testing.assert_close(got.pearson.double(), ref.topk(d).values, atol=1e-4, rtol=0)
+    torch.testing.assert_close(got.pearson.double(), ref[got.ids], atol=1e-4, rtol=0)
+
+
 def test_capture_moments_equal_float64_sums_where_the_mean_dwarfs_the_spread() -> None:
     """Σx and Σx² over the counted rows, batch by batch (the capture pass and the one-pass
     engine's neuron sums), against float64 sums of the whole."""

@@ -72,8 +72,7 @@ def add_counted_moments(
     batch's :func:`counted_mean`) and moved back in float64: within 1e-6 of float64 sums of
     ``x`` even where a dimension's mean dwarfs its spread (no cancellation), at a tenth of
     the time of summing ``x`` in float64."""
-    d = torch.sub(x, shift)
-    d[~keep] = 0
+    d = torch.sub(x, shift).masked_fill_(~keep[:, None], 0)
     s1, s2 = d.sum(0).double(), d.square_().sum(0).double()
     n, c = keep.sum().double(), shift.double()
     s_x.add_(s1 + n * c)
@@ -149,9 +148,15 @@ def neurons_from_column(
     k: int = 3,
 ) -> Correlated:
     """The same as :meth:`NeuronCorrelationSums.correlated`, from one column and the inputs kept
-    at every position (``s_x``, ``s_xx``: their sums over the ``n`` counted tokens)."""
+    at every position (``s_x``, ``s_xx``: their sums over the ``n`` counted tokens).
+
+    ``Σ f·x`` is summed in float32 over ``x − mean`` (no cancellation against a large mean)
+    and the mean's share ``Σf · mean`` added back in float64."""
     v = values.double()
-    s_fx = v @ x[positions.long()].double()
+    dt = torch.promote_types(x.dtype, torch.float32)
+    shift = (s_x / max(n, 1)).to(dt)
+    rows = torch.index_select(x, 0, positions.to(torch.int64)).to(dt).sub_(shift)
+    s_fx = (rows.T @ values.to(dt)).double() + v.sum() * shift.double()
     p, c = _pearson_cosine(n, v.sum(), (v * v).sum(), s_x, s_xx, s_fx)
     return top_correlated(p, c, k)
 
