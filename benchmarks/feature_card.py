@@ -57,10 +57,10 @@ def _ours_once(inputs: dict[str, Any], n: int) -> dict[str, float]:
     features = list(range(n))
     # What the widget draws first: every panel but the correlations over all latents, the N
     # cards made together (Workspace.card_states, as an export of N cards does).
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ws = _fresh(inputs)
     ws.card_states("sae", features, complete=False)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     ws.index("sae")  # the pending tables: every latent, from the kept inputs
     ws.card_states("sae", features)
     t2 = time.perf_counter()
@@ -72,7 +72,14 @@ def _ours_once(inputs: dict[str, Any], n: int) -> dict[str, float]:
     for f in features:
         ws.card_state("sae", f, complete=False)
     t5 = time.perf_counter()
-    return {"quick": t1 - t0, "done": t2 - t0, "cold": t4 - t3, "warm": t3 - t2, "single": t5 - t4}
+    return {
+        "quick": t1 - t0,
+        "quick_cpu": c1 - c0,
+        "done": t2 - t0,
+        "cold": t4 - t3,
+        "warm": t3 - t2,
+        "single": t5 - t4,
+    }
 
 
 def _rounds(
@@ -80,19 +87,34 @@ def _rounds(
 ) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
     """``repeats`` rounds, each timing ours once and then each peer :data:`PEER_RUNS` times (a
     fresh process, one untimed warm-up run first), so that a slow spell of the machine hits all
-    of them alike. Medians over every timed run."""
+    of them alike. Medians over every timed run; ``round_ratio``: the median over rounds of the
+    peer's median in that round over our quick time in that round (a slow spell then hits both
+    sides of each ratio); ``cpu_median_s``: CPU seconds of the peer's process (both cores)."""
     _ours_once(inputs, n)  # warms allocators and imports; dropped
     ours: dict[str, list[float]] = {}
     walls: dict[str, list[float]] = {p: [] for p in peers}
+    cpus: dict[str, list[float]] = {p: [] for p in peers}
+    ratios: dict[str, list[float]] = {p: [] for p in peers}
     last: dict[str, dict[str, Any]] = {}
     for _ in range(repeats):
-        for key, dt in _ours_once(inputs, n).items():
+        mine = _ours_once(inputs, n)
+        for key, dt in mine.items():
             ours.setdefault(key, []).append(dt)
         for p in peers:
             last[p] = run_peer(p, n, PEER_RUNS)
             walls[p].extend(last[p]["wall_s"])
+            cpus[p].extend(last[p].get("cpu_s", []))
+            ratios[p].append(statistics.median(last[p]["wall_s"]) / mine["quick"])
     med = statistics.median
-    return {k: med(v) for k, v in ours.items()}, {p: {**last[p], "wall_median_s": med(walls[p])} for p in peers}
+    return {k: med(v) for k, v in ours.items()}, {
+        p: {
+            **last[p],
+            "wall_median_s": med(walls[p]),
+            "cpu_median_s": med(cpus[p]) if cpus[p] else float("nan"),
+            "round_ratio": med(ratios[p]),
+        }
+        for p in peers
+    }
 
 
 def _switch(inputs: dict[str, Any], n: int) -> tuple[float, float]:
@@ -142,6 +164,14 @@ def main(argv: list[str] | None = None) -> int:
             f" {dash / ours['quick']:>9.2f}x {dash / ours['single']:>8.2f}x {dash / ours['done']:>8.2f}x"
             f" {vis / ours['cold']:>7.1f}x {vis / ours['warm']:>7.1f}x"
         )
+    print("\nAgainst SAEDashboard, per round and in CPU time (both cores; our process, its process):")
+    for n, ours, peers in rows:
+        d = peers.get("sae-dashboard")
+        if d is not None:
+            print(
+                f"{n:>8} features: median per-round ratio {d['round_ratio']:.2f}x; CPU {ours['quick_cpu']:.3f}s"
+                f" against {d['cpu_median_s']:.3f}s ({d['cpu_median_s'] / ours['quick_cpu']:.2f}x)"
+            )
     print(f"\nswitch card.feature -> new state (median of 32): {1000 * switch:.1f} ms; payload {size / 1024:.1f} KiB")
     peak = {p: r.get("peak_rss_mb") for _, _, peers in rows[-1:] for p, r in peers.items()}
     print(f"peak RSS: featurecard {rss:.0f} MB; peers {peak}")

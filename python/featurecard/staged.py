@@ -47,8 +47,6 @@ BLOCK = 128
 CHUNK_POSITIONS = 8192
 # A latent asked for alone is encoded with the others of its aligned group of this many.
 NEIGHBOURS = 32
-# The SAE's preprocessed inputs (x − b_dec) kept for the next quick cards stay below this.
-SAE_IN_BUDGET = 256 * 2**20
 # The last block's keys and values kept by row for quick cards' hover effects stay below this.
 KV_BUDGET = 1 * 2**30
 # The spot path of FinalRows must match the model's own forward on one row to this (relative).
@@ -285,7 +283,6 @@ class StagedSource:
         # and where each latent's column is: (its group's index, its offset there).
         self.groups: list[Tensor] = []
         self.quick: dict[int, tuple[ActivationIndex, int]] = {}
-        self.kept: dict[int, Tensor] = {}  # preprocessed inputs by first row of their chunk
 
     @property
     def n_blocks(self) -> int:
@@ -325,17 +322,12 @@ class StagedSource:
         return [builder.finish(by_position=False) for builder in builders]
 
     def _sae_in(self, r0: int, r1: int) -> Tensor:
-        """The SAE's preprocessed input for rows ``r0 .. r1 - 1``, kept (while it fits
-        :data:`SAE_IN_BUDGET`) for the next cards' latents until the index completes."""
-        if r0 in self.kept:
-            return self.kept[r0]
+        """The SAE's preprocessed input for rows ``r0 .. r1 - 1``. Not kept: a chunk's copy is
+        freed before the next is made, so its memory is reused instead of faulted in afresh
+        (keeping all of them cost ~27k page faults, more than preprocessing them again for
+        the next group of latents)."""
         seq_len = self.capture.seq_len
-        x = self.capture.inputs[self.sae.hook_name][r0 * seq_len : r1 * seq_len]
-        sae_in = self.sae.preprocess(x)
-        fits = sum(t.numel() * t.element_size() for t in self.kept.values()) + x.numel() * x.element_size()
-        if sae_in.data_ptr() != x.data_ptr() and fits <= SAE_IN_BUDGET:
-            self.kept[r0] = sae_in
-        return sae_in
+        return self.sae.preprocess(self.capture.inputs[self.sae.hook_name][r0 * seq_len : r1 * seq_len])
 
     def prepare(self, units: Iterable[int]) -> None:
         """Encode the latents ``units`` not encoded yet, together (several cards made together).
@@ -365,7 +357,7 @@ class StagedSource:
         d_sae = self.sae.d_sae
         blocks = [torch.arange(b * BLOCK, min((b + 1) * BLOCK, d_sae)) for b in range(self.n_blocks)]
         index = concat_indexes(self._encode(blocks, self.groups, progress=progress), self.capture.n_rows)
-        self.groups, self.quick, self.kept = [], {}, {}
+        self.groups, self.quick = [], {}
         return index
 
     def neuron_sums(self, index: ActivationIndex) -> NeuronCorrelationSums:
