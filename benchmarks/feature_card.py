@@ -16,10 +16,13 @@ same run and printed as a ratio against the peers:
   in the forward pass, as before quick cards existed);
 * **warm**: N more complete cards once the index exists (what a user waits for when switching);
 * **switch**: ``card.feature = j`` on a live widget until its new state is set (median);
-* peak RSS of each process (``ru_maxrss``), and the per-card payload size.
+* peak RSS of each process (``ru_maxrss``), and the per-card payload size;
+* against SAEDashboard, the median over rounds of each round's ratio, and CPU seconds (both
+  cores) of our process and of the peer's, which a busy neighbour on the machine moves less
+  than wall time.
 
 Each round times ours once and then each peer three times in a fresh process (medians over all), so that a slow
-spell of the machine (it moves by ±15 % here) hits all three alike. Our cards also carry what
+spell of the machine (it moves by ±30 % here) hits all three alike. Our cards also carry what
 SAEDashboard skips (exact hover effects and loss changes, correlated
 latents over all latents). Not a timed test: run it by hand on a quiet machine::
 
