@@ -112,10 +112,29 @@ def test_a_fused_forward_that_differs_is_refused_with_the_gap(
     hook = "blocks.1.hook_resid_post"
     _, cache = model.run_with_cache(tokens, names_filter=[hook])
     adapter = ModelAdapter(model)
-    with pytest.warns(UserWarning, match="fused attention differs"):
+    with pytest.warns(UserWarning, match="fused forward differs"):
         got = adapter.capture_dataset(tokens, [hook])[hook]
     assert adapter._fused == [] and "differs from the model's own" in adapter.fused_why
     assert torch.equal(got, cache[hook])
+
+
+def test_a_fused_forward_that_fails_is_refused_with_the_error(
+    tok: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel that raises (as a TransformerLens with other shapes might) falls back too."""
+
+    def broken(*args: Any, **kw: Any) -> torch.Tensor:
+        raise RuntimeError("no kernel for these shapes")
+
+    monkeypatch.setattr(fused.F, "scaled_dot_product_attention", broken)
+    model = tiny.hooked_transformer(tok)
+    hook = "blocks.1.hook_resid_post"
+    _, cache = model.run_with_cache(tokens, names_filter=[hook])
+    adapter = ModelAdapter(model)
+    with pytest.warns(UserWarning, match="no kernel for these shapes"):
+        got = adapter.capture_dataset(tokens, [hook])[hook]
+    assert adapter._fused == [] and "failed: RuntimeError" in adapter.fused_why
+    assert torch.equal(got, cache[hook]) and all("forward" not in vars(b.attn) for b in model.blocks)
 
 
 def test_errors_inside_the_pass_restore_the_models_forward(tok: Any, tokens: torch.Tensor) -> None:

@@ -91,12 +91,15 @@ def _fused_forward(
     additive_attention_mask: Tensor | None = None,
     attention_mask: Tensor | None = None,
     position_bias: Tensor | None = None,
+    **others: Any,
 ) -> Float[Tensor, "batch pos d_model"]:
-    """TransformerLens's ``AbstractAttention.forward`` with the pattern fused away (see above)."""
+    """TransformerLens's ``AbstractAttention.forward`` with the pattern fused away (see above);
+    arguments a later TransformerLens may add (``others``) go to the module's own forward."""
     if attention_mask is not None and bool(attention_mask.all()):
         attention_mask = None  # a padding mask with no padding masks nothing
     if (
-        past_kv_cache_entry is not None
+        others
+        or past_kv_cache_entry is not None
         or additive_attention_mask is not None
         or attention_mask is not None
         or position_bias is not None
@@ -113,6 +116,7 @@ def _fused_forward(
             additive_attention_mask=additive_attention_mask,
             attention_mask=attention_mask,
             position_bias=position_bias,
+            **others,
         )
     q, k, v = self.calculate_qkv_matrices(query_input, key_input, value_input)
     if self.cfg.positional_embedding_type == "rotary":

@@ -220,23 +220,26 @@ class ModelAdapter:
         """Decide once which layers run fused: those :func:`fused_unsupported` accepts, if the
         fused forward reproduces the model's own (every block, to the final residual) on the
         first :data:`FUSED_CHECK_ROWS` rows of ``tokens``."""
-        why = {layer: fused_unsupported(self.model, layer) for layer in range(self.n_layers)}
-        layers = [layer for layer, w in why.items() if w is None]
-        self.fused_why = "; ".join(dict.fromkeys(w for w in why.values() if w is not None))
+        refused = {layer: fused_unsupported(self.model, layer) for layer in range(self.n_layers)}
+        layers = [layer for layer, w in refused.items() if w is None]
+        self.fused_why = "; ".join(dict.fromkeys(w for w in refused.values() if w is not None))
         if layers:
             rows, hooks = tokens[:FUSED_CHECK_ROWS], [self.final_resid_hook]
             want = self.capture(rows, hooks)[hooks[0]]
-            with fused_attention(self.model, layers):
-                got = self.capture(rows, hooks)[hooks[0]]
-            gap = float((got - want).abs().max()) / (1.0 + float(want.abs().max()))
+            try:
+                with fused_attention(self.model, layers):
+                    got = self.capture(rows, hooks)[hooks[0]]
+                gap = float((got - want).abs().max()) / (1.0 + float(want.abs().max()))
+                why = f"the fused forward differs from the model's own by {gap:.3g} (relative)"
+            except Exception as e:  # any failure of the fused path means: not fused
+                gap, why = float("inf"), f"the fused forward failed: {type(e).__name__}: {e}"
             if not gap <= FUSED_CHECK_TOLERANCE:
                 warnings.warn(
-                    f"featurecard: fused attention differs from the model's own forward by {gap:.3g} "
-                    f"(relative; accepted up to {FUSED_CHECK_TOLERANCE:g}); dataset passes use the model's attention",
+                    f"featurecard: {why} (accepted up to {FUSED_CHECK_TOLERANCE:g}); "
+                    "dataset passes use the model's own attention",
                     stacklevel=3,
                 )
-                self.fused_why = f"the fused forward differs from the model's own by {gap:.3g} (relative)"
-                layers = []
+                self.fused_why, layers = why, []
         self._fused = layers
         return layers
 
