@@ -153,14 +153,15 @@ def _resid_direction(ctx: CardContext, feature: int) -> tuple[Tensor | None, str
 
 
 def _sequences(ctx: CardContext, windows: list[Window], dense: np.ndarray) -> list[ExampleSeq]:
+    """The windows' tokens and activations (views: the state layer only reads and concatenates them)."""
     tok = np.asarray(ctx.tokens)
     return [
         ExampleSeq(
             row=w.row,
             start=w.start,
             focus=w.focus,
-            token_ids=tok[w.row, w.start : w.stop].copy(),
-            acts=dense[w.row, w.start : w.stop].copy(),
+            token_ids=tok[w.row, w.start : w.stop],
+            acts=dense[w.row, w.start : w.stop],
         )
         for w in windows
     ]
