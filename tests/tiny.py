@@ -19,6 +19,25 @@ TEXT = (
 ) * 20
 
 
+# Block variants that glue around a model's own attention must follow (the last block at
+# chosen positions, fused attention in dataset passes): keyword overrides of hooked_transformer.
+BLOCK_VARIANTS: dict[str, dict[str, Any]] = {
+    "gelu-LN": {},
+    "rotary-neox-partial": {"positional_embedding_type": "rotary", "rotary_dim": 8, "rotary_adjacent_pairs": False},
+    "rotary-gptj": {"positional_embedding_type": "rotary", "rotary_dim": 16, "rotary_adjacent_pairs": True},
+    "gqa-rms-gated": {
+        "n_key_value_heads": 1,
+        "normalization_type": "RMS",
+        "gated_mlp": True,
+        "act_fn": "silu",
+        "positional_embedding_type": "rotary",
+        "rotary_dim": 16,
+    },
+    "parallel": {"parallel_attn_mlp": True},
+    "attn-only": {"attn_only": True},
+}
+
+
 def tl_major() -> int:
     """The installed TransformerLens major version (4 has no HookedTransformer)."""
     from importlib.metadata import version

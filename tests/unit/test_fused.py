@@ -21,20 +21,8 @@ from featurecard.adapters.model import ModelAdapter
 pytestmark = pytest.mark.skipif(tiny.tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
 
 CONFIGS = {
-    "gelu-LN": {},
-    "rotary-neox-partial": {"positional_embedding_type": "rotary", "rotary_dim": 8, "rotary_adjacent_pairs": False},
-    "rotary-gptj": {"positional_embedding_type": "rotary", "rotary_dim": 16, "rotary_adjacent_pairs": True},
-    "gqa-rms-gated": {
-        "n_key_value_heads": 1,
-        "normalization_type": "RMS",
-        "gated_mlp": True,
-        "act_fn": "silu",
-        "positional_embedding_type": "rotary",
-        "rotary_dim": 16,
-    },
+    **tiny.BLOCK_VARIANTS,
     "shortformer": {"positional_embedding_type": "shortformer"},
-    "parallel": {"parallel_attn_mlp": True},
-    "attn-only": {"attn_only": True},
     "local-window": {"use_local_attn": True, "attn_types": ["local", "global"], "window_size": 5},
 }
 
@@ -97,43 +85,36 @@ def test_a_hook_on_the_pattern_runs_the_models_own_attention(
     torch.testing.assert_close(got[hooks[1]], cache[hooks[1]], atol=1e-5, rtol=1e-5)
 
 
-def test_a_fused_forward_that_differs_is_refused_with_the_gap(
-    tok: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+_SDPA = torch.nn.functional.scaled_dot_product_attention  # the real kernel, before any monkeypatch
+
+
+def _scaled_twice(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: Any) -> torch.Tensor:
+    return _SDPA(q, k, v, is_causal=True, scale=kw["scale"] ** 2)
+
+
+def _raising(*args: Any, **kw: Any) -> torch.Tensor:
+    raise RuntimeError("no kernel for these shapes")
+
+
+@pytest.mark.parametrize(
+    ("kernel", "warning", "why"),
+    [
+        (_scaled_twice, "fused forward differs", "differs from the model's own"),  # a mutant: wrong numbers
+        (_raising, "no kernel for these shapes", "failed: RuntimeError"),  # as a TL with other shapes might
+    ],
+)
+def test_a_fused_forward_that_fails_the_check_is_refused_with_the_reason(
+    tok: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch, kernel: Any, warning: str, why: str
 ) -> None:
-    """A mutant kernel (scores scaled twice) must fail the check: the pass falls back, warns,
-    and its numbers are the model's own."""
-    real = fused.F.scaled_dot_product_attention
-
-    def wrong(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: Any) -> torch.Tensor:
-        return real(q, k, v, is_causal=True, scale=kw["scale"] ** 2)
-
-    monkeypatch.setattr(fused.F, "scaled_dot_product_attention", wrong)
+    """The pass falls back, warns with the gap or the error, and its numbers are the model's own."""
+    monkeypatch.setattr(fused.F, "scaled_dot_product_attention", kernel)
     model = tiny.hooked_transformer(tok)
     hook = "blocks.1.hook_resid_post"
     _, cache = model.run_with_cache(tokens, names_filter=[hook])
     adapter = ModelAdapter(model)
-    with pytest.warns(UserWarning, match="fused forward differs"):
+    with pytest.warns(UserWarning, match=warning):
         got = adapter.capture_dataset(tokens, [hook])[hook]
-    assert adapter._fused == [] and "differs from the model's own" in adapter.fused_why
-    assert torch.equal(got, cache[hook])
-
-
-def test_a_fused_forward_that_fails_is_refused_with_the_error(
-    tok: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A kernel that raises (as a TransformerLens with other shapes might) falls back too."""
-
-    def broken(*args: Any, **kw: Any) -> torch.Tensor:
-        raise RuntimeError("no kernel for these shapes")
-
-    monkeypatch.setattr(fused.F, "scaled_dot_product_attention", broken)
-    model = tiny.hooked_transformer(tok)
-    hook = "blocks.1.hook_resid_post"
-    _, cache = model.run_with_cache(tokens, names_filter=[hook])
-    adapter = ModelAdapter(model)
-    with pytest.warns(UserWarning, match="no kernel for these shapes"):
-        got = adapter.capture_dataset(tokens, [hook])[hook]
-    assert adapter._fused == [] and "failed: RuntimeError" in adapter.fused_why
+    assert adapter._fused == [] and why in adapter.fused_why
     assert torch.equal(got, cache[hook]) and all("forward" not in vars(b.attn) for b in model.blocks)
 
 

@@ -21,19 +21,7 @@ import tiny
 pytestmark = pytest.mark.skipif(tiny.tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
 
 CONFIGS = {
-    "gelu-LN": {},
-    "rotary-neox-partial": {"positional_embedding_type": "rotary", "rotary_dim": 8, "rotary_adjacent_pairs": False},
-    "rotary-gptj": {"positional_embedding_type": "rotary", "rotary_dim": 16, "rotary_adjacent_pairs": True},
-    "gqa-rms-gated": {
-        "n_key_value_heads": 1,
-        "normalization_type": "RMS",
-        "gated_mlp": True,
-        "act_fn": "silu",
-        "positional_embedding_type": "rotary",
-        "rotary_dim": 16,
-    },
-    "parallel": {"parallel_attn_mlp": True},
-    "attn-only": {"attn_only": True},
+    **tiny.BLOCK_VARIANTS,
     "local-window": {"use_local_attn": True, "attn_types": ["global", "local"], "window_size": 5},
     "norm-before-and-after": {"use_normalization_before_and_after": True, "normalization_type": "RMS"},
     "three-layers": {"n_layers": 3},
