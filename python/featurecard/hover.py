@@ -5,7 +5,9 @@ change of the next-token log-probabilities when the unit's write is removed from
 residual (:mod:`.compute.effects`). The final residual there comes from what the pass kept
 (every position), from :class:`~featurecard.staged.FinalRows` (the later blocks at those
 positions only), or from a forward pass of those rows; the cards made together read it in
-one call, and their effects come from one call too (chunks never mix cards).
+one call, and their effects come from one call too (the cards' tokens share chunks, and each
+card's numbers are still the same, to the last bit, as when it is made alone: see
+:func:`~featurecard.compute.effects.token_effects`).
 """
 
 from __future__ import annotations

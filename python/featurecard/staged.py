@@ -6,7 +6,6 @@ one latent's column. So when the SAE inputs at every position fit :data:`CAPTURE
 the Workspace runs the model **once** and keeps them (:class:`Capture`, with what the hover
 effects need: the final residual, or the output of the SAEs' last block from which
 :class:`FinalRows` runs the later blocks for the rows a card shows); a card then encodes only
-only
 the latents it shows (:class:`StagedSource`; cards made together encode theirs in one matmul).
 Every panel of that card is exact and final except the ones that need every latent's
 statistics (correlated latents of the same SAE and of encoder B): those are *pending* until

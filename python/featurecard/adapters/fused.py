@@ -26,8 +26,8 @@ below float32 whose rounding the kernel changes); those modules keep their own f
 their last bits (~1e-7 relative on the benchmark). The caller compares both forwards on the
 first rows before trusting the fused one (:data:`CHECK_TOLERANCE`, relative, as for the last
 block at chosen positions) and falls back to the model's own attention, with a warning
-naming the gap, where a TransformerLens version computes something this module did not
-foresee.
+naming the gap or the error, where a TransformerLens version computes something this module
+did not foresee.
 """
 
 from __future__ import annotations
