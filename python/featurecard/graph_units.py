@@ -97,17 +97,6 @@ def neuron_group(
     )
 
 
-def output_scale(sae: SparseAutoencoder, x: Float[Tensor, "pos d_in"]) -> tuple[Tensor, Tensor]:
-    """``(s [pos, 1], o [pos, d_in | 1])`` with reconstruction ``s · decode(f) + o`` in x's space."""
-    x = x.to(sae.dtype)
-    one, zero = torch.ones_like(x[:, :1]), torch.zeros_like(x[:, :1])
-    if sae.normalize_activations == "constant_norm_rescale":
-        return x.norm(dim=-1, keepdim=True) / sae.d_in**0.5, zero
-    if sae.normalize_activations == "layer_norm":
-        return x.std(dim=-1, keepdim=True) + 1e-5, x.mean(dim=-1, keepdim=True)
-    return one, zero
-
-
 def sae_group(
     blocks: BlockModel,
     name: str,
@@ -121,7 +110,7 @@ def sae_group(
 ) -> UnitGroup:
     x = flatten_hook_activation(act, sae.d_in, sae.hook_name).to(sae.dtype)
     f = sae.encode(x)
-    s, o = output_scale(sae, x)
+    s, o = sae.output_scale(x)
     cols = torch.nonzero((f != 0).any(0)).flatten()
     if cols.numel() == 0:  # nothing fires on this prompt: one silent column keeps shapes simple
         cols = torch.zeros(1, dtype=torch.long, device=f.device)

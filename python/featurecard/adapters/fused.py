@@ -50,9 +50,18 @@ CHECK_TOLERANCE = 1e-4
 _QK_NORM = {"OlmoeForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM"}
 
 
+def is_hooked_transformer(model: Any) -> bool:
+    """Whether ``model`` is a TransformerLens ``HookedTransformer`` or a subclass of it (SAELens's
+    ``HookedSAETransformer`` is what SAELens users load): decided by the class's MRO, not its name."""
+    return any(
+        c.__name__ == "HookedTransformer" and c.__module__.startswith("transformer_lens")
+        for c in type(model).__mro__
+    )
+
+
 def fused_unsupported(model: Any, layer: int) -> str | None:
     """Why block ``layer``'s attention keeps the model's own forward (None: it can be fused)."""
-    if type(model).__name__ != "HookedTransformer":
+    if not is_hooked_transformer(model):
         return f"a {type(model).__name__} runs its own attention modules"
     cfg = model.cfg
     attn = getattr(model.blocks[layer], "attn", None)

@@ -30,7 +30,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from .fused import CHECK_TOLERANCE as FUSED_CHECK_TOLERANCE
-from .fused import fused_attention, fused_unsupported
+from .fused import fused_attention, fused_unsupported, is_hooked_transformer
 
 # Rows of the first dataset batch on which the fused forward is checked against the model's own.
 FUSED_CHECK_ROWS = 2
@@ -248,7 +248,7 @@ class ModelAdapter:
         """Whether a forward pass can start from a residual at a later block (HookedTransformer's
         ``start_at_layer``; not for shortformer positions, which every block re-adds)."""
         cfg = self.model.cfg
-        return self.kind == "HookedTransformer" and getattr(cfg, "positional_embedding_type", "") != "shortformer"
+        return is_hooked_transformer(self.model) and getattr(cfg, "positional_embedding_type", "") != "shortformer"
 
     @torch.no_grad()
     def capture_from(
@@ -305,7 +305,7 @@ class ModelAdapter:
         norm, unembed = m.ln_final, m.unembed
         kind = type(norm).__name__
         plain = (
-            self.kind == "HookedTransformer"
+            is_hooked_transformer(m)
             and type(unembed).__name__ == "Unembed"
             and kind in _NORMS
             and m.cfg.dtype in (torch.float32, torch.float64)

@@ -176,6 +176,29 @@ class SparseAutoencoder:
         """The reconstruction (before any run-time de-normalisation)."""
         return f.to(self.dtype) @ self.decoder_rows() + self.b_dec
 
+    @property
+    def rescales_output(self) -> bool:
+        """Whether the output is de-normalised per token (see :meth:`output_scale`)."""
+        return self.normalize_activations in ("constant_norm_rescale", "layer_norm")
+
+    def output_scale(self, x: Float[Tensor, "*batch d_in"]) -> tuple[Float[Tensor, "*batch 1"], Tensor]:
+        """``(s [*batch, 1], o [*batch, 1])`` with the reconstruction in the hook's (model)
+        space equal to ``s · decode(f) + o``, as SAELens 6's ``run_time_activation_norm_fn_out``
+        de-normalises it: ``constant_norm_rescale`` divides by the input's coefficient
+        ``sqrt(d_in) / ‖x‖`` (``s = 1 / coeff``, ``o = 0``); ``layer_norm`` multiplies by the
+        centred input's standard deviation **without** the ``eps`` its input side adds, and
+        adds the mean back (``s = std(x)``, ``o = mean(x)``); otherwise ``s = 1``, ``o = 0``.
+        So a latent's write in model space is ``s · a · decoder_rows()[f]``, never
+        ``a · W_dec[f]`` alone (tested against SAELens's ``decode``)."""
+        x = x.to(self.dtype)
+        if self.normalize_activations == "constant_norm_rescale":
+            coeff = (self.d_in**0.5) / x.norm(dim=-1, keepdim=True)
+            return 1.0 / coeff, torch.zeros_like(coeff)
+        if self.normalize_activations == "layer_norm":
+            mu = x.mean(dim=-1, keepdim=True)
+            return (x - mu).std(dim=-1, keepdim=True), mu
+        return torch.ones_like(x[..., :1]), torch.zeros_like(x[..., :1])
+
     # -- checks --------------------------------------------------------------------------
     def _validate(self) -> None:
         if self.architecture not in ARCHITECTURES:
