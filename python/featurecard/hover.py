@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .adapters.model import flatten_hook_activation
 from .compute.effects import token_effects
 from .state.feature_card import ExampleSeq, HoverRows, seq_positions
 
@@ -37,6 +38,30 @@ def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tens
     hook = ctx.adapter.final_resid_hook
     out = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [hook])[hook].float()
     return out[torch.as_tensor(inverse, device=out.device), torch.as_tensor(pos, device=out.device)]
+
+
+def _sae_inputs_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor:
+    """The SAE's input (its hook's value) at each (row, pos): kept by the capture pass, or
+    captured again for those rows."""
+    sae, staged = ctx.sae, ctx.staged
+    if staged is not None and sae.hook_name in staged.capture.inputs:
+        kept = staged.capture.inputs[sae.hook_name]
+        return kept[torch.as_tensor(rows * staged.capture.seq_len + pos, device=kept.device)]
+    distinct, inverse = np.unique(rows, return_inverse=True)
+    act = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [sae.hook_name])[sae.hook_name]
+    x = flatten_hook_activation(act, sae.d_in, sae.hook_name)
+    return x[torch.as_tensor(inverse, device=x.device), torch.as_tensor(pos, device=x.device)]
+
+
+def write_scale(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor | None:
+    """The factor ``s(x)`` by which the SAE's output is de-normalised at each (row, pos), for
+    SAEs that rescale their output per token (``constant_norm_rescale``, ``layer_norm``: see
+    :meth:`~featurecard.adapters.sae.SparseAutoencoder.output_scale`); None for the others
+    (``s = 1``). A latent's write in model space at a token is ``s(x) · a · direction``."""
+    if not ctx.sae.rescales_output or rows.size == 0:
+        return None
+    s, _ = ctx.sae.output_scale(_sae_inputs_at(ctx, rows, pos))
+    return s[:, 0]
 
 
 @dataclass(frozen=True)
@@ -77,6 +102,9 @@ def hovers(ctx: CardContext, spots: list[Spots], directions: list[Tensor | None]
     seq_len = tok.shape[1]
     nxt = np.where(pos + 1 < seq_len, tok[rows, np.minimum(pos + 1, seq_len - 1)], -1)
     acts = torch.as_tensor(np.concatenate([spots[i].acts for i in cards]), device=r.device)
+    scale = write_scale(ctx, rows, pos)  # the model-space write of a per-token-normalised SAE
+    if scale is not None:
+        acts = acts.to(scale.dtype) * scale.to(acts.device)
     which = torch.repeat_interleave(torch.arange(len(cards)), torch.tensor(counts)).to(r.device)
     eff = token_effects(r, acts, dirs.to(r.device), ctx.adapter.final_readout(), torch.as_tensor(nxt), k=k, which=which)
     tables = [
