@@ -8,6 +8,11 @@ never reused; nothing is compared by file date or by name.
 A cache file holds only tensors, integers and strings (``torch.save`` of plain dicts), and is
 opened with ``weights_only=True``: loading it runs no pickled code. It is written to a
 temporary name and renamed, so an interrupted write leaves no half file behind.
+
+A cache is never a reason to fail: a file that cannot be read (corrupt, truncated, empty, or
+not one of ours) is reported with its path and the pass runs again (its result replaces the
+file), and a cache folder that cannot be written is reported and the index stays in memory
+(:func:`open_pass`, :func:`keep_pass`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +83,19 @@ def save_pass(path: str | Path, result: PassResult) -> Path:
         "final_resid": result.final_resid,
     }
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    tmp.replace(out)
+    try:
+        torch.save(payload, tmp)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind (gone already if renamed)
     return out
 
 
 def load_pass(path: str | Path, device: torch.device | str = "cpu") -> PassResult:
     """Read a file written by :func:`save_pass` onto ``device``."""
     payload = torch.load(Path(path), map_location=device, weights_only=True)
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path} holds a {type(payload).__name__}, not a featurecard index")
     if payload.get("format") != FORMAT:
         raise ValueError(f"{path} holds index format {payload.get('format')!r}; this featurecard reads {FORMAT}")
     indexes = {n: ActivationIndex(**fields) for n, fields in payload["indexes"].items()}
@@ -98,3 +109,38 @@ def load_pass(path: str | Path, device: torch.device | str = "cpu") -> PassResul
             setattr(s, f, fields[f])
         sums[n] = s
     return PassResult(indexes, sums, payload["final_resid"])
+
+
+def open_pass(path: Path, device: torch.device | str, names: Collection[str]) -> PassResult | None:
+    """The pass stored at ``path`` holding ``names``, or None (with a warning naming the file and
+    why) where it is missing, unreadable or not such a pass: the caller runs the pass again."""
+    if not path.is_file():
+        return None
+    try:
+        result = load_pass(path, device)
+        missing = sorted(set(names) - set(result.indexes))
+        if missing:
+            raise ValueError(f"it holds no index of {missing}")
+    except Exception as e:  # any unreadable file means: index again (KeyboardInterrupt passes)
+        warnings.warn(
+            f"featurecard: the index cache {path} cannot be read ({type(e).__name__}: {e}); "
+            "indexing again, and the new index replaces it",
+            stacklevel=3,
+        )
+        return None
+    return result
+
+
+def keep_pass(path: Path, result: PassResult) -> bool:
+    """:func:`save_pass`, or a warning naming the file where it cannot be written (the index
+    then stays in memory only). Whether it was written."""
+    try:
+        save_pass(path, result)
+    except (OSError, RuntimeError) as e:  # torch.save reports some write failures as RuntimeError
+        warnings.warn(
+            f"featurecard: cannot write the index cache {path} ({type(e).__name__}: {e}); "
+            "the index stays in memory for this Workspace only",
+            stacklevel=3,
+        )
+        return False
+    return True

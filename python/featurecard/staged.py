@@ -71,9 +71,10 @@ class Capture:
         return int(self.keep.sum())
 
     def merge(self, other: Capture) -> Capture:
-        """Add the inputs of another pass over the same tokens (hooks captured later)."""
-        self.inputs.update(other.inputs)
+        """Add the inputs of another pass over the same tokens (hooks captured later); the
+        inputs last, since a hook among them counts as captured."""
         self.moments.update(other.moments)
+        self.inputs.update(other.inputs)
         return self
 
 
@@ -191,29 +192,36 @@ class FinalRows:
         dev = self.final.device
         return self.final[torch.as_tensor(rows, device=dev), torch.as_tensor(pos, device=dev)]
 
-    def _chunks(self, rows: np.ndarray) -> Iterable[Tensor]:
+    def _chunks(self, rows: np.ndarray) -> Iterable[tuple[np.ndarray, Tensor]]:
         for s in range(0, rows.size, self.batch_size):
-            yield torch.as_tensor(rows[s : s + self.batch_size], device=self.pre.device)
+            part = rows[s : s + self.batch_size]
+            yield part, torch.as_tensor(part, device=self.pre.device)
 
     def _advance(self, rows: np.ndarray) -> None:
-        """Run the blocks before the last one for ``rows`` (whole rows), in place."""
+        """Run the blocks before the last one for ``rows`` (whole rows), in place.
+
+        Each chunk's rows are rewritten and marked advanced by two adjacent stores (no Python
+        call between them, where an interrupt could land), so an interrupt leaves every row
+        either as captured or advanced and marked: never advanced twice or read half-way."""
         todo = np.unique(rows[~self.at_last[rows]])
         hook = f"blocks.{self.last}.hook_resid_pre"
-        for chunk in self._chunks(todo):
-            self.pre[chunk] = self.adapter.capture_from(self.pre[chunk], self.layer, [hook])[hook]
-        self.at_last[todo] = True
+        for part, chunk in self._chunks(todo):
+            new = self.adapter.capture_from(self.pre[chunk], self.layer, [hook])[hook]
+            self.pre[chunk] = new
+            self.at_last[part] = True
 
     def _whole_rows(self, rows: np.ndarray) -> None:
         """The model's own forward from the last block for whole rows."""
         self._advance(rows)
         hook = self.adapter.final_resid_hook
-        for chunk in self._chunks(rows):
-            self.final[chunk] = self.adapter.capture_from(self.pre[chunk], self.last, [hook])[hook].float()
-        self.done[rows] = True
+        for part, chunk in self._chunks(rows):
+            new = self.adapter.capture_from(self.pre[chunk], self.last, [hook])[hook].float()
+            self.final[chunk] = new
+            self.done[part] = True
 
     def _check(self, row: int) -> None:
-        """Trust the spot path only if it reproduces one whole row of the model's forward."""
-        self.checked = True
+        """Trust the spot path only if it reproduces one whole row of the model's forward
+        (``checked`` is set last: an interrupted check runs again)."""
         assert self.spots is not None
         self._whole_rows(np.array([row]))
         seq_len = self.done.shape[1]
@@ -225,6 +233,7 @@ class FinalRows:
         if not gap <= SPOT_CHECK_TOLERANCE * (1.0 + float(want.abs().max())):
             self.why_rows = f"the last block at chosen positions differs from the model's forward by {gap:.3g}"
             self.spots = None
+        self.checked = True
 
     def _keys_values(self, rows: np.ndarray) -> tuple[Tensor, Tensor]:
         """The last block's keys and values for ``rows`` (sorted, distinct), kept by row if they fit."""
@@ -234,8 +243,8 @@ class FinalRows:
             k, v = self.spots.keys_values(self.pre[torch.as_tensor(rows, device=self.pre.device)])
             self._keep(rows, k, v)
             return k, v
-        for chunk in self._chunks(todo):
-            self._keep(chunk.cpu().numpy(), *self.spots.keys_values(self.pre[chunk]))
+        for part, chunk in self._chunks(todo):
+            self._keep(part, *self.spots.keys_values(self.pre[chunk]))
         return torch.stack([self.kv[r][0] for r in rows.tolist()]), torch.stack([self.kv[r][1] for r in rows.tolist()])
 
     def _keep(self, rows: np.ndarray, k: Tensor, v: Tensor) -> None:
@@ -343,8 +352,11 @@ class StagedSource:
             return
         group = torch.tensor(new, dtype=torch.long)
         (index,) = self._encode([group], [])
+        where = {u: (index, i) for i, u in enumerate(new)}
+        # The group first: interrupted between the two, the next call encodes it again (a
+        # duplicate group, the same numbers), never a column the complete index would not splice.
         self.groups.append(group)
-        self.quick.update({u: (index, i) for i, u in enumerate(new)})
+        self.quick.update(where)
 
     def column(self, unit: int) -> tuple[ActivationIndex, int]:
         """The index holding ``unit`` (encoding it if needed) and the unit's offset in it."""
@@ -352,12 +364,16 @@ class StagedSource:
         return self.quick[unit]
 
     def complete_index(self, progress: bool = False) -> ActivationIndex:
-        """Every latent's index, in blocks of :data:`BLOCK` latents side by side."""
+        """Every latent's index, in blocks of :data:`BLOCK` latents side by side. Changes
+        nothing here (an interrupted call can run again); :meth:`release_quick` frees the
+        cards' columns once the caller holds the index."""
         d_sae = self.sae.d_sae
         blocks = [torch.arange(b * BLOCK, min((b + 1) * BLOCK, d_sae)) for b in range(self.n_blocks)]
-        index = concat_indexes(self._encode(blocks, self.groups, progress=progress), self.capture.n_rows)
+        return concat_indexes(self._encode(blocks, self.groups, progress=progress), self.capture.n_rows)
+
+    def release_quick(self) -> None:
+        """Forget the columns encoded for cards (the complete index has them now)."""
         self.groups, self.quick = [], {}
-        return index
 
     def neuron_sums(self, index: ActivationIndex) -> NeuronCorrelationSums:
         """The streamed neuron-correlation sums of the one-pass engine, from the kept inputs."""

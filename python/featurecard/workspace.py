@@ -10,19 +10,27 @@ construction, with errors that name the bad value and what is accepted:
   give vectors of the SAE's ``d_in``;
 * ``tokens``: an integer tensor ``[batch, pos]`` of ids below the vocabulary size with
   ``pos <= n_ctx``, or a list of strings (tokenized with the model's tokenizer, joined with BOS
-  and cut into rows);
-* ``sae_b``: optional ``{name: encoder}`` used by later cards (correlated latents of B).
+  and cut into rows; one string is one document);
+* ``sae_b``: optional ``{name: encoder}`` used by later cards (correlated latents of B);
+* ``batch_size``, ``seq_len``: ints >= 1 (:mod:`featurecard.inputs` holds the checks).
 
 The index is built lazily, in one pass for all SAEs, the first time a card needs it.
+
+**Faults.** State changes only when a step is done (an index is stored after its sums, kept
+rows are marked as they advance), so an interrupt (Ctrl-C) at any point leaves a Workspace whose
+next call gives what a fresh one gives. Calls that read or change the state hold the
+Workspace's lock (two threads' cards are made one after the other); forward calls on the model
+hold the model's own lock, one call at a time (:func:`~featurecard.adapters.model.forward_guard`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-import torch
 from torch import Tensor
 
 from .adapters.model import HookNameError, ModelAdapter, flatten_hook_activation
@@ -31,6 +39,7 @@ from .cards import CardContext, CardOptions, card_states
 from .compute.correlation import NeuronCorrelationSums
 from .compute.index import ActivationIndex
 from .engine import NEURON_SUMS_BUDGET, PassResult, index_pass
+from .inputs import check_count, check_finite, check_mapping, check_tokens, unit_width
 from .staged import (
     CAPTURE_BUDGET,
     Capture,
@@ -48,6 +57,19 @@ if TYPE_CHECKING:
     from .widget.node_table import NodeTable
 
 B_SUFFIX = "::B"  # source name of an SAE's encoder B: "mlp0::B"
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _serialised(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``method`` holding its Workspace's lock (reentrant: methods call each other)."""
+
+    @functools.wraps(method)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with args[0]._lock:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return run
 
 
 class Workspace:
@@ -70,19 +92,18 @@ class Workspace:
         self.adapter = ModelAdapter(model)
         self.model = model
         self.exclude_bos = exclude_bos
-        self.batch_size = batch_size
+        self.batch_size = check_count("batch_size", batch_size)
         self.progress = progress
         self.card_options = card_options or CardOptions()
+        self._lock = threading.RLock()
         # Where the activation index is kept between kernels (keyed by a content hash); None: memory only.
         self.cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
-        if tokens is None:
-            raise TypeError("Workspace needs tokens= (an int tensor [batch, pos] or a list of strings)")
-        self.tokens = self._check_tokens(tokens, seq_len)
+        self.tokens = check_tokens(self.adapter, tokens, check_count("seq_len", seq_len))
         self.saes: dict[str, SparseAutoencoder] = {}
-        for name, obj in (saes or {}).items():
+        for name, obj in check_mapping("saes", saes).items():
             self.saes[name] = self._check_sae(name, obj)
         self.sae_b: dict[str, SparseAutoencoder] = {}
-        for name, obj in (sae_b or {}).items():
+        for name, obj in check_mapping("sae_b", sae_b).items():
             if name not in self.saes:
                 raise KeyError(f"sae_b has {name!r}, which is not one of the SAEs {sorted(self.saes)}")
             self.sae_b[name] = self._check_sae(f"{name} (encoder B)", obj)
@@ -96,44 +117,12 @@ class Workspace:
         self._final_rows: FinalRows | None = None
 
     # -- validation ----------------------------------------------------------------------
-    def _check_tokens(self, tokens: Tensor | Sequence[str], seq_len: int) -> Tensor:
-        if not isinstance(tokens, Tensor) and isinstance(tokens, Sequence):
-            if not tokens or not all(isinstance(t, str) for t in tokens):
-                raise TypeError("tokens as a list must be a non-empty list of strings")
-            return self._tokenize(list(tokens), seq_len)
-        if not isinstance(tokens, Tensor):
-            raise TypeError(
-                f"tokens must be an int tensor [batch, pos] or a list of strings; got {type(tokens).__name__}"
-            )
-        if tokens.dtype.is_floating_point or tokens.dtype == torch.bool or tokens.is_complex():
-            raise TypeError(f"tokens must have an integer dtype (token ids); got {tokens.dtype}")
-        if tokens.ndim != 2 or tokens.shape[0] == 0 or tokens.shape[1] == 0:
-            raise ValueError(f"tokens must have shape [batch, pos] with batch, pos >= 1; got {tuple(tokens.shape)}")
-        n_ctx, d_vocab = self.adapter.n_ctx, self.adapter.d_vocab
-        if tokens.shape[1] > n_ctx:
-            raise ValueError(f"tokens have {tokens.shape[1]} positions; the model's context is n_ctx={n_ctx}")
-        lo, hi = int(tokens.min()), int(tokens.max())
-        if lo < 0 or hi >= d_vocab:
-            raise ValueError(f"token ids span [{lo}, {hi}]; the vocabulary accepts [0, {d_vocab - 1}]")
-        return tokens.detach().to("cpu", torch.int64)
-
-    def _tokenize(self, texts: list[str], seq_len: int) -> Tensor:
-        seq_len = min(seq_len, self.adapter.n_ctx)
-        bos = self.adapter.bos_token_id
-        stream: list[int] = []
-        for t in texts:
-            ids = self.adapter.to_tokens(t, prepend_bos=False)[0].tolist()
-            stream += ([bos] if bos is not None else []) + ids
-        n = len(stream) // seq_len
-        if n == 0:
-            raise ValueError(f"the texts give {len(stream)} tokens, fewer than one row of seq_len={seq_len}")
-        return torch.tensor(stream[: n * seq_len], dtype=torch.int64).reshape(n, seq_len)
-
     def _check_sae(self, name: str, obj: Any) -> SparseAutoencoder:
         try:
             sae = as_sae(obj)
         except SAEError as e:
             raise SAEError(f"SAE {name!r}: {e}") from e
+        check_finite(name, sae)
         self.adapter.validate_hook(sae.hook_name, what=f"the hook of SAE {name!r}")
         probe = self.tokens[:1, : min(4, self.tokens.shape[1])]
         act = self.adapter.capture(probe, [sae.hook_name])[sae.hook_name]
@@ -143,6 +132,7 @@ class Workspace:
             raise SAEError(f"SAE {name!r}: {e}") from e
         return sae.to(device=self.adapter.device)
 
+    @_serialised
     def source(self, name: str) -> SparseAutoencoder:
         """An SAE by name, or a hook's neurons (as an identity SAE) by hook name."""
         if name in self.saes:
@@ -157,7 +147,7 @@ class Workspace:
             raise KeyError(f"{name!r} is neither an SAE of this Workspace {sorted(self.saes)} nor a hook: {e}") from e
         probe = self.tokens[:1, : min(4, self.tokens.shape[1])]
         act = self.adapter.capture(probe, [name])[name]
-        d = int(act.flatten(2).shape[-1]) if act.ndim >= 3 else 1
+        d = unit_width(name, act, probe.shape[1])
         self._neurons[name] = identity_sae(name, d, device=self.adapter.device, dtype=act.dtype)
         return self._neurons[name]
 
@@ -170,6 +160,7 @@ class Workspace:
         return feature
 
     # -- the index -----------------------------------------------------------------------
+    @_serialised
     def index(self, name: str) -> ActivationIndex:
         """The activation index of one source, building it (for all SAEs at once) if needed.
 
@@ -187,10 +178,10 @@ class Workspace:
             rest = {n: s for n, s in todo.items() if n not in self._indexes}
             if rest:
                 result = self._pass(rest, keep_final_resid=self._final_resid is None)
-                self._indexes.update(result.indexes)
-                self._neuron_sums.update(result.neuron_sums)
                 if result.final_resid is not None:
                     self._final_resid = result.final_resid
+                self._neuron_sums.update(result.neuron_sums)
+                self._indexes.update(result.indexes)  # last: an index stored means its pass is done
         return self._indexes[name]
 
     def is_complete(self, name: str) -> bool:
@@ -206,14 +197,14 @@ class Workspace:
         return {name: self.source(name)}
 
     def _complete_staged(self, name: str) -> None:
-        staged = self._staged.pop(name)
+        staged = self._staged[name]  # dropped once the index is stored: an interrupt loses nothing
         index = staged.complete_index(progress=self.progress)
+        fits = staged.sae.d_sae * staged.sae.d_in * 8 <= NEURON_SUMS_BUDGET
+        self._neuron_sums[name] = staged.neuron_sums(index) if fits else None
         self._indexes[name] = index
-        if staged.sae.d_sae * staged.sae.d_in * 8 <= NEURON_SUMS_BUDGET:
-            self._neuron_sums[name] = staged.neuron_sums(index)
-        else:  # correlated neurons keep reading the kept inputs
-            self._neuron_sums[name] = None
-            self._staged[name] = staged
+        if fits:  # else correlated neurons keep reading the kept inputs
+            del self._staged[name]
+        staged.release_quick()
         assert self._capture is not None
         still = {s.sae.hook_name for s in self._staged.values()}
         for hook in [h for h in self._capture.inputs if h not in still]:
@@ -258,19 +249,20 @@ class Workspace:
         """One streamed pass, or its result from ``cache_dir`` when the same pass ran before."""
         path = None
         if self.cache_dir is not None:
-            from .index_cache import load_pass, pass_key
+            from .index_cache import open_pass, pass_key
 
             key = pass_key(
                 self.model, todo, self.tokens, exclude_bos=self.exclude_bos, keep_final_resid=keep_final_resid
             )
             path = self.cache_dir / f"index-{key}.pt"
-            if path.is_file():
-                return load_pass(path, self.adapter.device)
+            cached = open_pass(path, self.adapter.device, todo)  # None (and a warning) if unreadable
+            if cached is not None:
+                return cached
         result = index_pass(self.adapter, todo, self.tokens, keep_final_resid=keep_final_resid, **self._pass_options())
         if path is not None:
-            from .index_cache import save_pass
+            from .index_cache import keep_pass
 
-            save_pass(path, result)
+            keep_pass(path, result)  # a warning, and the index in memory, where it cannot be written
         return result
 
     def card_state(self, name: str, feature: int, complete: bool = True) -> FeatureCardState:
@@ -283,6 +275,7 @@ class Workspace:
         """
         return self.card_states(name, [feature], complete)[0]
 
+    @_serialised
     def card_states(self, name: str, features: Sequence[int], complete: bool = True) -> list[FeatureCardState]:
         """The data of several cards, as :meth:`card_state` gives each, made together: the
         later blocks run once for the tokens all of them show (what an export of N cards uses)."""
@@ -325,6 +318,7 @@ class Workspace:
         from .widget.feature_card import FeatureCard
 
         self.adapter.validate_hook(hook_name)
+        self.source(hook_name)  # a hook without units at each position (attention patterns) is refused here
         return FeatureCard(workspace=self, source=hook_name, feature=index)
 
     def graph(

@@ -13,6 +13,12 @@ made, and the error lists the valid names (compactly, as ``blocks.{0-11}.hook_re
 a unit at that hook writes to it: residual-space hooks are the identity, ``mlp.hook_post``
 goes through ``W_out``, ``attn.hook_z`` through ``W_O``. ``mlp.hook_pre`` and other hooks
 have no linear path to the residual stream; for those we say why instead of guessing.
+
+Every forward call featurecard makes on a model runs under :func:`forward_guard`: a lock per
+model object, held for one forward call (not a whole pass, so a card of one Workspace runs
+between the batches of another's pass on the same model), which keeps one thread's hooks out of
+another's forward; and eval mode (no dropout), with the user's train/eval mode of every module
+restored afterwards.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -85,6 +93,57 @@ class NormUnembed:
 
 def soft_cap(logits: Tensor, cap: float) -> Tensor:
     return cap * torch.tanh(logits / cap) if cap > 0 else logits
+
+
+class _Guard:
+    """One model's forward lock, and how deep the holding thread is in guarded calls."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.depth = 0
+
+
+_GUARDS: weakref.WeakKeyDictionary[Any, _Guard] = weakref.WeakKeyDictionary()
+_GUARDS_LOCK = threading.Lock()
+
+
+def model_lock(model: Any) -> _Guard:
+    """The forward lock of ``model`` (one per model object, made on first use)."""
+    with _GUARDS_LOCK:
+        guard = _GUARDS.get(model)
+        if guard is None:
+            guard = _GUARDS[model] = _Guard()
+        return guard
+
+
+@contextlib.contextmanager
+def forward_guard(model: Any) -> Iterator[None]:
+    """Hold ``model``'s forward lock, with every module in eval mode; the modules that were in
+    training mode are put back, whatever happens (nested guards in one thread are free)."""
+    guard = model_lock(model)
+    with guard.lock:
+        training: list[Any] = []
+        guard.depth += 1
+        try:
+            if guard.depth == 1:
+                training = [m for m in _all_modules(model) if m.training]
+                for m in training:
+                    m.training = False
+            yield
+        finally:
+            guard.depth -= 1
+            for m in training:
+                m.training = True
+
+
+def _all_modules(model: Any) -> list[Any]:
+    """Every module of ``model``, and of the source model a TransformerBridge wraps (its
+    ``train()`` reaches that one too, whether or not it is registered as a submodule)."""
+    mods = {id(m): m for m in model.modules()}
+    original = getattr(model, "original_model", None)
+    if isinstance(original, torch.nn.Module):
+        mods.update({id(m): m for m in original.modules()})
+    return list(mods.values())
 
 
 class _Captured(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -201,7 +260,7 @@ class ModelAdapter:
         out: dict[str, Tensor] = {}
         savers = _savers(hook_names, out)
         # Both TransformerLens model kinds remove their hooks in a finally block.
-        with contextlib.suppress(_Captured):
+        with forward_guard(self.model), contextlib.suppress(_Captured):
             self.model.run_with_hooks(tokens.to(self.device), fwd_hooks=savers)
         return out
 
@@ -210,11 +269,12 @@ class ModelAdapter:
         """:meth:`capture` for the passes over the whole dataset: the attention of the blocks
         that allow it runs fused (:mod:`~featurecard.adapters.fused`), once the first call has
         checked the fused forward against the model's own on its first rows."""
-        layers = self._fused_layers(tokens) if self._fused is None else self._fused
-        if not layers:
-            return self.capture(tokens, hook_names)
-        with fused_attention(self.model, layers):
-            return self.capture(tokens, hook_names)
+        with forward_guard(self.model):  # the fused modules are the model's: no other call in between
+            layers = self._fused_layers(tokens) if self._fused is None else self._fused
+            if not layers:
+                return self.capture(tokens, hook_names)
+            with fused_attention(self.model, layers):
+                return self.capture(tokens, hook_names)
 
     def _fused_layers(self, tokens: Int[Tensor, "batch pos"]) -> list[int]:
         """Decide once which layers run fused: those :func:`fused_unsupported` accepts, if the
@@ -260,7 +320,7 @@ class ModelAdapter:
             raise ValueError(f"a {self.kind} cannot start its forward pass at a later block")
         out: dict[str, Tensor] = {}
         savers = _savers(hook_names, out)
-        with contextlib.suppress(_Captured):
+        with forward_guard(self.model), contextlib.suppress(_Captured):
             self.model.run_with_hooks(resid.to(self.device), start_at_layer=layer, fwd_hooks=savers)
         return out
 
@@ -319,7 +379,12 @@ class ModelAdapter:
                 ro = NormUnembed(center, w, b, float(getattr(norm, "eps", 0.0)), unembed.W_U, unembed.b_U, cap)
                 self._readout = ((key, cap), ro)
             return self._readout[1]
-        return lambda x: soft_cap(m.unembed(m.ln_final(x)), cap)
+
+        def readout(x: Tensor) -> Tensor:
+            with forward_guard(m):  # the modules' hooks fire: not inside another thread's forward
+                return soft_cap(m.unembed(m.ln_final(x)), cap)
+
+        return readout
 
     # -- text -----------------------------------------------------------------------------
     def token_strings(self, ids: Iterable[int]) -> list[str]:

@@ -34,6 +34,8 @@ import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from .model import forward_guard
+
 # Architectures whose attention or block order our glue does not follow.
 _OWN_ORDER = {"OlmoeForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM"}
 
@@ -72,7 +74,7 @@ class LastBlockAtSpots:
         why = unsupported(model, layer)
         if why is not None:
             raise ValueError(f"cannot run {why} at chosen positions only")
-        self.block, self.cfg = model.blocks[layer], model.cfg
+        self.model, self.block, self.cfg = model, model.blocks[layer], model.cfg
 
     @torch.no_grad()
     def keys_values(
@@ -80,10 +82,11 @@ class LastBlockAtSpots:
     ) -> tuple[Float[Tensor, "rows pos kv_head d_head"], Float[Tensor, "rows pos kv_head d_head"]]:
         """The block's keys (rotated, for rotary models) and values at every position of the rows."""
         attn = self.block.attn
-        x = self.block.ln1(resid_pre)
-        _, k, v = attn.calculate_qkv_matrices(x[:, :1], x, x)
-        if self.cfg.positional_embedding_type == "rotary":
-            k = attn.apply_rotary(k, 0, None)
+        with forward_guard(self.model):  # the block's modules and hooks: one caller at a time, eval mode
+            x = self.block.ln1(resid_pre)
+            _, k, v = attn.calculate_qkv_matrices(x[:, :1], x, x)
+            if self.cfg.positional_embedding_type == "rotary":
+                k = attn.apply_rotary(k, 0, None)
         return k, v
 
     def _rotate(self, q: Float[Tensor, "rows m head d_head"], pos: Int[Tensor, "rows m"]) -> Tensor:
@@ -109,6 +112,10 @@ class LastBlockAtSpots:
 
         Per-position work runs on the ``n`` positions; attention runs per row, the row's
         positions padded to the longest list (keep rows with similar counts together)."""
+        with forward_guard(self.model):  # the block's modules and hooks: one caller at a time, eval mode
+            return self._at(x, keys, values, row, pos)
+
+    def _at(self, x: Tensor, keys: Tensor, values: Tensor, row: Tensor, pos: Tensor) -> Tensor:
         block, attn, cfg = self.block, self.block.attn, self.cfg
         xn = block.ln1(x[None])
         q, _, _ = attn.calculate_qkv_matrices(xn, xn[:, :1], xn[:, :1])
