@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,19 +67,59 @@ def load_model_folder(path: str | Path) -> Any:
 
 
 def load_tokens(path: str | Path) -> Any:
+    """A token file as the Workspace takes it: an int64 tensor (.npy, .pt) or a list of texts (.txt).
+
+    Refuses, naming the file: a float, bool or other non-integer array (casting would silently
+    round token ids), a ``.pt`` that holds no tensor, and a file its loader cannot read.
+    """
+    f = Path(path).expanduser()
+    if not f.is_file():
+        raise FileNotFoundError(f"token file {f} does not exist" + (" (it is a directory)" if f.is_dir() else ""))
+    if f.suffix == ".npy":
+        return _int_tokens(f, _read(f, _load_npy))
+    if f.suffix == ".pt":
+        return _int_tokens(f, _read(f, _load_pt))
+    if f.suffix == ".txt":
+        text = _read(f, lambda p: p.read_text(encoding="utf-8"))
+        return [p for p in text.split("\n\n") if p.strip()]
+    raise ValueError(f"token file {f}: accepted suffixes are .npy, .pt (int [batch, pos]) and .txt (text)")
+
+
+def _load_npy(f: Path) -> Any:
     import numpy as np
     import torch
 
-    f = Path(path).expanduser()
-    if not f.is_file():
-        raise FileNotFoundError(f"token file {f} does not exist")
-    if f.suffix == ".npy":
-        return torch.from_numpy(np.load(f).astype(np.int64))
-    if f.suffix == ".pt":
-        return torch.load(f, weights_only=True)
-    if f.suffix == ".txt":
-        return [p for p in f.read_text(encoding="utf-8").split("\n\n") if p.strip()]
-    raise ValueError(f"token file {f}: accepted suffixes are .npy, .pt (int [batch, pos]) and .txt (text)")
+    return torch.from_numpy(np.load(f, allow_pickle=False))
+
+
+def _load_pt(f: Path) -> Any:
+    import torch
+
+    return torch.load(f, weights_only=True, map_location="cpu")
+
+
+def _read(f: Path, load: Callable[[Path], Any]) -> Any:
+    """``load(f)``, with any failure to parse the file as a ValueError naming it (one line)."""
+    try:
+        return load(f)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Exception as e:  # a loader's error on a foreign file can be of any type
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ValueError(f"token file {f} cannot be read as {f.suffix}: {type(e).__name__}: {first}") from e
+
+
+def _int_tokens(f: Path, t: Any) -> Any:
+    import torch
+
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"token file {f} holds a {type(t).__name__}, not a tensor: save an int tensor [batch, pos]")
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+        raise ValueError(
+            f"token file {f} holds {t.dtype} values: token ids must be an integer array "
+            "(int64, int32, int16, uint8, ...); refusing to round them"
+        )
+    return t.to(torch.int64)
 
 
 def pick_live_feature(ws: Any, name: str) -> int:
@@ -106,18 +147,33 @@ def _export(model: Any, sae: Any, tokens: Any, feature: int | None, out: str, qu
     return 0
 
 
+def _check_out(out: str) -> None:
+    """Refuse an output path that cannot be a file before any slow work."""
+    p = Path(out).expanduser()
+    if p.is_dir():
+        raise IsADirectoryError(f"--out {p} is a directory: give a file name such as {p / 'card.html'}")
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        _check_out(args.out)
         if args.command == "demo":
             from .embedded import demo
 
             model, sae, tokens = demo(progress=not args.quiet)
             return _export(model, sae, tokens, args.feature, args.out, args.quiet)
+        tokens = load_tokens(args.tokens)  # before the model: a bad token file fails in a second
         model = load_model_folder(args.model)
-        return _export(model, args.sae, load_tokens(args.tokens), args.feature, args.out, args.quiet)
-    except (ValueError, TypeError, KeyError, IndexError, FileNotFoundError) as e:
-        print(f"featurecard: error: {e}", file=sys.stderr)
+        return _export(model, args.sae, tokens, args.feature, args.out, args.quiet)
+    except (ValueError, TypeError, KeyError, IndexError, OSError) as e:
+        # OSError: a missing file, a directory as --out, a full disk or a read-only folder.
+        print(f"featurecard: error: {_one_line(e)}", file=sys.stderr)
         return 2
 
 

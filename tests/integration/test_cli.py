@@ -134,3 +134,79 @@ def test_help_documents_every_command() -> None:
     }.items():
         h = subprocess.run([*CLI, cmd, "--help"], capture_output=True, text=True, timeout=60)
         assert h.returncode == 0 and all(f in h.stdout for f in flags), h.stdout
+
+
+# -- bad input: one line on stderr, exit 2, no traceback ---------------------------------------------
+
+
+def run_card(tmp_path: Path, tokens: Path, out: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The card command on a model folder that does not exist: the checks under test come first."""
+    args = ["card", "--model", str(tmp_path / "no-model"), "--sae", str(tmp_path / "no-sae")]
+    args += ["--tokens", str(tokens), "--feature", "0", "--out", str(out or tmp_path / "x.html"), "--quiet"]
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("featurecard: error: "), r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bool"])
+def test_card_command_refuses_non_integer_npy_tokens(tmp_path: Path, dtype: str) -> None:
+    # 1.7 would be cast to token 1 without a word; the file's dtype is named instead.
+    np.save(tmp_path / "t.npy", np.full((2, 8), 1.7).astype(dtype))
+    assert_one_line_error(run_card(tmp_path, tmp_path / "t.npy"), str(tmp_path / "t.npy"), dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.bool])
+def test_card_command_refuses_non_integer_pt_tokens(tmp_path: Path, dtype: torch.dtype) -> None:
+    torch.save(torch.full((2, 8), 1.7).to(dtype), tmp_path / "t.pt")
+    assert_one_line_error(run_card(tmp_path, tmp_path / "t.pt"), str(tmp_path / "t.pt"), str(dtype))
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("t.pt", b"this is not a torch file\n" * 10),
+        ("t.pt", b""),
+        ("t.npy", b"\x93NUMPY garbage"),
+        ("t.txt", b"\xff\xfe not utf-8 \xc3"),
+    ],
+)
+def test_card_command_reports_an_unreadable_token_file_in_one_line(tmp_path: Path, name: str, content: bytes) -> None:
+    (tmp_path / name).write_bytes(content)
+    assert_one_line_error(run_card(tmp_path, tmp_path / name), f"token file {tmp_path / name} cannot be read")
+
+
+def test_card_command_refuses_a_pt_without_a_tensor(tmp_path: Path) -> None:
+    torch.save({"tokens": torch.ones(2, 8, dtype=torch.int64)}, tmp_path / "t.pt")
+    assert_one_line_error(run_card(tmp_path, tmp_path / "t.pt"), "holds a dict, not a tensor")
+
+
+def test_card_command_refuses_a_directory_as_out(tmp_path: Path) -> None:
+    np.save(tmp_path / "t.npy", np.ones((2, 8), dtype=np.int64))
+    (tmp_path / "outdir").mkdir()
+    r = run_card(tmp_path, tmp_path / "t.npy", out=tmp_path / "outdir")
+    assert_one_line_error(r, f"--out {tmp_path / 'outdir'} is a directory")
+
+
+def test_demo_command_refuses_a_directory_as_out_before_building(tmp_path: Path) -> None:
+    r = subprocess.run([*CLI, "demo", "--out", str(tmp_path), "--quiet"], capture_output=True, text=True, timeout=120)
+    assert_one_line_error(r, f"--out {tmp_path} is a directory")
+
+
+def test_load_tokens_keeps_integer_ids_exactly(tmp_path: Path) -> None:
+    from featurecard.cli import load_tokens
+
+    ids = np.array([[0, 5, 2**31 - 1], [7, 1, 3]], dtype=np.int64)
+    for dtype in ("int64", "int32", "uint16", "uint8"):
+        small = ids % 256 if dtype in ("uint16", "uint8") else ids
+        np.save(tmp_path / "t.npy", small.astype(dtype))
+        t = load_tokens(tmp_path / "t.npy")
+        assert t.dtype == torch.int64 and t.tolist() == small.tolist()
+    torch.save(torch.from_numpy(ids).to(torch.int32), tmp_path / "t.pt")
+    assert load_tokens(tmp_path / "t.pt").tolist() == ids.tolist()

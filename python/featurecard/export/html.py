@@ -13,8 +13,12 @@ Token text is then drawn by the bundle through ``textContent`` only.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+import os
+import secrets
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -134,7 +138,46 @@ def write_html(
     view: str = "widget",
     values: Mapping[str, Any] | None = None,
 ) -> Path:
+    """Write the page to ``path`` atomically: an existing file is either replaced whole or left as it was.
+
+    The page is written to a temporary file in the same folder, flushed to disk, then renamed over
+    ``path`` (:func:`os.replace`); a failure on the way (a full disk, an interrupt) removes the
+    temporary file and leaves the old file untouched.
+    """
     out = Path(path).expanduser()
+    if out.is_symlink():
+        out = out.resolve()  # write through a link, as a plain write would, instead of replacing it
+    if out.is_dir():
+        raise IsADirectoryError(f"export path {out} is a directory: give a file name such as {out / 'card.html'}")
+    page = to_html(states, title=title, view=view, values=values)  # before touching the disk
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_html(states, title=title, view=view, values=values), encoding="utf-8")
+    atomic_write_text(out, page)
     return out
+
+
+def atomic_write_text(out: Path, text: str) -> None:
+    """``out.write_text(text)`` through a same-folder temporary file and a rename."""
+    tmp, fd = _create_temp(out)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if out.exists():
+            tmp.chmod(stat.S_IMODE(out.stat().st_mode))  # a replaced file keeps its permissions
+        tmp.replace(out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _create_temp(out: Path) -> tuple[Path, int]:
+    # os.open with mode 0o666 gives a new file the usual permissions (the umask applies), unlike mkstemp's 0o600.
+    for _ in range(100):
+        tmp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file beside {out}")
