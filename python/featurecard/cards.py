@@ -120,6 +120,9 @@ class CardContext:
 
 
 def _np(t: Tensor) -> np.ndarray:
+    """A tensor as numpy, float32 for float types numpy lacks (a bfloat16 / float16 model's numbers)."""
+    if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
     return np.asarray(t.detach().cpu())
 
 

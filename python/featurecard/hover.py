@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .adapters.model import flatten_hook_activation
-from .compute.effects import token_effects
+from .adapters.model import NormUnembed, flatten_hook_activation
+from .compute.effects import Readout, token_effects
 from .state.feature_card import ExampleSeq, HoverRows, seq_positions
 
 if TYPE_CHECKING:
@@ -85,6 +85,18 @@ def shown_spots(groups: list[tuple[str, list[ExampleSeq]]]) -> Spots:
     return Spots(keys >> 32, keys & 0xFFFFFFFF, acts[on][where])
 
 
+def _readout(ctx: CardContext) -> Readout:
+    """The model's readout of final residuals; the modules called get rows in the model's own
+    dtype (the kept final residual is float32: a bfloat16 / float16 model computes in its dtype)."""
+    readout = ctx.adapter.final_readout()
+    if isinstance(readout, NormUnembed):
+        return readout
+    dtype = ctx.adapter.unembed_matrix().dtype
+    if dtype in (torch.float32, torch.float64):
+        return readout
+    return lambda x: readout(x.to(dtype))
+
+
 def hovers(ctx: CardContext, spots: list[Spots], directions: list[Tensor | None], k: int) -> list[HoverRows | None]:
     """Effects at every shown token where each unit is nonzero, for all the cards in one call."""
     cards = [i for i, d in enumerate(directions) if d is not None]
@@ -106,7 +118,7 @@ def hovers(ctx: CardContext, spots: list[Spots], directions: list[Tensor | None]
     if scale is not None:
         acts = acts.to(scale.dtype) * scale.to(acts.device)
     which = torch.repeat_interleave(torch.arange(len(cards)), torch.tensor(counts)).to(r.device)
-    eff = token_effects(r, acts, dirs.to(r.device), ctx.adapter.final_readout(), torch.as_tensor(nxt), k=k, which=which)
+    eff = token_effects(r, acts, dirs.to(r.device), _readout(ctx), torch.as_tensor(nxt), k=k, which=which)
     tables = [
         t.cpu().numpy() for t in (eff.top_ids, eff.top_values, eff.bottom_ids, eff.bottom_values, eff.loss_change)
     ]
