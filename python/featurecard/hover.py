@@ -5,9 +5,15 @@ change of the next-token log-probabilities when the unit's write is removed from
 residual (:mod:`.compute.effects`). The final residual there comes from what the pass kept
 (every position), from :class:`~featurecard.staged.FinalRows` (the later blocks at those
 positions only), or from a forward pass of those rows; the cards made together read it in
-one call, and their effects come from one call too (the cards' tokens share chunks, and each
-card's numbers are still the same, to the last bit, as when it is made alone: see
+one call, and their effects come from one call too (the cards' tokens share chunks; each
+card's numbers equal those of the card made alone within float32 rounding of the unembedding,
+:data:`~featurecard.compute.effects.ROUNDING_TOLERANCE`: see
 :func:`~featurecard.compute.effects.token_effects`).
+
+For SAEs that de-normalise their output per token (SAELens's ``constant_norm_rescale`` and
+``layer_norm``) the write removed is the model-space one, ``s(x) · a · direction``
+(:func:`write_scale`), so the effects equal those of removing SAELens's own decode
+difference in the model's forward (tested).
 """
 
 from __future__ import annotations

@@ -35,6 +35,12 @@ class TokenEffects:
     loss_change: Float[Tensor, " n"]  # NaN where there is no next token
 
 
+#: The bound on how much a token's effects (log-probability changes, loss change) may move
+#: with the rows computed beside it, relative to (1 + its largest |logit|): float32 sums of
+#: ``d_model`` terms in another order (see :func:`token_effects`). The bound tested; the gaps
+#: seen are ~1e-6.
+ROUNDING_TOLERANCE = 1e-5
+
 #: How effects read logits from final residuals: the factored form, or any function (the
 #: model's own ``ln_final``, unembedding and final soft cap).
 Readout = NormUnembed | Callable[[Tensor], Tensor]
@@ -56,12 +62,14 @@ def token_effects(
     ``direction`` is one unit's, or one per unit of several (the cards made together), with
     ``which[i]`` the unit of token ``i``.
 
-    Every step works row by row, and every chunk is padded to ``chunk`` rows: the BLAS picks
-    its kernel by the matmul's shape (on MKL a lone row, or the rows past the last whole block
-    of a small matmul, sum in another order), and with one shape whose rows fill whole blocks
-    (``chunk`` a multiple of 16) a row's numbers do not depend on the rows beside it. So
-    tokens of several units share chunks, and a unit's numbers are the same, to the last bit,
-    whether its card is made alone or with others (tested)."""
+    Every step works row by row, and every chunk is padded to ``chunk`` rows, so tokens of
+    several units share chunks and a row's numbers depend on its own inputs only, up to the
+    order of the float32 sums in the unembedding matmul: the BLAS picks its kernel (and so
+    that order) by the matmul's shape and, on some CPUs, by a row's place in its block. So a
+    unit's numbers made with other cards equal those made alone within
+    :data:`ROUNDING_TOLERANCE` × (1 + the row's largest |logit|), not to the bit (tested
+    against another kernel, a chunk of one row); the token lists differ only where two
+    tokens' changes are that close."""
     d = direction.to(final_resid.dtype)
     dirs = d[None] if d.ndim == 1 else d
     n, dev = final_resid.shape[0], final_resid.device
