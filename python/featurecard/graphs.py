@@ -88,11 +88,14 @@ class ContributionData:
 
 
 def prompt_tokens(adapter: ModelAdapter, prompt: str | Tensor | Sequence[int]) -> Int[Tensor, " pos"]:
-    """One prompt as token ids ``[pos]``: text (BOS prepended), or ids ``[pos]`` / ``[1, pos]``."""
+    """One prompt as token ids ``[pos]``: text (BOS prepended), or ids ``[pos]`` / ``[1, pos]``;
+    more than ``n_ctx`` tokens (a long text too) is refused with both numbers."""
     if isinstance(prompt, str):
         if not prompt:
             raise ValueError("the prompt is empty")
-        ids = adapter.to_tokens(prompt)[0]
+        # TransformerLens's to_tokens cuts a text at n_ctx by default: ask for every token, so a
+        # long text is refused below instead of silently losing its end
+        ids = torch.as_tensor(adapter.model.to_tokens(prompt, prepend_bos=True, truncate=False)[0]).cpu()
     elif isinstance(prompt, Tensor):
         if prompt.dtype.is_floating_point or prompt.dtype == torch.bool:
             raise TypeError(f"prompt tokens must be integer ids; got dtype {prompt.dtype}")

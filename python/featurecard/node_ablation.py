@@ -17,6 +17,7 @@ over the dataset (cached per Workspace and hook), for latents from the activatio
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,8 +69,7 @@ def parse_ablation(
         raise ValueError(f"ablation family {family!r} is not one of {families}")
     if mode not in MODES:
         raise ValueError(f"ablation mode {mode!r} is not one of {MODES}")
-    layer = int(obj.get("layer", -1))
-    unit, pos = int(obj.get("unit", -1)), int(obj.get("pos", -1))
+    layer, unit, pos = (_int_field(obj, key) for key in ("layer", "unit", "pos"))
     if family in ("mlp", "attn") and not 0 <= layer < n_layers:
         raise IndexError(f"ablation layer {layer} is out of range: accepted 0 .. {n_layers - 1}")
     n_units = {"mlp": d_mlp, "attn": n_heads}.get(str(family)) or saes[str(family)]
@@ -78,6 +78,15 @@ def parse_ablation(
     if not 0 <= pos < n_pos:
         raise IndexError(f"ablation position {pos} is out of range for this prompt: accepted 0 .. {n_pos - 1}")
     return Ablation(str(family), layer if family in ("mlp", "attn") else -1, unit, pos, mode)
+
+
+def _int_field(obj: Mapping[str, Any], key: str) -> int:
+    """An ablation's ``layer``/``unit``/``pos`` as an int (a Python or numpy integer; never cast
+    from a float, a bool or a string)."""
+    value = obj.get(key, -1)
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"ablation {key} must be an int; got {value!r} ({type(value).__name__})")
+    return operator.index(value)
 
 
 _MEANS: weakref.WeakKeyDictionary[Any, dict[str, Tensor]] = weakref.WeakKeyDictionary()

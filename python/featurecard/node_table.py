@@ -7,9 +7,15 @@ For a prompt (or two prompts of the same length, as one batch) and a target
   ``hook_v`` and ``hook_z``, and the final residual;
 * detaches the final LayerNorm's scale (``ln_final.hook_scale``, Transformer Debugger's
   convention; ``freeze_final_ln=False`` lets gradients through it), so gradients treat it as a constant;
-* splices every SAE in at its hook, its input reconstituted from the residual stream
-  (:mod:`.adapters.nodes`, :func:`.compute.nodes_sae.splice`);
+* splices every SAE in at its hook with its error term kept in the graph, as Transformer
+  Debugger does (:func:`.compute.nodes_sae.splice`): the model's function and every gradient
+  upstream of the SAE are those of the bare model, and each SAE adds its latents and one
+  **error node** per position (the hook's value minus the reconstruction);
 * applies the ablations (:mod:`.node_ablation`).
+
+It runs with gradients on whatever the caller's grad mode (``torch.no_grad()``,
+``torch.set_grad_enabled(False)``, ``torch.inference_mode()``); the prompt is cloned out of
+inference mode, and so are any SAE weights that were made in it.
 
 Then **one** backward pass of the sum of the rows' targets (rows do not interact) gives the
 gradient at every captured activation and at the final residual for every prompt at once;
@@ -22,9 +28,10 @@ reports the true ablation effect next to the first-order estimates.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, cast
 
 import torch
@@ -32,15 +39,16 @@ from torch import Tensor
 
 from .adapters.model import parse_hook
 from .adapters.nodes import HookFn, NodeModel
+from .adapters.sae import SparseAutoencoder
 from .compute.node_groups import GROUPS, SIGNED, Block, Selection, select_nodes
 from .compute.nodes_attn import attn_scalars
 from .compute.nodes_mlp import mlp_scalars
-from .compute.nodes_sae import sae_scalars, splice
+from .compute.nodes_sae import error_scalars, sae_scalars, splice
 from .compute.targets import TargetSpec, make_target, target_values, top_predictions
+from .graphs import prompt_tokens
 from .node_ablation import Ablation, edit_units, parse_ablation, replacement
 
-NODE_TYPES: tuple[str, ...] = ("mlp", "attn", "sae")
-RECON_TOL = 1e-3  # relative: a reconstitution further than this from the model is not used
+NODE_TYPES: tuple[str, ...] = ("mlp", "attn", "sae", "error")
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,7 @@ class NodeOptions:
     layers: tuple[int, ...] | None = None  # None: every layer
     saes: tuple[str, ...] | None = None  # None: every SAE of the Workspace
     freeze_final_ln: bool = True
-    detach_ln_scale: bool = False  # in the SAE inputs' reconstitution
-    reconstitute: bool = True
+    detach_ln_scale: bool = False  # every block's LayerNorm scale is a constant for gradients
     n_predictions: int = 5
 
     @classmethod
@@ -80,13 +87,15 @@ class NodeOptions:
 
 @dataclass(frozen=True)
 class Family:
-    """A node type as the table shows it: ``kind`` mlp/attn/sae, ``name`` "mlp", "attn" or the SAE's."""
+    """A node type as the table shows it: ``kind`` mlp/attn/sae/error, ``name`` "mlp", "attn", the
+    SAE's name, or the SAE's name + " error" for its error nodes (one unit per position)."""
 
     code: int
-    kind: Literal["mlp", "attn", "sae"]
+    kind: Literal["mlp", "attn", "sae", "error"]
     name: str
     hook: str  # the SAE's hook; for mlp/attn a template with {layer}
     n_units: int
+    sae: str = ""  # the SAE's name in the Workspace (sae and error families)
 
 
 @dataclass
@@ -117,61 +126,80 @@ class NodeTableRunner:
         self.nm = NodeModel(ws.adapter)
         n_layers = self.nm.n_layers
         layers = self.opts.layers if self.opts.layers is not None else tuple(range(n_layers))
-        bad = [L for L in layers if not 0 <= L < n_layers]
+        bad = [L for L in layers if isinstance(L, bool) or not isinstance(L, int) or not 0 <= L < n_layers]
         if bad:
-            raise IndexError(f"layers {bad} are out of range: accepted 0 .. {n_layers - 1}")
+            raise IndexError(f"layers {bad} are out of range: accepted ints 0 .. {n_layers - 1}")
         self.layers = tuple(sorted(set(layers)))
         names = self.opts.saes if self.opts.saes is not None else tuple(ws.saes)
         missing = [n for n in names if n not in ws.saes]
         if missing:
             raise KeyError(f"SAEs {missing} are not in this Workspace; it has {sorted(ws.saes)}")
-        self.sae_names = names if "sae" in self.opts.node_types else ()
+        types = self.opts.node_types
+        self.sae_names = names if "sae" in types or "error" in types else ()
         # A model without a final LayerNorm (normalization_type None) has no scale to freeze.
         self.freeze = self.opts.freeze_final_ln and NodeModel.FINAL_LN_SCALE in self.nm.adapter.hook_names
+        self.ln_scales = (
+            [f"blocks.{L}.{ln}.hook_scale" for L in range(n_layers) for ln in ("ln1", "ln2")]
+            if self.opts.detach_ln_scale
+            else []
+        )
+        self.ln_scales = [n for n in self.ln_scales if n in self.nm.adapter.hook_names]
+        if self.opts.detach_ln_scale and not self.ln_scales:
+            raise ValueError("detach_ln_scale=True needs blocks.L.ln1/ln2.hook_scale hooks; this model has none")
         need = [self.nm.final_resid]
         for L in self.layers:
-            if "mlp" in self.opts.node_types:
+            if "mlp" in types:
                 need.append(self.nm.mlp_post(L))
-            if "attn" in self.opts.node_types:
+            if "attn" in types:
                 need += [self.nm.attn_pattern(L), self.nm.attn_v(L), self.nm.attn_z(L)]
         self.nm.require(need, "needed by the node table")
         self.families = self._families()
+        self.codes = {(f.kind, f.sae): f.code for f in self.families}
 
     def _families(self) -> list[Family]:
         out = [
             Family(0, "mlp", "mlp", "blocks.{layer}.mlp.hook_post", self.nm.d_mlp()),
             Family(1, "attn", "attn", "blocks.{layer}.attn.hook_z", self.nm.n_heads),
         ]
+        n = len(self.ws.saes)
         for i, name in enumerate(self.ws.saes):
             sae = self.ws.saes[name]
-            out.append(Family(2 + i, "sae", name, sae.hook_name, sae.d_sae))
+            out.append(Family(2 + i, "sae", name, sae.hook_name, sae.d_sae, name))
+        for i, name in enumerate(self.ws.saes):
+            out.append(Family(2 + n + i, "error", f"{name} error", self.ws.saes[name].hook_name, 1, name))
         return out
 
     def family(self, name: str) -> Family:
         return next(f for f in self.families if f.name == name)
 
     # -- inputs ----------------------------------------------------------------------------
-    def prompt_tokens(self, prompt: str | Tensor) -> Tensor:
-        if isinstance(prompt, str):
-            return cast("Tensor", self.ws.adapter.to_tokens(prompt)[0])
-        if isinstance(prompt, Tensor) and prompt.ndim in (1, 2) and not prompt.dtype.is_floating_point:
-            t = prompt.reshape(-1).to("cpu", torch.int64)
-            d_vocab = self.ws.adapter.d_vocab
-            if t.numel() == 0 or int(t.min()) < 0 or int(t.max()) >= d_vocab:
-                raise ValueError(f"prompt token ids must be in 0 .. {d_vocab - 1} (and at least one)")
-            return t
-        raise TypeError(f"a prompt is a string or an int tensor of token ids; got {type(prompt).__name__}")
+    def prompt_tokens(self, prompt: str | Tensor | Sequence[int]) -> Tensor:
+        """One prompt's ids ``[pos]`` (text gets BOS; a text longer than ``n_ctx`` is refused)."""
+        return prompt_tokens(self.ws.adapter, prompt)
 
     def token_id(self, token: str | int | None, what: str) -> int | None:
-        if token is None or (isinstance(token, int) and not isinstance(token, bool)):
-            return token
+        if token is None:
+            return None
         if not isinstance(token, str):
-            raise TypeError(f"{what} must be a string (one token) or a token id; got {token!r}")
+            try:  # an int, a numpy int, a 0-d int tensor; never a bool, a float or a list
+                if isinstance(token, bool):
+                    raise TypeError
+                return operator.index(token)
+            except TypeError:
+                raise TypeError(f"{what} must be a string (one token) or an int token id; got {token!r}") from None
         ids = self.ws.adapter.to_tokens(token, prepend_bos=False)[0].tolist()
         if len(ids) != 1:
             pieces = self.ws.adapter.token_strings(ids)
             raise ValueError(f"{what} {token!r} is {len(ids)} tokens {pieces}; it must be exactly one token")
         return int(ids[0])
+
+    def _sae(self, name: str) -> SparseAutoencoder:
+        """The SAE, its weights cloned if they are inference tensors (they cannot be saved for backward)."""
+        sae = self.ws.saes[name]
+        if not any(isinstance(t, Tensor) and t.is_inference() for t in vars(sae).values()):
+            return cast("SparseAutoencoder", sae)
+        changes = {k: t.clone() for k, t in vars(sae).items() if isinstance(t, Tensor)}
+        return cast("SparseAutoencoder", replace(sae, **changes))
 
     # -- the table -------------------------------------------------------------------------
     def run(
@@ -182,13 +210,23 @@ class NodeTableRunner:
         position: int = -1,
         ablations: Sequence[Any] = (),
     ) -> NodeTableResult:
+        """The table, with gradients on whatever the caller's grad mode or inference mode."""
+        with torch.inference_mode(False), torch.enable_grad():
+            return self._run(prompts, target, distractor, position, ablations)
+
+    def _run(
+        self,
+        prompts: Sequence[str | Tensor],
+        target: str | int | None,
+        distractor: str | int | None,
+        position: int,
+        ablations: Sequence[Any],
+    ) -> NodeTableResult:
         rows = [self.prompt_tokens(p) for p in prompts]
         if len({len(r) for r in rows}) != 1:
             raise ValueError(f"both prompts must have the same number of tokens; got {[len(r) for r in rows]}")
-        tokens = torch.stack(rows)
+        tokens = torch.stack(rows).clone()  # a normal tensor even if the prompt was made in inference mode
         n_pos = tokens.shape[1]
-        if n_pos > self.ws.adapter.n_ctx:
-            raise ValueError(f"the prompt has {n_pos} tokens; the model's context is n_ctx={self.ws.adapter.n_ctx}")
         spec = make_target(
             n_pos,
             position,
@@ -205,9 +243,9 @@ class NodeTableRunner:
         ]
         notes = self._convention_notes(spec)
         store: dict[str, Tensor] = {}
-        logits = self.nm.run(tokens, self._hooks(store, abls, notes))
+        logits = self.nm.run(tokens, self._hooks(store, abls))
         values = target_values(logits, tokens.to(logits.device), spec)
-        keys = [k for k in store if k.startswith(("mlp:", "z:", "sae:")) or k == "final"]
+        keys = [k for k in store if k.startswith(("mlp:", "z:", "sae:", "err:")) or k == "final"]
         grads = torch.autograd.grad(values.sum(), [store[k] for k in keys], allow_unused=True)
         grad = {
             k: (g if g is not None else torch.zeros_like(store[k])).detach() for k, g in zip(keys, grads, strict=True)
@@ -216,7 +254,7 @@ class NodeTableRunner:
         clean = values.detach()
         if abls:
             with torch.no_grad():
-                clean_logits = self.nm.run(tokens, self._hooks({}, [], []), grad=False)
+                clean_logits = self.nm.run(tokens, self._hooks({}, []), grad=False)
                 clean = target_values(clean_logits, tokens.to(logits.device), spec)
         blocks = self.blocks(acts, grad, spec.position, abls)
         selection = select_nodes(blocks, self.opts.k, self.opts.groups, SIGNED)
@@ -242,8 +280,8 @@ class NodeTableRunner:
         notes = []
         if not self.opts.freeze_final_ln:
             notes.append("the final LayerNorm scale is not frozen: gradients also flow through it")
-        if self.opts.detach_ln_scale and self.sae_names:
-            notes.append("the LayerNorm scale is detached in the SAE inputs' reconstitution")
+        if self.opts.detach_ln_scale:
+            notes.append("every block's LayerNorm scale is detached: gradients treat it as a constant")
         if spec.kind != "logit_diff":
             notes.append(
                 f"the target ({spec.kind}) is not linear in the final residual: direct effects are "
@@ -252,7 +290,7 @@ class NodeTableRunner:
         return notes
 
     # -- the forward pass's hooks ----------------------------------------------------------
-    def _hooks(self, store: dict[str, Tensor], abls: Sequence[Ablation], notes: list[str]) -> dict[str, list[HookFn]]:
+    def _hooks(self, store: dict[str, Tensor], abls: Sequence[Ablation]) -> dict[str, list[HookFn]]:
         nm, opts = self.nm, self.opts
         hooks: dict[str, list[HookFn]] = defaultdict(list)
 
@@ -268,6 +306,8 @@ class NodeTableRunner:
                 hooks[name].append(lambda a: a if a.requires_grad else a.detach().requires_grad_(True))
         if self.freeze:
             hooks[NodeModel.FINAL_LN_SCALE].append(NodeModel.detach_hook)
+        for name in self.ln_scales:
+            hooks[name].append(NodeModel.detach_hook)
         for L in self.layers:
             if "attn" in opts.node_types:
                 hooks[nm.attn_pattern(L)].append(capture(f"pattern:{L}"))
@@ -290,68 +330,57 @@ class NodeTableRunner:
                     sites[self.ws.saes[ab.family].hook_name]["saes"].append(ab.family)
                 latent_edits[ab.family][(ab.pos, ab.unit)] = float(replacement(self.ws, ab, ""))
         for hook_name, site in sites.items():
-            src = nm.reconstitution_source(hook_name) if site["saes"] and opts.reconstitute else None
-            if src is not None:
-                hooks[src].append(capture(f"resid:{src}"))
-            hooks[hook_name].append(self._site_fn(hook_name, site, src, store, latent_edits, notes))
+            hooks[hook_name].append(self._site_fn(site, store, latent_edits))
         hooks[nm.final_resid].append(capture("final"))
         return hooks
 
     def _site_fn(
-        self,
-        hook_name: str,
-        site: dict[str, Any],
-        src: str | None,
-        store: dict[str, Tensor],
-        latent_edits: dict[str, dict[tuple[int, int], float]],
-        notes: list[str],
+        self, site: dict[str, Any], store: dict[str, Tensor], latent_edits: dict[str, dict[tuple[int, int], float]]
     ) -> Callable[[Tensor], Tensor]:
         def fn(act: Tensor) -> Tensor:
-            x = act
-            if src is not None:
-                r = self.nm.reconstitute(hook_name, store[f"resid:{src}"], self.opts.detach_ln_scale).to(act.dtype)
-                gap = float((r.detach() - act.detach()).abs().max())
-                if gap <= RECON_TOL * (1.0 + float(act.detach().abs().max())):
-                    x = r
-                else:
-                    notes.append(
-                        f"{hook_name}: the reconstitution differs from the model by {gap:.3g}; "
-                        "the hook's own value was used instead"
-                    )
-            x, act = edit_units(x, site["edits"]), edit_units(act, site["edits"])
+            act = edit_units(act, site["edits"])
             for key in site["keys"]:
-                store[key] = x
+                store[key] = act
             for name in site["saes"]:
                 shape = act.shape
-                f, out = splice(self.ws.saes[name], x.flatten(2), act.flatten(2), latent_edits.get(name))
-                store[f"sae:{name}"] = f
-                x = act = out.reshape(shape)
-            return x
+                sp = splice(self._sae(name), act.flatten(2), latent_edits.get(name))
+                store[f"sae:{name}"], store[f"err:{name}"], store[f"scale:{name}"] = sp.latents, sp.error, sp.scale
+                act = sp.out.reshape(shape)
+            return act
 
         return fn
 
     # -- scalars, rows, profiles -----------------------------------------------------------
+    @torch.no_grad()
     def blocks(self, acts: dict[str, Tensor], grad: dict[str, Tensor], p: int, abls: Sequence[Ablation]) -> list[Block]:
         g = grad["final"]
         blocks: list[Block] = []
+
+        def add(code: int, layer: int | None, sc: dict[str, Tensor]) -> None:
+            blocks.append(Block(code, -1 if layer is None else layer, {k: v[:, : p + 1] for k, v in sc.items()}))
+
         for L in self.layers:
             if f"mlp:{L}" in acts:
-                sc = mlp_scalars(acts[f"mlp:{L}"], grad[f"mlp:{L}"], self.nm.w_out(L), g)
-                blocks.append(Block(0, L, {k: v[:, : p + 1] for k, v in sc.items()}))
+                add(0, L, mlp_scalars(acts[f"mlp:{L}"], grad[f"mlp:{L}"], self.nm.w_out(L), g))
             if f"z:{L}" in acts:
                 pattern = acts[f"pattern:{L}"].clone()
                 for ab in abls:  # an ablated head at a query position moves nothing any more
                     if ab.family == "attn" and ab.layer == L:
                         pattern[:, ab.unit, ab.pos] = 0
                 v = self.nm.expand_kv(acts[f"v:{L}"])
-                sc = attn_scalars(pattern, v, grad[f"z:{L}"], self.nm.w_o(L), g)
-                blocks.append(Block(1, L, {k: v[:, : p + 1] for k, v in sc.items()}))
+                add(1, L, attn_scalars(pattern, v, grad[f"z:{L}"], self.nm.w_o(L), g))
+        types = self.opts.node_types
         for name in self.sae_names:
-            fam, sae = self.family(name), self.ws.saes[name]
-            rows = self.nm.resid_write(sae.hook_name, sae.decoder_rows())
-            sc = sae_scalars(acts[f"sae:{name}"], grad[f"sae:{name}"], rows, g)
-            layer = parse_hook(sae.hook_name).layer
-            blocks.append(Block(fam.code, -1 if layer is None else layer, {k: v[:, : p + 1] for k, v in sc.items()}))
+            sae, layer = self.ws.saes[name], parse_hook(self.ws.saes[name].hook_name).layer
+            if "sae" in types:
+                rows = self.nm.resid_write(sae.hook_name, sae.decoder_rows())
+                sc = sae_scalars(acts[f"sae:{name}"], grad[f"sae:{name}"], rows, g, acts[f"scale:{name}"])
+                add(self.codes["sae", name], layer, sc)
+            if "error" in types:
+                e = acts[f"err:{name}"]
+                write = self.nm.resid_write(sae.hook_name, e.reshape(-1, e.shape[-1]))
+                write = None if write is None else write.reshape(*e.shape[:2], -1)
+                add(self.codes["error", name], layer, error_scalars(e, grad[f"err:{name}"], write, g))
         return blocks
 
     def _profiles(self, sel: Selection, acts: dict[str, Tensor]) -> Tensor:
@@ -359,10 +388,13 @@ class NodeTableRunner:
         out = torch.zeros(batch, len(sel), n_pos)
         for j in range(len(sel)):
             fam, L, u, q = (int(t[j]) for t in (sel.family, sel.layer, sel.unit, sel.pos))
-            if fam == 0:
+            family = self.families[fam]
+            if family.kind == "mlp":
                 out[:, j] = acts[f"mlp:{L}"][:, :, u].float().cpu()
-            elif fam == 1:
+            elif family.kind == "attn":
                 out[:, j] = acts[f"pattern:{L}"][:, u, q].float().cpu()
+            elif family.kind == "sae":
+                out[:, j] = acts[f"sae:{family.sae}"][:, :, u].float().cpu()
             else:
-                out[:, j] = acts[f"sae:{self.families[fam].name}"][:, :, u].float().cpu()
+                out[:, j] = acts[f"err:{family.sae}"].float().norm(dim=-1).cpu()
         return out

@@ -2,7 +2,7 @@
 
 Tensors become numpy arrays here, token ids become their text (only the prompt's tokens and
 the few predicted ones), and the node families say which of them open a FeatureCard (MLP
-neurons and SAE latents do; attention heads have no card).
+neurons and SAE latents do; attention heads and SAE error nodes have no card).
 """
 
 from __future__ import annotations
@@ -119,6 +119,9 @@ class NodeTableSession:
             return NodeModel.mlp_post(layer), unit
         if family == "attn":
             raise ValueError("attention heads have no feature card; click an MLP neuron or an SAE latent")
+        errors = {f.name for f in self.runner.families if f.kind == "error"}
+        if family in errors and family not in self.ws.saes:
+            raise ValueError(f"{family!r} is an SAE's error term, which has no feature card; click a latent")
         if family in self.ws.saes:
             return str(family), unit
         raise KeyError(f"node family {family!r} is not one of {['mlp', 'attn', *self.ws.saes]}")

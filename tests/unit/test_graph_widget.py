@@ -124,6 +124,18 @@ def test_options_and_prompts_are_checked(ws: Workspace, tok: Any) -> None:
         ws.graph("The value", threshold=0)
     g = ws.graph("The value of the argument", target=1, neurons=False, logit_lens=False)
     assert g.target == 1 and g.state["lens"] is None
+    # a text longer than n_ctx is refused with its real length, never cut to n_ctx
+    long_text = " ".join(["The value of the argument"] * 12)
+    n = int(ws.model.to_tokens(long_text, truncate=False).shape[1])
+    assert n > 32
+    with pytest.raises(ValueError, match=rf"the prompt has {n} tokens; the model's context is n_ctx=32"):
+        ws.graph(long_text)
+    # target is a position: a token string says so, instead of "out of range"
+    with pytest.raises(
+        TypeError, match=r"target is the token position .* an int in -(\d+) \.\. \d+ .* got ' value' \(str\)"
+    ):
+        ws.graph("The value of the argument", target=" value")
+    assert ws.graph("The value of the argument", target=np.int64(2), neurons=False).target == 2
     assert all(u["unit"] == "latent" for u in g.state["units"])
 
 

@@ -3,9 +3,9 @@
 * direct effects = finite differences: remove the node's write (computed here from
   ``run_with_cache`` values, not from our code) at the final residual and re-run the model's
   own ``ln_final`` (scale frozen at its clean value) and unembedding;
-* act × grad = activation × ``torch.autograd`` gradient through a model with the SAEs spliced in
-  by plain hooks (``decode(encode(x)) + stop_grad(error)``), so the gradients of upstream nodes
-  must flow through our reconstitution of the SAE input from the residual stream;
+* act × grad = activation × ``torch.autograd`` gradient through the model with the SAEs spliced
+  in by plain hooks as ``x + (f − stop_grad(f)) @ W_dec`` (the hook's value and every upstream
+  gradient are the bare model's; ``∂T/∂f`` is the latents' own gradient);
 * the true ablation effect = the target of a plain ``run_with_hooks`` run with the unit edited.
 """
 
@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
 import tiny
-from featurecard.adapters.nodes import NodeModel, final_logits_with_scale
+from featurecard.adapters.nodes import final_logits_with_scale
 from featurecard.node_table import NodeOptions, NodeTableResult, NodeTableRunner
 from featurecard.workspace import Workspace
 
@@ -56,13 +57,14 @@ def reference(
     prompt: torch.Tensor,
     names: list[str],
     edit: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
-    detach_ln2: bool = False,
+    detach_ln: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The model with the SAEs spliced in by plain hooks: logit diff and captured tensors."""
     store: dict[str, torch.Tensor] = {}
     hooks: list[tuple[str, Any]] = [("ln_final.hook_scale", lambda a, hook: a.detach())]  # noqa: ARG005
-    if detach_ln2:
-        hooks.append(("blocks.0.ln2.hook_scale", lambda a, hook: a.detach()))  # noqa: ARG005
+    if detach_ln:
+        for name in [f"blocks.{L}.{ln}.hook_scale" for L in (0, 1) for ln in ("ln1", "ln2")]:
+            hooks.append((name, lambda a, hook: a.detach()))  # noqa: ARG005
 
     def saver(name: str) -> Any:
         def fn(a: torch.Tensor, hook: Any) -> torch.Tensor:
@@ -75,10 +77,10 @@ def reference(
     def spliced(sae_name: str) -> Any:
         def fn(a: torch.Tensor, hook: Any) -> torch.Tensor:
             sae = ws.saes[sae_name]
-            f = sae.encode(a)
-            f = edit(sae_name, f) if edit else f
-            store[sae_name] = f
-            return sae.decode(f) + (a - sae.decode(sae.encode(a))).detach()
+            f = sae.encode(a).detach()
+            node = (edit(sae_name, f) if edit else f.clone()).requires_grad_(True)
+            store[sae_name] = node
+            return a + (node - f) @ sae.W_dec
 
         return fn
 
@@ -157,36 +159,31 @@ def test_act_times_grad_matches_autograd_through_the_spliced_saes(ws: Workspace,
             torch.testing.assert_close(ours(1, layer), want, atol=1e-6, rtol=1e-4)
     torch.testing.assert_close(ours(2, 0), (store["mlp0"] * grads["mlp0"])[0], atol=1e-6, rtol=1e-4)
     torch.testing.assert_close(ours(3, 1), (store["res1"] * grads["res1"])[0], atol=1e-6, rtol=1e-4)
-    # layer-0 heads sit upstream of both SAEs: their gradient flows through the reconstitution
     assert float(ours(1, 0).abs().sum()) > 0
 
 
 def test_detached_ln_scale_matches_a_model_with_it_detached(ws: Workspace, prompt: torch.Tensor) -> None:
     res = run(ws, prompt, detach_ln_scale=True)
+    assert any("LayerNorm scale is detached" in n for n in res.notes)
     z = "blocks.0.attn.hook_z"
-    ref, store = reference(ws, prompt, [z], detach_ln2=True)
-    (grad,) = torch.autograd.grad(ref, [store[z]])
+    ref, store = reference(ws, prompt, [z, MLP0], detach_ln=True)
+    grad_z, grad_mlp = torch.autograd.grad(ref, [store[z], store[MLP0]])
     blk = next(b for b in res.blocks if b.family == 1 and b.layer == 0)
     torch.testing.assert_close(
-        blk.scalars["act_times_grad"][0].sum(-1), (store[z] * grad).sum(-1)[0], atol=1e-6, rtol=1e-4
+        blk.scalars["act_times_grad"][0].sum(-1), (store[z] * grad_z).sum(-1)[0], atol=1e-6, rtol=1e-4
     )
+    mlp = next(b for b in res.blocks if b.family == 0 and b.layer == 0)
+    torch.testing.assert_close(mlp.scalars["act_times_grad"][0], (store[MLP0] * grad_mlp)[0], atol=1e-6, rtol=1e-4)
     plain = next(b for b in run(ws, prompt).blocks if b.family == 1 and b.layer == 0)
     assert not torch.allclose(plain.scalars["act_times_grad"], blk.scalars["act_times_grad"])
 
 
-def test_reconstituted_latents_equal_the_sae_on_cached_hook_values(ws: Workspace, prompt: torch.Tensor) -> None:
+def test_latents_equal_the_sae_on_cached_hook_values(ws: Workspace, prompt: torch.Tensor) -> None:
     res = run(ws, prompt)
-    assert res.notes == []  # the reconstitution agreed with the model, so it was used
+    assert res.notes == []
     _, cache = ws.model.run_with_cache(prompt[None])
-    nm = NodeModel(ws.adapter)
-    x = nm.reconstitute(MLP0, cache["blocks.0.hook_resid_mid"])
-    torch.testing.assert_close(x, cache[MLP0], atol=1e-5, rtol=1e-5)
     for name, hook in (("mlp0", MLP0), ("res1", RES1)):
-        torch.testing.assert_close(res.captures[f"sae:{name}"], ws.saes[name].encode(cache[hook]), atol=1e-5, rtol=1e-5)
-    for hook in ("blocks.1.mlp.hook_pre", "blocks.1.hook_mlp_out"):
-        torch.testing.assert_close(
-            nm.reconstitute(hook, cache["blocks.1.hook_resid_mid"]), cache[hook], atol=1e-5, rtol=1e-5
-        )
+        torch.testing.assert_close(res.captures[f"sae:{name}"], ws.saes[name].encode(cache[hook]), atol=1e-6, rtol=1e-5)
 
 
 def _edit_at(
@@ -303,3 +300,39 @@ def test_targets_and_input_errors(ws: Workspace, prompt: torch.Tensor) -> None:
         NodeOptions.from_kwargs(kk=3)
     with pytest.raises(IndexError, match=r"ablation unit 64 is out of range for mlp: accepted 0 \.\. 63"):
         runner.run([prompt], T, D, ablations=[{"family": "mlp", "layer": 0, "unit": 64, "pos": 0}])
+
+
+def test_long_texts_and_bad_target_types_are_refused(ws: Workspace, prompt: torch.Tensor) -> None:
+    runner = NodeTableRunner(ws)
+    long_text = " ".join(["The value of the argument"] * 12)
+    n = int(ws.model.to_tokens(long_text, truncate=False).shape[1])
+    assert n > ws.adapter.n_ctx  # TransformerLens's to_tokens would silently cut it to n_ctx
+    with pytest.raises(ValueError, match=rf"the prompt has {n} tokens; the model's context is n_ctx=32"):
+        runner.run([long_text], T, D)
+    with pytest.raises(ValueError, match=r"prompt tokens must have shape \[pos\] or \[1, pos\]; got \(2, 12\)"):
+        runner.run([torch.stack([prompt, prompt])], T, D)
+    for bad in (5.0, [5], torch.tensor(5.0), True):
+        with pytest.raises(TypeError, match=r"target must be a string \(one token\) or an int token id; got"):
+            runner.run([prompt], bad, D)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"distractor must be a string .* got 7\.5"):
+        runner.run([prompt], T, 7.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"position must be an int in \[-12, 11\]; got '3'"):
+        runner.run([prompt], T, D, position="3")  # type: ignore[arg-type]
+    assert runner.run([prompt], np.int64(T), D).spec.token == T
+
+
+@pytest.mark.parametrize(
+    ("ablation", "error", "match"),
+    [
+        ({"family": "mlp", "layer": 1, "unit": 9, "pos": 3, "mdoe": "mean"}, TypeError, r"unknown keys \['mdoe'\]"),
+        ({"family": "mlp", "layer": 1, "unit": 9.7, "pos": 3}, TypeError, r"ablation unit must be an int; got 9\.7"),
+        ({"family": "mlp", "layer": 1.0, "unit": 9, "pos": 3}, TypeError, r"ablation layer must be an int; got 1\.0"),
+        ({"family": "mlp", "layer": 1, "unit": 9, "pos": "3"}, TypeError, r"ablation pos must be an int; got '3'"),
+        ({"family": "mlp", "layer": 1, "unit": True, "pos": 3}, TypeError, r"ablation unit must be an int; got True"),
+    ],
+)
+def test_bad_ablation_dicts_are_refused(
+    ws: Workspace, prompt: torch.Tensor, ablation: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        run(ws, prompt, ablations=[ablation])

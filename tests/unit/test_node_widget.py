@@ -76,6 +76,20 @@ def test_bad_requests_from_the_front_end_keep_the_table(ws: Workspace, prompt: t
     assert table.state is before and table.ablations == []  # the request goes back to the shown table's
     table.set_state({"position": -1})
     assert table.position == 9 and table.state["target"]["position"] == 9
+    # a typo in a key, or a float index, is refused, never dropped or cast (a "mdoe" ran a zero ablation)
+    before = table.state
+    with pytest.raises(traitlets.TraitError, match=r"ablation has unknown keys \['mdoe'\]"):
+        table.ablations = [{"family": "mlp", "layer": 0, "unit": 3, "pos": 0, "mdoe": "mean"}]
+    with pytest.raises(traitlets.TraitError, match=r"ablation unit must be an int; got 3\.5"):
+        table.ablations = [{"family": "mlp", "layer": 0, "unit": 3.5, "pos": 0}]
+    with pytest.raises(traitlets.TraitError, match=r"unknown keys \['mdoe'\]"):
+        ws.nodes(
+            prompt,
+            target=T,
+            distractor=D,
+            ablations=[{"family": "mlp", "layer": 0, "unit": 3, "pos": 0, "mdoe": "mean"}],
+        )
+    assert table.state is before and table.ablations == []
     table.set_state({"position": 3})
     assert table.error == "" and table.state["target"]["position"] == 3
     table.set_state({"selected": {"family": "attn", "layer": 0, "unit": 1}})

@@ -9,13 +9,13 @@ import type { ArrayPayload, FeatureCardState } from "../schema";
 
 export const NODE_SCHEMA_VERSION = 1;
 
-export type FamilyKind = "mlp" | "attn" | "sae";
+export type FamilyKind = "mlp" | "attn" | "sae" | "error";
 
-/** A node type: MLP neurons, attention heads (per token pair) or one SAE's latents. */
+/** A node type: MLP neurons, attention heads (per token pair), one SAE's latents or its error. */
 export interface NodeFamily {
   code: number; // the value of NodeRows.family for its rows
   kind: FamilyKind;
-  name: string; // "mlp", "attn" or the SAE's name in the Workspace
+  name: string; // "mlp", "attn", the SAE's name in the Workspace, or that name + " error"
   hook: string; // the SAE's hook; for mlp/attn a template with {layer}
   n_units: number;
   card: boolean; // whether its nodes open a FeatureCard

@@ -27,19 +27,22 @@ from .schema import ArrayPayload
 NODE_SCHEMA_VERSION = 1
 
 GROUP_INFO: dict[str, tuple[str, str]] = {
-    "write_norm": ("Write magnitude", "activation × norm of the node's write to the residual stream"),
+    "write_norm": ("Write magnitude", "norm of the node's write to the residual stream"),
     "act_times_grad": ("Est. total effect", "activation × gradient of the target (first-order total effect)"),
     "direct_effect": ("Direct effect", "the node's write projected on the target's final-residual gradient"),
-    "activation": ("Activation", "neuron or latent activation; attention probability for heads"),
+    "activation": (
+        "Activation",
+        "neuron or latent activation; attention probability for heads; the norm of an SAE's error",
+    ),
 }
 
 
 class NodeFamily(TypedDict):
-    """A node type: MLP neurons, attention heads (per token pair) or one SAE's latents."""
+    """A node type: MLP neurons, attention heads (per token pair), one SAE's latents or its error."""
 
     code: int  # the value of NodeRows.family for its rows
-    kind: Literal["mlp", "attn", "sae"]
-    name: str  # "mlp", "attn" or the SAE's name in the Workspace
+    kind: Literal["mlp", "attn", "sae", "error"]
+    name: str  # "mlp", "attn", the SAE's name in the Workspace, or that name + " error"
     hook: str  # the SAE's hook; for mlp/attn a template with {layer}
     n_units: int
     card: bool  # whether its nodes open a FeatureCard

@@ -15,6 +15,7 @@ This module imports no torch: the widget reaches compute only through its sessio
 
 from __future__ import annotations
 
+import operator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -52,7 +53,13 @@ class ContributionGraph(SessionWidget):
         self._session = session
         self._quiet = True
         n = session.n_pos
-        if isinstance(target, bool) or not isinstance(target, int) or not -n <= target < n:
+        if isinstance(target, bool) or not hasattr(target, "__index__"):
+            raise TypeError(
+                f"target is the token position whose routes are drawn: an int in {-n} .. {n - 1} for this "
+                f"prompt of {n} tokens (-1 = the last); got {target!r} ({type(target).__name__})"
+            )
+        target = operator.index(target)
+        if not -n <= target < n:
             raise IndexError(f"target {target!r} is out of range for a prompt of {n} tokens: accepted {-n} .. {n - 1}")
         state = session.state(threshold)  # errors in the first graph raise, with their message
         super().__init__(state=dict(state), target=target % n, threshold=float(threshold), **kwargs)

@@ -75,10 +75,19 @@ class NodeTable(SessionWidget):
 
     @staticmethod
     def _check_ablation(a: Any) -> dict[str, Any]:
+        """A complete ablation dict; unknown keys (a typo such as ``"mdoe"``) and non-integer
+        ``layer``/``unit``/``pos`` are refused, never dropped or cast."""
         if hasattr(a, "as_dict"):
             a = a.as_dict()
         if not isinstance(a, dict) or not {"family", "unit", "pos"} <= set(a):
             raise traitlets.TraitError(f"an ablation is a dict with family, layer, unit, pos[, mode]; got {a!r}")
+        unknown = sorted(set(a) - set(_ABLATION_KEYS), key=str)
+        if unknown:
+            raise traitlets.TraitError(f"ablation has unknown keys {unknown}; accepted: {', '.join(_ABLATION_KEYS)}")
+        for key in ("layer", "unit", "pos"):
+            v = a.get(key, -1)
+            if isinstance(v, bool) or not hasattr(v, "__index__"):
+                raise traitlets.TraitError(f"ablation {key} must be an int; got {v!r} ({type(v).__name__})")
         return {"layer": -1, "mode": "zero", **{k: a[k] for k in _ABLATION_KEYS if k in a}}
 
     @traitlets.validate("ablations")
