@@ -5,6 +5,7 @@ import {
   buildExamples,
   buildTokenBytes,
   makeState,
+  payload,
   VOCAB,
 } from "../testing/make-state";
 import { mountWidget, q } from "../testing/mount-widget";
@@ -54,6 +55,20 @@ describe("three columns", () => {
     expect(texts(el, ".fc-left-neurons .fc-left-second")).toEqual(["0.250", "0.125"]);
     const bars = el.querySelectorAll<HTMLElement>(".fc-left-neurons .fc-bar-fill");
     expect([bars[0]?.style.width, bars[1]?.style.width]).toEqual(["100%", "50%"]);
+  });
+
+  it("ranks the neuron alignment by |weight| and says so in the column help", () => {
+    const alignment = {
+      ids: payload("int32", [5, 9]),
+      values: payload("float32", [-0.75, 0.5]),
+      l1_share: payload("float32", [0.5, 0.25]),
+    };
+    const base = makeState();
+    const { el } = mount({ state: makeState({ left: { ...base.left, alignment } }) });
+    expect(texts(el, ".fc-left-alignment .fc-bar-text")).toEqual(["-0.750", "0.500"]);
+    const head = el.querySelectorAll<HTMLElement>(".fc-left-alignment th")[1];
+    expect(head?.textContent).toBe("weight");
+    expect(head?.title).toContain("largest |weight|");
   });
 
   it("says why a table is unavailable", () => {

@@ -24,7 +24,13 @@ interface TableSpec {
   source: string; // where the index links to
   rows: TableRow[] | null;
   secondIsShare?: boolean;
+  help?: string; // what the barred value is and how rows are ranked (the value header's tooltip)
 }
+
+/** The neuron-alignment table ranks by |weight| (SAEDashboard and sae_vis rank by signed weight). */
+export const ALIGNMENT_HELP =
+  "Decoder weight onto each input neuron: the neurons with the largest |weight|, ranked by " +
+  "magnitude (sign shown, negative weights included); % of L1 is |weight| / Σ|weights|.";
 
 function link(source: string, feature: number, links: LeftLinks): HTMLElement {
   if (!links.canOpen(source, feature)) {
@@ -43,7 +49,9 @@ function link(source: string, feature: number, links: LeftLinks): HTMLElement {
 function table(spec: TableSpec, links: LeftLinks): HTMLTableElement {
   const t = h("table", `fc-left-table fc-left-${spec.key}`);
   const head = h("tr", "");
-  head.append(h("th", "", spec.unit), h("th", "", spec.value), h("th", "", spec.second));
+  const valueHead = h("th", "", spec.value);
+  if (spec.help !== undefined) valueHead.title = spec.help;
+  head.append(h("th", "", spec.unit), valueHead, h("th", "", spec.second));
   t.append(h("thead", ""));
   t.tHead?.append(head);
   const body = h("tbody", "");
@@ -85,6 +93,7 @@ export function renderLeft(data: CardData, links: LeftLinks): HTMLElement {
       source: neuronSource,
       rows: data.left.alignment,
       secondIsShare: true,
+      help: ALIGNMENT_HELP,
     },
     {
       key: "neurons",
