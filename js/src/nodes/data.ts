@@ -47,10 +47,12 @@ export interface TableData {
   nPos: number;
 }
 
-/** How a node is named in the table: `mlp L3 n1024`, `attn L1 H7`, `res_jb #123`. */
+/** How a node is named in the table: `mlp L3 n1024`, `attn L1 H7`, `res_jb #123`, and an SAE's
+ * error node (one per position) by its family's name, `res_jb error`. */
 export function nodeName(family: NodeFamily, layer: number, unit: number): string {
   if (family.kind === "mlp") return `mlp L${layer} n${unit}`;
   if (family.kind === "attn") return `attn L${layer} H${unit}`;
+  if (family.kind === "error") return family.name;
   return `${family.name} #${unit}`;
 }
 

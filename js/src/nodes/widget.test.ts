@@ -42,6 +42,25 @@ describe("the nodes widget", () => {
     expect(q(el, ".nt-target-desc").textContent).toBe("logit ' on' − logit ' in' at position 3");
   });
 
+  it("shows an SAE's error node by its family's name, with no card link and no ablate button", () => {
+    const base = makeNodeState(1);
+    const families = base.families.map((f) =>
+      f.kind === "sae"
+        ? { ...f, kind: "error" as const, name: "res error", n_units: 1, card: false }
+        : f,
+    );
+    const { el } = mount({ state: makeNodeState(1, { families }) });
+    expect(rowNames(el)).toContain("res error");
+    const row = q(el, "tr.nt-row.nt-error");
+    expect(row.querySelector("button.nt-open")).toBeNull();
+    expect(q(row, "span.nt-label").title).toContain("minus the SAE's reconstruction");
+    expect(row.querySelector("button.nt-ablate")).toBeNull();
+    expect(el.querySelectorAll("button.nt-ablate")).toHaveLength(3);
+    expect(q(el, "input.nt-family[data-family='res error']").parentElement?.textContent).toBe(
+      " res error",
+    );
+  });
+
   it("sorts on header clicks, both directions", () => {
     const { el } = mount();
     q(el, "button.nt-sort[data-key='activation']").click();

@@ -201,7 +201,8 @@ export function createNodeTable(callbacks: NodeTableCallbacks): NodeTableView {
         filter = { ...filter, hidden };
         drawTable();
       });
-      label.append(box, ` ${FAMILY_LABEL[f.kind] ?? `${f.name} latents`}`);
+      const text = FAMILY_LABEL[f.kind] ?? (f.kind === "error" ? f.name : `${f.name} latents`);
+      label.append(box, ` ${text}`);
       fams.append(label);
     }
     const select = h("select", "nt-layer");

@@ -126,21 +126,30 @@ export function renderTable(
       b.addEventListener("click", () => callbacks.onSelect(row));
       nameCell.append(b);
     } else {
-      nameCell.append(h("span", "nt-label", row.name));
+      const label = h("span", "nt-label", row.name);
+      if (row.family.kind === "error") {
+        label.title =
+          "the SAE's error at this position: the hook's value minus the SAE's reconstruction " +
+          "(activation = its norm); it has no feature card";
+      }
+      nameCell.append(label);
     }
     tr.append(nameCell, tokenCell(data, row));
     columns.forEach((c, i) => {
       tr.append(valueCell(cellValue(row, c), scales[i] ?? 0));
     });
     const act = h("td", "nt-actions");
-    const ab = h("button", "nt-ablate", "ablate");
-    ab.type = "button";
-    ab.title =
-      row.family.kind === "attn"
-        ? `ablate head ${row.unit} of layer ${row.layer} at position ${row.pos} (its output there)`
-        : `ablate ${row.name} at position ${row.pos}`;
-    ab.addEventListener("click", () => callbacks.onAblate(row));
-    act.append(ab);
+    if (row.family.kind !== "error") {
+      // an SAE's error term is not a unit the table ablates
+      const ab = h("button", "nt-ablate", "ablate");
+      ab.type = "button";
+      ab.title =
+        row.family.kind === "attn"
+          ? `ablate head ${row.unit} of layer ${row.layer} at position ${row.pos} (its output there)`
+          : `ablate ${row.name} at position ${row.pos}`;
+      ab.addEventListener("click", () => callbacks.onAblate(row));
+      act.append(ab);
+    }
     tr.append(act);
     tr.addEventListener("mouseenter", () => callbacks.onHover(row));
     tr.addEventListener("mouseleave", () => callbacks.onHover(null));
