@@ -1,10 +1,16 @@
 import { describe, expect, it } from "vitest";
+import { tokenDisplay } from "./components/tokens";
+import { tokenLabel } from "./graph/components/graph-view";
 import {
   byteEscape,
+  charEscape,
   decodePieces,
+  escapeInvisible,
   hexBytes,
+  quoteText,
   sequenceText,
   standaloneText,
+  visibleText,
   vocabText,
 } from "./text";
 
@@ -116,5 +122,87 @@ describe("vocabText / sequenceText", () => {
     expect(sequenceText(vt, [0, 1, 2, 3])).toEqual(["caf", "", "é", " ok"]);
     expect(sequenceText(vt, [0, 3, 4])).toEqual(["caf", " ok", "<b>"]);
     expect(sequenceText(vt, [2, 3])).toEqual(["\\xa9", " ok"]); // a window starting mid-character
+  });
+});
+
+// The characters that change how other text draws, from Unicode's UAX #9 (Bidi_Class LRE RLE PDF
+// LRO RLO LRI RLI FSI PDI, and the marks LRM RLM ALM), plus the invisible ones that hide a token's
+// content: zero-width space / non-joiner / joiner, word joiner, BOM, soft hyphen, line and
+// paragraph separators, a tag character, and C0 / C1 controls. Written out by hand, not by the
+// regular expression under test.
+const BIDI = [
+  0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069, 0x200e, 0x200f, 0x061c,
+];
+const HIDDEN = [
+  0x200b, 0x200c, 0x200d, 0x2060, 0xfeff, 0x00ad, 0x2028, 0x2029, 0xe0001, 0x00, 0x1b, 0x7f, 0x85,
+  0x9f,
+];
+
+describe("visibleText", () => {
+  it("shows every bidi control and invisible character as an escape of its code point", () => {
+    for (const cp of [...BIDI, ...HIDDEN]) {
+      const c = String.fromCodePoint(cp);
+      const hex = cp.toString(16);
+      const want =
+        cp <= 0xff
+          ? `\\x${hex.padStart(2, "0")}`
+          : cp <= 0xffff
+            ? `\\u${hex.padStart(4, "0")}`
+            : `\\u{${hex}}`;
+      expect(visibleText(`a${c}b`), `U+${hex}`).toBe(`a${want}b`);
+      expect(visibleText(c)).toMatch(/^[\x20-\x7e]+$/); // printable ASCII only: nothing left to hide or reorder
+    }
+  });
+
+  it("escapes U+202E so the text after it is drawn as written", () => {
+    expect(visibleText("abc\u202edef")).toBe("abc\\u202edef");
+    expect(visibleText("\u2067x\u2069")).toBe("\\u2067x\\u2069");
+  });
+
+  it("keeps newline, tab and CR as arrows, and \\xNN for other C0 / C1 controls", () => {
+    expect(visibleText("a\nb\tc\rd")).toBe("a↵b⇥c␍d");
+    expect(visibleText("\u000b\u0085")).toBe("\\x0b\\x85");
+  });
+
+  it("leaves visible text alone, right-to-left scripts and emoji included", () => {
+    const text = " héllo עברית العربية 日本語 🙂 <b>&amp; \u00a0x";
+    expect(visibleText(text)).toBe(text);
+    // every printable ASCII character is itself
+    for (let cp = 0x20; cp < 0x7f; cp++)
+      expect(visibleText(String.fromCharCode(cp))).toBe(String.fromCharCode(cp));
+  });
+
+  it("escapes a lone surrogate instead of drawing U+FFFD", () => {
+    expect(visibleText("a\ud800b")).toBe("a\\ud800b");
+  });
+
+  it("is what the card's tokens and the graph's labels show", () => {
+    expect(tokenDisplay(" \u202eab")).toEqual({ lead: "·", rest: "\\u202eab" });
+    expect(tokenLabel("\u202eab c")).toBe("\\u202ea…");
+    expect(tokenLabel("\u200bx", 16)).toBe("\\u200bx");
+  });
+});
+
+describe("quoteText and escapeInvisible", () => {
+  it("quote a token with quotes, backslashes and invisible characters escaped", () => {
+    expect(quoteText("it's")).toBe("'it\\'s'");
+    expect(quoteText("a\\b")).toBe("'a\\\\b'");
+    expect(quoteText("x\n\t\r")).toBe("'x\\n\\t\\r'");
+    expect(quoteText("\u202eevil")).toBe("'\\u202eevil'");
+  });
+
+  it("turn the unescaped bidi controls of a JSON string into JSON escapes", () => {
+    const quoted = escapeInvisible(JSON.stringify("a\u202eb\n"));
+    expect(quoted).toBe('"a\\u202eb\\n"');
+    expect(JSON.parse(quoted)).toBe("a\u202eb\n"); // still JSON, same string
+  });
+
+  it("charEscape widens with the code point", () => {
+    expect([0x0a, 0xad, 0x202e, 0xe0001].map((c) => charEscape(String.fromCodePoint(c)))).toEqual([
+      "\\x0a",
+      "\\xad",
+      "\\u202e",
+      "\\u{e0001}",
+    ]);
   });
 });

@@ -135,3 +135,57 @@ export function sequenceText(vt: VocabText, ids: ArrayLike<number>): string[] {
   if (!anyPartial) return Array.from(ids, (v) => vt.text(v)); // the common case: texts as sent
   return decodePieces(pieces);
 }
+
+/*
+ * Visible text. A vocabulary entry can hold characters that draw as nothing or that change how
+ * *other* text draws: a right-to-left override (U+202E) reverses everything after it up to the
+ * end of the paragraph, an isolate or embedding leaks into the next tokens, a zero-width space
+ * hides a token boundary. Every token drawn anywhere (card, graph, node table, tooltips) goes
+ * through `visibleText` (or `quoteText` for a quoted form), which shows such characters as
+ * escapes; the CSS also isolates each token element (`unicode-bidi: isolate`) so that even
+ * right-to-left letters order only within their own token.
+ */
+
+/**
+ * Characters shown as escapes: controls (Cc: C0, DEL, C1), format characters (Cf: the bidi
+ * embeddings, overrides and isolates U+202A-U+202E and U+2066-U+2069, the marks U+200E/U+200F
+ * and U+061C, zero-width space / joiners U+200B-U+200D, word joiner U+2060, BOM U+FEFF, soft
+ * hyphen, tag characters ...), the line and paragraph separators (Zl, Zp: a paragraph
+ * separator ends a bidi paragraph) and lone surrogates (Cs).
+ */
+export const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const INVISIBLE_ONE = new RegExp(INVISIBLE.source, "u");
+
+/** The escape of one character: `\xNN` up to U+00FF, `\uNNNN` up to U+FFFF, else `\u{N}` (lowercase hex). */
+export function charEscape(c: string): string {
+  const code = c.codePointAt(0) ?? 0;
+  const hex = code.toString(16);
+  if (code <= 0xff) return `\\x${hex.padStart(2, "0")}`;
+  return code <= 0xffff ? `\\u${hex.padStart(4, "0")}` : `\\u{${hex}}`;
+}
+
+const SHOWN: Readonly<Record<string, string>> = { "\n": "↵", "\t": "⇥", "\r": "␍" };
+
+/** One character as drawn in a token: newline / tab / CR as ↵ ⇥ ␍, other invisible ones as escapes. */
+export function visibleChar(c: string): string {
+  const shown = SHOWN[c];
+  if (shown !== undefined) return shown;
+  return INVISIBLE_ONE.test(c) ? charEscape(c) : c;
+}
+
+/** A token's text as drawn: every invisible or direction-changing character made visible. */
+export function visibleText(text: string): string {
+  return text.replace(INVISIBLE, visibleChar);
+}
+
+const QUOTED: Readonly<Record<string, string>> = { "\n": "\\n", "\t": "\\t", "\r": "\\r" };
+
+/** Escapes every invisible character as `\n`, `\t`, `\r` or `\xNN` / `\uNNNN` (for quoted forms). */
+export function escapeInvisible(text: string): string {
+  return text.replace(INVISIBLE, (c) => QUOTED[c] ?? charEscape(c));
+}
+
+/** A token quoted for a tooltip or a label: 'x', with `\`, `'` and every invisible character escaped. */
+export function quoteText(text: string): string {
+  return `'${escapeInvisible(text.replace(/[\\']/g, "\\$&"))}'`;
+}

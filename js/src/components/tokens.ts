@@ -2,8 +2,10 @@
  * One example sequence as a row of token spans, coloured by activation.
  *
  * Whitespace is made visible: a token's leading spaces show as faint "·" (in a child
- * span.fc-ws), newline / tab / carriage return as "↵" / "⇥" / "␍", and other control
- * characters as `\xNN`. The real token text
+ * span.fc-ws), newline / tab / carriage return as "↵" / "⇥" / "␍", and other control, format
+ * and bidi characters (U+202E, zero-width spaces, ...) as `\xNN` / `\uNNNN` (text.ts's
+ * visibleText); the CSS isolates each token's direction (`unicode-bidi: isolate`), so no token
+ * can reorder its neighbours. The real token text
  * stays in the `data-text` attribute. A token that only starts a character completed by the
  * next token (byte-level BPE) has no text of its own: it gets .fc-partial and shows its bytes
  * through CSS (`data-bytes`), so the sequence's text content stays exactly its text.
@@ -16,33 +18,17 @@
  */
 import type { CardData, SeqData } from "../card-data";
 import { actColor, lossColor, textColor } from "../colors";
-import { hexBytes } from "../text";
+import { hexBytes, quoteText, visibleText } from "../text";
 import { h } from "./dom";
 
-const CONTROL: Readonly<Record<string, string>> = { "\n": "↵", "\t": "⇥", "\r": "␍" };
-
-/** Other control characters (C0, DEL, C1) would draw as nothing or as a box: show `\xNN`. */
-function visibleChar(c: string): string {
-  const shown = CONTROL[c];
-  if (shown !== undefined) return shown;
-  const code = c.charCodeAt(0);
-  const control = code < 0x20 || (code >= 0x7f && code <= 0x9f);
-  return control ? `\\x${code.toString(16).padStart(2, "0")}` : c;
-}
-
-/** The visible form of a token: its leading-space marker and the rest of its text. */
+/** The visible form of a token: its leading-space marker and the rest of its text (text.ts's visibleText). */
 export function tokenDisplay(text: string): { lead: string; rest: string } {
   const n = text.length - text.replace(/^ +/, "").length;
-  return { lead: "·".repeat(n), rest: Array.from(text.slice(n), visibleChar).join("") };
+  return { lead: "·".repeat(n), rest: visibleText(text.slice(n)) };
 }
 
-/** A token quoted for a tooltip: 'x', with control characters escaped. */
-export function quoteToken(text: string): string {
-  const esc = text.replace(/[\\\n\t\r']/g, (c) =>
-    c === "\n" ? "\\n" : c === "\t" ? "\\t" : c === "\r" ? "\\r" : `\\${c}`,
-  );
-  return `'${esc}'`;
-}
+/** A token quoted for a tooltip: 'x', with control, format and bidi characters escaped. */
+export const quoteToken = quoteText;
 
 /** Fills `el` with a token's visible form (as text nodes; never markup). */
 export function fillToken(el: HTMLElement, text: string): void {

@@ -7,8 +7,10 @@ scripts from ``file://``) and renders it into a Shadow DOM with an in-page model
 feature in the page switches between the states the file holds; others show an error.
 
 Escaping has one choke point, :func:`json_for_script`: ``<``, ``>`` and ``&`` become
-``\\u003c``-style escapes, so a token such as ``</script>`` cannot end the script element.
-Token text is then drawn by the bundle through ``textContent`` only.
+``\\u003c``-style escapes, so a token such as ``</script>`` cannot end the script element, and
+so do bidi controls and zero-width characters (a token holding U+202E cannot reorder the file's
+source as an editor shows it). Token text is then drawn by the bundle through ``textContent``
+only, with such characters shown as escapes and each token's direction isolated.
 """
 
 from __future__ import annotations
@@ -26,10 +28,17 @@ from typing import Any
 from ..state.codecs import to_portable
 from ..widget._static import bundle_files
 
+# Characters written as \uXXXX escapes in the page's JSON: "<", ">", "&" (so a token cannot end
+# the script element or open a comment), and the invisible ones that would make the file's own
+# source misleading in an editor or a diff: bidi embeddings, overrides, isolates and marks, zero-width
+# characters, the line / paragraph separators. JSON.parse gives the same strings back.
+_ESCAPED = (*map(ord, "<>&"), 0x061C, *range(0x200B, 0x2010), *range(0x2028, 0x202F), *range(0x2060, 0x206A), 0xFEFF)
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in _ESCAPED}
+
 
 def json_for_script(obj: Any) -> str:
-    """JSON that is safe inside ``<script type="application/json">``."""
-    return json.dumps(obj, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    """JSON that is safe inside ``<script type="application/json">`` (see ``_JSON_ESCAPES``)."""
+    return json.dumps(obj, ensure_ascii=False).translate(_JSON_ESCAPES)
 
 
 _RUNTIME = r"""

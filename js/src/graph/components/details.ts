@@ -10,6 +10,7 @@
  * - an MLP block: its top neurons and SAE latents, each with a button that opens its card.
  */
 import { fmt, h } from "../../components/dom";
+import { escapeInvisible } from "../../text";
 import type { GraphData, UnitData } from "../data";
 import type { Edge, NodeKey } from "../routes";
 import { tokenLabel } from "./graph-view";
@@ -21,7 +22,7 @@ export interface DetailCallbacks {
 const at = (a: ArrayLike<number>, i: number): number => a[i] ?? 0;
 
 export function tokenAt(d: GraphData, pos: number): string {
-  return `${JSON.stringify(d.tokens[pos] ?? "")} (${pos})`;
+  return `${escapeInvisible(JSON.stringify(d.tokens[pos] ?? ""))} (${pos})`;
 }
 
 /** A short name for a node, e.g. `"·the" (3) after 1.attn`, `attention 2 at "·the" (3)`. */

@@ -5,6 +5,7 @@
  * caller; shift-click asks to pin it. Knows nothing of Jupyter.
  */
 import { fmt, h, s } from "../../components/dom";
+import { escapeInvisible, visibleText } from "../../text";
 import type { GraphData } from "../data";
 import { type Layout, makeLayout } from "../layout";
 import { type Edge, type NodeKey, nodeId, parseNodeId } from "../routes";
@@ -33,9 +34,9 @@ export interface GraphView {
 /** Empty grid dots are drawn only up to this many residual states. */
 export const MAX_GRID_NODES = 6000;
 
-/** A token as a short label: spaces as middle dots, newlines as ↵, at most 8 characters. */
+/** A token as a short label: spaces as middle dots, newlines as ↵, control / bidi characters escaped, at most 8 characters. */
 export function tokenLabel(text: string, max = 8): string {
-  const shown = text.replace(/ /g, "\u00b7").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5");
+  const shown = visibleText(text).replace(/ /g, "\u00b7");
   return shown.length > max ? `${shown.slice(0, max - 1)}\u2026` : shown;
 }
 
@@ -123,7 +124,11 @@ function drawAxes(svg: SVGSVGElement, lay: Layout, props: GraphViewProps): void 
     });
     t.textContent = tokenLabel(text);
     t.append(
-      s("title", {}, `${JSON.stringify(text)} (position ${p}); click: routes to this token`),
+      s(
+        "title",
+        {},
+        `${escapeInvisible(JSON.stringify(text))} (position ${p}); click: routes to this token`,
+      ),
     );
     axis.append(t);
     if (p === props.target) {
