@@ -4,6 +4,7 @@ import {
   buildCorrelation,
   buildExamples,
   buildTokenBytes,
+  DEFAULT_HOVER,
   makeState,
   payload,
   VOCAB,
@@ -135,6 +136,21 @@ describe("hover", () => {
     const tip = q(el, ".fc-tooltip");
     expect(q(tip, ".fc-tt-token").textContent).toBe("<b>x</b>");
     expect(tip.querySelector("b, script")).toBeNull();
+  });
+
+  it("says when an active token's effects were cut to fit the card's budget", () => {
+    const cut = "hover effects of 1 of the 7 active tokens shown were left out";
+    const hoverCut = {
+      ...DEFAULT_HOVER,
+      token_row: payload("uint16", [6, 6, 1, 2, 3, 4, 6, 5, 6]),
+    };
+    const { el } = mount({
+      state: makeState({ hover: hoverCut, unavailable: { hover_rows: cut } }),
+    });
+    hover(q(el, 'span.fc-tok[data-t="1"]')); // active (0.5), its row left out
+    expect(q(el, ".fc-tt-note").textContent).toBe(cut);
+    hover(q(el, 'span.fc-tok[data-t="0"]')); // silent (0)
+    expect(q(el, ".fc-tt-note").textContent).toContain("silent");
   });
 
   it("underlines the token after one where the unit fires, coloured by the loss change", () => {

@@ -41,7 +41,15 @@ from .compute.correlation import (
 from .compute.index import ActivationIndex
 from .compute.stats import bottom_windows, histogram, interval_groups, nice_ticks
 from .hover import Spots, hovers, shown_spots
-from .state.feature_card import ExampleSeq, HistogramData, HoverRows, LeftTables, LogitRows, build_feature_card_state
+from .state.feature_card import (
+    CARD_BUDGET,
+    ExampleSeq,
+    HistogramData,
+    HoverRows,
+    LeftTables,
+    LogitRows,
+    build_feature_card_state,
+)
 from .state.schema import FeatureCardState
 
 if TYPE_CHECKING:
@@ -62,6 +70,9 @@ class CardOptions:
     n_left: int = 3
     n_bins: int = 50
     seed: int = 0
+    # Bytes a card may take on the wire: hover rows and long token texts are cut to fit (see
+    # featurecard.state.feature_card); None sends everything.
+    max_bytes: int | None = CARD_BUDGET
 
 
 @dataclass(frozen=True)
@@ -336,4 +347,5 @@ def _finish(
         act_hist=_hist(col.values[col.values != 0], opt.n_bins),
         logit_hist=logit_hist,
         left=shown.left,
+        budget=opt.max_bytes,
     )

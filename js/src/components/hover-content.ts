@@ -87,6 +87,8 @@ export function hoverContent(data: CardData, seq: SeqData, i: number): HTMLEleme
     const eff = h("div", "fc-tt-effect-grid");
     eff.append(effects(data, hrow, "top"), effects(data, hrow, "bottom"));
     root.append(eff);
+  } else if (hv && act !== 0 && data.unavailable.hover_rows) {
+    root.append(h("div", "fc-tt-note", data.unavailable.hover_rows)); // cut to fit the card's budget
   } else if (hv) {
     root.append(h("div", "fc-tt-note", "the unit is silent here: no effect on the next token"));
   } else if (data.unavailable.hover) {

@@ -11,16 +11,28 @@ significant digits, all the tooltip shows. Activations, logit tables and histogr
 float32. Tokens are sent as text; the few that are not whole UTF-8 on their own (pieces of a
 character cut by byte-level BPE) also as bytes (``vocab_bytes``), see
 :mod:`featurecard.adapters.token_bytes`.
+
+Budget: a card is at most :data:`CARD_BUDGET` bytes on the wire (``payload_nbytes``) by
+construction, whatever the vocabulary and however dense the unit. The examples the options ask
+for are always sent whole; what grows without bound is the hover rows (one per distinct shown
+token where the unit fires, each with ``2k`` tokens that join the local vocabulary) and the
+text of long tokens. A card over the budget first cuts token texts to
+:data:`MAX_TOKEN_TEXT` bytes, then keeps the hover rows that fit, in priority order (each
+example's own token first, then by activation), then cuts token texts shorter still. With the
+default options (80 windows of at most 11 tokens) the examples alone fit with every token
+cut to one character, so the budget always holds (tested on a worst case built for it).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .codecs import encode_array
+from .codecs import encode_array, payload_nbytes
 from .schema import (
     SCHEMA_VERSION,
     AlignmentTable,
@@ -75,6 +87,59 @@ class HoverRows:
 
 Triple = tuple[np.ndarray, np.ndarray, np.ndarray]
 
+#: Bytes a card may take on the wire (binary buffers plus the JSON of the rest), enforced in
+#: :func:`build_feature_card_state` by cutting hover rows and long token texts.
+CARD_BUDGET = 32_000
+#: A token's text, as JSON, is cut to this many bytes (with "…") once a card is over budget;
+#: shorter still if cutting hover rows was not enough.
+MAX_TOKEN_TEXT = 64
+#: The ``unavailable`` key that says how many active tokens' hover effects were left out.
+HOVER_CUT = "hover_rows"
+
+
+def _priority(hover: HoverRows, seqs: Sequence[ExampleSeq], acts: np.ndarray) -> np.ndarray:
+    """Hover rows from most to least worth sending: each example's own (focus) token, in group
+    order, then the rest by |activation|; ties in dataset order."""
+    n = hover.rows.size
+    at = _rows_of(hover, seqs)  # the hover row of every shown token (n where none)
+    act = np.zeros(n, np.float64)
+    on = at < n
+    act[at[on]] = np.abs(acts[on])
+    lengths = np.array([len(s.token_ids) for s in seqs], dtype=np.int64)
+    focus_t = np.cumsum(lengths) - lengths + np.array([s.focus - s.start for s in seqs], dtype=np.int64)
+    focus_rows = at[focus_t] if seqs else np.zeros(0, np.int64)
+    ranks = np.arange(focus_rows.size)
+    focus_rank = np.full(n, len(seqs), np.int64)
+    has = focus_rows < n
+    np.minimum.at(focus_rank, focus_rows[has], ranks[has])
+    return np.lexsort((np.arange(n), -act, focus_rank))
+
+
+def _subset(hover: HoverRows, keep: np.ndarray) -> HoverRows:
+    keep = np.sort(keep)
+    return HoverRows(
+        hover.rows[keep],
+        hover.pos[keep],
+        hover.top_ids[keep],
+        hover.top_values[keep],
+        hover.bottom_ids[keep],
+        hover.bottom_values[keep],
+        hover.loss_change[keep],
+    )
+
+
+def _cut_text(text: str, cap: int) -> str | None:
+    """``text`` cut to at most ``cap`` bytes of JSON (with "…"), or None where it fits."""
+    if 6 * len(text) + 2 <= cap or len(json.dumps(text)) <= cap:
+        return None
+    room, out = cap - len(json.dumps("…")), []
+    for ch in text:
+        room -= len(json.dumps(ch)) - 2
+        if room < 0:
+            break
+        out.append(ch)
+    return "".join(out) + "…"
+
 
 @dataclass
 class LeftTables:
@@ -107,14 +172,19 @@ def encode_indices(values: Sequence[int] | np.ndarray) -> ArrayPayload:
     return encode_array(arr, "uint8" if top < 2**8 else "uint16" if top < 2**16 else "int32")
 
 
-def _vocab_text(token_bytes: Sequence[bytes]) -> tuple[list[str], TokenBytes]:
+def _vocab_text(token_bytes: Sequence[bytes], cap: int | None = None) -> tuple[list[str], TokenBytes]:
+    """Each token's text, and the raw bytes of those that are not whole UTF-8; texts over
+    ``cap`` bytes of JSON are cut (and shown as their cut text, without bytes)."""
     texts: list[str] = []
     partial: list[tuple[int, bytes]] = []
     for j, b in enumerate(token_bytes):
         try:
-            texts.append(b.decode("utf-8"))
+            text, whole = b.decode("utf-8"), True
         except UnicodeDecodeError:
-            texts.append(b.decode("utf-8", errors="replace"))
+            text, whole = b.decode("utf-8", errors="replace"), False
+        cut = _cut_text(text, cap) if cap is not None else None
+        texts.append(text if cut is None else cut)
+        if not whole and cut is None:
             partial.append((j, b))
     offsets = np.zeros(len(partial) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(b) for _, b in partial])
@@ -147,7 +217,52 @@ def _rows_of(hover: HoverRows, seqs: Sequence[ExampleSeq]) -> np.ndarray:
     return np.where(keys[at] == want, at, keys.size)
 
 
-def build_feature_card_state(
+def build_feature_card_state(*, budget: int | None = CARD_BUDGET, **kw: Any) -> FeatureCardState:
+    """The card's state (arguments as :func:`_build`), cut to ``budget`` bytes on the wire
+    (see the module docstring; None: no budget)."""
+    state = _build(**kw)
+    if budget is None or payload_nbytes(state) <= budget:
+        return state
+    state = _build(**kw, text_cap=MAX_TOKEN_TEXT)
+    if payload_nbytes(state) <= budget:
+        return state
+    return _cut(kw, budget)
+
+
+def _cut(kw: dict[str, Any], budget: int) -> FeatureCardState:
+    """The most hover rows (in priority order) that fit ``budget`` with token texts cut to
+    :data:`MAX_TOKEN_TEXT`; with none left, token texts cut shorter until the card fits."""
+    hover: HoverRows | None = kw.get("hover")
+    n = hover.rows.size if hover is not None else 0
+    seqs = [s for _, g in kw["groups"] for s in g]
+    acts = np.concatenate([s.acts for s in seqs]) if seqs else np.zeros(0)
+    order = _priority(hover, seqs, acts) if hover is not None else np.zeros(0, np.int64)
+
+    def build(k: int, text_cap: int) -> FeatureCardState:
+        if hover is None or k == n:
+            return _build(**kw, text_cap=text_cap)
+        why = dict(kw["unavailable"])
+        why[HOVER_CUT] = (
+            f"hover effects of {n - k} of the {n} active tokens shown were left out to keep the card "
+            f"under {budget // 1000} KB (each example's own token and the strongest activations are kept)"
+        )
+        return _build(**{**kw, "unavailable": why, "hover": _subset(hover, order[:k])}, text_cap=text_cap)
+
+    lo, hi = 0, max(n - 1, 0)  # the most rows that fit lie in [lo, hi] (all n did not fit)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if payload_nbytes(build(mid, MAX_TOKEN_TEXT)) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    cap, best = MAX_TOKEN_TEXT, build(lo, MAX_TOKEN_TEXT)
+    while payload_nbytes(best) > budget and cap > 4:  # no hover row fits: shorter token texts
+        cap //= 2
+        best = build(0, cap)
+    return best
+
+
+def _build(
     *,
     source: str,
     unit: str,
@@ -166,6 +281,7 @@ def build_feature_card_state(
     act_hist: HistogramData | None = None,
     logit_hist: HistogramData | None = None,
     left: LeftTables | None = None,
+    text_cap: int | None = None,
 ) -> FeatureCardState:
     seqs = [s for _, g in groups for s in g]
     # The local vocabulary: hover tokens first (they fill most index arrays, see the docstring).
@@ -213,7 +329,7 @@ def build_feature_card_state(
             "bottom_values": encode_array(logits.bottom_values, "float32"),
             "vocab_values": encode_array(per_token, "float16"),
         }
-    texts, partial = _vocab_text(token_bytes(ids.tolist()))
+    texts, partial = _vocab_text(token_bytes(ids.tolist()), text_cap)
     lt = left or LeftTables()
     return {
         "schema_version": SCHEMA_VERSION,
