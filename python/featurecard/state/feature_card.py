@@ -19,8 +19,8 @@ token where the unit fires, each with ``2k`` tokens that join the local vocabula
 text of long tokens. A card over the budget first cuts token texts to
 :data:`MAX_TOKEN_TEXT` bytes, then keeps the hover rows that fit, in priority order (each
 example's own token first, then by activation), then cuts token texts shorter still. With the
-default options (80 windows of at most 11 tokens) the examples alone fit with every token
-cut to one character, so the budget always holds (tested on a worst case built for it).
+default options (80 windows of at most 11 tokens) the examples alone fit with every token's
+text cut to "…", so the budget always holds (tested on a worst case built for it).
 """
 
 from __future__ import annotations
