@@ -58,6 +58,11 @@ def _inputs_module() -> ModuleType:
     return module
 
 
+def peer_inputs() -> ModuleType:
+    """The ``inputs`` module (the shared recipe and its loaders: ``load_model(data, cls)``, ``load_sae``)."""
+    return _inputs_module()
+
+
 def default_inputs() -> Path:
     """The shared inputs file, built first (from this venv) if it is missing or stale."""
     return Path(_inputs_module().ensure_inputs(peers_dir() / "inputs.pt"))
@@ -105,7 +110,7 @@ def wait_for_quiet(threshold_cores: float = 0.2, window_s: float = 5.0, max_wait
     """Block until other processes use under ``threshold_cores`` for ``window_s``, or ``max_wait_s`` passes.
 
     Returns the last measured level, so callers can record how quiet the machine was. Timings on a
-    shared 2-core machine are meaningless while another job runs (peers-saevis.md §5.3: 3-4x slower).
+    shared 2-core machine are meaningless while another job runs (benchmarks/README.md: 3-4x slower).
     """
     deadline = time.monotonic() + max_wait_s
     while True:

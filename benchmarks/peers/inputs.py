@@ -1,6 +1,6 @@
 """One shared set of benchmark inputs, loadable from our venv and from both peer venvs.
 
-Recipe (docs: /work/shared/research/peers-saevis.md §5.2):
+Recipe (benchmarks/README.md says why it is built this way):
 
 * **Tokenizer**: byte-level BPE trained offline with ``tokenizers`` on the Python standard
   library's own ``.py`` sources. 5 000 tokens: ``<|endoftext|>`` (id 0; BOS, EOS and padding),
@@ -21,7 +21,7 @@ Recipe (docs: /work/shared/research/peers-saevis.md §5.2):
   percentile pre-activation over the token set, so every latent fires on ~3 % of tokens.
 * ``wu_scale`` (10): multiply ``W_U`` by it after loading. The random model's logit ranges are
   about +-0.2, which triggers both peers' histogram-tick bug (hundreds of thousands of ticks per
-  histogram, §1.6) and would inflate their times; x10 keeps every range above 0.3.
+  histogram; benchmarks/README.md) and would inflate their times; x10 keeps every range above 0.3.
 
 Everything in ``inputs.pt`` is a plain tensor, str, int, float or dict, so it loads with
 ``torch.load(weights_only=True)`` under every torch/TransformerLens/SAELens pair we use.

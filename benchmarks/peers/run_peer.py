@@ -3,7 +3,7 @@
     <peers dir>/sae-vis/bin/python benchmarks/peers/run_peer.py --peer sae-vis \\
         --inputs <peers dir>/inputs.pt --n-features 32 --repeats 5 [--html out.html]
 
-Peers and their default settings (docs: /work/shared/research/peers-saevis.md §2, §5.2):
+Peers and their default settings (benchmarks/README.md says what each computes and why):
 
 * ``sae-vis`` 0.3.7: ``SaeVisData.create(sae, model, tokens, SaeVisConfig(features=...))``.
 * ``sae-dashboard`` 0.8.0: ``SaeVisRunner(SaeVisConfig(hook_point=..., features=...)).run(sae, model, tokens)``.

@@ -8,14 +8,14 @@
 #
 # sae-vis 0.3.7 needs SAELens <= 5 (it reads sae.cfg.hook_name / hook_layer) while
 # sae-dashboard 0.8.0 pins sae-lens>=6.8,<7, so they cannot share one environment
-# (docs: /work/shared/research/peers-saevis.md §5.1). Both venvs live OUTSIDE the repo:
+# (benchmarks/README.md, "Two environments"). Both venvs live OUTSIDE the repo:
 #
 #   ${FEATURECARD_PEERS_DIR:-$HOME/.cache/featurecard-peers}/sae-vis
 #   ${FEATURECARD_PEERS_DIR:-$HOME/.cache/featurecard-peers}/sae-dashboard
 #
 # Neither peer is, or may become, a dependency of featurecard; nothing here is imported by it.
 #
-# Fixes that §5.1 found necessary, applied below:
+# Fixes found necessary when the environments were first built, applied below:
 #   * both: pip picks pyarrow 26, which needs NumPy 2 while transformer-lens pins numpy<2
 #     on Python 3.11 -> pyarrow==20.0.0.
 #   * sae-vis: imports frozendict and tabulate without declaring them -> install both.
