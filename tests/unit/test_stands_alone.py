@@ -1,4 +1,4 @@
-"""The benchmarks and tests stand alone: no file cites a document outside the repository."""
+"""The package, notebooks, benchmarks and tests stand alone: no file cites a document outside the repository."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ def tracked(*folders: str) -> list[Path]:
     return [REPO / line for line in out.stdout.splitlines() if line]
 
 
-def test_benchmarks_and_tests_cite_nothing_outside_the_repository() -> None:
+def test_the_package_benchmarks_and_tests_cite_nothing_outside_the_repository() -> None:
     bench = REPO / "benchmarks"
-    files = [*tracked("benchmarks", "tests"), *bench.rglob("*.md"), *bench.rglob("*.py"), *bench.rglob("*.sh")]
+    files = [*tracked("benchmarks", "tests", "python", "notebooks"), *bench.rglob("*.md"), *bench.rglob("*.py"), *bench.rglob("*.sh")]
     assert any(f.name == "setup.sh" for f in files)
     hits = []
     for f in dict.fromkeys(files):

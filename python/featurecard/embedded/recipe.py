@@ -4,7 +4,7 @@ A :class:`Recipe` fully determines a build on a given machine, together with the
 follows the installed Python and package versions, see :mod:`.corpus`). Its fields and the corpus
 fingerprint make the cache key, so changing any field builds (and caches) a new model.
 
-``Recipe.default()`` is the measured recipe of ``shared/research/demo-model.md``: a 2-layer
+``Recipe.default()`` is the recipe chosen by measuring sizes and step counts on 2 CPU cores: a 2-layer
 d_model 128 transformer on ~12 MB of docstrings, trained 360 steps, and a TopK SAE (k 32, 2048
 latents) on ``blocks.0.mlp.hook_post``; about 3.5 minutes on 2 idle CPU cores.
 ``Recipe.tiny()`` is the same pipeline at toy size for tests (seconds).

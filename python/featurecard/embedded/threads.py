@@ -1,8 +1,9 @@
 """Fewer torch threads while other processes keep the CPU busy.
 
 With OpenMP's default spin-waiting, 2-thread torch training on 2 cores slows down 3-25x as soon
-as one other busy process competes for the cores (``shared/research/demo-model.md`` §7; here,
-measured beside a busy benchmark: 2.85 s per default model step with 2 threads against 0.78 s
+as one other busy process competes for the cores (measured when the default recipe was chosen:
+13.2k tokens/s idle, 4.4k beside one busy process and 547 beside two, where 1 thread kept 7.1k;
+and beside a busy benchmark: 2.85 s per default model step with 2 threads against 0.78 s
 with 1). ``OMP_WAIT_POLICY`` cannot be changed once torch is imported, so instead, every few
 steps, :class:`ThreadGovernor` reads how much CPU *other* processes used since the last look
 (``/proc/stat`` minus our own CPU time) and runs torch on the cores they leave free, never more
