@@ -7,8 +7,9 @@ position, every node type at every position:
 
 * **ours**: ``NodeTableRunner.run``: one forward and one backward pass, then every group's value
   for every node in closed form, and the multi-group top-k (median of ``--repeats``);
-* **naive**: the same forward pass (SAE spliced in by a plain hook, final LayerNorm scale
-  frozen), then one ``torch.autograd.grad`` per node for its act × grad and direct effect.
+* **naive**: the same forward pass (SAE spliced in by a plain hook with its error term kept in
+  the graph, final LayerNorm scale frozen), then one ``torch.autograd.grad`` per node for its
+  act × grad and direct effect.
   A random sample of nodes is timed and the per-node time extrapolated to all nodes; the naive
   values are checked against ours on the way (so the comparison is between equal answers).
 
@@ -48,8 +49,8 @@ def naive_node(model: Any, sae: Any, prompt: torch.Tensor, t: int, d: int) -> tu
     def splice(a: torch.Tensor, hook: Any) -> torch.Tensor:  # noqa: ARG001
         store[SAE_HOOK] = a
         f = sae.encode(a)
-        store["sae"] = f
-        return sae.decode(f) + (a - sae.decode(sae.encode(a))).detach()
+        store["sae"] = latents = f.clone()  # Transformer Debugger's splice: the error stays in the graph
+        return sae.decode(latents) + (a - sae.decode(f))
 
     n_layers = model.cfg.n_layers
     hooks = [("ln_final.hook_scale", lambda a, hook: a.detach()), (SAE_HOOK, splice)]  # noqa: ARG005
