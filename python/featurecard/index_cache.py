@@ -117,13 +117,16 @@ def open_pass(path: Path, device: torch.device | str, names: Collection[str]) ->
     if not path.is_file():
         return None
     try:
-        result = load_pass(path, device)
+        with warnings.catch_warnings():  # torch's own notes on a foreign file: ours below says it all
+            warnings.simplefilter("ignore")
+            result = load_pass(path, device)
         missing = sorted(set(names) - set(result.indexes))
         if missing:
             raise ValueError(f"it holds no index of {missing}")
     except Exception as e:  # any unreadable file means: index again (KeyboardInterrupt passes)
+        why = (str(e).strip().splitlines() or [""])[0][:200]
         warnings.warn(
-            f"featurecard: the index cache {path} cannot be read ({type(e).__name__}: {e}); "
+            f"featurecard: the index cache {path} cannot be read ({type(e).__name__}: {why}); "
             "indexing again, and the new index replaces it",
             stacklevel=3,
         )

@@ -59,8 +59,7 @@ def check_tokens(adapter: ModelAdapter, tokens: object, seq_len: int) -> Int[Ten
         return tokenize(adapter, list(tokens), seq_len)
     if not isinstance(tokens, Tensor):
         raise TypeError(
-            "tokens must be an int tensor [batch, pos], a string or a list of strings; "
-            f"got {type(tokens).__name__}"
+            f"tokens must be an int tensor [batch, pos], a string or a list of strings; got {type(tokens).__name__}"
         )
     if tokens.dtype.is_floating_point or tokens.dtype == torch.bool or tokens.is_complex():
         raise TypeError(f"tokens must have an integer dtype (token ids); got {tokens.dtype}")
