@@ -67,6 +67,8 @@ def python_names(table: NodeTable, order: np.ndarray) -> list[str]:
             if kind == "mlp"
             else f"attn L{layer[j]} H{unit[j]}"
             if kind == "attn"
+            else f["name"]  # an SAE's error node: "mlp0 error"
+            if kind == "error"
             else f"{f['name']} #{unit[j]}"
         )
     return out
