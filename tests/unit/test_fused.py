@@ -9,6 +9,7 @@ that layer keeps its own attention while the other is fused).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -142,3 +143,44 @@ def test_what_is_refused_and_why(tok: Any) -> None:
     bridged = ModelAdapter(tiny.bridge(tok))
     bridged.capture_dataset(tiny.random_tokens(tok, batch=2, pos=8), ["blocks.0.hook_resid_post"])
     assert bridged._fused == [] and "TransformerBridge runs its own attention" in bridged.fused_why
+
+
+def test_a_hooked_sae_transformer_gets_every_fast_path(
+    tok: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SAELens's HookedSAETransformer (a HookedTransformer subclass, what SAELens users load),
+    with the weights of a HookedTransformer: fused attention in passes, resuming at a later
+    block (quick cards' rows, the last block at spots), the factored readout; and cards equal,
+    to the bit, those of the HookedTransformer."""
+    sae_lens = pytest.importorskip("sae_lens", reason="SAELens is not installed (the TransformerLens 4 env)")
+    from featurecard.adapters.model import NormUnembed
+    from featurecard.workspace import Workspace
+
+    plain = tiny.hooked_transformer(tok)
+    with warnings.catch_warnings():  # "HookedTransformer is deprecated" (TL 3.x)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sae_model = sae_lens.HookedSAETransformer(plain.cfg, tokenizer=tok)
+    sae_model.load_state_dict(plain.state_dict())
+    sae_model.eval()
+    adapter = ModelAdapter(sae_model)
+    assert adapter.can_resume and isinstance(adapter.final_readout(), NormUnembed)
+    counter = _Counter(monkeypatch)
+    hooks = _hooks(sae_model)
+    got = adapter.capture_dataset(tokens, hooks)
+    assert adapter._fused == [0, 1], adapter.fused_why
+    assert counter.calls == 2 * 2  # the check's 2 rows and the batch, through both blocks
+    _, cache = plain.run_with_cache(tokens, names_filter=hooks)
+    for hook in hooks:
+        torch.testing.assert_close(got[hook], cache[hook], atol=1e-5, rtol=1e-5, msg=hook)
+
+    def cards(model: Any) -> list[Any]:
+        sae = {**tiny.random_sae_weights(64, 48, seed=6), "hook_name": "blocks.0.mlp.hook_post"}
+        ws = Workspace(model, saes={"s": sae}, tokens=tokens, progress=False)
+        out = [ws.card_state("s", f, complete=False) for f in (3, 40)]
+        assert ws._final_rows is not None and ws._final_rows.spots is not None  # rows resume at spots
+        return [*out, ws.card_state("s", 3)]
+
+    counter.calls = 0
+    for got_card, want_card in zip(cards(sae_model), cards(plain), strict=True):
+        assert repr(got_card) == repr(want_card)  # the same payload, bytes included
+    assert counter.calls > 0  # the SAE model's dataset passes ran fused
