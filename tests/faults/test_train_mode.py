@@ -61,3 +61,22 @@ def test_mixed_modes_are_restored_module_by_module(tok: Any, tokens: torch.Tenso
     assert any(modes.values()) and not all(modes.values())
     assert_same_state(_card(model, tokens, complete=False), want, "a card of a partly training model")
     assert {name: m.training for name, m in model.named_modules()} == modes
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_a_node_table_of_a_model_in_train_mode_is_its_eval_table(tok: Any, tokens: torch.Tensor, kind: str) -> None:
+    """The node table's forward and backward pass (act x grad) run in eval mode too."""
+    model = _with_dropout(tok, kind)
+    sae = {**tiny.random_sae_weights(64, 48, seed=4), "hook_name": HOOK}
+    prompt = tokens[0, :12]
+
+    def table() -> Any:
+        ws = Workspace(model, saes={"s": sae}, tokens=tokens, progress=False)
+        return ws.nodes(prompt, position=-2).state
+
+    model.eval()
+    want = table()
+    model.train()
+    for _ in range(2):
+        assert_same_state(table(), want, "a node table of the model left in train()")
+    assert all(m.training for m in model.modules())

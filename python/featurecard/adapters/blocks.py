@@ -37,7 +37,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from .model import ModelAdapter, parse_hook
+from .model import ModelAdapter, forward_guard, parse_hook
 
 
 class ArchitectureError(ValueError):
@@ -146,7 +146,7 @@ class BlockModel:
         def hook(act: Tensor, hook: object) -> None:  # noqa: ARG001 - TL passes both
             fired.append(True)
 
-        with torch.no_grad():
+        with torch.no_grad(), forward_guard(self.model):
             self.model.run_with_hooks(probe, fwd_hooks=[(name, hook)])
         return not fired
 

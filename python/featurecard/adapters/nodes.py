@@ -22,7 +22,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from .model import ModelAdapter
+from .model import ModelAdapter, forward_guard
 
 HookFn = Callable[[Tensor], Tensor]
 
@@ -104,7 +104,7 @@ class NodeModel:
 
             return hook
 
-        with torch.set_grad_enabled(grad):
+        with torch.set_grad_enabled(grad), forward_guard(self.model):  # one forward at a time, eval mode
             logits = self.model.run_with_hooks(
                 tokens.to(self.adapter.device), fwd_hooks=[(n, chain(fns)) for n, fns in hooks.items() if fns]
             )
