@@ -353,8 +353,7 @@ class StagedSource:
         group = torch.tensor(new, dtype=torch.long)
         (index,) = self._encode([group], [])
         where = {u: (index, i) for i, u in enumerate(new)}
-        # The group first: interrupted between the two, the next call encodes it again (a
-        # duplicate group, the same numbers), never a column the complete index would not splice.
+        # The group first: an interrupt between the two costs a duplicate group, never an unspliced column.
         self.groups.append(group)
         self.quick.update(where)
 

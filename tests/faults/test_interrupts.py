@@ -22,7 +22,8 @@ import tiny
 from conftest import MODEL_KINDS
 from featurecard import engine, staged, workspace
 from featurecard.adapters import spots
-from featurecard.adapters.model import ModelAdapter, model_lock
+from featurecard.adapters.guard import model_lock
+from featurecard.adapters.model import ModelAdapter
 from featurecard.adapters.sae import SparseAutoencoder
 from featurecard.compute.correlation import NeuronCorrelationSums
 from featurecard.compute.index import IndexBuilder

@@ -37,7 +37,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from .model import ModelAdapter, forward_guard, parse_hook
+from .guard import forward_guard
+from .model import ModelAdapter, parse_hook
 
 
 class ArchitectureError(ValueError):

@@ -54,8 +54,7 @@ def is_hooked_transformer(model: Any) -> bool:
     """Whether ``model`` is a TransformerLens ``HookedTransformer`` or a subclass of it (SAELens's
     ``HookedSAETransformer`` is what SAELens users load): decided by the class's MRO, not its name."""
     return any(
-        c.__name__ == "HookedTransformer" and c.__module__.startswith("transformer_lens")
-        for c in type(model).__mro__
+        c.__name__ == "HookedTransformer" and c.__module__.startswith("transformer_lens") for c in type(model).__mro__
     )
 
 

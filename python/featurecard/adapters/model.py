@@ -14,11 +14,8 @@ a unit at that hook writes to it: residual-space hooks are the identity, ``mlp.h
 goes through ``W_out``, ``attn.hook_z`` through ``W_O``. ``mlp.hook_pre`` and other hooks
 have no linear path to the residual stream; for those we say why instead of guessing.
 
-Every forward call featurecard makes on a model runs under :func:`forward_guard`: a lock per
-model object, held for one forward call (not a whole pass, so a card of one Workspace runs
-between the batches of another's pass on the same model), which keeps one thread's hooks out of
-another's forward; and eval mode (no dropout), with the user's train/eval mode of every module
-restored afterwards.
+Every forward call runs under :func:`~featurecard.adapters.guard.forward_guard` (the model's
+lock, held per call; eval mode, the user's modes restored after).
 """
 
 from __future__ import annotations
@@ -26,10 +23,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import threading
 import warnings
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -39,6 +34,7 @@ from torch import Tensor
 
 from .fused import CHECK_TOLERANCE as FUSED_CHECK_TOLERANCE
 from .fused import fused_attention, fused_unsupported, is_hooked_transformer
+from .guard import forward_guard
 
 # Rows of the first dataset batch on which the fused forward is checked against the model's own.
 FUSED_CHECK_ROWS = 2
@@ -93,57 +89,6 @@ class NormUnembed:
 
 def soft_cap(logits: Tensor, cap: float) -> Tensor:
     return cap * torch.tanh(logits / cap) if cap > 0 else logits
-
-
-class _Guard:
-    """One model's forward lock, and how deep the holding thread is in guarded calls."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.depth = 0
-
-
-_GUARDS: weakref.WeakKeyDictionary[Any, _Guard] = weakref.WeakKeyDictionary()
-_GUARDS_LOCK = threading.Lock()
-
-
-def model_lock(model: Any) -> _Guard:
-    """The forward lock of ``model`` (one per model object, made on first use)."""
-    with _GUARDS_LOCK:
-        guard = _GUARDS.get(model)
-        if guard is None:
-            guard = _GUARDS[model] = _Guard()
-        return guard
-
-
-@contextlib.contextmanager
-def forward_guard(model: Any) -> Iterator[None]:
-    """Hold ``model``'s forward lock, with every module in eval mode; the modules that were in
-    training mode are put back, whatever happens (nested guards in one thread are free)."""
-    guard = model_lock(model)
-    with guard.lock:
-        training: list[Any] = []
-        guard.depth += 1
-        try:
-            if guard.depth == 1:
-                training = [m for m in _all_modules(model) if m.training]
-                for m in training:
-                    m.training = False
-            yield
-        finally:
-            guard.depth -= 1
-            for m in training:
-                m.training = True
-
-
-def _all_modules(model: Any) -> list[Any]:
-    """Every module of ``model``, and of the source model a TransformerBridge wraps (its
-    ``train()`` reaches that one too, whether or not it is registered as a submodule)."""
-    mods = {id(m): m for m in model.modules()}
-    original = getattr(model, "original_model", None)
-    if isinstance(original, torch.nn.Module):
-        mods.update({id(m): m for m in original.modules()})
-    return list(mods.values())
 
 
 class _Captured(Exception):  # noqa: N818 - a control-flow signal, not an error

@@ -22,7 +22,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from .model import ModelAdapter, forward_guard
+from .guard import forward_guard
+from .model import ModelAdapter
 
 HookFn = Callable[[Tensor], Tensor]
 

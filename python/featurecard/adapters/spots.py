@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from .model import forward_guard
+from .guard import forward_guard
 
 # Architectures whose attention or block order our glue does not follow.
 _OWN_ORDER = {"OlmoeForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM"}
