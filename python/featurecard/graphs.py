@@ -31,6 +31,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from .adapters.blocks import BlockModel, Layout, SaeSite
+from .adapters.guard import forward_guard
 from .adapters.model import ModelAdapter
 from .adapters.sae import SparseAutoencoder
 from .compute.contributions import DEFAULT_CHUNK_ELEMENTS, attention_contributions, block_contributions
@@ -244,7 +245,8 @@ def contributions(
     last_of = {lay.mlp_out[i] if lay.has_mlp else lay.attn_out[i]: i for i in range(n_layers)}
     for r, name in enumerate(lay.level_hooks):
         hooks.append((name, level(r, last_of.get(r))))
-    adapter.model.run_with_hooks(tokens[None].to(adapter.device), fwd_hooks=hooks)
+    with forward_guard(adapter.model):  # one forward at a time per model, in eval mode
+        adapter.model.run_with_hooks(tokens[None].to(adapter.device), fwd_hooks=hooks)
     if edges:
         out.edge_layer = torch.cat([torch.full_like(q.cpu(), layer) for layer, q, _, _, _ in edges])
         out.edge_query = torch.cat([q.cpu() for _, q, _, _, _ in edges])

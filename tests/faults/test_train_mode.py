@@ -80,3 +80,23 @@ def test_a_node_table_of_a_model_in_train_mode_is_its_eval_table(tok: Any, token
     for _ in range(2):
         assert_same_state(table(), want, "a node table of the model left in train()")
     assert all(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_a_contribution_graph_of_a_model_in_train_mode_is_its_eval_graph(
+    tok: Any, tokens: torch.Tensor, kind: str
+) -> None:
+    """The graph's forward pass runs in eval mode (and under the model's lock) too."""
+    model = _with_dropout(tok, kind)
+    prompt = tokens[0, :12]
+
+    def graph() -> Any:
+        ws = Workspace(model, tokens=tokens, progress=False)
+        return ws.graph(prompt).state
+
+    model.eval()
+    want = graph()
+    model.train()
+    for _ in range(2):
+        assert_same_state(graph(), want, "a contribution graph of the model left in train()")
+    assert all(m.training for m in model.modules())
