@@ -146,14 +146,14 @@ def test_an_interrupted_quick_card(model: Any, tokens: torch.Tensor, monkeypatch
         assert {"FinalRows._advance", "ModelAdapter.capture_from", "LastBlockAtSpots.__call__"} <= where
 
 
-def test_an_interrupted_check_of_the_spot_path(
-    model: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.skipif("HookedTransformer" not in MODEL_KINDS, reason="HookedTransformer is gone in TransformerLens 4")
+def test_an_interrupted_check_of_the_spot_path(tok: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> None:
     """A last block at spots that fails its one-row check (here: off by one) is never used, even
     when the check itself was interrupted: whole rows run through the model's forward. (The
-    passes' steps only: the hooks inside them are the quick card's test.)"""
-    if not ModelAdapter(model).can_resume:
-        pytest.skip("a TransformerBridge keeps the final residual: no rows resume, no spot path")
+    passes' steps only: the hooks inside them are the quick card's test.) Only a
+    HookedTransformer resumes rows at a later block; a TransformerBridge keeps the final residual."""
+    model = tiny.hooked_transformer(tok)
+    assert ModelAdapter(model).can_resume
     real = spots.LastBlockAtSpots._at
     monkeypatch.setattr(spots.LastBlockAtSpots, "_at", lambda self, *a: real(self, *a) + 1.0)
     where = _run(
