@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
 from featurecard import embedded  # noqa: E402
-from featurecard.embedded import Recipe  # noqa: E402
+from featurecard.embedded import Recipe, threads  # noqa: E402
 
 TL4_PYTHON = ROOT / ".venv-tl4" / "bin" / "python"
 TINY = Recipe.tiny()
@@ -180,19 +180,33 @@ def test_corrupt_entry_is_not_complete(built: dict[str, Any], tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_builds_are_deterministic(built: dict[str, Any], tmp_path: Path) -> None:
+def test_builds_are_deterministic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two builds with a fixed thread count are equal to the bit, even when the machine's load
+    changes between them (the governor would otherwise change the thread count, and with it the
+    last bits: a busy neighbour is simulated for the second build)."""
     from safetensors.torch import load_file
 
-    folder = embedded.ensure_built(TINY, tmp_path, progress=False)
-    assert folder != built["folder"]
+    monkeypatch.setenv("FEATURECARD_BUILD_THREADS", "1")
+    first = embedded.ensure_built(TINY, tmp_path / "a", progress=False)
+    # the second build sees a neighbour using every core (the governor, were it on, would react)
+    monkeypatch.setattr(threads, "_busy_cpu_seconds", lambda: 2.0 * time.perf_counter())
+    folder = embedded.ensure_built(TINY, tmp_path / "b", progress=False)
     for name in ("model.safetensors", "sae/sae_weights.safetensors"):
-        a, b = load_file(str(built["folder"] / name)), load_file(str(folder / name))
+        a, b = load_file(str(first / name)), load_file(str(folder / name))
         assert a.keys() == b.keys()
         for key in a:
             assert torch.equal(a[key], b[key]), f"{name}:{key}"
-    assert (built["folder"] / "tokens.npy").read_bytes() == (folder / "tokens.npy").read_bytes()
+    assert (first / "tokens.npy").read_bytes() == (folder / "tokens.npy").read_bytes()
     tok_json = "tokenizer/tokenizer.json"
-    assert (built["folder"] / tok_json).read_text() == (folder / tok_json).read_text()
+    assert (first / tok_json).read_text() == (folder / tok_json).read_text()
+    info = json.loads((folder / "build_info.json").read_text())
+    assert {str(n) for part in ("model", "sae") for n in info["training"][part]["steps_by_threads"]} == {"1"}
+
+
+def test_the_build_thread_count_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEATURECARD_BUILD_THREADS", "0")
+    with pytest.raises(ValueError, match="FEATURECARD_BUILD_THREADS='0'"):
+        threads.ThreadGovernor()
 
 
 _TL4_SCRIPT = """

@@ -10,8 +10,11 @@ steps, :class:`ThreadGovernor` reads how much CPU *other* processes used since t
 than it started with; it restores the original count on exit. Where ``/proc/stat`` is missing
 it does nothing.
 
-The thread count does not change the results here (the default's weights after 3 steps and the
-TopK codes were bitwise equal with 1 and 2 threads), so the governor only changes the speed.
+The thread count can change the last bits of the trained weights (measured: the tiny recipe's
+model differs in 38 tensors between 1 and 2 threads), so a build is bitwise reproducible only
+for the same thread schedule; ``build_info.json`` records it (``steps_by_threads``). Set
+``FEATURECARD_BUILD_THREADS=N`` to train with exactly ``N`` threads, governor off: two builds
+of one recipe in one environment are then equal to the bit, whatever else the machine does.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class ThreadGovernor:
     def __init__(self, every: int = 10, cores: int | None = None) -> None:
         self.every = every
         self.start_threads = torch.get_num_threads()
+        self.fixed = _fixed_threads()  # FEATURECARD_BUILD_THREADS: exactly this many, governor off
         self.cores = cores or os.cpu_count() or 1
         self._steps = 0
         self._last: tuple[float, float, float] | None = None
@@ -50,6 +54,8 @@ class ThreadGovernor:
         self.steps_by_threads: dict[int, int] = {}  # how many steps ran with each thread count
 
     def __enter__(self) -> ThreadGovernor:
+        if self.fixed is not None:
+            torch.set_num_threads(self.fixed)
         self._mark()
         return self
 
@@ -66,7 +72,7 @@ class ThreadGovernor:
         n = torch.get_num_threads()
         self.steps_by_threads[n] = self.steps_by_threads.get(n, 0) + 1
         self._steps += 1
-        if self._last is None or self._steps % self.every:
+        if self.fixed is not None or self._last is None or self._steps % self.every:
             return
         busy0, own0, wall0 = self._last
         self._mark()
@@ -80,6 +86,16 @@ class ThreadGovernor:
         threads = max(1, min(self.start_threads, free))
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
+
+
+def _fixed_threads() -> int | None:
+    """``FEATURECARD_BUILD_THREADS`` as a thread count (None when unset)."""
+    raw = os.environ.get("FEATURECARD_BUILD_THREADS", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"FEATURECARD_BUILD_THREADS={raw!r} is not a thread count; accepted: an integer >= 1")
+    return int(raw)
 
 
 __all__ = ["ThreadGovernor"]
