@@ -1,5 +1,5 @@
 // Bundles each view's entry (and the CSS it imports) into python/featurecard/static/<name>.js:
-//   widget  js/src/widget.ts        the FeatureCard
+//   widget  js/src/card/widget.ts   the FeatureCard
 //   graph   js/src/graph/widget.ts  the ContributionGraph (when present)
 //   nodes   js/src/nodes/widget.ts  the NodeTable (when present)
 //   node js/build.mjs           one minified build (what `pip install` runs)
@@ -11,7 +11,7 @@ import * as esbuild from "esbuild";
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
 const watch = process.argv.includes("--watch");
 const views = {
-  widget: "js/src/widget.ts",
+  widget: "js/src/card/widget.ts",
   graph: "js/src/graph/widget.ts",
   nodes: "js/src/nodes/widget.ts",
 };

@@ -3,7 +3,7 @@
  * Every array's shape is checked against the state's sizes, so a malformed state fails here,
  * with a message, instead of drawing nonsense.
  */
-import { decodeArray, decodeInts } from "../codecs";
+import { decodeArray, decodeInts } from "../core/codecs";
 import type { ArrayPayload } from "../schema";
 import type { ContributionGraphState, UnitTops } from "./schema";
 

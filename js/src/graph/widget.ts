@@ -5,7 +5,7 @@
  * stand-in model fed from the `card` trait (../nodes/card-model, as the NodeTable does).
  */
 import type { RenderProps } from "@anywidget/types";
-import { CardProxy, renderProxyCard } from "../nodes/card-model";
+import { CardProxy, renderProxyCard } from "../card/mount";
 import {
   disposeOnAbort,
   hasCard,
@@ -14,7 +14,7 @@ import {
   mountView,
   type StateFormat,
   stateProps,
-} from "../view-host";
+} from "../core/view-host";
 import { createContributionGraph, type GraphProps } from "./components/contribution-graph";
 import { decodeGraph, type GraphData } from "./data";
 import { type ContributionGraphState, GRAPH_SCHEMA_VERSION, type GraphModel } from "./schema";
@@ -26,7 +26,7 @@ import {
   requestThreshold,
   WATCHED,
 } from "./sync";
-import "../widget.css";
+import "../card/widget.css";
 import "./graph.css";
 
 export const version: string = __FEATURECARD_VERSION__;

@@ -4,6 +4,7 @@
  * and ../view-host; the open card is drawn by the FeatureCard widget (./card-model).
  */
 import type { RenderProps } from "@anywidget/types";
+import { CardProxy, renderProxyCard } from "../card/mount";
 import {
   disposeOnAbort,
   hasCard,
@@ -12,8 +13,7 @@ import {
   mountView,
   type StateFormat,
   stateProps,
-} from "../view-host";
-import { CardProxy, renderProxyCard } from "./card-model";
+} from "../core/view-host";
 import { createNodeTable, type NodeTableProps } from "./components/node-table";
 import { decodeTable, type TableData } from "./data";
 import { NODE_SCHEMA_VERSION, type NodesModel, type NodeTableState } from "./schema";
@@ -25,7 +25,7 @@ import {
   requestSelected,
   WATCHED,
 } from "./sync";
-import "../widget.css";
+import "../card/widget.css";
 import "./nodes.css";
 
 export const version: string = __FEATURECARD_VERSION__;

@@ -4,8 +4,8 @@
  * drawn edges with width and opacity by weight. Hovering or clicking a node is reported to the
  * caller; shift-click asks to pin it. Knows nothing of Jupyter.
  */
-import { fmt, h, s } from "../../components/dom";
-import { escapeInvisible, visibleText } from "../../text";
+import { fmt, h, s } from "../../core/dom";
+import { escapeInvisible, visibleText } from "../../core/text";
 import type { GraphData } from "../data";
 import { type Layout, makeLayout } from "../layout";
 import { type Edge, type NodeKey, nodeId, parseNodeId } from "../routes";

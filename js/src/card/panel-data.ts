@@ -3,8 +3,8 @@
  * tables and the vocabulary's raw bytes. Each decoder checks the lengths it relies on, so a
  * malformed card fails once, with a message naming the array, instead of half-drawing.
  */
-import { decodeArray, decodeInts, type NumericArray } from "./codecs";
-import type { ArrayPayload, CorrelationTable, FeatureCardState, Histogram } from "./schema";
+import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
+import type { ArrayPayload, CorrelationTable, FeatureCardState, Histogram } from "../schema";
 
 export function lengthIs(a: ArrayLike<number>, n: number, what: string): void {
   if (a.length !== n)

@@ -1,9 +1,10 @@
 /** The unit's direct logit effect: a table of the most positive and one of the most negative,
  * each row's background coloured by its value (orange raises the logit, blue lowers it). */
+
+import { actColor, maxAbs, textColor } from "../../core/colors";
+import { fmt, h } from "../../core/dom";
+import { fillToken, quoteToken } from "../../core/tokens";
 import type { LogitRow, LogitsData } from "../card-data";
-import { actColor, maxAbs, textColor } from "../colors";
-import { fmt, h } from "./dom";
-import { fillToken, quoteToken } from "./tokens";
 
 function table(cls: string, caption: string, rows: LogitRow[], scale: number): HTMLTableElement {
   const t = h("table", `fc-logits-table ${cls}`);

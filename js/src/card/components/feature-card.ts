@@ -10,11 +10,12 @@
  * error from the kernel puts the last good card back. The body is rebuilt only when the card
  * changes, so busy/error updates never disturb the index box while the user types in it.
  */
+
+import { maxAbs } from "../../core/colors";
+import { fmt, h, percent } from "../../core/dom";
+import type { SearchResult } from "../../schema";
 import type { CardData, CardHeader } from "../card-data";
-import { maxAbs } from "../colors";
 import { History, type Unit } from "../history";
-import type { SearchResult } from "../schema";
-import { fmt, h, percent } from "./dom";
 import { renderExamples } from "./examples";
 import { hoverContent } from "./hover-content";
 import { handleKey } from "./keys";

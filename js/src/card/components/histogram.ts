@@ -5,9 +5,10 @@
  * histogram) or to its token's direct logit (logit histogram). No chart library: the file
  * stays offline and small.
  */
+
+import { fmt, h, s } from "../../core/dom";
+import { niceTicks, tickLabel, tickStep } from "../../core/ticks";
 import type { HistData } from "../card-data";
-import { niceTicks, tickLabel, tickStep } from "../ticks";
-import { fmt, h, s } from "./dom";
 
 export interface HistOptions {
   className: string; // e.g. "fc-act-hist"

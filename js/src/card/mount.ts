@@ -8,7 +8,7 @@
  */
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import type { CardModel } from "../schema";
-import { render as renderCard } from "../widget";
+import { render as renderCard } from "./widget";
 
 type Listener = (...args: unknown[]) => void;
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { FakeModel } from "../testing/fake-model.js";
+import type { FakeModel } from "../../testing/fake-model.js";
 import {
   buildCorrelation,
   buildExamples,
@@ -8,9 +8,9 @@ import {
   makeState,
   payload,
   VOCAB,
-} from "../testing/make-state";
-import { mountWidget, q } from "../testing/mount-widget";
-import type { CardModel, FeatureCardState, Request } from "./schema";
+} from "../../testing/make-state";
+import { mountWidget, q } from "../../testing/mount-widget";
+import type { CardModel, FeatureCardState, Request } from "../schema";
 import { render } from "./widget";
 
 type Fake = FakeModel<CardModel>;

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { tokenDisplay } from "./components/tokens";
-import { tokenLabel } from "./graph/components/graph-view";
+import { tokenLabel } from "../graph/components/graph-view";
 import {
   byteEscape,
   charEscape,
@@ -13,6 +12,7 @@ import {
   visibleText,
   vocabText,
 } from "./text";
+import { tokenDisplay } from "./tokens";
 
 const enc = new TextEncoder();
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

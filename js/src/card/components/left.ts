@@ -7,9 +7,10 @@
  * file without that card) is plain text. A table the card cannot have says why; a table that
  * simply does not exist here (no encoder B) is left out.
  */
+
+import { barColor, barWidth, maxAbs } from "../../core/colors";
+import { fmt, h, percent } from "../../core/dom";
 import type { CardData, TableRow } from "../card-data";
-import { barColor, barWidth, maxAbs } from "../colors";
-import { fmt, h, percent } from "./dom";
 
 export interface LeftLinks {
   canOpen(source: string, feature: number): boolean; // the card wires clicks on .fc-link

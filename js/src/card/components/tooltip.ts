@@ -7,7 +7,7 @@
  * right inside JupyterLab's transformed or `contain`ed containers (a `position: fixed` box
  * there was found 291 px off).
  */
-import { h } from "./dom";
+import { h } from "../../core/dom";
 
 export interface Tooltip {
   el: HTMLDivElement;

@@ -16,10 +16,10 @@
  * loss, blue when it lowers it. Each span carries `data-t`, its index in the card's flat
  * token arrays, for the hover tooltip.
  */
-import type { CardData, SeqData } from "../card-data";
-import { actColor, lossColor, textColor } from "../colors";
-import { hexBytes, quoteText, visibleText } from "../text";
+import type { CardData, SeqData } from "../card/card-data";
+import { actColor, lossColor, textColor } from "./colors";
 import { h } from "./dom";
+import { hexBytes, quoteText, visibleText } from "./text";
 
 /** The visible form of a token: its leading-space marker and the rest of its text (text.ts's visibleText). */
 export function tokenDisplay(text: string): { lead: string; rest: string } {

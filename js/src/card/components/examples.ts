@@ -2,9 +2,10 @@
  * The right column: example groups ("Top activations", the activation intervals with their
  * range and share, "Bottom activations"), each a title and one token row per sequence.
  */
+
+import { h } from "../../core/dom";
+import { lossScale, renderSequence } from "../../core/tokens";
 import type { CardData } from "../card-data";
-import { h } from "./dom";
-import { lossScale, renderSequence } from "./tokens";
 
 /**
  * @param scale activation that gets the full colour (the card's max |act|)

@@ -1,6 +1,6 @@
 import type { AnyModel } from "@anywidget/types";
 import { describe, expect, it } from "vitest";
-import { FakeModel } from "../testing/fake-model.js";
+import { FakeModel } from "../../testing/fake-model.js";
 import {
   decodedOnce,
   disposeOnAbort,

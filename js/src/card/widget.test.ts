@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { buildExamples, makeState } from "../testing/make-state";
-import { mountWidget, q } from "../testing/mount-widget";
+import { buildExamples, makeState } from "../../testing/make-state";
+import { mountWidget, q } from "../../testing/mount-widget";
+import type { CardModel } from "../schema";
 import { TYPING_DELAY_MS } from "./components/feature-card";
-import type { CardModel } from "./schema";
 import widget, { render, version } from "./widget";
 
 function mount(over: Partial<CardModel> = {}) {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { buildExamples, buildLogits, makeState, payload, toBase64 } from "../testing/make-state";
+import { buildExamples, buildLogits, makeState, payload, toBase64 } from "../../testing/make-state";
+import { toBytes } from "../core/codecs";
+import { tokenDisplay } from "../core/tokens";
+import type { ArrayPayload } from "../schema";
 import { decodeCard } from "./card-data";
-import { toBytes } from "./codecs";
-import { tokenDisplay } from "./components/tokens";
-import type { ArrayPayload } from "./schema";
 
 describe("decodeCard", () => {
   it("splits ragged sequences into titled groups", () => {

@@ -5,9 +5,10 @@
  * model. In an exported file (`choices` set) the arrows and random step through the cards
  * the file holds, and search (which needs a kernel) is disabled with the reason.
  */
-import type { SearchResult } from "../schema";
-import { fmt, h, percent } from "./dom";
-import { quoteToken } from "./tokens";
+
+import { fmt, h, percent } from "../../core/dom";
+import { quoteToken } from "../../core/tokens";
+import type { SearchResult } from "../../schema";
 
 /** Typing pauses this long before a partial number is sent; Enter/blur/arrows send at once. */
 export const TYPING_DELAY_MS = 400;

@@ -7,9 +7,10 @@
  * previous token. Every number is the state's, printed with 3 decimals (`data-value` holds
  * the exact one).
  */
+
+import { fmt, h, signed } from "../../core/dom";
+import { fillToken, quoteToken } from "../../core/tokens";
 import type { CardData, SeqData } from "../card-data";
-import { fmt, h, signed } from "./dom";
-import { fillToken, quoteToken } from "./tokens";
 
 function stat(name: string, value: number, cls: string, text = signed(value)): HTMLTableRowElement {
   const tr = h("tr", `fc-tt-row ${cls}`);

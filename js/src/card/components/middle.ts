@@ -3,9 +3,10 @@
  * top / bottom logit tables. Hovering a token elsewhere moves a marker in each histogram
  * (`markAct`, `markLogit`). A panel the card cannot have says why, in its place.
  */
+
+import { actColor, barColor } from "../../core/colors";
+import { h, percent } from "../../core/dom";
 import type { CardData } from "../card-data";
-import { actColor, barColor } from "../colors";
-import { h, percent } from "./dom";
 import { type HistView, renderHistogram } from "./histogram";
 import { renderLogits } from "./logit-table";
 

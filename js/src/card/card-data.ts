@@ -6,7 +6,9 @@
  * decoded per sequence from token bytes (./text.ts), so a character that byte-level BPE cut
  * between two tokens reads right.
  */
-import { decodeArray, decodeInts, type NumericArray } from "./codecs";
+import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
+import { sequenceText, type VocabText, vocabText } from "../core/text";
+import type { FeatureCardState } from "../schema";
 import {
   decodeHist,
   decodeHover,
@@ -17,8 +19,6 @@ import {
   type LeftData,
   lengthIs,
 } from "./panel-data";
-import type { FeatureCardState } from "./schema";
-import { sequenceText, type VocabText, vocabText } from "./text";
 
 export type { HistData, HoverData, LeftData, TableRow } from "./panel-data";
 

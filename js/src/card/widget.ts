@@ -4,11 +4,7 @@
  * custom messages (./requests). Model access goes through ./sync, ./view-host and ./requests.
  */
 import type { RenderProps } from "@anywidget/types";
-import { type CardData, decodeCard } from "./card-data";
-import { type CardProps, createFeatureCard } from "./components/feature-card";
-import { createRequester } from "./requests";
-import { type CardModel, type FeatureCardState, SCHEMA_VERSION, type SearchResult } from "./schema";
-import { type ModelSnapshot, readModel, requestUnit, WATCHED } from "./sync";
+import { createRequester } from "../core/requests";
 import {
   disposeOnAbort,
   type Interpretation,
@@ -16,7 +12,16 @@ import {
   mountView,
   type StateFormat,
   stateProps,
-} from "./view-host";
+} from "../core/view-host";
+import {
+  type CardModel,
+  type FeatureCardState,
+  SCHEMA_VERSION,
+  type SearchResult,
+} from "../schema";
+import { type CardData, decodeCard } from "./card-data";
+import { type CardProps, createFeatureCard } from "./components/feature-card";
+import { type ModelSnapshot, readModel, requestUnit, WATCHED } from "./sync";
 import "./widget.css";
 
 export const version: string = __FEATURECARD_VERSION__;
