@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { tokenLabel } from "../graph/components/graph-view";
 import {
   byteEscape,
   charEscape,
@@ -12,7 +11,7 @@ import {
   visibleText,
   vocabText,
 } from "./text";
-import { tokenDisplay } from "./tokens";
+import { tokenDisplay, tokenLabel } from "./tokens";
 
 const enc = new TextEncoder();
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

@@ -4,8 +4,8 @@
  */
 
 import { h } from "../../core/dom";
-import { lossScale, renderSequence } from "../../core/tokens";
 import type { CardData } from "../card-data";
+import { lossScale, renderSequence } from "./sequence";
 
 /**
  * @param scale activation that gets the full colour (the card's max |act|)

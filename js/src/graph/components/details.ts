@@ -11,9 +11,9 @@
  */
 import { fmt, h } from "../../core/dom";
 import { escapeInvisible } from "../../core/text";
+import { tokenLabel } from "../../core/tokens";
 import type { GraphData, UnitData } from "../data";
 import type { Edge, NodeKey } from "../routes";
-import { tokenLabel } from "./graph-view";
 
 export interface DetailCallbacks {
   openCard(source: string, unit: number): void;
