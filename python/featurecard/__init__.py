@@ -21,15 +21,15 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 if TYPE_CHECKING:
-    from .adapters.sae import SparseAutoencoder
+    from .card.widget import FeatureCard
+    from .core.sae import SparseAutoencoder
     from .embedded import demo
-    from .widget.feature_card import FeatureCard
     from .workspace import Workspace
 
 _LAZY = {
     "Workspace": ("featurecard.workspace", "Workspace"),
-    "FeatureCard": ("featurecard.widget.feature_card", "FeatureCard"),
-    "SparseAutoencoder": ("featurecard.adapters.sae", "SparseAutoencoder"),
+    "FeatureCard": ("featurecard.card.widget", "FeatureCard"),
+    "SparseAutoencoder": ("featurecard.core.sae", "SparseAutoencoder"),
     "demo": ("featurecard.embedded", "demo"),
 }
 

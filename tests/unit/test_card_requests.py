@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import tiny
-from featurecard.state.codecs import encode_array, payload_nbytes
-from featurecard.widget import FeatureCard
+from featurecard.card.widget import FeatureCard
+from featurecard.core.codecs import encode_array, payload_nbytes
 from featurecard.workspace import Workspace
 
 HOOK = "blocks.0.mlp.hook_post"

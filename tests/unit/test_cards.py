@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import tiny
-from featurecard.state.codecs import decode_array
+from featurecard.core.codecs import decode_array
 from featurecard.workspace import Workspace
 
 HOOK = "blocks.0.mlp.hook_post"

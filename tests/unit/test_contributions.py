@@ -2,7 +2,7 @@
 
 The references: TransformerLens's own ``run_with_cache`` for the activations, and a plain Python
 loop that builds every part vector one at a time and scores it with the proximity formula
-written out here again (not :func:`featurecard.compute.contributions.proximity`).
+written out here again (not :func:`featurecard.graph.contributions.proximity`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import tiny
-from featurecard.adapters.blocks import ArchitectureError, BlockModel, Layout
-from featurecard.adapters.model import ModelAdapter
-from featurecard.adapters.sae import as_sae
-from featurecard.compute.contributions import EPS, attention_contributions, block_contributions
-from featurecard.graphs import ContributionData, GraphOptions, build_graph, contributions
+from featurecard.core.model import ModelAdapter
+from featurecard.core.sae import as_sae
+from featurecard.graph.blocks import ArchitectureError, BlockModel, Layout
+from featurecard.graph.build import ContributionData, GraphOptions, build_graph, contributions
+from featurecard.graph.contributions import EPS, attention_contributions, block_contributions
 
 N_POS = 10
 HOOKED = int(version("transformer-lens").split(".")[0]) < 4  # TransformerLens 4 has the bridge only
@@ -174,7 +174,7 @@ def test_sparse_units_count_silent_ones() -> None:
     whole, rows = torch.randn(3, 8, generator=g), torch.randn(50, 8, generator=g)
     coefs = torch.zeros(3, 50)
     coefs[:, [4, 17]] = torch.randn(3, 2, generator=g)
-    from featurecard.compute.contributions import unit_contributions
+    from featurecard.graph.contributions import unit_contributions
 
     rest = torch.stack([whole - coefs @ rows])
     dense = unit_contributions(coefs, rows, whole, rest, top_k=2)

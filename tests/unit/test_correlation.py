@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from featurecard.compute.correlation import NeuronCorrelationSums, correlate_with_index, dense_column
-from featurecard.compute.index import IndexBuilder
+from featurecard.card.correlation import NeuronCorrelationSums, correlate_with_index, dense_column
+from featurecard.card.index import IndexBuilder
 
 
 def sparse_acts(n: int, d: int, density: float, seed: int) -> torch.Tensor:

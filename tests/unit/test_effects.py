@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import tiny
-from featurecard.adapters.model import ModelAdapter, NormUnembed, soft_cap
-from featurecard.compute import effects
-from featurecard.compute.effects import Readout, token_effects
+from featurecard.card import effects
+from featurecard.card.effects import Readout, token_effects
+from featurecard.core.model import ModelAdapter, NormUnembed, soft_cap
 
 
 def test_effects_equal_a_patched_forward_pass(model: Any, tokens: torch.Tensor) -> None:

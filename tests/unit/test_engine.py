@@ -7,12 +7,12 @@ from typing import Any
 import torch
 
 import tiny
-from featurecard.adapters.model import ModelAdapter
-from featurecard.adapters.sae import as_sae
-from featurecard.compute.card import Window, logit_table, top_windows
-from featurecard.compute.correlation import dense_column
-from featurecard.engine import build_indexes
-from featurecard.state.codecs import decode_array
+from featurecard.card.correlation import dense_column
+from featurecard.card.index_pass import build_indexes
+from featurecard.card.windows import Window, logit_table, top_windows
+from featurecard.core.codecs import decode_array
+from featurecard.core.model import ModelAdapter
+from featurecard.core.sae import as_sae
 from featurecard.workspace import Workspace
 
 HOOK = "blocks.0.mlp.hook_post"

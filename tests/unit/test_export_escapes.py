@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from featurecard.export.html import json_for_script, to_html
+from featurecard.core.export import json_for_script, to_html
 
 # Written out by hand: the bidi controls of UAX #9 and the zero-width / separator characters.
 INVISIBLE = [0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0x200E, 0x200F, 0x061C]

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import tiny
-from featurecard.adapters import fused
-from featurecard.adapters.model import ModelAdapter
+from featurecard.core import sdpa_attention
+from featurecard.core.model import ModelAdapter
 
 pytestmark = pytest.mark.skipif(tiny.tl_major() >= 4, reason="HookedTransformer is gone in TransformerLens 4")
 
@@ -40,13 +40,13 @@ class _Counter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        real = fused.F.scaled_dot_product_attention
+        real = sdpa_attention.F.scaled_dot_product_attention
 
         def counted(*args: Any, **kwargs: Any) -> torch.Tensor:
             self.calls += 1
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(fused.F, "scaled_dot_product_attention", counted)
+        monkeypatch.setattr(sdpa_attention.F, "scaled_dot_product_attention", counted)
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -108,7 +108,7 @@ def test_a_fused_forward_that_fails_the_check_is_refused_with_the_reason(
     tok: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch, kernel: Any, warning: str, why: str
 ) -> None:
     """The pass falls back, warns with the gap or the error, and its numbers are the model's own."""
-    monkeypatch.setattr(fused.F, "scaled_dot_product_attention", kernel)
+    monkeypatch.setattr(sdpa_attention.F, "scaled_dot_product_attention", kernel)
     model = tiny.hooked_transformer(tok)
     hook = "blocks.1.hook_resid_post"
     _, cache = model.run_with_cache(tokens, names_filter=[hook])
@@ -123,7 +123,7 @@ def test_errors_inside_the_pass_restore_the_models_forward(tok: Any, tokens: tor
     model = tiny.hooked_transformer(tok)
 
     def failing_pass() -> None:
-        with fused.fused_attention(model, [0, 1]):
+        with sdpa_attention.fused_attention(model, [0, 1]):
             assert "forward" in vars(model.blocks[0].attn)
             raise RuntimeError("boom")
 
@@ -134,12 +134,12 @@ def test_errors_inside_the_pass_restore_the_models_forward(tok: Any, tokens: tor
 
 def test_what_is_refused_and_why(tok: Any) -> None:
     capped = tiny.hooked_transformer(tok, attn_scores_soft_cap=50.0)
-    assert "soft-capped scores" in str(fused.fused_unsupported(capped, 0))
+    assert "soft-capped scores" in str(sdpa_attention.fused_unsupported(capped, 0))
     half = tiny.hooked_transformer(tok, dtype=torch.bfloat16)
-    assert "torch.bfloat16 weights" in str(fused.fused_unsupported(half, 0))
+    assert "torch.bfloat16 weights" in str(sdpa_attention.fused_unsupported(half, 0))
     results = tiny.hooked_transformer(tok, use_attn_result=True)
-    assert "use_attn_result" in str(fused.fused_unsupported(results, 1))
-    assert fused.fused_unsupported(tiny.hooked_transformer(tok), 1) is None
+    assert "use_attn_result" in str(sdpa_attention.fused_unsupported(results, 1))
+    assert sdpa_attention.fused_unsupported(tiny.hooked_transformer(tok), 1) is None
     bridged = ModelAdapter(tiny.bridge(tok))
     bridged.capture_dataset(tiny.random_tokens(tok, batch=2, pos=8), ["blocks.0.hook_resid_post"])
     assert bridged._fused == [] and "TransformerBridge runs its own attention" in bridged.fused_why
@@ -153,7 +153,7 @@ def test_a_hooked_sae_transformer_gets_every_fast_path(
     block (quick cards' rows, the last block at spots), the factored readout; and cards equal,
     to the bit, those of the HookedTransformer."""
     sae_lens = pytest.importorskip("sae_lens", reason="SAELens is not installed (the TransformerLens 4 env)")
-    from featurecard.adapters.model import NormUnembed
+    from featurecard.core.model import NormUnembed
     from featurecard.workspace import Workspace
 
     plain = tiny.hooked_transformer(tok)

@@ -16,8 +16,8 @@ import torch
 import traitlets
 
 import tiny
-from featurecard.state.codecs import decode_array, payload_nbytes
-from featurecard.state.contribution_graph import GRAPH_SCHEMA_VERSION
+from featurecard.core.codecs import decode_array, payload_nbytes
+from featurecard.graph.payload import GRAPH_SCHEMA_VERSION
 from featurecard.workspace import Workspace
 
 PROMPT_POS = 12
@@ -157,8 +157,8 @@ def test_graph_state_and_widget_import_without_torch() -> None:
         import sys
         for name in ("torch", "transformer_lens", "sae_lens"):
             sys.modules[name] = None
-        import featurecard.state.contribution_graph
-        from featurecard.widget.contribution_graph import ContributionGraph
+        import featurecard.graph.payload
+        from featurecard.graph.widget import ContributionGraph
         print("ok")
     """
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from featurecard.compute.index import IndexBuilder
+from featurecard.card.index import IndexBuilder
 
 
 def _build(acts: torch.Tensor, keep: torch.Tensor, batch: int = 3):

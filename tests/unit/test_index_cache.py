@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import tiny
-from featurecard import engine
-from featurecard.adapters.sae import as_sae
-from featurecard.index_cache import pass_key
-from featurecard.state.codecs import decode_array
+from featurecard.card import index_pass
+from featurecard.card.index_cache import pass_key
+from featurecard.core.codecs import decode_array
+from featurecard.core.sae import as_sae
 from featurecard.workspace import Workspace
 
 HOOK = "blocks.0.mlp.hook_post"
@@ -45,7 +45,7 @@ def test_reopened_index_gives_the_same_cards(
     a, b = first.index("s"), second.index("s")
     for name in ("indptr", "positions", "values", "pos_indptr", "pos_units", "pos_values", "n_active", "max_act"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
-    assert engine.index_pass is not no_pass  # only the Workspace's reference was replaced
+    assert index_pass.index_pass is not no_pass  # only the Workspace's reference was replaced
 
 
 def test_key_follows_every_input(model: Any, tokens: torch.Tensor) -> None:

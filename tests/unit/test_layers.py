@@ -16,8 +16,8 @@ def test_presentation_layers_import_without_torch() -> None:
         import sys
         for name in ("torch", "transformer_lens", "sae_lens"):
             sys.modules[name] = None  # any import of these now raises ImportError
-        import featurecard.state, featurecard.widget, featurecard.export
-        from featurecard.widget import FeatureCard
+        import featurecard.core.codecs, featurecard.card.widget, featurecard.core.export
+        from featurecard.card.widget import FeatureCard
         print("ok")
     """)
     assert r.returncode == 0, r.stderr

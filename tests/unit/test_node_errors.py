@@ -21,8 +21,8 @@ import pytest
 import torch
 
 import tiny
-from featurecard.node_table import NodeOptions, NodeTableResult, NodeTableRunner
-from featurecard.node_table_state import NodeTableSession
+from featurecard.nodes.session import NodeTableSession
+from featurecard.nodes.table import NodeOptions, NodeTableResult, NodeTableRunner
 from featurecard.workspace import Workspace
 
 T, D = 5, 7

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from featurecard.compute.node_groups import GROUPS, SIGNED, Block, select_nodes, stable_top
+from featurecard.nodes.groups import GROUPS, SIGNED, Block, select_nodes, stable_top
 
 
 def random_blocks(seed: int, batch: int = 2) -> list[Block]:

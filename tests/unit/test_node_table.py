@@ -19,8 +19,8 @@ import pytest
 import torch
 
 import tiny
-from featurecard.adapters.nodes import final_logits_with_scale
-from featurecard.node_table import NodeOptions, NodeTableResult, NodeTableRunner
+from featurecard.nodes.node_model import final_logits_with_scale
+from featurecard.nodes.table import NodeOptions, NodeTableResult, NodeTableRunner
 from featurecard.workspace import Workspace
 
 T, D = 5, 7  # target and distractor token ids

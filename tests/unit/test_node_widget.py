@@ -12,9 +12,9 @@ import torch
 import traitlets
 
 import tiny
-from featurecard.state.codecs import decode_array, payload_nbytes
-from featurecard.state.node_table import NODE_TABLE_TRAITS
-from featurecard.widget.node_table import NodeTable
+from featurecard.core.codecs import decode_array, payload_nbytes
+from featurecard.nodes.payload import NODE_TABLE_TRAITS
+from featurecard.nodes.widget import NodeTable
 from featurecard.workspace import Workspace
 
 T, D = 5, 7
@@ -161,7 +161,7 @@ def test_the_widget_and_its_state_import_without_torch() -> None:
         "import sys\n"
         "for name in ('torch', 'transformer_lens', 'sae_lens'):\n"
         "    sys.modules[name] = None\n"
-        "import featurecard.state.node_table, featurecard.widget.node_table\n"
+        "import featurecard.nodes.payload, featurecard.nodes.widget\n"
         "print('ok')\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

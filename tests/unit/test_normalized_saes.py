@@ -17,9 +17,9 @@ import pytest
 import torch
 
 import featurecard as fc
-import featurecard.cards as cards_module
-from featurecard.adapters.sae import as_sae
-from featurecard.state.feature_card import HoverRows
+import featurecard.card.assemble as cards_module
+from featurecard.card.payload import HoverRows
+from featurecard.core.sae import as_sae
 
 sae_lens = pytest.importorskip("sae_lens", reason="SAELens is in the main environment only (TL 3.x)")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from featurecard.adapters.sae import (
+from featurecard.core.sae import (
     as_sae,
 )
-from featurecard.adapters.saelens_folder import load_saelens_folder, save_saelens_folder
+from featurecard.core.saelens_folder import load_saelens_folder, save_saelens_folder
 
 sae_lens = pytest.importorskip("sae_lens", reason="SAELens is in the main environment only (TL 3.x)")
 

@@ -1,7 +1,7 @@
 """Each view's Python payload module and its TypeScript schema agree key for key, and on the version.
 
-One case per view: the FeatureCard (state/schema.py, js/src/schema.ts), the ContributionGraph
-(state/contribution_graph.py, js/src/graph/schema.ts) and the NodeTable (state/node_table.py,
+One case per view: the FeatureCard (core/schema.py, js/src/schema.ts), the ContributionGraph
+(graph/payload.py, js/src/graph/schema.ts) and the NodeTable (nodes/payload.py,
 js/src/nodes/schema.ts). The TypeScript side is read as text, so a key renamed on one side only
 fails here.
 """
@@ -16,7 +16,9 @@ from types import ModuleType
 
 import pytest
 
-from featurecard.state import contribution_graph, node_table, schema
+from featurecard.core import schema
+from featurecard.graph import payload as graph_payload
+from featurecard.nodes import payload as nodes_payload
 
 JS_SRC = Path(__file__).resolve().parents[2] / "js" / "src"
 
@@ -36,7 +38,7 @@ VIEWS = {
         schema, "schema.ts", frozenset({"FeatureCardState"}), "CardModel", "FEATURE_CARD_TRAITS", "SCHEMA_VERSION"
     ),
     "graph": View(
-        contribution_graph,
+        graph_payload,
         "graph/schema.ts",
         frozenset({"ContributionGraphState", "GraphEdges", "UnitTops", "LogitLens"}),
         "GraphModel",
@@ -44,7 +46,7 @@ VIEWS = {
         "GRAPH_SCHEMA_VERSION",
     ),
     "nodes": View(
-        node_table,
+        nodes_payload,
         "nodes/schema.ts",
         frozenset({"NodeTableState", "NodeRows", "NodePrompt", "NodeFamily"}),
         "NodesModel",

@@ -29,8 +29,8 @@ CONFIGS = {
 
 
 def _final_rows(model: Any, tokens: torch.Tensor, batch_size: int = 3) -> Any:
-    from featurecard.adapters.model import ModelAdapter
-    from featurecard.staged import FinalRows
+    from featurecard.card.quick_cards import FinalRows
+    from featurecard.core.model import ModelAdapter
 
     adapter = ModelAdapter(model)
     hook = "blocks.0.hook_resid_post"
@@ -80,7 +80,7 @@ def test_a_spot_path_that_disagrees_with_the_forward_is_dropped_before_use(
 ) -> None:
     """A forward the glue does not foresee (here: a block whose output we perturb) fails the
     one-row check, and every number then comes from the model's own forward."""
-    from featurecard.adapters.spots import LastBlockAtSpots
+    from featurecard.card.last_block import LastBlockAtSpots
 
     real = LastBlockAtSpots.__call__
     monkeypatch.setattr(LastBlockAtSpots, "__call__", lambda self, *a: real(self, *a) + 1e-2)
@@ -93,7 +93,7 @@ def test_a_spot_path_that_disagrees_with_the_forward_is_dropped_before_use(
 
 
 def test_keys_and_values_over_budget_are_computed_for_each_call(tok: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("featurecard.staged.KV_BUDGET", 0)
+    monkeypatch.setattr("featurecard.card.quick_cards.KV_BUDGET", 0)
     model = tiny.hooked_transformer(tok, positional_embedding_type="rotary", rotary_dim=16)
     tokens = tiny.random_tokens(tok, batch=6, pos=16)
     fr, ref = _final_rows(model, tokens), _reference(model, tokens)
@@ -106,7 +106,7 @@ def test_keys_and_values_over_budget_are_computed_for_each_call(tok: Any, monkey
 
 
 def test_keys_and_values_are_computed_once_per_row(tok: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from featurecard.adapters.spots import LastBlockAtSpots
+    from featurecard.card.last_block import LastBlockAtSpots
 
     model = tiny.hooked_transformer(tok)
     tokens = tiny.random_tokens(tok, batch=6, pos=16)

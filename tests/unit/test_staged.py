@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import tiny
-from featurecard import staged
-from featurecard.compute.correlation import add_counted_moments, counted_mean, neurons_from_column
-from featurecard.state.codecs import decode_array
-from featurecard.widget.feature_card import FeatureCard
+from featurecard.card import quick_cards
+from featurecard.card.correlation import add_counted_moments, counted_mean, neurons_from_column
+from featurecard.card.widget import FeatureCard
+from featurecard.core.codecs import decode_array
 from featurecard.workspace import Workspace
 
 HOOK = "blocks.0.mlp.hook_post"
@@ -21,8 +21,8 @@ HOOK = "blocks.0.mlp.hook_post"
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Several blocks and several chunks even on the tiny dataset (8 rows x 24 positions)."""
-    monkeypatch.setattr(staged, "BLOCK", 32)
-    monkeypatch.setattr(staged, "CHUNK_POSITIONS", 48)  # 2 rows per encoder call
+    monkeypatch.setattr(quick_cards, "BLOCK", 32)
+    monkeypatch.setattr(quick_cards, "CHUNK_POSITIONS", 48)  # 2 rows per encoder call
 
 
 def _ws(model: Any, tokens: torch.Tensor, **sae_over: Any) -> Workspace:
@@ -169,8 +169,8 @@ def test_cards_made_together_equal_the_complete_cards(
     quick_ws.card_state("s", 0, complete=False)  # stages the SAE (and the one-row check)
     calls: list[int] = []
     if quick_ws._final_rows is not None:
-        real = staged.FinalRows.at
-        monkeypatch.setattr(staged.FinalRows, "at", lambda self, r, p: calls.append(len(r)) or real(self, r, p))
+        real = quick_cards.FinalRows.at
+        monkeypatch.setattr(quick_cards.FinalRows, "at", lambda self, r, p: calls.append(len(r)) or real(self, r, p))
     quick = quick_ws.card_states("s", features, complete=False)
     if quick_ws._final_rows is not None:  # one read for every card's shown tokens
         assert len(calls) == 1
@@ -240,7 +240,7 @@ def test_topk_and_over_budget_sources_are_not_staged(
 ) -> None:
     topk = _ws(model, tokens, architecture="topk", k=4)
     assert topk.card_state("s", 2, complete=False)["pending"] == [] and topk.is_complete("s")
-    monkeypatch.setattr(staged, "CAPTURE_BUDGET", 0)
+    monkeypatch.setattr(quick_cards, "CAPTURE_BUDGET", 0)
     monkeypatch.setattr("featurecard.workspace.CAPTURE_BUDGET", 0)
     big = _ws(model, tokens)
     assert big.card_state("s", 2, complete=False)["pending"] == [] and big.is_complete("s")

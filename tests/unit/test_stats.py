@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from featurecard.compute.stats import bottom_windows, histogram, interval_groups, nice_ticks
+from featurecard.card.stats import bottom_windows, histogram, interval_groups, nice_ticks
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import tiny
-from featurecard.adapters.token_bytes import TokenBytes, is_whole_text
-from featurecard.state.codecs import decode_array
+from featurecard.core.codecs import decode_array
+from featurecard.core.token_bytes import TokenBytes, is_whole_text
 from featurecard.workspace import Workspace
 
 TEXT = "café — naïve 日本語 😀 <b>x</b> The value\n"

@@ -9,8 +9,8 @@ import torch
 import traitlets
 
 import tiny
-from featurecard.state.codecs import payload_nbytes
-from featurecard.widget import FeatureCard
+from featurecard.card.widget import FeatureCard
+from featurecard.core.codecs import payload_nbytes
 from featurecard.workspace import Workspace
 
 
