@@ -1,10 +1,14 @@
 /**
+ * The card mount: the one module of card/ that the other views (graph/, nodes/) import
+ * (js/tools/architecture.ts checks it). Importing it brings the card's styles
+ * (./widget.css, through ./widget) into the host's bundle.
+ *
  * The open card is drawn by the FeatureCard widget's own `render`, given this stand-in model:
- * its traits come from the NodeTable's `card` trait, and what the card asks for (another
- * feature from its index box, a correlated latent or neuron) comes back through `onOpen`, which
- * the NodeTable turns into a `selected` request. It reports `live: false`, so the card never
- * sends requests (search, random) that only a FeatureCard's kernel side answers.
- * `renderProxyCard` draws it (the ContributionGraph embeds its card the same way).
+ * its traits come from the host's `card` trait (the NodeTable's, the ContributionGraph's), and
+ * what the card asks for (another feature from its index box, a correlated latent or neuron)
+ * comes back through `onOpen`, which the host turns into a `selected` request. It reports
+ * `live: false`, so the card never sends requests (search, random) that only a FeatureCard's
+ * kernel side answers. `renderProxyCard` draws it.
  */
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import type { CardModel } from "../schema";

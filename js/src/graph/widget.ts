@@ -26,7 +26,6 @@ import {
   requestThreshold,
   WATCHED,
 } from "./sync";
-import "../card/widget.css";
 import "./graph.css";
 
 export const version: string = __FEATURECARD_VERSION__;

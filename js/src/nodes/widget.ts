@@ -25,7 +25,6 @@ import {
   requestSelected,
   WATCHED,
 } from "./sync";
-import "../card/widget.css";
 import "./nodes.css";
 
 export const version: string = __FEATURECARD_VERSION__;
