@@ -2,6 +2,8 @@
 //   widget  js/src/card/widget.ts   the FeatureCard
 //   graph   js/src/graph/widget.ts  the ContributionGraph (when present)
 //   nodes   js/src/nodes/widget.ts  the NodeTable (when present)
+// and the exported page's runtime (no CSS) into static/standalone.js:
+//   standalone  js/src/standalone.ts  (python/featurecard/core/export.py inlines it)
 //   node js/build.mjs           one minified build (what `pip install` runs)
 //   node js/build.mjs --watch   rebuild on change, with source maps, until killed
 // The esbuild API (not the CLI) is used for --watch, so closing stdin does not stop it.
@@ -14,6 +16,7 @@ const views = {
   widget: "js/src/card/widget.ts",
   graph: "js/src/graph/widget.ts",
   nodes: "js/src/nodes/widget.ts",
+  standalone: "js/src/standalone.ts",
 };
 const entryPoints = Object.fromEntries(
   Object.entries(views).filter(([, file]) => existsSync(file)),

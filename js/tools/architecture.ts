@@ -29,6 +29,10 @@ export const CARD_MOUNT = "src/card/mount.ts";
 export const ROOT_FILES: Record<string, { area: Area | null; reason: string }> = {
   "src/globals.d.ts": { area: null, reason: "declares the bundle's build-time constant" },
   "src/safety.test.ts": { area: null, reason: "scans every source file of every area" },
+  "src/standalone.ts": {
+    area: "core",
+    reason: "the exported page's entry: a host like Jupyter, it loads a view's bundle at run time",
+  },
   "src/schema.ts": {
     area: "core",
     reason:
