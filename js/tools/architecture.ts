@@ -33,12 +33,6 @@ export const ROOT_FILES: Record<string, { area: Area | null; reason: string }> =
     area: "core",
     reason: "the exported page's entry: a host like Jupyter, it loads a view's bundle at run time",
   },
-  "src/schema.ts": {
-    area: "core",
-    reason:
-      "the card's payloads, shared by all views (the graph and the table carry a card); it " +
-      "moves to core/schema.ts together with its path in tests/unit/test_schema_sync.py",
-  },
 };
 
 export interface LongFunction {

@@ -1,6 +1,6 @@
 """Each view's Python payload module and its TypeScript schema agree key for key, and on the version.
 
-One case per view: the FeatureCard (core/schema.py, js/src/schema.ts), the ContributionGraph
+One case per view: the FeatureCard (core/schema.py, js/src/core/schema.ts), the ContributionGraph
 (graph/payload.py, js/src/graph/schema.ts) and the NodeTable (nodes/payload.py,
 js/src/nodes/schema.ts). The TypeScript side is read as text, so a key renamed on one side only
 fails here.
@@ -35,7 +35,7 @@ class View:
 
 VIEWS = {
     "card": View(
-        schema, "schema.ts", frozenset({"FeatureCardState"}), "CardModel", "FEATURE_CARD_TRAITS", "SCHEMA_VERSION"
+        schema, "core/schema.ts", frozenset({"FeatureCardState"}), "CardModel", "FEATURE_CARD_TRAITS", "SCHEMA_VERSION"
     ),
     "graph": View(
         graph_payload,

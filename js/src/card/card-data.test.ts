@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { buildExamples, buildLogits, makeState, payload, toBase64 } from "../../testing/make-state";
 import { toBytes } from "../core/codecs";
+import type { ArrayPayload } from "../core/schema";
 import { tokenDisplay } from "../core/tokens";
-import type { ArrayPayload } from "../schema";
 import { decodeCard } from "./card-data";
 
 describe("decodeCard", () => {

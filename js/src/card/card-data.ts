@@ -7,8 +7,8 @@
  * between two tokens reads right.
  */
 import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
+import type { FeatureCardState } from "../core/schema";
 import { sequenceText, type VocabText, vocabText } from "../core/text";
-import type { FeatureCardState } from "../schema";
 import {
   decodeHist,
   decodeHover,

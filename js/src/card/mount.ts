@@ -11,7 +11,7 @@
  * kernel side answers. `renderProxyCard` draws it.
  */
 import type { AnyModel, RenderProps } from "@anywidget/types";
-import type { CardModel } from "../schema";
+import type { CardModel } from "../core/schema";
 import { render as renderCard } from "./widget";
 
 type Listener = (...args: unknown[]) => void;

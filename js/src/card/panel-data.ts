@@ -4,7 +4,7 @@
  * malformed card fails once, with a message naming the array, instead of half-drawing.
  */
 import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
-import type { ArrayPayload, CorrelationTable, FeatureCardState, Histogram } from "../schema";
+import type { ArrayPayload, CorrelationTable, FeatureCardState, Histogram } from "../core/schema";
 
 export function lengthIs(a: ArrayLike<number>, n: number, what: string): void {
   if (a.length !== n)

@@ -10,7 +10,7 @@ import {
   VOCAB,
 } from "../../testing/make-state";
 import { mountWidget, q } from "../../testing/mount-widget";
-import type { CardModel, FeatureCardState, Request } from "../schema";
+import type { CardModel, FeatureCardState, Request } from "../core/schema";
 import { render } from "./widget";
 
 type Fake = FakeModel<CardModel>;

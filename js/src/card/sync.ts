@@ -3,7 +3,7 @@
  * ./view-host subscribes to the `WATCHED` traitlets. Everything else works on plain values.
  */
 import type { AnyModel } from "@anywidget/types";
-import type { CardModel } from "../schema";
+import type { CardModel } from "../core/schema";
 
 export type CardAnyModel = AnyModel<CardModel>;
 

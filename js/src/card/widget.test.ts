@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { buildExamples, makeState } from "../../testing/make-state";
 import { mountWidget, q } from "../../testing/mount-widget";
-import type { CardModel } from "../schema";
+import type { CardModel } from "../core/schema";
 import { TYPING_DELAY_MS } from "./components/feature-card";
 import widget, { render, version } from "./widget";
 

@@ -6,6 +6,12 @@
 import type { RenderProps } from "@anywidget/types";
 import { createRequester } from "../core/requests";
 import {
+  type CardModel,
+  type FeatureCardState,
+  SCHEMA_VERSION,
+  type SearchResult,
+} from "../core/schema";
+import {
   disposeOnAbort,
   type Interpretation,
   interpretVersioned,
@@ -13,12 +19,6 @@ import {
   type StateFormat,
   stateProps,
 } from "../core/view-host";
-import {
-  type CardModel,
-  type FeatureCardState,
-  SCHEMA_VERSION,
-  type SearchResult,
-} from "../schema";
 import { type CardData, decodeCard } from "./card-data";
 import { type CardProps, createFeatureCard } from "./components/feature-card";
 import { type ModelSnapshot, readModel, requestUnit, WATCHED } from "./sync";

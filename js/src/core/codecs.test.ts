@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { dataViewAt, encode, payload, toBase64 } from "../../testing/make-state";
-import type { DType } from "../schema";
 import { base64ToBytes, decodeArray, decodeInts, halfToFloat } from "./codecs";
+import type { DType } from "./schema";
 
 const CASES: [DType, number[], new (n: number) => ArrayLike<number>][] = [
   ["float32", [0, 1.5, -2.25, 2 ** 40, 2 ** -30], Float32Array],

@@ -8,7 +8,7 @@
  * without copying; unaligned data (or a big-endian host) is copied element by element.
  * float16 has no typed array everywhere, so it is widened to Float32Array by hand.
  */
-import type { ArrayPayload, ByteSource, DType } from "../schema";
+import type { ArrayPayload, ByteSource, DType } from "./schema";
 
 export type NumericArray = Float32Array | Int32Array | Uint16Array | Uint8Array;
 

@@ -1,8 +1,8 @@
 import type { AnyModel } from "@anywidget/types";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FakeModel } from "../../testing/fake-model.js";
-import type { CardModel, Request } from "../schema";
 import { createRequester } from "./requests";
+import type { CardModel, Request } from "./schema";
 
 function setup() {
   const model = new FakeModel<CardModel>({});

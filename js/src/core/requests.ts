@@ -8,7 +8,7 @@
  * closed. Replies with unknown ids (another view's, a late one) are ignored.
  */
 import type { AnyModel } from "@anywidget/types";
-import type { CardModel, Reply, Request } from "../schema";
+import type { CardModel, Reply, Request } from "./schema";
 
 export const REQUEST_TIMEOUT_MS = 20_000;
 

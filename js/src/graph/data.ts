@@ -4,7 +4,7 @@
  * with a message, instead of drawing nonsense.
  */
 import { decodeArray, decodeInts } from "../core/codecs";
-import type { ArrayPayload } from "../schema";
+import type { ArrayPayload } from "../core/schema";
 import type { ContributionGraphState, UnitTops } from "./schema";
 
 type Ints = Int32Array | Uint16Array | Uint8Array;

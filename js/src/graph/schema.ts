@@ -6,7 +6,7 @@
  * flat, one `key: type;` per line. The graph has its own GRAPH_SCHEMA_VERSION; the open card
  * uses the FeatureCard's schema.
  */
-import type { ArrayPayload, FeatureCardState } from "../schema";
+import type { ArrayPayload, FeatureCardState } from "../core/schema";
 
 export const GRAPH_SCHEMA_VERSION = 1;
 

@@ -5,7 +5,7 @@
  * parses both files with regexes): keep each interface flat, one `key: type;` per line. The
  * table has its own NODE_SCHEMA_VERSION; the open card uses the FeatureCard's schema.
  */
-import type { ArrayPayload, FeatureCardState } from "../schema";
+import type { ArrayPayload, FeatureCardState } from "../core/schema";
 
 export const NODE_SCHEMA_VERSION = 1;
 

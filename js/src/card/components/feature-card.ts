@@ -13,7 +13,7 @@
 
 import { maxAbs } from "../../core/colors";
 import { fmt, h, percent } from "../../core/dom";
-import type { SearchResult } from "../../schema";
+import type { SearchResult } from "../../core/schema";
 import type { CardData, CardHeader } from "../card-data";
 import { History, type Unit } from "../history";
 import { renderExamples } from "./examples";

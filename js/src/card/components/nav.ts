@@ -7,8 +7,8 @@
  */
 
 import { fmt, h, percent } from "../../core/dom";
+import type { SearchResult } from "../../core/schema";
 import { quoteToken } from "../../core/tokens";
-import type { SearchResult } from "../../schema";
 
 /** Typing pauses this long before a partial number is sent; Enter/blur/arrows send at once. */
 export const TYPING_DELAY_MS = 400;

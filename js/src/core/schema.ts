@@ -1,7 +1,8 @@
 /**
- * The versioned payloads that travel from the kernel to the front end.
+ * The versioned payloads that travel from the kernel to the front end: the card's, which every
+ * view carries (the graph and the table open a card inline), and the request protocol.
  *
- * Mirrors python/featurecard/state/schema.py key for key (tests/unit/test_schema_sync.py parses
+ * Mirrors python/featurecard/core/schema.py key for key (tests/unit/test_schema_sync.py parses
  * both files with regexes): keep each interface flat, one `key: type;` per line.
  */
 
