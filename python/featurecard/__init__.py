@@ -12,6 +12,7 @@ TransformerLens and SAELens are imported only when needed (each takes seconds to
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +38,6 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     # Lazy: `import featurecard` stays fast; torch loads when a Workspace is made.
     if name in _LAZY:
-        import importlib
-
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from torch import Tensor
 
-from .card.assemble import CardContext, CardOptions, card_states
+from .card.assemble import CardOptions, card_states
+from .card.context import CardContext
 from .card.correlation import NeuronCorrelationSums
 from .card.index import ActivationIndex
 from .card.index_pass import NEURON_SUMS_BUDGET, PassResult, index_pass
@@ -48,7 +49,8 @@ from .card.quick_cards import (
 )
 from .core.inputs import check_count, check_finite, check_mapping, check_tokens, unit_width
 from .core.model import HookNameError, ModelAdapter, flatten_hook_activation
-from .core.sae import SAEError, SparseAutoencoder, as_sae, identity_sae
+from .core.sae import SAEError, SparseAutoencoder, identity_sae
+from .core.sae_input import as_sae
 
 if TYPE_CHECKING:
     from .card.widget import FeatureCard

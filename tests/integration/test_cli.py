@@ -17,7 +17,7 @@ import torch
 
 import tiny
 from featurecard.core.codecs import decode_array
-from featurecard.core.sae import as_sae
+from featurecard.core.sae_input import as_sae
 from featurecard.core.saelens_folder import save_saelens_folder
 
 CLI = [sys.executable, "-m", "featurecard.cli"]

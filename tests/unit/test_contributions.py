@@ -15,7 +15,7 @@ import torch
 
 import tiny
 from featurecard.core.model import ModelAdapter
-from featurecard.core.sae import as_sae
+from featurecard.core.sae_input import as_sae
 from featurecard.graph.blocks import ArchitectureError, BlockModel, Layout
 from featurecard.graph.build import ContributionData, GraphOptions, build_graph, contributions
 from featurecard.graph.contributions import EPS, attention_contributions, block_contributions

@@ -12,7 +12,7 @@ from featurecard.card.index_pass import build_indexes
 from featurecard.card.windows import Window, logit_table, top_windows
 from featurecard.core.codecs import decode_array
 from featurecard.core.model import ModelAdapter
-from featurecard.core.sae import as_sae
+from featurecard.core.sae_input import as_sae
 from featurecard.workspace import Workspace
 
 HOOK = "blocks.0.mlp.hook_post"

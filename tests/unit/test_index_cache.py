@@ -14,7 +14,7 @@ import tiny
 from featurecard.card import index_pass
 from featurecard.card.index_cache import pass_key
 from featurecard.core.codecs import decode_array
-from featurecard.core.sae import as_sae
+from featurecard.core.sae_input import as_sae
 from featurecard.workspace import Workspace
 
 HOOK = "blocks.0.mlp.hook_post"

@@ -19,7 +19,7 @@ import torch
 import featurecard as fc
 import featurecard.card.assemble as cards_module
 from featurecard.card.payload import HoverRows
-from featurecard.core.sae import as_sae
+from featurecard.core.sae_input import as_sae
 
 sae_lens = pytest.importorskip("sae_lens", reason="SAELens is in the main environment only (TL 3.x)")
 

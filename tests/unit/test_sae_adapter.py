@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from featurecard.core.sae import (
-    as_sae,
-)
+from featurecard.core.sae_input import as_sae
 from featurecard.core.saelens_folder import load_saelens_folder, save_saelens_folder
 
 sae_lens = pytest.importorskip("sae_lens", reason="SAELens is in the main environment only (TL 3.x)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from featurecard.core.sae import SAEError, as_sae
+from featurecard.core.sae import SAEError
+from featurecard.core.sae_input import as_sae
 
 W_ENC = torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 1.0]])  # [d_in=2, d_sae=3]
 W_DEC = torch.tensor([[1.0, 0.0], [0.0, 1.0], [3.0, 4.0]])

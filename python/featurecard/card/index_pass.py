@@ -1,4 +1,4 @@
-"""The feature engine: one streamed pass over the dataset, then cards as slices of the index.
+"""The index pass: one streamed pass over the dataset, then cards as slices of the index.
 
 ``build_indexes`` runs the model once over the token dataset in batches (with a progress bar),
 captures every hook the sources read, encodes each source (an SAE, or a hook's neurons via the
@@ -21,25 +21,14 @@ from jaxtyping import Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..core.dataset import FINAL_RESID_BUDGET, keep_mask
 from ..core.model import ModelAdapter, flatten_hook_activation
 from ..core.sae import SparseAutoencoder
 from .correlation import NeuronCorrelationSums
 from .index import ActivationIndex, IndexBuilder
 
-
-def keep_mask(tokens: Int[Tensor, "batch pos"], bos_token_id: int | None, exclude_bos: bool) -> Tensor:
-    """True where a token counts for examples and statistics (BOS excluded by default)."""
-    keep = torch.ones_like(tokens, dtype=torch.bool)
-    if exclude_bos and bos_token_id is not None:
-        keep &= tokens != bos_token_id
-    return keep
-
-
 # Streamed neuron-correlation sums cost d_sae x d_in float64s; above this we skip that table.
 NEURON_SUMS_BUDGET = 512 * 2**20
-# The final residual at every dataset position (for exact hover effects) is kept below this;
-# above it, the few rows a card shows are re-run instead.
-FINAL_RESID_BUDGET = 2 * 2**30
 
 
 @dataclass

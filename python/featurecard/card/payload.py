@@ -32,11 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.codecs import encode_array, payload_nbytes
+from ..core.codecs import encode_array, encode_indices, payload_nbytes
 from ..core.schema import (
     SCHEMA_VERSION,
     AlignmentTable,
-    ArrayPayload,
     CorrelationTable,
     ExampleGroup,
     Examples,
@@ -161,15 +160,6 @@ def _local_vocab(parts: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarr
     local = rank[inverse.reshape(-1)]
     cuts = np.cumsum([f.size for f in flat])[:-1]
     return uniq[order], [x.reshape(np.shape(p)) for x, p in zip(np.split(local, cuts), parts, strict=True)]
-
-
-def encode_indices(values: Sequence[int] | np.ndarray) -> ArrayPayload:
-    """Non-negative integers in the smallest of uint8, uint16, int32 that holds them all."""
-    arr = np.asarray(values, dtype=np.int64)
-    top = int(arr.max()) if arr.size else 0
-    if arr.size and int(arr.min()) < 0:
-        return encode_array(arr, "int32")
-    return encode_array(arr, "uint8" if top < 2**8 else "uint16" if top < 2**16 else "int32")
 
 
 def _vocab_text(token_bytes: Sequence[bytes], cap: int | None = None) -> tuple[list[str], TokenBytes]:

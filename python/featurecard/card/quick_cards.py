@@ -30,11 +30,11 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..core.dataset import FINAL_RESID_BUDGET, keep_mask
 from ..core.model import ModelAdapter, flatten_hook_activation, parse_hook
 from ..core.sae import SparseAutoencoder
 from .correlation import NeuronCorrelationSums, add_counted_moments, counted_mean
 from .index import ActivationIndex, IndexBuilder, concat_indexes
-from .index_pass import FINAL_RESID_BUDGET, keep_mask
 from .last_block import LastBlockAtSpots, unsupported
 
 # The kept SAE inputs (all hooks together) stay below this; above it the Workspace indexes
@@ -133,7 +133,7 @@ def capture_pass(
 def resid_to_keep(adapter: ModelAdapter, hooks: Iterable[str], n_positions: int) -> str | None:
     """What the capture pass keeps for hover effects: the output of the hooks' last block (the
     later blocks then run for shown rows only) where the model can resume from it, else the
-    final residual; nothing over :data:`~featurecard.card.index_pass.FINAL_RESID_BUDGET`."""
+    final residual; nothing over :data:`~featurecard.core.dataset.FINAL_RESID_BUDGET`."""
     if n_positions * int(adapter.model.cfg.d_model) * 4 > FINAL_RESID_BUDGET:
         return None
     layers = [parse_hook(h).layer for h in hooks]
@@ -375,7 +375,7 @@ class StagedSource:
         self.groups, self.quick = [], {}
 
     def neuron_sums(self, index: ActivationIndex) -> NeuronCorrelationSums:
-        """The streamed neuron-correlation sums of the one-pass engine, from the kept inputs."""
+        """The streamed neuron-correlation sums of the index pass, from the kept inputs."""
         cap, hook = self.capture, self.sae.hook_name
         x = cap.inputs[hook]
         sums = NeuronCorrelationSums(self.sae.d_sae, self.sae.d_in, device=x.device)

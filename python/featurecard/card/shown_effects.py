@@ -30,7 +30,7 @@ from .effects import Readout, token_effects
 from .payload import ExampleSeq, HoverRows, seq_positions
 
 if TYPE_CHECKING:
-    from .assemble import CardContext
+    from .context import CardContext
 
 
 def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor:

@@ -9,6 +9,8 @@ end's decoder (``js/src/codecs.ts``) reads both forms.
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -51,8 +53,6 @@ def to_portable(obj: Any) -> Any:
 
 def payload_nbytes(obj: Any) -> int:
     """Bytes a state tree costs on the wire: binary buffers plus the JSON of everything else."""
-    import json
-
     binary = 0
 
     def strip(o: Any) -> Any:
@@ -68,3 +68,12 @@ def payload_nbytes(obj: Any) -> int:
 
     text = json.dumps(strip(obj)).encode()  # strip() counts the binary bytes: run it first
     return binary + len(text)
+
+
+def encode_indices(values: Sequence[int] | np.ndarray) -> ArrayPayload:
+    """Non-negative integers in the smallest of uint8, uint16, int32 that holds them all."""
+    arr = np.asarray(values, dtype=np.int64)
+    top = int(arr.max()) if arr.size else 0
+    if arr.size and int(arr.min()) < 0:
+        return encode_array(arr, "int32")
+    return encode_array(arr, "uint8" if top < 2**8 else "uint16" if top < 2**16 else "int32")

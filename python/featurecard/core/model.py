@@ -134,7 +134,7 @@ def compact_hook_list(names: Iterable[str]) -> str:
 
 
 class ModelAdapter:
-    """A thin, typed view of a TransformerLens model for the engine and the cards."""
+    """A thin, typed view of a TransformerLens model for the passes and the views."""
 
     def __init__(self, model: Any) -> None:
         for attr in ("hook_dict", "run_with_hooks", "W_U", "cfg", "tokenizer"):

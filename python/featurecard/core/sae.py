@@ -2,7 +2,7 @@
 
 Users hand us a SAELens ``SAE`` (any architecture), a path to a SAELens folder
 (``cfg.json`` + ``sae_weights.safetensors``), or a mapping with ``W_enc, b_enc, W_dec, b_dec``
-and ``hook_name`` (optionally ``threshold`` for JumpReLU, ``k`` for TopK). ``as_sae`` turns each
+and ``hook_name`` (optionally ``threshold`` for JumpReLU, ``k`` for TopK). ``core.sae_input.as_sae`` turns each
 into a :class:`SparseAutoencoder` that holds references to the weights (detached, never
 modified: we do not fold norms into the caller's SAE in place, as SAEDashboard does).
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal, cast
 
 import torch
@@ -227,31 +226,6 @@ class SparseAutoencoder:
             )
 
 
-# ---------------------------------------------------------------------------------------
-# Accepting what users hand us
-# ---------------------------------------------------------------------------------------
-def as_sae(obj: object, hook_name: str | None = None) -> SparseAutoencoder:
-    """Turn a SAELens SAE, a SAELens folder path or a weight mapping into a SparseAutoencoder.
-
-    ``hook_name`` overrides the one the SAE carries (needed for mappings without one).
-    """
-    if isinstance(obj, SparseAutoencoder):
-        return obj if hook_name is None else replace(obj, hook_name=hook_name)
-    if isinstance(obj, str | Path):
-        from .saelens_folder import load_saelens_folder
-
-        sae = load_saelens_folder(obj)
-        return sae if hook_name is None else replace(sae, hook_name=hook_name)
-    if isinstance(obj, Mapping):
-        return _from_mapping(obj, hook_name)
-    if hasattr(obj, "W_enc") and hasattr(obj, "W_dec"):
-        return _from_saelens_object(obj, hook_name)
-    raise SAEError(
-        f"cannot use {type(obj).__name__} as an SAE; accepted: a SAELens SAE, a path to a SAELens folder "
-        "(cfg.json + sae_weights.safetensors), or a mapping with W_enc, b_enc, W_dec, b_dec and hook_name"
-    )
-
-
 def _t(x: object) -> Tensor:
     return x.detach() if isinstance(x, Tensor) else torch.as_tensor(x)
 
@@ -332,7 +306,7 @@ def identity_sae(
 ) -> SparseAutoencoder:
     """The neurons of a hook as 'latents': encode is the identity, each decoder row a basis vector.
 
-    Lets a plain MLP neuron use the same engine and card as an SAE latent.
+    Lets a plain MLP neuron use the same index and card as an SAE latent.
     """
     eye = torch.eye(d_in, device=device, dtype=dtype)
     zeros = torch.zeros(d_in, device=device, dtype=dtype)
@@ -360,7 +334,6 @@ __all__ = [
     "ARCHITECTURES",
     "SAEError",
     "SparseAutoencoder",
-    "as_sae",
     "describe",
     "identity_sae",
     "is_neuron_basis",

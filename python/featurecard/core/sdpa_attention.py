@@ -6,7 +6,7 @@ the causal mask (``torch.where``), the softmax, the ``isnan`` guard, the product
 values. On the benchmark (2 cores, 32 rows of 128 tokens per batch) those passes are about a
 third of the forward pass; PyTorch's ``scaled_dot_product_attention`` does the same arithmetic
 in one fused kernel and never writes the pattern. For the dataset passes (the capture pass
-of quick cards, the one-pass engine) we therefore swap each supported attention module's
+of quick cards, the index pass) we therefore swap each supported attention module's
 ``forward`` for :func:`_fused_forward` while *our* forward runs, and put the model's own
 back in a ``finally`` block, as TransformerLens does with its hooks.
 

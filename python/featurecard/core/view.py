@@ -16,10 +16,32 @@ Each subclass declares its own traits (with its own help), its session and its r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import anywidget
 import traitlets
+
+if TYPE_CHECKING:
+    from .model import ModelAdapter
+    from .sae import SparseAutoencoder
+    from .schema import FeatureCardState
+
+
+class CardWorkspace(Protocol):
+    """What a view's session asks of the Workspace (which is one): its model and SAEs, and cards.
+
+    Views meet through the Workspace, never through each other: a session holds this, so a view
+    imports neither the Workspace nor the card's widget.
+    """
+
+    @property
+    def adapter(self) -> ModelAdapter: ...
+    @property
+    def saes(self) -> Mapping[str, SparseAutoencoder]: ...
+    def check_feature(self, name: str, feature: object) -> int: ...
+    def card_state(self, name: str, feature: int, complete: bool = True) -> FeatureCardState: ...
+    def card(self, name: str, feature: int = 0) -> anywidget.AnyWidget: ...
+    def neuron_card(self, hook_name: str, index: int = 0) -> anywidget.AnyWidget: ...
 
 
 class CardSession(Protocol):

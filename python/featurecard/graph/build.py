@@ -31,6 +31,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from ..core.forward_guard import forward_guard
+from ..core.inputs import prompt_tokens
 from ..core.model import ModelAdapter
 from ..core.sae import SparseAutoencoder
 from .blocks import BlockModel, Layout, SaeSite
@@ -86,38 +87,6 @@ class ContributionData:
     @property
     def n_levels(self) -> int:
         return len(self.layout.levels)
-
-
-def prompt_tokens(adapter: ModelAdapter, prompt: str | Tensor | Sequence[int]) -> Int[Tensor, " pos"]:
-    """One prompt as token ids ``[pos]``: text (BOS prepended), or ids ``[pos]`` / ``[1, pos]``;
-    more than ``n_ctx`` tokens (a long text too) is refused with both numbers."""
-    if isinstance(prompt, str):
-        if not prompt:
-            raise ValueError("the prompt is empty")
-        # TransformerLens's to_tokens cuts a text at n_ctx by default: ask for every token, so a
-        # long text is refused below instead of silently losing its end
-        ids = torch.as_tensor(adapter.model.to_tokens(prompt, prepend_bos=True, truncate=False)[0]).cpu()
-    elif isinstance(prompt, Tensor):
-        if prompt.dtype.is_floating_point or prompt.dtype == torch.bool:
-            raise TypeError(f"prompt tokens must be integer ids; got dtype {prompt.dtype}")
-        if prompt.ndim == 2 and prompt.shape[0] == 1:
-            prompt = prompt[0]
-        if prompt.ndim != 1:
-            raise ValueError(f"prompt tokens must have shape [pos] or [1, pos]; got {tuple(prompt.shape)}")
-        ids = prompt
-    elif isinstance(prompt, Sequence) and all(isinstance(i, int) and not isinstance(i, bool) for i in prompt):
-        ids = torch.tensor(list(prompt), dtype=torch.int64)
-    else:
-        raise TypeError(f"prompt must be a string, an int tensor or a list of ints; got {type(prompt).__name__}")
-    n, n_ctx, d_vocab = int(ids.shape[0]), adapter.n_ctx, adapter.d_vocab
-    if n == 0:
-        raise ValueError("the prompt has no tokens")
-    if n > n_ctx:
-        raise ValueError(f"the prompt has {n} tokens; the model's context is n_ctx={n_ctx} (accepted: 1 .. {n_ctx})")
-    lo, hi = int(ids.min()), int(ids.max())
-    if lo < 0 or hi >= d_vocab:
-        raise ValueError(f"token ids span [{lo}, {hi}]; the vocabulary accepts [0, {d_vocab - 1}]")
-    return ids.detach().to("cpu", torch.int64)
 
 
 @torch.no_grad()

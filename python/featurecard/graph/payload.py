@@ -23,8 +23,7 @@ from typing import Any, Literal, TypedDict
 
 import numpy as np
 
-from ..card.payload import encode_indices
-from ..core.codecs import encode_array
+from ..core.codecs import encode_array, encode_indices
 from ..core.schema import ArrayPayload
 
 GRAPH_SCHEMA_VERSION = 1

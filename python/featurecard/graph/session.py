@@ -19,16 +19,17 @@ from .build import ContributionData, Graph, GraphOptions, build_graph, contribut
 from .payload import ContributionGraphState, build_graph_state
 
 if TYPE_CHECKING:
-    from ..card.widget import FeatureCard
+    from anywidget import AnyWidget
+
     from ..core.schema import FeatureCardState
-    from ..workspace import Workspace
+    from ..core.view import CardWorkspace
 
 
 class GraphSession:
     """One prompt's contributions, computed once, and everything derived from them."""
 
     def __init__(
-        self, ws: Workspace, prompt: str | Tensor | Sequence[int], options: GraphOptions, threshold: float
+        self, ws: CardWorkspace, prompt: str | Tensor | Sequence[int], options: GraphOptions, threshold: float
     ) -> None:
         """One pass, keeping every edge the first ``threshold`` (and ``options.keep_above``) needs."""
         self.ws = ws
@@ -73,6 +74,6 @@ class GraphSession:
     def card_state(self, selected: Mapping[str, Any]) -> FeatureCardState:
         return self.ws.card_state(*self.card_source(selected))
 
-    def card_widget(self, selected: Mapping[str, Any]) -> FeatureCard:
+    def card_widget(self, selected: Mapping[str, Any]) -> AnyWidget:
         source, unit = self.card_source(selected)
         return self.ws.card(source, feature=unit) if source in self.ws.saes else self.ws.neuron_card(source, unit)

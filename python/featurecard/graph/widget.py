@@ -27,7 +27,8 @@ from ..core.view import SessionWidget, check_kwargs
 bundle_files("graph")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
 if TYPE_CHECKING:
-    from ..card.widget import FeatureCard
+    from anywidget import AnyWidget
+
     from .build import ContributionData, Graph, GraphEdge
     from .session import GraphSession
 
@@ -113,7 +114,7 @@ class ContributionGraph(SessionWidget):
         self.selected = {"source": source, "unit": unit}
         return self
 
-    def card_widget(self) -> FeatureCard:
+    def card_widget(self) -> AnyWidget:
         """The open unit's card as its own FeatureCard widget (from the same Workspace)."""
         if not self.selected:
             raise ValueError("no unit is selected; click a neuron or latent, or call open_card(...)")

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from ..card.index_pass import keep_mask
+from ..core.dataset import keep_mask
 
 AblationMode = Literal["zero", "mean"]
 MODES: tuple[str, ...] = ("zero", "mean")

@@ -37,9 +37,9 @@ from typing import Any, Literal, cast
 import torch
 from torch import Tensor
 
+from ..core.inputs import prompt_tokens
 from ..core.model import parse_hook
 from ..core.sae import SparseAutoencoder
-from ..graph.build import prompt_tokens
 from .ablation import Ablation, edit_units, parse_ablation, replacement
 from .groups import GROUPS, SIGNED, Block, Selection, select_nodes
 from .node_model import HookFn, NodeModel

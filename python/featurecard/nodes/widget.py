@@ -25,7 +25,8 @@ from ..core.view import SessionWidget, check_kwargs
 bundle_files("nodes")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
 if TYPE_CHECKING:
-    from ..card.widget import FeatureCard
+    from anywidget import AnyWidget
+
     from .session import NodeTableSession
     from .table import NodeTableResult
 
@@ -126,14 +127,14 @@ class NodeTable(SessionWidget):
         self.selected = {"family": family, "layer": layer, "unit": unit}
         return self
 
-    def card_widget(self) -> FeatureCard:
+    def card_widget(self) -> AnyWidget:
         """The selected node's card as its own FeatureCard widget (from the same Workspace)."""
         if not self.selected:
             raise ValueError("no node is selected; click a neuron or latent, or call open_card(...)")
         source, unit = self._session.card_source(self.selected)
         ws = self._session.ws
         card = ws.card(source, feature=unit) if source in ws.saes else ws.neuron_card(source, unit)
-        return cast("FeatureCard", card)
+        return cast("AnyWidget", card)
 
     @property
     def result(self) -> NodeTableResult | None:
