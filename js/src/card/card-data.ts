@@ -3,7 +3,7 @@
  *
  * All payloads are decoded and cross-checked here, once per state, so a malformed card
  * fails with one clear message instead of half-drawing. Token text of example sequences is
- * decoded per sequence from token bytes (./text.ts), so a character that byte-level BPE cut
+ * decoded per sequence from token bytes (../core/text.ts), so a character that byte-level BPE cut
  * between two tokens reads right.
  */
 import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
@@ -23,7 +23,7 @@ import {
 export type { HistData, HoverData, LeftData, TableRow } from "./panel-data";
 
 export interface SeqData {
-  tokens: string[]; // token text, one per shown position (decoded together: see ./text.ts)
+  tokens: string[]; // token text, one per shown position (decoded together: see ../core/text.ts)
   vocab: ArrayLike<number>; // vocab index per shown position
   acts: NumericArray; // activation per shown position
   row: number; // dataset row (batch index)

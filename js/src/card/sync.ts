@@ -1,6 +1,6 @@
 /**
  * The only module that reads and writes the card's widget model (model.get/set/save_changes);
- * ./view-host subscribes to the `WATCHED` traitlets. Everything else works on plain values.
+ * ../core/view-host subscribes to the `WATCHED` traitlets. Everything else works on plain values.
  */
 import type { AnyModel } from "@anywidget/types";
 import type { CardModel } from "../core/schema";

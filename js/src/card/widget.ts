@@ -1,7 +1,8 @@
 /**
  * anywidget adapter: draws the FeatureCard component from the model's traitlets, turns the
  * user's navigation into `source` / `feature` changes, and sends search / random requests as
- * custom messages (./requests). Model access goes through ./sync, ./view-host and ./requests.
+ * custom messages (../core/requests). Model access goes through ./sync, ../core/view-host and
+ * ../core/requests.
  */
 import type { RenderProps } from "@anywidget/types";
 import { createRequester } from "../core/requests";

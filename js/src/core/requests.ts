@@ -2,7 +2,7 @@
  * Requests from the front end to the kernel over custom messages (anywidget-style).
  *
  * A request is `{kind: "fc-request", id, name, args}`; the kernel answers exactly once with
- * `{kind: "fc-reply", id, ok, result | error}` (widget/feature_card.py). Each request gets a
+ * `{kind: "fc-reply", id, ok, result | error}` (python/featurecard/card/widget.py). Each request gets a
  * fresh id; the promise resolves with `result`, or rejects with the kernel's error, with a
  * timeout error when no reply comes in time (a busy or dead kernel), or when the view is
  * closed. Replies with unknown ids (another view's, a late one) are ignored.

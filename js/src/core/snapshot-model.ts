@@ -1,5 +1,5 @@
 /**
- * The model of an exported page (./../standalone.ts): anywidget's model interface over the
+ * The model of an exported page (../standalone.ts, ./export-page.ts): anywidget's model interface over the
  * states the file holds, with no kernel behind it. Setting `feature` shows the state of that
  * feature when the file holds it, and an error naming the features it holds when not.
  * Listeners get the new value (`change:<key>`), as Backbone's do.

@@ -1,6 +1,6 @@
 /**
- * What the three views' anywidget adapters (the FeatureCard in ./widget, the ContributionGraph
- * in ./graph/widget, the NodeTable in ./nodes/widget) share:
+ * What the three views' anywidget adapters (the FeatureCard in ../card/widget, the
+ * ContributionGraph in ../graph/widget, the NodeTable in ../nodes/widget) share:
  *
  * - `interpretVersioned`: checks a `state` trait's schema version (and kind) and decodes it,
  *   turning every failure into a message instead of an exception;

@@ -1,8 +1,8 @@
 /**
  * anywidget adapter of the ContributionGraph: draws the component from the model's traitlets
  * and turns clicks into `target` / `threshold` / `selected` requests. Model access goes through
- * ./sync and ../view-host; the open card is drawn by the FeatureCard widget's own `render` with a
- * stand-in model fed from the `card` trait (../nodes/card-model, as the NodeTable does).
+ * ./sync and ../core/view-host; the open card is drawn by the FeatureCard widget's own `render` with a
+ * stand-in model fed from the `card` trait (../card/mount, as the NodeTable does).
  */
 import type { RenderProps } from "@anywidget/types";
 import { CardProxy, renderProxyCard } from "../card/mount";

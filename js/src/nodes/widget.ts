@@ -1,7 +1,7 @@
 /**
  * anywidget adapter of the NodeTable: draws the component from the model's traitlets and turns
  * clicks into `position` / `selected` / `ablations` requests. Model access goes through ./sync
- * and ../view-host; the open card is drawn by the FeatureCard widget (./card-model).
+ * and ../core/view-host; the open card is drawn by the FeatureCard widget (../card/mount).
  */
 import type { RenderProps } from "@anywidget/types";
 import { CardProxy, renderProxyCard } from "../card/mount";
