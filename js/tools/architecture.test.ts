@@ -2,15 +2,8 @@
 // @vitest-environment node
 // The architecture rules (./architecture.ts) hold over js/, and each rule catches a break.
 import { describe, expect, it } from "vitest";
-import {
-  ALLOWED_LONG,
-  areaOf,
-  checkImports,
-  checkLengths,
-  functionsOf,
-  importsOf,
-  type LongFunction,
-} from "./architecture";
+import { areaOf, checkImports, importsOf, roleOf } from "./architecture";
+import { ALLOWED_LONG, checkLengths, functionsOf, type LongFunction } from "./lengths";
 
 const raw = import.meta.glob(["../**/*.ts", "../**/*.js", "../**/*.mjs"], {
   query: "?raw",
@@ -36,6 +29,7 @@ describe("js/", () => {
     expect(Object.keys(files)).toContain("testing/make-state.ts");
     expect(Object.keys(files)).toContain("build.mjs");
     expect(Object.keys(files)).toContain("tools/architecture.ts");
+    expect(Object.keys(files)).toContain("tools/lengths.ts");
   });
 
   it("keeps the import rules", () => {
@@ -89,16 +83,17 @@ describe("the import rules", () => {
   it("fail when views import each other other than through the card mount", () => {
     const v = checkImports(
       {
-        "src/graph/a.ts": 'import { b } from "../nodes/b";\nimport { m } from "../card/mount";',
-        "src/nodes/c.ts": 'import "../card/widget.css";',
-        "src/card/d.ts": 'import { e } from "../graph/e";',
+        "src/graph/widget.ts":
+          'import { b } from "../nodes/b";\nimport { m } from "../card/mount";',
+        "src/nodes/widget.ts": 'import "../card/widget.css";',
+        "src/card/widget.ts": 'import { e } from "../graph/e";',
       },
       {},
     );
     expect(v.map((x) => `${x.file} ${x.detail}`)).toEqual([
-      "src/graph/a.ts line 1: imports ../nodes/b",
-      "src/nodes/c.ts line 1: imports ../card/widget.css",
-      "src/card/d.ts line 1: imports ../graph/e",
+      "src/graph/widget.ts line 1: imports ../nodes/b",
+      "src/nodes/widget.ts line 1: imports ../card/widget.css",
+      "src/card/widget.ts line 1: imports ../graph/e",
     ]);
     expect(new Set(v.map((x) => x.rule))).toEqual(
       new Set(["views meet only through card/mount.ts"]),
@@ -109,14 +104,63 @@ describe("the import rules", () => {
     const v = checkImports(
       {
         "src/loose.ts": "export const a = 1;",
-        "src/card/w.ts": 'import { makeState } from "../../testing/make-state";',
-        "src/card/w.test.ts": 'import { makeState } from "../../testing/make-state";',
+        "src/card/sync.ts": 'import { makeState } from "../../testing/make-state";',
+        "src/card/sync.test.ts": 'import { makeState } from "../../testing/make-state";',
       },
       {},
     );
     expect(v.map((x) => `${x.rule}: ${x.file}`)).toEqual([
       "modules live in an area: src/loose.ts",
-      "test helpers only in tests: src/card/w.ts",
+      "test helpers only in tests: src/card/sync.ts",
+    ]);
+  });
+});
+
+describe("the order rules", () => {
+  it("give each module of a view its role", () => {
+    expect(roleOf("src/graph/schema.ts")).toBe(0);
+    expect(roleOf("src/card/card-data.ts")).toBe(1);
+    expect(roleOf("src/nodes/table-logic")).toBe(2);
+    expect(roleOf("src/card/components/nav.ts")).toBe(3);
+    expect(roleOf("src/card/mount.ts")).toBe(6);
+    expect(roleOf("src/graph/helpers.ts")).toBe(-1);
+    expect(roleOf("src/core/codecs.ts")).toBeNull();
+  });
+
+  it("fail when a module imports a later role of its view, or has none", () => {
+    const v = checkImports(
+      {
+        "src/graph/data.ts":
+          'import { x } from "./components/view";\nimport type { S } from "./schema";',
+        "src/graph/components/view.ts": 'import { y } from "../sync";',
+        "src/graph/widget.test.ts": 'import { z } from "./widget";',
+        "src/graph/helpers.ts": "export const a = 1;",
+      },
+      {},
+    );
+    expect(v.map((x) => `${x.file} ${x.detail}`)).toEqual([
+      "src/graph/data.ts line 1: a decode module imports ./components/view (components)",
+      "src/graph/components/view.ts line 1: a components module imports ../sync (sync)",
+      "src/graph/helpers.ts no role fits its name (ROLES)",
+    ]);
+  });
+
+  it("fail on an import cycle", () => {
+    const v = checkImports(
+      {
+        "src/core/a.ts": 'import { b } from "./b";',
+        "src/core/b.ts": 'import { c } from "./c.js";',
+        "src/core/c.js": 'import { a } from "./a";',
+        "src/core/d.ts": 'import { a } from "./a";',
+      },
+      {},
+    );
+    expect(v).toEqual([
+      {
+        rule: "no import cycles",
+        file: "src/core/a.ts",
+        detail: "src/core/a.ts -> src/core/b.ts -> src/core/c.js -> src/core/a.ts",
+      },
     ]);
   });
 });

@@ -7,17 +7,16 @@
  * - views do not import each other, except graph/ and nodes/ importing the card mount,
  *   card/mount.ts (the card they open inline);
  * - js/src never imports the test helpers (js/testing/) outside its *.test.ts files;
- * - a TS/JS file has at most 400 lines (CSS is exempt), a function at most 60 lines, unless
- *   ALLOWED_LONG lists it with a reason; an entry that is no longer needed, or a function that
- *   grew past its entry, fails too. A `describe` block's callback in a test file is a grouping,
- *   not a function, and is not counted (each `it` callback is).
+ * - no import cycles;
+ * - inside a view, the same roles in the same order (ROLES): a module imports modules of its own
+ *   role or an earlier one (schema, then decode, logic, components, sync, widget, mount), so
+ *   data flows one way from the payload's types to the widget; tests are exempt;
+ * - files and functions short enough (./lengths.ts).
  *
  * Paths are relative to js/ ("src/core/codecs.ts").
  */
 import ts from "typescript";
 
-export const MAX_FILE_LINES = 400;
-export const MAX_FUNCTION_LINES = 60;
 export const VIEWS = ["card", "graph", "nodes"] as const;
 export const AREAS = ["core", ...VIEWS] as const;
 export type Area = (typeof AREAS)[number];
@@ -35,75 +34,27 @@ export const ROOT_FILES: Record<string, { area: Area | null; reason: string }> =
   },
 };
 
-export interface LongFunction {
-  file: string;
-  name: string;
-  lines: number; // its length when listed: it may shrink, not grow
-  reason: string;
-}
-
-const FACTORY =
-  "a component factory whose state and handlers share one closure; to be split into named " +
-  "steps (issue #14, item 7)";
-
-/** The functions over MAX_FUNCTION_LINES today; new ones fail. */
-export const ALLOWED_LONG: LongFunction[] = [
-  {
-    file: "src/card/components/feature-card.ts",
-    name: "createFeatureCard",
-    lines: 233,
-    reason: FACTORY,
-  },
-  { file: "src/card/components/nav.ts", name: "createNav", lines: 156, reason: FACTORY },
-  {
-    file: "src/card/components/histogram.ts",
-    name: "renderHistogram",
-    lines: 107,
-    reason: "draws the axes, bars and hover marks of one SVG in one pass; to be split (item 7)",
-  },
-  {
-    file: "src/graph/components/contribution-graph.ts",
-    name: "createContributionGraph",
-    lines: 203,
-    reason: FACTORY,
-  },
-  {
-    file: "src/graph/components/graph-view.ts",
-    name: "createGraphView",
-    lines: 70,
-    reason: FACTORY,
-  },
-  {
-    file: "src/graph/routes.ts",
-    name: "buildEdges",
-    lines: 77,
-    reason: "mirrors the Python edge rule step by step (graph/build.py); to be split with it",
-  },
-  {
-    file: "src/nodes/components/node-table.ts",
-    name: "createNodeTable",
-    lines: 211,
-    reason: FACTORY,
-  },
-  {
-    file: "src/nodes/components/table.ts",
-    name: "renderTable",
-    lines: 80,
-    reason: "builds the header, rows and scales of one table; to be split (item 7)",
-  },
-  {
-    file: "testing/make-graph-state.ts",
-    name: "makeGraphState",
-    lines: 64,
-    reason: "a test fixture: one literal payload, key for key",
-  },
-  {
-    file: "testing/make-node-state.ts",
-    name: "makeNodeState",
-    lines: 78,
-    reason: "a test fixture: one literal payload, key for key",
-  },
+/** A view's roles in order, with the files (under the view's folder) that play each. */
+export const ROLES: ReadonlyArray<readonly [string, RegExp]> = [
+  ["schema", /^schema\.ts$/], // the payload's types, mirrored from Python
+  ["decode", /^(data|card-data|panel-data)\.ts$/], // payload -> plain data, validated
+  ["logic", /^(routes|layout|table-logic|history)\.ts$/], // what the view computes, no DOM
+  ["components", /^components\/[\w-]+\.ts$/], // DOM, no model
+  ["sync", /^sync\.ts$/], // the only reader and writer of the widget model's traits
+  ["widget", /^widget\.ts$/], // the anywidget entry: model -> components
+  ["mount", /^mount\.ts$/], // the card drawn inside another view
 ];
+
+/** The role rank of a view's module ("src/graph/routes.ts" -> 2), null outside views, -1 if none fits. */
+export function roleOf(file: string): number | null {
+  const [top, area, ...rest] = file.split("/");
+  if (top !== "src" || !(VIEWS as readonly string[]).includes(area ?? "") || rest.length === 0) {
+    return null;
+  }
+  const inView = rest.join("/");
+  const rank = ROLES.findIndex(([, re]) => re.test(inView) || re.test(`${inView}.ts`));
+  return rank;
+}
 
 export interface Violation {
   rule: string;
@@ -118,18 +69,7 @@ export interface Import {
   line: number;
 }
 
-export interface FunctionSpan {
-  name: string;
-  line: number;
-  lines: number;
-}
-
-const isTest = (file: string): boolean => file.endsWith(".test.ts");
-
-export function lineCount(text: string): number {
-  const n = text.split("\n").length;
-  return text.endsWith("\n") ? n - 1 : n;
-}
+export const isTest = (file: string): boolean => file.endsWith(".test.ts");
 
 /** "src/graph/widget.ts" + "../card/mount" -> "src/card/mount" (posix, no extension). */
 export function resolveSpec(file: string, spec: string): string | null {
@@ -142,7 +82,7 @@ export function resolveSpec(file: string, spec: string): string | null {
   return parts.join("/").replace(/\.(ts|js|mjs)$/, "");
 }
 
-function parse(file: string, text: string): ts.SourceFile {
+export function parse(file: string, text: string): ts.SourceFile {
   return ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
 }
 
@@ -214,121 +154,71 @@ function importRule(file: string, imp: Import, roots: typeof ROOT_FILES): Violat
   return { rule: "views meet only through card/mount.ts", file, detail };
 }
 
+function roleRule(file: string, imp: Import): Violation | null {
+  const from = roleOf(file);
+  if (from === null || isTest(file) || imp.target === null || /\.css$/.test(imp.target))
+    return null;
+  const [, fromView] = file.split("/");
+  const [, toView] = imp.target.split("/");
+  const to = roleOf(imp.target);
+  if (to === null || fromView !== toView || to <= from) return null;
+  const name = (r: number) => ROLES[r]?.[0] ?? "no role";
+  const detail = `line ${imp.line}: a ${name(from)} module imports ${imp.spec} (${name(to)})`;
+  return { rule: "roles in order inside a view", file, detail };
+}
+
+function cycles(graph: Map<string, string[]>): string[][] {
+  const out: string[][] = [];
+  const state = new Map<string, "open" | "done">();
+  const path: string[] = [];
+  const visit = (v: string) => {
+    state.set(v, "open");
+    path.push(v);
+    for (const w of graph.get(v) ?? []) {
+      if (state.get(w) === "open") out.push([...path.slice(path.indexOf(w)), w]);
+      else if (!state.has(w)) visit(w);
+    }
+    path.pop();
+    state.set(v, "done");
+  };
+  for (const v of [...graph.keys()].sort()) if (!state.has(v)) visit(v);
+  return out;
+}
+
 /** The import rules over every file (paths relative to js/, text as on disk). */
 export function checkImports(files: Record<string, string>, roots = ROOT_FILES): Violation[] {
   const out: Violation[] = [];
+  const graph = new Map<string, string[]>();
+  const known = (target: string): string | undefined =>
+    [target, `${target}.ts`, `${target}.js`].find((f) => f in files);
   for (const [file, text] of Object.entries(files)) {
     if (!/\.(ts|js|mjs)$/.test(file)) continue;
     if (file.startsWith("src/") && !file.slice(4).includes("/") && !(file in roots)) {
       out.push({ rule: "modules live in an area", file, detail: "move it into core/ or a view" });
     }
-    for (const imp of importsOf(file, text)) {
-      const v = importRule(file, imp, roots);
+    if (roleOf(file) === -1 && !isTest(file)) {
+      out.push({
+        rule: "roles in order inside a view",
+        file,
+        detail: "no role fits its name (ROLES)",
+      });
+    }
+    const imps = importsOf(file, text);
+    graph.set(
+      file,
+      imps.flatMap((i) => (i.target === null ? [] : (known(i.target) ?? []))),
+    );
+    for (const imp of imps) {
+      const v = importRule(file, imp, roots) ?? roleRule(file, imp);
       if (v) out.push(v);
     }
+  }
+  for (const c of cycles(graph)) {
+    out.push({ rule: "no import cycles", file: c[0] ?? "", detail: c.join(" -> ") });
   }
   for (const file of Object.keys(roots)) {
     if (!(file in files))
       out.push({ rule: "stale ROOT_FILES entry", file, detail: "no such file" });
-  }
-  return out;
-}
-
-function nameOf(node: ts.Node, sf: ts.SourceFile): string {
-  const named = node as { name?: ts.Node };
-  const own = named.name ? named.name.getText(sf) : "";
-  const parent = node.parent;
-  if (ts.isConstructorDeclaration(node)) return `${nameOf(parent, sf)}.constructor`;
-  if (own && (ts.isClassLike(parent) || ts.isObjectLiteralExpression(parent))) {
-    return `${enclosing(parent, sf)}.${own}`;
-  }
-  if (own) return own;
-  if (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent)) {
-    return nameOf(parent, sf);
-  }
-  if (ts.isCallExpression(parent)) {
-    const first = parent.arguments[0];
-    const what = first && ts.isStringLiteralLike(first) ? JSON.stringify(first.text) : "callback";
-    return within(enclosing(parent, sf), `${parent.expression.getText(sf)}(${what})`);
-  }
-  return within(enclosing(parent, sf), "(anonymous)");
-}
-
-const within = (outer: string, name: string): string =>
-  outer === "(module)" ? name : `${outer}/${name}`;
-
-function enclosing(node: ts.Node, sf: ts.SourceFile): string {
-  for (let n: ts.Node | undefined = node; n; n = n.parent) {
-    if (ts.isSourceFile(n)) return "(module)";
-    if (ts.isFunctionLike(n) || ts.isClassLike(n) || ts.isVariableDeclaration(n)) {
-      return nameOf(n, sf);
-    }
-  }
-  return "(module)";
-}
-
-function isDescribeBlock(node: ts.Node, file: string): boolean {
-  const call = node.parent;
-  return (
-    isTest(file) &&
-    call !== undefined &&
-    ts.isCallExpression(call) &&
-    /^describe(\.\w+)?$/.test(call.expression.getText())
-  );
-}
-
-/** Every function with a body: its name, first line and length in lines (its signature included). */
-export function functionsOf(file: string, text: string): FunctionSpan[] {
-  const sf = parse(file, text);
-  const out: FunctionSpan[] = [];
-  const visit = (node: ts.Node) => {
-    if (ts.isFunctionLike(node) && "body" in node && node.body && !isDescribeBlock(node, file)) {
-      const first = sf.getLineAndCharacterOfPosition(node.getStart(sf)).line;
-      const last = sf.getLineAndCharacterOfPosition(node.getEnd()).line;
-      out.push({ name: nameOf(node, sf), line: first + 1, lines: last - first + 1 });
-    }
-    ts.forEachChild(node, visit);
-  };
-  visit(sf);
-  return out;
-}
-
-/** The length rules over every file, with `allowed` as the list of known long functions. */
-export function checkLengths(
-  files: Record<string, string>,
-  allowed: readonly LongFunction[] = ALLOWED_LONG,
-): Violation[] {
-  const out: Violation[] = [];
-  const used = new Set<LongFunction>();
-  for (const [file, text] of Object.entries(files)) {
-    if (!/\.(ts|js|mjs)$/.test(file)) continue;
-    const n = lineCount(text);
-    if (n > MAX_FILE_LINES) {
-      out.push({ rule: `files <= ${MAX_FILE_LINES} lines`, file, detail: `${n} lines` });
-    }
-    for (const f of functionsOf(file, text)) {
-      if (f.lines <= MAX_FUNCTION_LINES) continue;
-      const entry = allowed.find((a) => a.file === file && a.name === f.name);
-      const detail = `${f.name} (line ${f.line}): ${f.lines} lines`;
-      if (entry) used.add(entry);
-      if (!entry) out.push({ rule: `functions <= ${MAX_FUNCTION_LINES} lines`, file, detail });
-      else if (f.lines > entry.lines) {
-        out.push({
-          rule: "a listed long function grew",
-          file,
-          detail: `${detail}, listed ${entry.lines}`,
-        });
-      }
-    }
-  }
-  for (const a of allowed) {
-    if (!used.has(a)) {
-      out.push({
-        rule: "stale ALLOWED_LONG entry",
-        file: a.file,
-        detail: `${a.name} is short now or gone`,
-      });
-    }
   }
   return out;
 }
