@@ -5,7 +5,8 @@
  * stand-in model fed from the `card` trait (../card/mount, as the NodeTable does).
  */
 import type { RenderProps } from "@anywidget/types";
-import { CardProxy, renderProxyCard } from "../card/mount";
+import { renderProxyCard } from "../card/mount";
+import { CardProxy } from "../core/memory-model";
 import {
   disposeOnAbort,
   hasCard,

@@ -4,7 +4,8 @@
  * and ../core/view-host; the open card is drawn by the FeatureCard widget (../card/mount).
  */
 import type { RenderProps } from "@anywidget/types";
-import { CardProxy, renderProxyCard } from "../card/mount";
+import { renderProxyCard } from "../card/mount";
+import { CardProxy } from "../core/memory-model";
 import {
   disposeOnAbort,
   hasCard,
