@@ -20,7 +20,7 @@ from featurecard.core import schema
 from featurecard.graph import payload as graph_payload
 from featurecard.nodes import payload as nodes_payload
 
-JS_SRC = Path(__file__).resolve().parents[2] / "js" / "src"
+JS_SRC = Path(__file__).resolve().parents[3] / "js" / "src"
 
 
 @dataclass(frozen=True)
