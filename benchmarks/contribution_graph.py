@@ -4,7 +4,7 @@ Model: a randomly initialised GPT-2-small-shaped TransformerLens model (12 layer
 12 heads, d_mlp 3072, n_ctx 1024, d_vocab 50257; no download). For each prompt length we time
 and measure the peak memory of
 
-* **ours**: :func:`featurecard.graphs.contributions` (one streamed pass, attention parts walked in
+* **ours**: :func:`featurecard.graph.build.contributions` (one streamed pass, attention parts walked in
   chunks of query positions; every (head, source) share, edges above 0.01 kept, MLP shares;
   per-neuron tops and the logit lens off, as the peer computes neither for every position);
 * **naive**: LLM Transparency Tool's ops (``run_with_cache`` of every hook, then per layer the
@@ -36,9 +36,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import tiny  # the tests' small BPE tokenizer: the model only needs one to exist
-from featurecard.adapters.model import ModelAdapter
-from featurecard.compute.contributions import EPS
-from featurecard.graphs import GraphOptions, contributions
+from featurecard.core.model import ModelAdapter
+from featurecard.graph.build import GraphOptions, contributions
+from featurecard.graph.contributions import EPS
 
 GPT2_SMALL = {"n_layers": 12, "d_model": 768, "n_heads": 12, "d_head": 64, "d_mlp": 3072, "n_ctx": 1024}
 BUDGET = 24 * 2**30

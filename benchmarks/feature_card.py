@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from featurecard.state.codecs import decode_array, payload_nbytes
+from featurecard.core.codecs import decode_array, payload_nbytes
 from featurecard.workspace import Workspace
 from peers.common import load_shared_inputs, peer_inputs, run_peer
 

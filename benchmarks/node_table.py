@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 import featurecard as fc
-from featurecard.node_table import NodeOptions, NodeTableRunner
+from featurecard.nodes.table import NodeOptions, NodeTableRunner
 
 SAE_HOOK = "blocks.0.mlp.hook_post"
 

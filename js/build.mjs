@@ -1,7 +1,9 @@
 // Bundles each view's entry (and the CSS it imports) into python/featurecard/static/<name>.js:
-//   widget  js/src/widget.ts        the FeatureCard
+//   widget  js/src/card/widget.ts   the FeatureCard
 //   graph   js/src/graph/widget.ts  the ContributionGraph (when present)
 //   nodes   js/src/nodes/widget.ts  the NodeTable (when present)
+// and the exported page's runtime (no CSS) into static/standalone.js:
+//   standalone  js/src/standalone.ts  (python/featurecard/core/export.py inlines it)
 //   node js/build.mjs           one minified build (what `pip install` runs)
 //   node js/build.mjs --watch   rebuild on change, with source maps, until killed
 // The esbuild API (not the CLI) is used for --watch, so closing stdin does not stop it.
@@ -11,9 +13,10 @@ import * as esbuild from "esbuild";
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
 const watch = process.argv.includes("--watch");
 const views = {
-  widget: "js/src/widget.ts",
+  widget: "js/src/card/widget.ts",
   graph: "js/src/graph/widget.ts",
   nodes: "js/src/nodes/widget.ts",
+  standalone: "js/src/standalone.ts",
 };
 const entryPoints = Object.fromEntries(
   Object.entries(views).filter(([, file]) => existsSync(file)),

@@ -12,8 +12,8 @@ import type {
   Hover,
   LogitTable,
   TokenBytes,
-} from "../src/schema";
-import { SCHEMA_VERSION } from "../src/schema";
+} from "../src/core/schema";
+import { SCHEMA_VERSION } from "../src/core/schema";
 
 const SIZE: Record<DType, number> = { float32: 4, float16: 2, int32: 4, uint16: 2, uint8: 1 };
 

@@ -12,6 +12,7 @@ TransformerLens and SAELens are imported only when needed (each takes seconds to
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +22,15 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 if TYPE_CHECKING:
-    from .adapters.sae import SparseAutoencoder
+    from .card.widget import FeatureCard
+    from .core.sae import SparseAutoencoder
     from .embedded import demo
-    from .widget.feature_card import FeatureCard
     from .workspace import Workspace
 
 _LAZY = {
     "Workspace": ("featurecard.workspace", "Workspace"),
-    "FeatureCard": ("featurecard.widget.feature_card", "FeatureCard"),
-    "SparseAutoencoder": ("featurecard.adapters.sae", "SparseAutoencoder"),
+    "FeatureCard": ("featurecard.card.widget", "FeatureCard"),
+    "SparseAutoencoder": ("featurecard.core.sae", "SparseAutoencoder"),
     "demo": ("featurecard.embedded", "demo"),
 }
 
@@ -37,8 +38,6 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     # Lazy: `import featurecard` stays fast; torch loads when a Workspace is made.
     if name in _LAZY:
-        import importlib
-
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value

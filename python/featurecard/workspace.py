@@ -12,7 +12,7 @@ construction, with errors that name the bad value and what is accepted:
   ``pos <= n_ctx``, or a list of strings (tokenized with the model's tokenizer, joined with BOS
   and cut into rows; one string is one document);
 * ``sae_b``: optional ``{name: encoder}`` used by later cards (correlated latents of B);
-* ``batch_size``, ``seq_len``: ints >= 1 (:mod:`featurecard.inputs` holds the checks).
+* ``batch_size``, ``seq_len``: ints >= 1 (:mod:`featurecard.core.inputs` holds the checks).
 
 The index is built lazily, in one pass for all SAEs, the first time a card needs it.
 
@@ -20,7 +20,7 @@ The index is built lazily, in one pass for all SAEs, the first time a card needs
 rows are marked as they advance), so an interrupt (Ctrl-C) at any point leaves a Workspace whose
 next call gives what a fresh one gives. Calls that read or change the state hold the
 Workspace's lock (two threads' cards are made one after the other); forward calls on the model
-hold the model's own lock, one call at a time (:func:`~featurecard.adapters.model.forward_guard`).
+hold the model's own lock, one call at a time (:func:`~featurecard.core.model.forward_guard`).
 """
 
 from __future__ import annotations
@@ -33,14 +33,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from torch import Tensor
 
-from .adapters.model import HookNameError, ModelAdapter, flatten_hook_activation
-from .adapters.sae import SAEError, SparseAutoencoder, as_sae, identity_sae
-from .cards import CardContext, CardOptions, card_states
-from .compute.correlation import NeuronCorrelationSums
-from .compute.index import ActivationIndex
-from .engine import NEURON_SUMS_BUDGET, PassResult, index_pass
-from .inputs import check_count, check_finite, check_mapping, check_tokens, unit_width
-from .staged import (
+from .card.assemble import CardOptions, card_states
+from .card.context import CardContext
+from .card.correlation import NeuronCorrelationSums
+from .card.index import ActivationIndex
+from .card.index_pass import NEURON_SUMS_BUDGET, PassResult, index_pass
+from .card.quick_cards import (
     CAPTURE_BUDGET,
     Capture,
     FinalRows,
@@ -49,12 +47,16 @@ from .staged import (
     capture_pass,
     resid_to_keep,
 )
+from .core.inputs import check_count, check_finite, check_mapping, check_tokens, unit_width
+from .core.model import HookNameError, ModelAdapter, flatten_hook_activation
+from .core.sae import SAEError, SparseAutoencoder, identity_sae
+from .core.sae_input import as_sae
 
 if TYPE_CHECKING:
-    from .state.schema import FeatureCardState, SearchResult
-    from .widget.contribution_graph import ContributionGraph
-    from .widget.feature_card import FeatureCard
-    from .widget.node_table import NodeTable
+    from .card.widget import FeatureCard
+    from .core.schema import FeatureCardState, SearchResult
+    from .graph.widget import ContributionGraph
+    from .nodes.widget import NodeTable
 
 B_SUFFIX = "::B"  # source name of an SAE's encoder B: "mlp0::B"
 _P = ParamSpec("_P")
@@ -111,7 +113,7 @@ class Workspace:
         self._indexes: dict[str, ActivationIndex] = {}
         self._neuron_sums: dict[str, NeuronCorrelationSums | None] = {}
         self._final_resid: Tensor | None = None
-        # Before the complete index: the kept SAE inputs and the blocks encoded so far (staged.py).
+        # Before the complete index: the kept SAE inputs and the blocks encoded so far (card/quick_cards.py).
         self._capture: Capture | None = None
         self._staged: dict[str, StagedSource] = {}
         self._final_rows: FinalRows | None = None
@@ -249,7 +251,7 @@ class Workspace:
         """One streamed pass, or its result from ``cache_dir`` when the same pass ran before."""
         path = None
         if self.cache_dir is not None:
-            from .index_cache import open_pass, pass_key
+            from .card.index_cache import open_pass, pass_key
 
             key = pass_key(
                 self.model, todo, self.tokens, exclude_bos=self.exclude_bos, keep_final_resid=keep_final_resid
@@ -260,7 +262,7 @@ class Workspace:
                 return cached
         result = index_pass(self.adapter, todo, self.tokens, keep_final_resid=keep_final_resid, **self._pass_options())
         if path is not None:
-            from .index_cache import keep_pass
+            from .card.index_cache import keep_pass
 
             keep_pass(path, result)  # a warning, and the index in memory, where it cannot be written
         return result
@@ -269,7 +271,7 @@ class Workspace:
         """The data of one card (what the widget's ``state`` holds).
 
         With ``complete=False`` and no complete index yet, the card comes from the unit's block
-        alone (see :mod:`featurecard.staged`): every panel is exact and final except the
+        alone (see :mod:`featurecard.card.quick_cards`): every panel is exact and final except the
         correlated latents of the same SAE and of encoder B, listed in the state's ``pending``
         until the complete index exists (the widget then asks for it and redraws).
         """
@@ -300,14 +302,14 @@ class Workspace:
 
     def search(self, name: str, text: str, k: int = 10) -> SearchResult:
         """The ``k`` units of source ``name`` most active on ``text`` (one tiny forward pass)."""
-        from .search import search_units
+        from .card.search import search_units
 
         return search_units(self.adapter, self.source(name), self.index(name), text, source=name, k=k)
 
     # -- views ---------------------------------------------------------------------------
     def card(self, name: str, feature: int = 0) -> FeatureCard:
         """The FeatureCard widget of latent ``feature`` of the SAE called ``name``."""
-        from .widget.feature_card import FeatureCard
+        from .card.widget import FeatureCard
 
         if name not in self.saes:
             raise KeyError(f"no SAE called {name!r}; this Workspace has {sorted(self.saes)}")
@@ -315,7 +317,7 @@ class Workspace:
 
     def neuron_card(self, hook_name: str, index: int = 0) -> FeatureCard:
         """The same card for unit ``index`` of a hook (e.g. ``blocks.0.mlp.hook_post``)."""
-        from .widget.feature_card import FeatureCard
+        from .card.widget import FeatureCard
 
         self.adapter.validate_hook(hook_name)
         self.source(hook_name)  # a hook without units at each position (attention patterns) is refused here
@@ -333,14 +335,14 @@ class Workspace:
         (text, or token ids ``[pos]``), with the routes to the token at ``target`` drawn.
 
         ``threshold`` keeps the parts whose share of a residual state exceeds it. Options are
-        those of :class:`featurecard.graphs.GraphOptions` (``keep_above``, ``neurons``,
+        those of :class:`featurecard.graph.build.GraphOptions` (``keep_above``, ``neurons``,
         ``top_units``, ``logit_lens``, ``lens_k``, ``chunk_elements``). Every SAE of this
         Workspace on a hook of a block is split into its latents; their cards, and the
         neurons', open from the graph.
         """
-        from .graph_session import GraphSession
-        from .graphs import GraphOptions
-        from .widget.contribution_graph import ContributionGraph
+        from .graph.build import GraphOptions
+        from .graph.session import GraphSession
+        from .graph.widget import ContributionGraph
 
         unknown = set(options) - set(GraphOptions.__dataclass_fields__)
         if unknown:
@@ -366,12 +368,12 @@ class Workspace:
         distractor, or the loss of the next prompt token without a target. Options:
         ``compare=`` a second prompt of the same length (Left / Right / Diff columns),
         ``ablations=[{family, layer, unit, pos, mode}]``, and those of
-        :class:`featurecard.node_table.NodeOptions` (``k``, ``groups``, ``node_types``,
+        :class:`featurecard.nodes.table.NodeOptions` (``k``, ``groups``, ``node_types``,
         ``layers``, ``saes``, ``freeze_final_ln``, ``detach_ln_scale``, ...).
         """
-        from .node_table import NodeOptions
-        from .node_table_state import NodeTableSession
-        from .widget.node_table import NodeTable
+        from .nodes.session import NodeTableSession
+        from .nodes.table import NodeOptions
+        from .nodes.widget import NodeTable
 
         compare = kwargs.pop("compare", None)
         ablations = kwargs.pop("ablations", ())

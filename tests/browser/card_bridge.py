@@ -22,8 +22,8 @@ from typing import Any
 from page_bridge import PageBridge, open_bridged
 from page_bridge import serve_harness as serve_view
 
-from featurecard.state.codecs import to_portable
-from featurecard.widget import FeatureCard
+from featurecard.card.widget import FeatureCard
+from featurecard.core.codecs import to_portable
 
 SYNCED = ("source", "feature", "state", "error", "busy", "live", "choices")
 

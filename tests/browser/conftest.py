@@ -34,7 +34,7 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A Workspace whose vocabulary holds markup tokens (cards.py), one per test module."""
+    """A Workspace whose vocabulary holds markup tokens (cards.py of this folder), one per test module."""
     from cards import markup_workspace
 
     return markup_workspace(tmp_path_factory.mktemp("tok"))[0]

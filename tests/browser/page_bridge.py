@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from conftest import REPO
-from featurecard.state.codecs import to_portable
+from featurecard.core.codecs import to_portable
 
 
 def serve_harness(folder: Path, view: Any) -> Iterator[str]:

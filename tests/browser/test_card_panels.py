@@ -18,8 +18,8 @@ from playwright.sync_api import expect
 
 import tiny
 from conftest import assert_on_top
-from featurecard.adapters.token_bytes import TokenBytes
-from featurecard.state.codecs import decode_array
+from featurecard.core.codecs import decode_array
+from featurecard.core.token_bytes import TokenBytes
 from featurecard.workspace import Workspace
 
 pytestmark = pytest.mark.browser

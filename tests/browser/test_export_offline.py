@@ -12,7 +12,7 @@ from cards import MARKUP, live_features
 from playwright.sync_api import expect
 
 from conftest import assert_on_top, open_offline
-from featurecard.state.codecs import decode_array
+from featurecard.core.codecs import decode_array
 
 
 def test_export_escapes_every_markup_token(ws: Any, tmp_path: Path) -> None:

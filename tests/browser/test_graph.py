@@ -18,7 +18,7 @@ from page_bridge import PageBridge, open_bridged, serve_harness
 from playwright.sync_api import expect
 
 from conftest import assert_on_top, open_offline
-from featurecard.widget.contribution_graph import ContributionGraph
+from featurecard.graph.widget import ContributionGraph
 
 pytestmark = pytest.mark.browser
 SYNCED = ("state", "target", "threshold", "selected", "card", "error", "busy")

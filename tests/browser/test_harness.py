@@ -14,7 +14,7 @@ from cards import MARKUP, live_features
 from playwright.sync_api import expect
 
 from conftest import assert_on_top
-from featurecard.state.codecs import decode_array
+from featurecard.core.codecs import decode_array
 
 pytestmark = pytest.mark.browser
 

@@ -18,8 +18,8 @@ from page_bridge import PageBridge, open_bridged, serve_harness
 from playwright.sync_api import expect
 
 from conftest import assert_on_top, open_offline
-from featurecard.state.codecs import decode_array
-from featurecard.widget.node_table import NodeTable
+from featurecard.core.codecs import decode_array
+from featurecard.nodes.widget import NodeTable
 
 pytestmark = pytest.mark.browser
 SYNCED = ("state", "position", "selected", "card", "ablations", "error", "busy")

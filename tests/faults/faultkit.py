@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from featurecard.state.codecs import decode_array
+from featurecard.core.codecs import decode_array
 
 
 def decoded(x: Any) -> Any:

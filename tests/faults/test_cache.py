@@ -104,7 +104,7 @@ def test_a_cache_dir_under_a_file_keeps_the_index_in_memory(
 def test_a_write_that_fails_leaves_no_file_and_keeps_the_index(
     model: Any, tokens: torch.Tensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, passes: list[int]
 ) -> None:
-    from featurecard import index_cache
+    from featurecard.card import index_cache
 
     def refused(obj: Any, f: Any) -> None:
         Path(f).write_bytes(b"half")  # a partial write, then the refusal

@@ -16,7 +16,7 @@ import torch
 
 import featurecard as fc
 import tiny
-from featurecard.state.codecs import decode_array
+from featurecard.core.codecs import decode_array
 
 TOL = 2e-2
 HOOK = "blocks.0.mlp.hook_post"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from featurecard.export.html import to_html, write_html
+from featurecard.core.export import to_html, write_html
 
 STATE = {"feature": 3, "source": "sae"}
 

@@ -20,17 +20,17 @@ from faultkit import Tripwire, assert_same_state, interrupt_everywhere
 
 import tiny
 from conftest import MODEL_KINDS
-from featurecard import engine, staged, workspace
-from featurecard.adapters import spots
-from featurecard.adapters.guard import model_lock
-from featurecard.adapters.model import ModelAdapter
-from featurecard.adapters.sae import SparseAutoencoder
-from featurecard.compute.correlation import NeuronCorrelationSums
-from featurecard.compute.index import IndexBuilder
+from featurecard import workspace
+from featurecard.card import index_pass, last_block, quick_cards
+from featurecard.card.correlation import NeuronCorrelationSums
+from featurecard.card.index import IndexBuilder
+from featurecard.core.forward_guard import model_lock
+from featurecard.core.model import ModelAdapter
+from featurecard.core.sae import SparseAutoencoder
 from featurecard.workspace import Workspace
 
 HOOK = "blocks.0.mlp.hook_post"
-F1, F2 = 5, 40  # two latents of different groups (staged.NEIGHBOURS = 32)
+F1, F2 = 5, 40  # two latents of different groups (quick_cards.NEIGHBOURS = 32)
 
 
 @pytest.fixture(scope="module", params=MODEL_KINDS)
@@ -48,8 +48,8 @@ def tokens(tok: Any) -> torch.Tensor:
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Several blocks of latents and several chunks of positions on the tiny dataset."""
-    monkeypatch.setattr(staged, "BLOCK", 32)
-    monkeypatch.setattr(staged, "CHUNK_POSITIONS", 16)  # 2 rows per encoder call
+    monkeypatch.setattr(quick_cards, "BLOCK", 32)
+    monkeypatch.setattr(quick_cards, "CHUNK_POSITIONS", 16)  # 2 rows per encoder call
 
 
 def _workspace(model: Any, tokens: torch.Tensor) -> Workspace:
@@ -68,20 +68,20 @@ def _tripwire(monkeypatch: pytest.MonkeyPatch, hooks: bool = True) -> Tripwire:
     for name in ("capture", "capture_dataset", "capture_from"):
         wire.wrap(ModelAdapter, name)
     for name in ("keys_values", "__call__"):
-        wire.wrap(spots.LastBlockAtSpots, name)
+        wire.wrap(last_block.LastBlockAtSpots, name)
     for name in ("preprocess", "encode", "encode_units"):
         wire.wrap(SparseAutoencoder, name)
     for name in ("add", "finish"):
         wire.wrap(IndexBuilder, name)
     wire.wrap(NeuronCorrelationSums, "add_nonzeros")
     for name in ("_advance", "_whole_rows", "_check", "_keys_values", "_keep", "_at_spots", "at"):
-        wire.wrap(staged.FinalRows, name)
+        wire.wrap(quick_cards.FinalRows, name)
     for name in ("prepare", "complete_index", "neuron_sums", "release_quick"):
-        wire.wrap(staged.StagedSource, name)
-    wire.wrap(staged.Capture, "merge")
+        wire.wrap(quick_cards.StagedSource, name)
+    wire.wrap(quick_cards.Capture, "merge")
     for name in ("add_counted_moments", "keep_mask", "concat_indexes"):
-        wire.wrap(staged, name)
-    wire.wrap(engine, "keep_mask")
+        wire.wrap(quick_cards, name)
+    wire.wrap(index_pass, "keep_mask")
     for name in ("capture_pass", "index_pass", "card_states", "FinalRows", "StagedSource"):
         wire.wrap(workspace, name)
     return wire
@@ -154,8 +154,8 @@ def test_an_interrupted_check_of_the_spot_path(tok: Any, tokens: torch.Tensor, m
     HookedTransformer resumes rows at a later block; a TransformerBridge keeps the final residual."""
     model = tiny.hooked_transformer(tok)
     assert ModelAdapter(model).can_resume
-    real = spots.LastBlockAtSpots._at
-    monkeypatch.setattr(spots.LastBlockAtSpots, "_at", lambda self, *a: real(self, *a) + 1.0)
+    real = last_block.LastBlockAtSpots._at
+    monkeypatch.setattr(last_block.LastBlockAtSpots, "_at", lambda self, *a: real(self, *a) + 1.0)
     where = _run(
         model,
         tokens,

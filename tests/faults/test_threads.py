@@ -19,7 +19,7 @@ import torch
 from faultkit import assert_same_state
 
 import tiny
-from featurecard import engine, staged
+from featurecard.card import index_pass, quick_cards
 from featurecard.workspace import Workspace
 
 HOOKS = {"a": "blocks.0.mlp.hook_post", "b": "blocks.1.mlp.hook_post"}
@@ -117,14 +117,14 @@ def test_two_completions_of_one_workspace_at_once(
     fresh = _workspace(model, tokens, "a")
     fresh.card_state("a", 3, complete=False)
     want = {f: fresh.card_state("a", f) for f in (3, 40)}
-    real, runs = staged.StagedSource.complete_index, []
+    real, runs = quick_cards.StagedSource.complete_index, []
 
-    def slow(self: staged.StagedSource, progress: bool = False) -> Any:
+    def slow(self: quick_cards.StagedSource, progress: bool = False) -> Any:
         runs.append(1)
         time.sleep(0.05)
         return real(self, progress)
 
-    monkeypatch.setattr(staged.StagedSource, "complete_index", slow)
+    monkeypatch.setattr(quick_cards.StagedSource, "complete_index", slow)
     ws = _workspace(model, tokens, "a")
     ws.card_state("a", 3, complete=False)
     got = _together([lambda f=f: ws.card_state("a", f) for f in (3, 40)])  # type: ignore[misc]
@@ -143,7 +143,7 @@ def test_a_card_is_not_stuck_behind_another_workspaces_pass(
     want_b = _workspace(model, tokens, "b").card_state("b", 3, complete=False)
     ws_a, ws_b = _workspace(model, tokens, "a"), _workspace(model, tokens, "b")
     held, go = threading.Event(), threading.Event()
-    real, owner = engine.keep_mask, threading.current_thread()
+    real, owner = index_pass.keep_mask, threading.current_thread()
     calls = []
 
     def between_batches(*args: Any) -> torch.Tensor:
@@ -154,7 +154,7 @@ def test_a_card_is_not_stuck_behind_another_workspaces_pass(
                 assert go.wait(timeout=120)
         return real(*args)
 
-    monkeypatch.setattr(engine, "keep_mask", between_batches)
+    monkeypatch.setattr(index_pass, "keep_mask", between_batches)
     thread = threading.Thread(target=lambda: ws_a.index("a"))
     thread.start()
     assert held.wait(timeout=120)

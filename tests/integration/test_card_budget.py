@@ -2,7 +2,7 @@
 
 A card's size grows with the hover rows (one per distinct shown token where the unit fires,
 each naming ``2k`` tokens that join the card's vocabulary) and with the text of long tokens.
-The builder cuts both to fit :data:`~featurecard.state.feature_card.CARD_BUDGET`; these tests
+The builder cuts both to fit :data:`~featurecard.card.payload.CARD_BUDGET`; these tests
 build the worst cases on purpose (every shown token active, every token distinct and long)
 and measure through ``payload_nbytes`` (binary buffers plus the JSON of the rest, what the comm
 carries). The embedded default's densest cards are measured too.
@@ -19,9 +19,8 @@ import torch
 
 import featurecard as fc
 import tiny
-from featurecard.cards import CardOptions
-from featurecard.state.codecs import decode_array, payload_nbytes
-from featurecard.state.feature_card import (
+from featurecard.card.assemble import CardOptions
+from featurecard.card.payload import (
     CARD_BUDGET,
     HOVER_CUT,
     ExampleSeq,
@@ -29,6 +28,7 @@ from featurecard.state.feature_card import (
     LogitRows,
     build_feature_card_state,
 )
+from featurecard.core.codecs import decode_array, payload_nbytes
 
 BUDGET = 32_000
 # Long token texts of every JSON cost: ASCII, escaped controls, non-ASCII (\uXXXX), astral (two).

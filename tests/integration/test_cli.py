@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import tiny
-from featurecard.adapters.sae import as_sae
-from featurecard.adapters.saelens_folder import save_saelens_folder
-from featurecard.state.codecs import decode_array
+from featurecard.core.codecs import decode_array
+from featurecard.core.sae_input import as_sae
+from featurecard.core.saelens_folder import save_saelens_folder
 
 CLI = [sys.executable, "-m", "featurecard.cli"]
 

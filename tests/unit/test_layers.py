@@ -1,4 +1,4 @@
-"""Imports go one way: state, widget and export import with torch blocked; the package is lazy."""
+"""Payloads, widgets and export import with torch blocked; the package is lazy."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ def test_presentation_layers_import_without_torch() -> None:
         import sys
         for name in ("torch", "transformer_lens", "sae_lens"):
             sys.modules[name] = None  # any import of these now raises ImportError
-        import featurecard.state, featurecard.widget, featurecard.export
-        from featurecard.widget import FeatureCard
+        import featurecard.core.codecs, featurecard.core.export, featurecard.core.view
+        import featurecard.card.payload, featurecard.graph.payload, featurecard.nodes.payload
+        import featurecard.card.widget, featurecard.graph.widget, featurecard.nodes.widget
+        from featurecard.card.widget import FeatureCard
         print("ok")
     """)
     assert r.returncode == 0, r.stderr

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import tiny
-from featurecard.adapters.model import HookNameError
-from featurecard.adapters.sae import SAEError
+from featurecard.core.model import HookNameError
+from featurecard.core.sae import SAEError
 from featurecard.workspace import Workspace
 
 

@@ -3,8 +3,8 @@
  * Every array's shape is checked against the state's sizes, so a malformed state fails here,
  * with a message, instead of drawing nonsense.
  */
-import { decodeArray, decodeInts } from "../codecs";
-import type { ArrayPayload } from "../schema";
+import { decodeArray, decodeInts } from "../core/codecs";
+import type { ArrayPayload } from "../core/schema";
 import type { ContributionGraphState, UnitTops } from "./schema";
 
 type Ints = Int32Array | Uint16Array | Uint8Array;

@@ -1,5 +1,5 @@
 /**
- * The threshold rule and the routes, as in python/featurecard/graphs.py (`build_graph`,
+ * The threshold rule and the routes, as in python/featurecard/graph/build.py (`build_graph`,
  * `Graph.routes`), so the slider and the target need no kernel:
  *
  * Into each residual state flow its parts: the previous state (residual connection), the

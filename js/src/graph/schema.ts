@@ -1,12 +1,12 @@
 /**
  * The ContributionGraph's versioned payload, from the kernel to the front end.
  *
- * Mirrors python/featurecard/state/contribution_graph.py key for key
+ * Mirrors python/featurecard/graph/payload.py key for key
  * (tests/unit/test_schema_sync.py parses both files with regexes): keep each interface
  * flat, one `key: type;` per line. The graph has its own GRAPH_SCHEMA_VERSION; the open card
  * uses the FeatureCard's schema.
  */
-import type { ArrayPayload, FeatureCardState } from "../schema";
+import type { ArrayPayload, FeatureCardState } from "../core/schema";
 
 export const GRAPH_SCHEMA_VERSION = 1;
 

@@ -1,6 +1,6 @@
 /**
  * The only module of the ContributionGraph that reads and writes the widget model
- * (get/set/save_changes); ../view-host subscribes to the `WATCHED` traitlets. Requests are
+ * (get/set/save_changes); ../core/view-host subscribes to the `WATCHED` traitlets. Requests are
  * trait changes: `target`, `threshold` and `selected`; Python answers with `state`, `card`,
  * `error` and `busy`.
  */

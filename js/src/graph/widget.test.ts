@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { makeGraphState } from "../../testing/make-graph-state";
 import { mountWidget, q } from "../../testing/mount-widget";
+import { tokenLabel } from "../core/tokens";
 import { THRESHOLD_DELAY_MS } from "./components/contribution-graph";
-import { tokenLabel } from "./components/graph-view";
 import { decodeGraph } from "./data";
 import type { GraphModel } from "./schema";
 import widget, { interpretGraph, render } from "./widget";

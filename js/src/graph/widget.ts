@@ -1,11 +1,12 @@
 /**
  * anywidget adapter of the ContributionGraph: draws the component from the model's traitlets
  * and turns clicks into `target` / `threshold` / `selected` requests. Model access goes through
- * ./sync and ../view-host; the open card is drawn by the FeatureCard widget's own `render` with a
- * stand-in model fed from the `card` trait (../nodes/card-model, as the NodeTable does).
+ * ./sync and ../core/view-host; the open card is drawn by the FeatureCard widget's own `render` with a
+ * stand-in model fed from the `card` trait (../card/mount, as the NodeTable does).
  */
 import type { RenderProps } from "@anywidget/types";
-import { CardProxy, renderProxyCard } from "../nodes/card-model";
+import { renderProxyCard } from "../card/mount";
+import { CardProxy } from "../core/memory-model";
 import {
   disposeOnAbort,
   hasCard,
@@ -14,7 +15,7 @@ import {
   mountView,
   type StateFormat,
   stateProps,
-} from "../view-host";
+} from "../core/view-host";
 import { createContributionGraph, type GraphProps } from "./components/contribution-graph";
 import { decodeGraph, type GraphData } from "./data";
 import { type ContributionGraphState, GRAPH_SCHEMA_VERSION, type GraphModel } from "./schema";
@@ -26,7 +27,6 @@ import {
   requestThreshold,
   WATCHED,
 } from "./sync";
-import "../widget.css";
 import "./graph.css";
 
 export const version: string = __FEATURECARD_VERSION__;

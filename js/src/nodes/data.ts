@@ -4,7 +4,7 @@
  * Everything is decoded and cross-checked once per state, so a malformed table fails with
  * one clear message instead of half-drawing.
  */
-import { decodeArray, decodeInts, type NumericArray } from "../codecs";
+import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
 import type {
   NodeAblation,
   NodeFamily,

@@ -1,11 +1,11 @@
 /**
  * The NodeTable's versioned payload, from the kernel to the front end.
  *
- * Mirrors python/featurecard/state/node_table.py key for key (tests/unit/test_schema_sync.py
+ * Mirrors python/featurecard/nodes/payload.py key for key (tests/unit/test_schema_sync.py
  * parses both files with regexes): keep each interface flat, one `key: type;` per line. The
  * table has its own NODE_SCHEMA_VERSION; the open card uses the FeatureCard's schema.
  */
-import type { ArrayPayload, FeatureCardState } from "../schema";
+import type { ArrayPayload, FeatureCardState } from "../core/schema";
 
 export const NODE_SCHEMA_VERSION = 1;
 
@@ -94,7 +94,7 @@ export interface SelectedNode {
 /** `state` before the first table: Python's `{}`. */
 export type EmptyObject = Record<string, never>;
 
-/** The synced traitlets of the NodeTable widget (NODE_TABLE_TRAITS in state/node_table.py). */
+/** The synced traitlets of the NodeTable widget (NODE_TABLE_TRAITS in nodes/payload.py). */
 export interface NodesModel {
   state: NodeTableState | EmptyObject; // the last good table
   position: number; // the target position; the front end sets it when a token is clicked

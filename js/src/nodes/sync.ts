@@ -1,6 +1,6 @@
 /**
  * The only module of the NodeTable that reads and writes the widget model (get/set/save_changes);
- * ../view-host subscribes to the `WATCHED` traitlets. Requests are trait changes: `position`,
+ * ../core/view-host subscribes to the `WATCHED` traitlets. Requests are trait changes: `position`,
  * `selected` and `ablations`; Python answers with `state`, `card`, `error` and `busy`.
  */
 import type { AnyModel } from "@anywidget/types";

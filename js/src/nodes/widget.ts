@@ -1,9 +1,11 @@
 /**
  * anywidget adapter of the NodeTable: draws the component from the model's traitlets and turns
  * clicks into `position` / `selected` / `ablations` requests. Model access goes through ./sync
- * and ../view-host; the open card is drawn by the FeatureCard widget (./card-model).
+ * and ../core/view-host; the open card is drawn by the FeatureCard widget (../card/mount).
  */
 import type { RenderProps } from "@anywidget/types";
+import { renderProxyCard } from "../card/mount";
+import { CardProxy } from "../core/memory-model";
 import {
   disposeOnAbort,
   hasCard,
@@ -12,8 +14,7 @@ import {
   mountView,
   type StateFormat,
   stateProps,
-} from "../view-host";
-import { CardProxy, renderProxyCard } from "./card-model";
+} from "../core/view-host";
 import { createNodeTable, type NodeTableProps } from "./components/node-table";
 import { decodeTable, type TableData } from "./data";
 import { NODE_SCHEMA_VERSION, type NodesModel, type NodeTableState } from "./schema";
@@ -25,7 +26,6 @@ import {
   requestSelected,
   WATCHED,
 } from "./sync";
-import "../widget.css";
 import "./nodes.css";
 
 export const version: string = __FEATURECARD_VERSION__;

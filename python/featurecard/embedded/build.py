@@ -94,7 +94,7 @@ def build(recipe: Recipe, folder: Path, progress: bool = True) -> dict[str, Any]
     import numpy as np
     import torch
 
-    from ..adapters.saelens_folder import save_saelens_folder
+    from ..core.saelens_folder import save_saelens_folder
     from .corpus import build_corpus, corpus_sha256, source_roots
     from .evaluate import evaluate, unigram_entropy
     from .sae_train import train_sae
@@ -208,7 +208,7 @@ def load_entry(folder: Path, device: Any = None) -> tuple[Any, Any, Any]:
     import numpy as np
     import torch
 
-    from ..adapters.saelens_folder import load_saelens_folder
+    from ..core.saelens_folder import load_saelens_folder
     from .train import load_model_dir
 
     model = load_model_dir(folder, device=device)
@@ -226,7 +226,7 @@ def demo(
 
     * ``model``: a TransformerLens ``TransformerBridge`` (2 layers, d_model 128, 4096-token BPE for
       the default), in eval mode, on ``device`` (CPU by default).
-    * ``sae``: a :class:`~featurecard.adapters.sae.SparseAutoencoder`, TopK, on
+    * ``sae``: a :class:`~featurecard.core.sae.SparseAutoencoder`, TopK, on
       ``blocks.0.mlp.hook_post``; its folder (``<cache entry>/sae``) also opens with SAELens.
     * ``tokens``: ``LongTensor [256, 128]`` of held-out sequences, each starting with BOS.
 

@@ -22,7 +22,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from ..adapters.sae import SparseAutoencoder
+from ..core.sae import SparseAutoencoder
 from .sae_train import hook_acts
 from .train import next_token_loss
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..adapters.sae import SparseAutoencoder
+from ..core.sae import SparseAutoencoder
 from .recipe import Recipe
 from .threads import ThreadGovernor
 

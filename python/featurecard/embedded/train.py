@@ -15,6 +15,7 @@ one machine and torch build.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -140,8 +141,6 @@ def train_model(model: Any, train: Tensor, recipe: Recipe, progress: bool = True
 
 def save_model_dir(model: Any, recipe: Recipe, folder: Path) -> None:
     """``model.safetensors`` (the bridge's state_dict) and ``model_config.json`` into ``folder``."""
-    import json
-
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
@@ -152,8 +151,6 @@ def save_model_dir(model: Any, recipe: Recipe, folder: Path) -> None:
 def load_model_dir(path: str | Path, device: torch.device | str | None = None) -> Any:
     """Rebuild the demo TransformerBridge from ``model_config.json``, ``model.safetensors`` and
     ``tokenizer/`` in ``path`` (works in TransformerLens 3.9 and 4.x); returned in eval mode."""
-    import json
-
     from safetensors.torch import load_file
     from transformer_lens.config import TransformerBridgeConfig
     from transformer_lens.model_bridge import TransformerBridge

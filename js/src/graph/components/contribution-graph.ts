@@ -9,7 +9,7 @@
  * threshold at or above the state's) and asks the kernel once the user pauses
  * (THRESHOLD_DELAY_MS); below the state's threshold it draws what it has and says so.
  */
-import { fmt, h } from "../../components/dom";
+import { fmt, h } from "../../core/dom";
 import type { GraphData } from "../data";
 import {
   buildEdges,

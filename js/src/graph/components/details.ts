@@ -9,11 +9,11 @@
  *   with the sources it carries, b_O's share, and SAE latents on its output;
  * - an MLP block: its top neurons and SAE latents, each with a button that opens its card.
  */
-import { fmt, h } from "../../components/dom";
-import { escapeInvisible } from "../../text";
+import { fmt, h } from "../../core/dom";
+import { escapeInvisible } from "../../core/text";
+import { tokenLabel } from "../../core/tokens";
 import type { GraphData, UnitData } from "../data";
 import type { Edge, NodeKey } from "../routes";
-import { tokenLabel } from "./graph-view";
 
 export interface DetailCallbacks {
   openCard(source: string, unit: number): void;

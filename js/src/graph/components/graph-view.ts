@@ -4,8 +4,9 @@
  * drawn edges with width and opacity by weight. Hovering or clicking a node is reported to the
  * caller; shift-click asks to pin it. Knows nothing of Jupyter.
  */
-import { fmt, h, s } from "../../components/dom";
-import { escapeInvisible, visibleText } from "../../text";
+import { fmt, h, s } from "../../core/dom";
+import { escapeInvisible } from "../../core/text";
+import { tokenLabel } from "../../core/tokens";
 import type { GraphData } from "../data";
 import { type Layout, makeLayout } from "../layout";
 import { type Edge, type NodeKey, nodeId, parseNodeId } from "../routes";
@@ -33,12 +34,6 @@ export interface GraphView {
 
 /** Empty grid dots are drawn only up to this many residual states. */
 export const MAX_GRID_NODES = 6000;
-
-/** A token as a short label: spaces as middle dots, newlines as ↵, control / bidi characters escaped, at most 8 characters. */
-export function tokenLabel(text: string, max = 8): string {
-  const shown = visibleText(text).replace(/ /g, "\u00b7");
-  return shown.length > max ? `${shown.slice(0, max - 1)}\u2026` : shown;
-}
 
 export const edgeWidth = (w: number): number => 0.75 + 5 * Math.min(1, Math.max(0, w));
 export const edgeOpacity = (w: number): number => 0.2 + 0.8 * Math.min(1, Math.max(0, w));

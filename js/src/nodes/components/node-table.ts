@@ -5,8 +5,8 @@
  * Sorting, filters and hover are UI-only state and never leave this component.
  */
 
-import { fmt, h } from "../../components/dom";
-import { quoteToken } from "../../components/tokens";
+import { fmt, h } from "../../core/dom";
+import { quoteToken } from "../../core/tokens";
 import type { TableData } from "../data";
 import type { NodeAblation, SelectedNode } from "../schema";
 import {

@@ -3,9 +3,9 @@
  * target to move there; hovering a row tints the positions where its node is active (for an
  * attention row: the sources its head attends to from the row's query, which is outlined).
  */
-import { actColor, maxAbs, textColor } from "../../colors";
-import { fmt, h } from "../../components/dom";
-import { fillToken, quoteToken } from "../../components/tokens";
+import { actColor, maxAbs, textColor } from "../../core/colors";
+import { fmt, h } from "../../core/dom";
+import { fillToken, quoteToken } from "../../core/tokens";
 import type { RowData, TableData } from "../data";
 
 export interface PromptStrip {

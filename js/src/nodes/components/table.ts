@@ -3,8 +3,8 @@
  * Left / Diff / Right per group) with a bar scaled to the column's largest |value| and the sign
  * coloured, and an ablate button. Rows report hover, click (open card) and ablate.
  */
-import { fmt, h } from "../../components/dom";
-import { fillToken, quoteToken } from "../../components/tokens";
+import { fmt, h } from "../../core/dom";
+import { fillToken, quoteToken } from "../../core/tokens";
 import type { RowData, TableData } from "../data";
 import { type Column, cellValue, columnScale, type SortKey } from "../table-logic";
 

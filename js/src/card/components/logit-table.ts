@@ -1,0 +1,46 @@
+/** The unit's direct logit effect: a table of the most positive and one of the most negative,
+ * each row's background coloured by its value (orange raises the logit, blue lowers it). */
+
+import { actColor, maxAbs, textColor } from "../../core/colors";
+import { fmt, h } from "../../core/dom";
+import { fillToken, quoteToken } from "../../core/tokens";
+import type { LogitRow, LogitsData } from "../card-data";
+
+function table(cls: string, caption: string, rows: LogitRow[], scale: number): HTMLTableElement {
+  const t = h("table", `fc-logits-table ${cls}`);
+  t.append(h("caption", "", caption));
+  const body = h("tbody", "");
+  for (const r of rows) {
+    const tr = h("tr", "");
+    tr.dataset.vocab = String(r.vocab);
+    const tok = h("td", "fc-logit-tok");
+    fillToken(tok, r.token);
+    tok.title = quoteToken(r.token);
+    const val = h("td", "fc-logit-val", fmt(r.value));
+    tr.style.backgroundColor = actColor(r.value, scale);
+    const fg = textColor(r.value, scale);
+    if (fg) tr.style.color = fg;
+    tr.append(tok, val);
+    body.append(tr);
+  }
+  t.append(body);
+  return t;
+}
+
+/** Both tables, or the reason they are missing when `logits` is null. */
+export function renderLogits(logits: LogitsData | null, unavailable?: string): HTMLElement {
+  const root = h("div", "fc-logits");
+  if (logits === null) {
+    root.append(h("div", "fc-unavailable", unavailable ?? "logit effects are not available"));
+    return root;
+  }
+  const scale = Math.max(
+    maxAbs(logits.top.map((r) => r.value)),
+    maxAbs(logits.bottom.map((r) => r.value)),
+  );
+  root.append(
+    table("fc-logits-top", "Positive logits", logits.top, scale),
+    table("fc-logits-bottom", "Negative logits", logits.bottom, scale),
+  );
+  return root;
+}

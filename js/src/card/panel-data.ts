@@ -1,0 +1,138 @@
+/**
+ * Decoding of the panels around the examples: hover effects, histograms, the left column's
+ * tables and the vocabulary's raw bytes. Each decoder checks the lengths it relies on, so a
+ * malformed card fails once, with a message naming the array, instead of half-drawing.
+ */
+import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
+import type { ArrayPayload, CorrelationTable, FeatureCardState, Histogram } from "../core/schema";
+
+export function lengthIs(a: ArrayLike<number>, n: number, what: string): void {
+  if (a.length !== n)
+    throw new Error(`featurecard: ${what} has ${a.length} entries, expected ${n}`);
+}
+
+function indicesBelow(a: ArrayLike<number>, n: number, what: string): void {
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i] ?? -1;
+    if (!(v >= 0 && v < n)) {
+      throw new Error(`featurecard: ${what} index ${v} is outside vocab (size ${n})`);
+    }
+  }
+}
+
+/** Exact next-token effects, one row per distinct shown (row, pos) where the unit fires. */
+export interface HoverData {
+  n: number; // rows
+  k: number; // tokens per side
+  tokenRow: Int32Array; // per flat shown token: its row, or -1 where the unit is silent
+  topTokens: ArrayLike<number>; // [n * k] vocab indices, log-prob most raised first
+  topValues: NumericArray; // [n * k] change of log p
+  bottomTokens: ArrayLike<number>;
+  bottomValues: NumericArray;
+  loss: NumericArray; // [n] loss with the unit minus without, for the next token
+}
+
+export function decodeHover(state: FeatureCardState, nTok: number): HoverData | null {
+  const hv = state.hover;
+  if (hv === null || hv === undefined) return null;
+  const n = hv.loss_change.shape[0] ?? 0;
+  const k = hv.top_tokens.shape[1] ?? 0;
+  const raw = decodeInts(hv.token_row, "hover.token_row");
+  lengthIs(raw, nTok, "hover.token_row");
+  const tokenRow = Int32Array.from(raw, (r) => {
+    if (r > n || r < 0) throw new Error(`featurecard: hover.token_row ${r} is not a row of ${n}`);
+    return r === n ? -1 : r;
+  });
+  const part = (what: "top" | "bottom") => {
+    const toks = decodeInts(hv[`${what}_tokens`], `hover.${what}_tokens`);
+    const vals = decodeArray(hv[`${what}_values`]);
+    lengthIs(toks, n * k, `hover.${what}_tokens`);
+    lengthIs(vals, n * k, `hover.${what}_values`);
+    indicesBelow(toks, state.vocab.length, `hover.${what}_tokens`);
+    return [toks, vals] as const;
+  };
+  const [topTokens, topValues] = part("top");
+  const [bottomTokens, bottomValues] = part("bottom");
+  const loss = decodeArray(hv.loss_change);
+  lengthIs(loss, n, "hover.loss_change");
+  return { n, k, tokenRow, topTokens, topValues, bottomTokens, bottomValues, loss };
+}
+
+export interface HistData {
+  edges: NumericArray; // [n_bins + 1]
+  counts: ArrayLike<number>; // [n_bins]
+  ticks: NumericArray; // x-axis ticks Python chose (nice_ticks)
+}
+
+export function decodeHist(h: Histogram | null, what: string): HistData | null {
+  if (h === null || h === undefined) return null;
+  const edges = decodeArray(h.edges);
+  const counts = decodeInts(h.counts, `${what}.counts`);
+  lengthIs(edges, counts.length + 1, `${what}.edges`);
+  return { edges, counts, ticks: decodeArray(h.ticks) };
+}
+
+/** A row of a left-column table: a unit index and two values. */
+export interface TableRow {
+  id: number; // unit index (a neuron or latent)
+  value: number; // alignment: decoder weight; correlation tables: Pearson
+  second: number; // alignment: share of the L1 norm; correlation tables: cosine
+}
+
+export interface LeftData {
+  alignment: TableRow[] | null;
+  neurons: TableRow[] | null;
+  latents: TableRow[] | null;
+  latentsB: TableRow[] | null;
+}
+
+function rows(ids: ArrayPayload, a: ArrayPayload, b: ArrayPayload, what: string): TableRow[] {
+  const id = decodeInts(ids, `${what}.ids`);
+  const va = decodeArray(a);
+  const vb = decodeArray(b);
+  lengthIs(va, id.length, `${what} values`);
+  lengthIs(vb, id.length, `${what} second values`);
+  return Array.from(id, (u, i) => ({
+    id: u,
+    value: va[i] ?? Number.NaN,
+    second: vb[i] ?? Number.NaN,
+  }));
+}
+
+function corr(t: CorrelationTable | null, what: string): TableRow[] | null {
+  return t ? rows(t.ids, t.pearson, t.cosine, what) : null;
+}
+
+export function decodeLeft(state: FeatureCardState): LeftData {
+  const l = state.left;
+  const al = l.alignment;
+  return {
+    alignment: al ? rows(al.ids, al.values, al.l1_share, "left.alignment") : null,
+    neurons: corr(l.neurons, "left.neurons"),
+    latents: corr(l.latents, "left.latents"),
+    latentsB: corr(l.latents_b, "left.latents_b"),
+  };
+}
+
+/** vocab index -> raw bytes, for the entries Python marked as partial UTF-8. */
+export function decodePartialBytes(state: FeatureCardState): Map<number, Uint8Array> {
+  const out = new Map<number, Uint8Array>();
+  const vb = state.vocab_bytes;
+  if (!vb) return out;
+  const ids = decodeInts(vb.ids, "vocab_bytes.ids");
+  const offsets = decodeInts(vb.offsets, "vocab_bytes.offsets");
+  const data = decodeArray(vb.data);
+  lengthIs(offsets, ids.length + 1, "vocab_bytes.offsets");
+  indicesBelow(ids, state.vocab.length, "vocab_bytes.ids");
+  ids.forEach((v, j) => {
+    const a = offsets[j] ?? 0;
+    const b = offsets[j + 1] ?? 0;
+    if (!(a >= 0 && a <= b && b <= data.length)) {
+      throw new Error(
+        `featurecard: vocab_bytes.offsets[${j}..${j + 1}] = ${a}..${b} is outside the data`,
+      );
+    }
+    out.set(v, Uint8Array.from(data.subarray(a, b)));
+  });
+  return out;
+}

@@ -1,0 +1,272 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { buildExamples, makeState } from "../../testing/make-state";
+import { mountWidget, q } from "../../testing/mount-widget";
+import type { CardModel } from "../core/schema";
+import { TYPING_DELAY_MS } from "./components/feature-card";
+import widget, { render, version } from "./widget";
+
+function mount(over: Partial<CardModel> = {}) {
+  return mountWidget<CardModel>(render, {
+    source: "gpt2-small-res-jb",
+    feature: 3,
+    state: makeState(),
+    error: "",
+    busy: false,
+    live: true,
+    choices: [],
+    ...over,
+  });
+}
+
+const texts = (el: Element, sel: string) =>
+  Array.from(el.querySelectorAll(sel), (e) => e.textContent ?? "");
+
+function typeIndex(el: Element, value: string, event: "input" | "change" = "change") {
+  const input = q<HTMLInputElement>(el, "input.fc-index");
+  input.value = value;
+  input.dispatchEvent(new Event(event, { bubbles: true }));
+}
+
+afterEach(() => {
+  document.body.replaceChildren();
+  vi.useRealTimers();
+});
+
+describe("the widget module", () => {
+  it("exports render as default and named, and the package version", () => {
+    expect(widget.render).toBe(render);
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe("initial render", () => {
+  it("draws header, logit tables and examples from a hand-built state", () => {
+    const { el } = mount();
+    const card = q(el, "div.fc-card");
+    expect(q(card, ".fc-source").textContent).toBe("gpt2-small-res-jb");
+    expect(q(card, ".fc-unit").textContent).toBe("latent");
+    expect(q(card, ".fc-hook").textContent).toBe("blocks.8.hook_resid_pre");
+    expect(q(card, ".fc-feature").textContent).toBe("feature 3 / 24");
+    expect(q(card, ".fc-density").textContent).toBe("density 1.23%");
+    expect(q(card, ".fc-max").textContent).toBe("max act 2.000");
+    const input = q<HTMLInputElement>(card, "input.fc-index");
+    expect([input.type, input.min, input.max, input.value]).toEqual(["number", "0", "23", "3"]);
+    expect(q(card, ".fc-error").hidden).toBe(true);
+    expect(q(card, ".fc-busy").hidden).toBe(true);
+
+    expect(texts(card, ".fc-group-title")).toEqual(["Top activations", "Quantile 1"]);
+    expect(card.querySelectorAll(".fc-seq")).toHaveLength(3);
+    expect(card.querySelectorAll(".fc-seq")[0]?.querySelectorAll("span.fc-tok")).toHaveLength(4);
+    expect(texts(card, ".fc-logits-top td.fc-logit-val")).toEqual(["0.800", "0.300"]);
+    expect(texts(card, ".fc-logits-bottom td.fc-logit-tok")).toEqual(["<b>x</b>", "</script>"]);
+    expect(texts(card, ".fc-logits-bottom td.fc-logit-val")).toEqual(["-0.900", "-0.200"]);
+  });
+
+  it("gives each token its activation, colour, flat index and marks", () => {
+    const { el } = mount();
+    const toks = el
+      .querySelectorAll<HTMLElement>(".fc-seq")[0]
+      ?.querySelectorAll<HTMLElement>("span.fc-tok");
+    const cat = toks?.[2];
+    expect(cat?.dataset.act).toBe("2");
+    expect(cat?.dataset.text).toBe(" cat");
+    expect(cat?.dataset.t).toBe("2");
+    expect(cat?.title).toBe(""); // the card's own tooltip, not the browser's
+    expect(cat?.classList.contains("fc-focus")).toBe(true);
+    expect(cat?.classList.contains("fc-tok-max")).toBe(true);
+    expect(el.querySelectorAll(".fc-focus")).toHaveLength(3);
+    expect(el.querySelectorAll(".fc-tok-max")).toHaveLength(3);
+    expect(cat?.style.backgroundColor).not.toBe("transparent");
+    expect(toks?.[0]?.style.backgroundColor).toBe("transparent"); // act 0
+  });
+
+  it("makes spaces and newlines visible while keeping the real text", () => {
+    const { el } = mount();
+    const toks = el.querySelectorAll<HTMLElement>("span.fc-tok");
+    expect(toks[1]?.textContent).toBe("·The");
+    expect(toks[1]?.querySelector(".fc-ws")?.textContent).toBe("·");
+    const newline = toks[6];
+    expect(newline?.textContent).toBe("↵");
+    expect(newline?.dataset.text).toBe("\n");
+  });
+
+  it("renders markup-like tokens as literal text, creating no elements", () => {
+    const { el } = mount();
+    const toks = el.querySelectorAll<HTMLElement>(".fc-seq")[1]?.querySelectorAll("span.fc-tok");
+    expect(toks?.[0]?.textContent).toBe("<b>x</b>");
+    expect(toks?.[1]?.textContent).toBe("</script>");
+    expect(toks?.[0]?.children).toHaveLength(0);
+    expect(el.querySelector("b, script")).toBeNull();
+  });
+
+  it("shows the reason when logits are unavailable", () => {
+    const state = makeState({ logits: null, unavailable: { logits: "hook has no linear path" } });
+    const { el } = mount({ state });
+    expect(el.querySelector(".fc-logits-top")).toBeNull();
+    expect(q(el, ".fc-logits .fc-unavailable").textContent).toBe("hook has no linear path");
+  });
+
+  it("shows 'no card yet' for an empty state", () => {
+    const { el } = mount({ state: {} });
+    expect(q(el, ".fc-notice").textContent).toBe("no card yet");
+    expect(el.querySelector(".fc-seq")).toBeNull();
+    expect(q(el, ".fc-error").hidden).toBe(true);
+    expect(q<HTMLInputElement>(el, "input.fc-index").disabled).toBe(true);
+  });
+
+  it("shows an error for an unknown schema version instead of nothing", () => {
+    const { el } = mount({ state: makeState({ schema_version: 99 }) });
+    const banner = q(el, ".fc-error");
+    expect(banner.hidden).toBe(false);
+    expect(banner.textContent).toBe("unknown schema version 99 (this bundle reads 2)");
+  });
+
+  it("shows a clear error for a malformed card", () => {
+    const state = makeState();
+    state.examples = { ...buildExamples([]), groups: [{ title: "x", count: 1 }] };
+    const { el } = mount({ state });
+    expect(q(el, ".fc-error").textContent).toMatch(/could not read the card: .*groups count 1/);
+  });
+});
+
+describe("choosing a feature", () => {
+  it("typing in the index box sets the model and saves it", () => {
+    const { el, model } = mount();
+    typeIndex(el, "7");
+    expect(model.get("feature")).toBe(7);
+    expect(model.saved).toEqual([{ feature: 7 }]); // the source stays: only the feature is sent
+  });
+
+  it("sends a typed number after a pause, without waiting for Enter", () => {
+    vi.useFakeTimers();
+    const { el, model } = mount();
+    typeIndex(el, "1", "input");
+    typeIndex(el, "12", "input");
+    expect(model.saved).toEqual([]);
+    vi.advanceTimersByTime(TYPING_DELAY_MS);
+    expect(model.saved).toEqual([{ feature: 12 }]);
+    typeIndex(el, "12", "change"); // blur afterwards: nothing new to send
+    expect(model.saved).toEqual([{ feature: 12 }]);
+  });
+
+  it("clamps to [0, n_features - 1] and ignores non-integers", () => {
+    const { el, model } = mount();
+    const input = q<HTMLInputElement>(el, "input.fc-index");
+    typeIndex(el, "999");
+    expect(model.get("feature")).toBe(23);
+    expect(input.value).toBe("23");
+    typeIndex(el, "-5");
+    expect(model.get("feature")).toBe(0);
+    typeIndex(el, "2.5");
+    typeIndex(el, "");
+    expect(model.saved).toEqual([{ feature: 23 }, { feature: 0 }]);
+    expect(input.value).toBe("0");
+  });
+
+  it("prev / next step by one and stop at the ends", () => {
+    const { el, model } = mount();
+    q(el, "button.fc-next").click();
+    q(el, "button.fc-next").click();
+    expect(model.get("feature")).toBe(5);
+    q(el, "button.fc-prev").click();
+    expect(model.saved).toEqual([{ feature: 4 }, { feature: 5 }, { feature: 4 }]);
+    expect(q<HTMLInputElement>(el, "input.fc-index").value).toBe("4");
+    typeIndex(el, "0");
+    expect(q<HTMLButtonElement>(el, "button.fc-prev").disabled).toBe(true);
+    typeIndex(el, "23");
+    expect(q<HTMLButtonElement>(el, "button.fc-next").disabled).toBe(true);
+  });
+});
+
+describe("changes from Python", () => {
+  it("re-renders when the state changes", () => {
+    const { el, model } = mount();
+    model.pythonSet("busy", true);
+    expect(q(el, ".fc-busy").hidden).toBe(false);
+    expect(q(el, ".fc-card").classList.contains("fc-is-busy")).toBe(true);
+    model.pythonSet("feature", 8);
+    expect(q<HTMLInputElement>(el, "input.fc-index").value).toBe("8");
+    model.pythonSet("state", makeState({ feature: 8, source: "another SAE", max_act: 5 }));
+    model.pythonSet("busy", false);
+    expect(q(el, ".fc-feature").textContent).toBe("feature 8 / 24");
+    expect(q(el, ".fc-source").textContent).toBe("another SAE");
+    expect(q(el, ".fc-busy").hidden).toBe(true);
+    expect(model.saved).toEqual([]);
+  });
+
+  it("shows the error banner and keeps the last good examples", () => {
+    const { el, model } = mount();
+    const before = el.querySelectorAll(".fc-seq").length;
+    model.pythonSet("error", "feature 30 is out of range <0..23>");
+    const banner = q(el, ".fc-error");
+    expect(banner.hidden).toBe(false);
+    expect(banner.textContent).toBe("feature 30 is out of range <0..23>");
+    expect(banner.querySelector("*:not(.fc-error-line)")).toBeNull();
+    expect(el.querySelectorAll(".fc-seq")).toHaveLength(before);
+    expect(before).toBeGreaterThan(0);
+    model.pythonSet("error", "");
+    expect(banner.hidden).toBe(true);
+  });
+
+  it("does not rebuild the card on busy/error changes", () => {
+    const { el, model } = mount();
+    const body = q(el, ".fc-body");
+    model.pythonSet("busy", true);
+    model.pythonSet("error", "oops");
+    expect(q(el, ".fc-body")).toBe(body);
+  });
+});
+
+describe("cleanup", () => {
+  it("removes every model listener and the DOM", () => {
+    const { el, model, cleanup } = mount();
+    expect(model.listenerCount()).toBe(8); // 7 traitlets + the custom-message channel
+    cleanup();
+    expect(model.listenerCount()).toBe(0);
+    expect(el.querySelector(".fc-card")).toBeNull();
+    model.pythonSet("state", makeState({ source: "after" })); // no throw, no redraw
+    expect(el.children).toHaveLength(0);
+  });
+
+  it("detaches the DOM listeners too", () => {
+    const { el, model, cleanup } = mount();
+    const next = q(el, "button.fc-next");
+    cleanup();
+    next.click();
+    expect(model.saved).toEqual([]);
+  });
+
+  it("also runs when anywidget aborts the render signal", () => {
+    const { model, controller } = mount();
+    controller.abort();
+    expect(model.listenerCount()).toBe(0);
+  });
+});
+
+describe("a quick card with pending panels", () => {
+  const pendingState = () => {
+    const base = makeState();
+    return makeState({
+      pending: ["latents"],
+      unavailable: { latents: "being computed: waits for the complete index" },
+      left: { ...base.left, latents: null },
+    });
+  };
+  const completes = (model: { sent: Array<{ content: unknown }> }) =>
+    model.sent.filter((m) => (m.content as { name?: string }).name === "complete");
+
+  it("asks the kernel once to complete it, and shows why the panel is not there yet", () => {
+    const { el, model } = mount({ state: pendingState() });
+    expect(completes(model)).toHaveLength(1);
+    expect(q(el, ".fc-panel-latents .fc-unavailable").textContent).toContain("being computed");
+    model.set("busy", true); // redraws with the same state: no second request
+    expect(completes(model)).toHaveLength(1);
+    model.set("state", pendingState()); // another quick card: asks again
+    expect(completes(model)).toHaveLength(2);
+  });
+
+  it("does not ask for a complete card, nor from an exported file", () => {
+    expect(completes(mount().model)).toHaveLength(0);
+    expect(completes(mount({ state: pendingState(), live: false }).model)).toHaveLength(0);
+  });
+});

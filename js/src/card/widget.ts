@@ -1,0 +1,100 @@
+/**
+ * anywidget adapter: draws the FeatureCard component from the model's traitlets, turns the
+ * user's navigation into `source` / `feature` changes, and sends search / random requests as
+ * custom messages (../core/requests). Model access goes through ./sync, ../core/view-host and
+ * ../core/requests.
+ */
+import type { RenderProps } from "@anywidget/types";
+import { createRequester } from "../core/requests";
+import {
+  type CardModel,
+  type FeatureCardState,
+  SCHEMA_VERSION,
+  type SearchResult,
+} from "../core/schema";
+import {
+  disposeOnAbort,
+  type Interpretation,
+  interpretVersioned,
+  mountView,
+  type StateFormat,
+  stateProps,
+} from "../core/view-host";
+import { type CardData, decodeCard } from "./card-data";
+import { type CardProps, createFeatureCard } from "./components/feature-card";
+import { type ModelSnapshot, readModel, requestUnit, WATCHED } from "./sync";
+import "./widget.css";
+
+export const version: string = __FEATURECARD_VERSION__;
+
+/** How long the kernel may take to build the complete index for a quick card's pending panels. */
+export const COMPLETE_TIMEOUT_MS = 30 * 60_000;
+
+/** What a `state` value means for the card: something to draw, or why not. */
+export type Interpreted = Interpretation<CardData>;
+
+const CARD_FORMAT: StateFormat<FeatureCardState, CardData> = {
+  noun: "card",
+  versionName: "schema version",
+  version: SCHEMA_VERSION,
+  decode: decodeCard,
+};
+
+/** Validates the schema version and decodes the card; never throws. */
+export function interpretState(state: unknown): Interpreted {
+  return interpretVersioned(state, CARD_FORMAT);
+}
+
+/** Turns a model snapshot into the component's props, decoding each state object once. */
+/** Hosts that embed the card without these traitlets (the node table) may leave them out. */
+export type SnapshotIn = Pick<ModelSnapshot, "feature" | "state" | "error" | "busy"> &
+  Partial<ModelSnapshot>;
+
+export function propsMaker(): (snap: SnapshotIn) => CardProps {
+  const shown = stateProps(interpretState);
+  return (snap) => {
+    const props = shown(snap);
+    return {
+      ...props,
+      source: snap.source ?? props.data?.header.source ?? "",
+      feature: snap.feature,
+      live: snap.live ?? true,
+      choices: snap.choices ?? [],
+    };
+  };
+}
+
+export function render({ model, el, signal }: RenderProps<CardModel>): () => void {
+  const requests = createRequester(model);
+  const card = createFeatureCard({
+    open: (u) => requestUnit(model, u.source, u.feature),
+    search: (text) => requests.request<SearchResult>("search", { text, k: 10 }),
+    random: () =>
+      requests.request<{ feature: number }>("random").then((r) => {
+        if (!Number.isInteger(r?.feature)) throw new Error("the kernel sent no feature");
+        return r.feature;
+      }),
+  });
+  const toProps = propsMaker();
+  let asked: unknown = null;
+  const draw = () => {
+    const snap = readModel(model);
+    card.update(toProps(snap));
+    // A quick card's pending panels (correlations over every latent) fill once the kernel has
+    // the complete index: ask once per such state; failures come back in `error`.
+    const pending = (snap.state as Partial<FeatureCardState> | null)?.pending;
+    if (snap.live && Array.isArray(pending) && pending.length > 0 && snap.state !== asked) {
+      asked = snap.state;
+      requests.request("complete", {}, COMPLETE_TIMEOUT_MS).catch(() => undefined);
+    }
+  };
+  const unwatch = mountView(model, WATCHED, draw, el, card.root);
+  return disposeOnAbort(
+    signal,
+    unwatch,
+    () => requests.dispose(),
+    () => card.destroy(),
+  );
+}
+
+export default { render };

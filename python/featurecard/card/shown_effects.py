@@ -1,0 +1,135 @@
+"""Hover effects of the tokens cards show, for several cards at once.
+
+A card's hover tooltips need, at every shown token where its unit is nonzero, the exact
+change of the next-token log-probabilities when the unit's write is removed from the final
+residual (:mod:`.effects`). The final residual there comes from what the pass kept
+(every position), from :class:`~featurecard.card.quick_cards.FinalRows` (the later blocks at those
+positions only), or from a forward pass of those rows; the cards made together read it in
+one call, and their effects come from one call too (the cards' tokens share chunks; each
+card's numbers equal those of the card made alone within float32 rounding of the unembedding,
+:data:`~featurecard.card.effects.ROUNDING_TOLERANCE`: see
+:func:`~featurecard.card.effects.token_effects`).
+
+For SAEs that de-normalise their output per token (SAELens's ``constant_norm_rescale`` and
+``layer_norm``) the write removed is the model-space one, ``s(x) · a · direction``
+(:func:`write_scale`), so the effects equal those of removing SAELens's own decode
+difference in the model's forward (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..core.model import NormUnembed, flatten_hook_activation
+from .effects import Readout, token_effects
+from .payload import ExampleSeq, HoverRows, seq_positions
+
+if TYPE_CHECKING:
+    from .context import CardContext
+
+
+def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor:
+    """The final residual at each (row, pos): kept from the pass, or re-run for those rows."""
+    if ctx.final_resid is not None:
+        dev = ctx.final_resid.device
+        return ctx.final_resid[torch.as_tensor(rows, device=dev), torch.as_tensor(pos, device=dev)]
+    if ctx.final_rows is not None:
+        return ctx.final_rows.at(rows, pos)
+    distinct, inverse = np.unique(rows, return_inverse=True)
+    hook = ctx.adapter.final_resid_hook
+    out = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [hook])[hook].float()
+    return out[torch.as_tensor(inverse, device=out.device), torch.as_tensor(pos, device=out.device)]
+
+
+def _sae_inputs_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor:
+    """The SAE's input (its hook's value) at each (row, pos): kept by the capture pass, or
+    captured again for those rows."""
+    sae, staged = ctx.sae, ctx.staged
+    if staged is not None and sae.hook_name in staged.capture.inputs:
+        kept = staged.capture.inputs[sae.hook_name]
+        return kept[torch.as_tensor(rows * staged.capture.seq_len + pos, device=kept.device)]
+    distinct, inverse = np.unique(rows, return_inverse=True)
+    act = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [sae.hook_name])[sae.hook_name]
+    x = flatten_hook_activation(act, sae.d_in, sae.hook_name)
+    return x[torch.as_tensor(inverse, device=x.device), torch.as_tensor(pos, device=x.device)]
+
+
+def write_scale(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor | None:
+    """The factor ``s(x)`` by which the SAE's output is de-normalised at each (row, pos), for
+    SAEs that rescale their output per token (``constant_norm_rescale``, ``layer_norm``: see
+    :meth:`~featurecard.core.sae.SparseAutoencoder.output_scale`); None for the others
+    (``s = 1``). A latent's write in model space at a token is ``s(x) · a · direction``."""
+    if not ctx.sae.rescales_output or rows.size == 0:
+        return None
+    s, _ = ctx.sae.output_scale(_sae_inputs_at(ctx, rows, pos))
+    return s[:, 0]
+
+
+@dataclass(frozen=True)
+class Spots:
+    """The distinct shown (row, pos) where the unit is nonzero, in dataset order, with its activation."""
+
+    rows: np.ndarray  # int64 [n]
+    pos: np.ndarray  # int64 [n]
+    acts: np.ndarray  # float [n]
+
+
+def shown_spots(groups: list[tuple[str, list[ExampleSeq]]]) -> Spots:
+    """What a card's hover effects need: its example groups' tokens where the unit is nonzero."""
+    seqs = [s for _, g in groups for s in g]
+    if not seqs:
+        return Spots(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    acts = np.concatenate([s.acts for s in seqs])
+    rows, pos = seq_positions(seqs)
+    on = acts != 0
+    keys, where = np.unique((rows[on] << 32) | pos[on], return_index=True)
+    return Spots(keys >> 32, keys & 0xFFFFFFFF, acts[on][where])
+
+
+def _readout(ctx: CardContext) -> Readout:
+    """The model's readout of final residuals; the modules called get rows in the model's own
+    dtype (the kept final residual is float32: a bfloat16 / float16 model computes in its dtype)."""
+    readout = ctx.adapter.final_readout()
+    if isinstance(readout, NormUnembed):
+        return readout
+    dtype = ctx.adapter.unembed_matrix().dtype
+    if dtype in (torch.float32, torch.float64):
+        return readout
+    return lambda x: readout(x.to(dtype))
+
+
+def hovers(ctx: CardContext, spots: list[Spots], directions: list[Tensor | None], k: int) -> list[HoverRows | None]:
+    """Effects at every shown token where each unit is nonzero, for all the cards in one call."""
+    cards = [i for i, d in enumerate(directions) if d is not None]
+    out: list[HoverRows | None] = [None] * len(spots)
+    if not cards:
+        return out
+    rows = np.concatenate([spots[i].rows for i in cards])
+    pos = np.concatenate([spots[i].pos for i in cards])
+    counts = [spots[i].rows.size for i in cards]
+    m = ctx.adapter.model
+    dirs = torch.stack([cast("Tensor", directions[i]) for i in cards])
+    # Nothing shown is active: token_effects returns empty tables.
+    r = _final_resid_at(ctx, rows, pos) if rows.size else torch.zeros(0, int(m.cfg.d_model), device=dirs.device)
+    tok = np.asarray(ctx.tokens)
+    seq_len = tok.shape[1]
+    nxt = np.where(pos + 1 < seq_len, tok[rows, np.minimum(pos + 1, seq_len - 1)], -1)
+    acts = torch.as_tensor(np.concatenate([spots[i].acts for i in cards]), device=r.device)
+    scale = write_scale(ctx, rows, pos)  # the model-space write of a per-token-normalised SAE
+    if scale is not None:
+        acts = acts.to(scale.dtype) * scale.to(acts.device)
+    which = torch.repeat_interleave(torch.arange(len(cards)), torch.tensor(counts)).to(r.device)
+    eff = token_effects(r, acts, dirs.to(r.device), _readout(ctx), torch.as_tensor(nxt), k=k, which=which)
+    tables = [
+        t.cpu().numpy() for t in (eff.top_ids, eff.top_values, eff.bottom_ids, eff.bottom_values, eff.loss_change)
+    ]
+    ends = np.cumsum(counts)
+    for i, hi, n in zip(cards, ends, counts, strict=True):
+        part = [t[hi - n : hi] for t in tables]
+        out[i] = HoverRows(spots[i].rows, spots[i].pos, *part)
+    return out

@@ -1,0 +1,192 @@
+"""One self-contained HTML file per export: no CDN, no kernel, same look as the widget.
+
+The page holds (1) the widget's own ES module bundle and CSS, inlined; (2) the card states
+as JSON in a ``<script type="application/json">``, binary buffers as base64; (3) a small
+module script that imports the bundle from a ``blob:`` URL (Chromium refuses external module
+scripts from ``file://``) and renders it into a Shadow DOM with an in-page model. Changing the
+feature in the page switches between the states the file holds; others show an error.
+
+Escaping has one choke point, :func:`json_for_script`: ``<``, ``>`` and ``&`` become
+``\\u003c``-style escapes, so a token such as ``</script>`` cannot end the script element, and
+so do bidi controls and zero-width characters (a token holding U+202E cannot reorder the file's
+source as an editor shows it). Token text is then drawn by the bundle through ``textContent``
+only, with such characters shown as escapes and each token's direction isolated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import os
+import secrets
+import stat
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .codecs import to_portable
+from .static import bundle_files
+
+# Characters written as \uXXXX escapes in the page's JSON: "<", ">", "&" (so a token cannot end
+# the script element or open a comment), and the invisible ones that would make the file's own
+# source misleading in an editor or a diff: bidi embeddings, overrides, isolates and marks, zero-width
+# characters, the line / paragraph separators. JSON.parse gives the same strings back.
+_ESCAPED = (*map(ord, "<>&"), 0x061C, *range(0x200B, 0x2010), *range(0x2028, 0x202F), *range(0x2060, 0x206A), 0xFEFF)
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in _ESCAPED}
+
+
+def json_for_script(obj: Any) -> str:
+    """JSON that is safe inside ``<script type="application/json">`` (see ``_JSON_ESCAPES``)."""
+    return json.dumps(obj, ensure_ascii=False).translate(_JSON_ESCAPES)
+
+
+_RUNTIME = r"""
+const data = JSON.parse(document.getElementById("featurecard-data").textContent);
+const esm = document.getElementById("featurecard-esm").textContent;
+class SnapshotModel {
+  constructor(states, extra) {
+    this.states = states;
+    this.listeners = new Map();
+    this.values = { feature: states[0].feature, state: states[0], error: "", busy: false, ...extra };
+  }
+  get(k) { return this.values[k]; }
+  set(k, v) {
+    this.values[k] = v;
+    this.emit("change:" + k, v);
+    if (k === "feature") {
+      const s = this.states.find((x) => x.feature === v);
+      if (s) { this.values.state = s; this.values.error = ""; this.emit("change:state", s); }
+      else {
+        const have = this.states.map((x) => x.feature).join(", ");
+        this.values.error = "feature " + v + " is not in this exported file; it holds: " + have;
+      }
+      this.emit("change:error", this.values.error);
+    }
+  }
+  save_changes() {}
+  send() {}
+  on(ev, cb) { if (!this.listeners.has(ev)) this.listeners.set(ev, new Set()); this.listeners.get(ev).add(cb); }
+  off(ev, cb) {
+    if (!ev) this.listeners.clear();
+    else if (!cb) this.listeners.delete(ev);
+    else this.listeners.get(ev)?.delete(cb);
+  }
+  emit(ev, ...a) { for (const cb of [...(this.listeners.get(ev) ?? [])]) cb(...a); }
+}
+const host = document.getElementById("featurecard-root");
+const root = host.attachShadow({ mode: "open" });
+const style = document.createElement("style");
+style.textContent = document.getElementById("featurecard-css").textContent;
+const el = document.createElement("div");
+root.append(style, el);
+try {
+  const url = URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
+  const mod = await import(url);
+  let def = mod.default ?? mod;
+  if (typeof def === "function") def = await def();
+  const model = new SnapshotModel(data.states, data.values ?? {});
+  window.featurecardModel = model;
+  const signal = new AbortController().signal;
+  const experimental = { invoke: async () => { throw new Error("exported file: no kernel"); } };
+  await def.initialize?.({ model, signal, experimental });
+  await def.render({ model, el, signal, experimental, host: {} });
+  document.body.dataset.ready = "1";
+} catch (err) {
+  el.textContent = "featurecard failed to render: " + err;
+  document.body.dataset.error = String(err);
+  throw err;
+}
+"""
+
+
+def to_html(
+    states: Sequence[Mapping[str, Any]],
+    title: str = "featurecard",
+    *,
+    view: str = "widget",
+    values: Mapping[str, Any] | None = None,
+) -> str:
+    """The page for one or more states of a view (the first is shown).
+
+    ``view`` names the bundle (``widget`` for the FeatureCard, ``graph``, ``nodes``); ``values``
+    holds the view's other traitlets (e.g. a threshold), set on the page's model as they are.
+    """
+    if not states or not all(s for s in states):
+        raise ValueError("nothing to export: the view has no state yet")
+    js, css = bundle_files(view)
+    payload = {"states": [to_portable(dict(s)) for s in states], "values": to_portable(dict(values or {}))}
+    bundle = js.read_text(encoding="utf-8")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<style>body{margin:16px;font-family:system-ui,sans-serif;background:#fff}</style>\n"
+        '</head><body>\n<div id="featurecard-root"></div>\n'
+        # CSS and JS sit in inert text scripts; only "</script" could end them, so escape that.
+        f'<script type="text/plain" id="featurecard-css">{_inert(css.read_text(encoding="utf-8"))}</script>\n'
+        f'<script type="text/plain" id="featurecard-esm">{_inert(bundle)}</script>\n'
+        f'<script type="application/json" id="featurecard-data">{json_for_script(payload)}</script>\n'
+        f'<script type="module">{_RUNTIME}</script>\n</body></html>\n'
+    )
+
+
+def _inert(text: str) -> str:
+    # Inside a raw-text <script>, only a literal "</script" (any case) can end the element.
+    # The bundle and CSS are ours; we refuse rather than silently alter them.
+    if "</script" in text.lower() or "<!--" in text:
+        raise ValueError("the bundle contains '</script' or '<!--' and cannot be inlined safely")
+    return text
+
+
+def write_html(
+    path: str | Path,
+    states: Sequence[Mapping[str, Any]],
+    title: str = "featurecard",
+    *,
+    view: str = "widget",
+    values: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the page to ``path`` atomically: an existing file is either replaced whole or left as it was.
+
+    The page is written to a temporary file in the same folder, flushed to disk, then renamed over
+    ``path`` (:func:`os.replace`); a failure on the way (a full disk, an interrupt) removes the
+    temporary file and leaves the old file untouched.
+    """
+    out = Path(path).expanduser()
+    if out.is_symlink():
+        out = out.resolve()  # write through a link, as a plain write would, instead of replacing it
+    if out.is_dir():
+        raise IsADirectoryError(f"export path {out} is a directory: give a file name such as {out / 'card.html'}")
+    page = to_html(states, title=title, view=view, values=values)  # before touching the disk
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, page)
+    return out
+
+
+def atomic_write_text(out: Path, text: str) -> None:
+    """``out.write_text(text)`` through a same-folder temporary file and a rename."""
+    tmp, fd = _create_temp(out)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if out.exists():
+            tmp.chmod(stat.S_IMODE(out.stat().st_mode))  # a replaced file keeps its permissions
+        tmp.replace(out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _create_temp(out: Path) -> tuple[Path, int]:
+    # os.open with mode 0o666 gives a new file the usual permissions (the umask applies), unlike mkstemp's 0o600.
+    for _ in range(100):
+        tmp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file beside {out}")

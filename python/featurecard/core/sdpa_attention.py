@@ -1,0 +1,161 @@
+"""Fused attention for the passes over the whole dataset, checked against TransformerLens.
+
+A ``HookedTransformer``'s attention materialises its scores and pattern
+(``[batch, head, pos, pos]``) and walks them several times: the division by ``attn_scale``,
+the causal mask (``torch.where``), the softmax, the ``isnan`` guard, the product with the
+values. On the benchmark (2 cores, 32 rows of 128 tokens per batch) those passes are about a
+third of the forward pass; PyTorch's ``scaled_dot_product_attention`` does the same arithmetic
+in one fused kernel and never writes the pattern. For the dataset passes (the capture pass
+of quick cards, the index pass) we therefore swap each supported attention module's
+``forward`` for :func:`_fused_forward` while *our* forward runs, and put the model's own
+back in a ``finally`` block, as TransformerLens does with its hooks.
+
+**What stays the model's.** :func:`_fused_forward` calls the module's own
+``calculate_qkv_matrices`` (``hook_q``/``hook_k``/``hook_v``), ``apply_rotary``
+(``hook_rot_q``/``hook_rot_k``), ``hook_z`` and output projection; only the scores, mask,
+softmax and pattern product are fused. ``hook_attn_scores`` and ``hook_pattern`` are never
+formed, so a module with a hook on either (ours or the user's) runs its own forward, as does
+any call with a KV cache, a padding mask with zeros or a position bias.
+
+**Refused, and why.** :func:`fused_unsupported` names what the fused kernel does not
+reproduce (local windows, soft-capped or log-n scaled scores, attention sinks, ALiBi and
+relative positions, clipped q/k/v, OLMo's QK-norm, per-head results, 4-bit weights, weights
+below float32 whose rounding the kernel changes); those modules keep their own forward.
+
+**Checked.** The sums run in another order, so the numbers differ from TransformerLens's in
+their last bits (~1e-7 relative on the benchmark). The caller compares both forwards on the
+first rows before trusting the fused one (:data:`CHECK_TOLERANCE`, relative, as for the last
+block at chosen positions) and falls back to the model's own attention, with a warning
+naming the gap or the error, where a TransformerLens version computes something this module
+did not foresee.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import einops
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor
+
+# The fused forward must match the model's own on the checked rows to this (relative to the
+# largest activation); the differences we measure are ~1e-7.
+CHECK_TOLERANCE = 1e-4
+# Architectures whose attention normalises q and k first (TransformerLens's OLMo branch).
+_QK_NORM = {"OlmoeForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM"}
+
+
+def is_hooked_transformer(model: Any) -> bool:
+    """Whether ``model`` is a TransformerLens ``HookedTransformer`` or a subclass of it (SAELens's
+    ``HookedSAETransformer`` is what SAELens users load): decided by the class's MRO, not its name."""
+    return any(
+        c.__name__ == "HookedTransformer" and c.__module__.startswith("transformer_lens") for c in type(model).__mro__
+    )
+
+
+def fused_unsupported(model: Any, layer: int) -> str | None:
+    """Why block ``layer``'s attention keeps the model's own forward (None: it can be fused)."""
+    if not is_hooked_transformer(model):
+        return f"a {type(model).__name__} runs its own attention modules"
+    cfg = model.cfg
+    attn = getattr(model.blocks[layer], "attn", None)
+    if attn is None:
+        return f"block {layer} has no attention module"
+    if "forward" in vars(attn):
+        return f"block {layer}'s attention forward is already replaced on the instance"
+    checks = {
+        "positions other than standard, rotary or shortformer": getattr(cfg, "positional_embedding_type", "standard")
+        not in ("standard", "rotary", "shortformer"),
+        "local attention windows": getattr(attn, "attn_type", "global") != "global",
+        "bidirectional attention": (getattr(attn, "_attention_dir_override", None) or cfg.attention_dir) != "causal",
+        "soft-capped scores": float(getattr(cfg, "attn_scores_soft_cap", -1.0) or -1.0) > 0,
+        "log-n attention scaling": bool(getattr(cfg, "use_logn_attn", False)),
+        "attention sinks": bool(getattr(cfg, "use_attention_sinks", False)),
+        "clipped q/k/v": getattr(cfg, "clip_qkv", None) is not None,
+        "QK-norm": getattr(cfg, "original_architecture", "") in _QK_NORM,
+        "per-head results (use_attn_result)": bool(getattr(cfg, "use_attn_result", False)),
+        "4-bit weights": bool(getattr(cfg, "load_in_4bit", False)),
+        f"{cfg.dtype} weights": cfg.dtype not in (torch.float32, torch.float64),
+    }
+    why = [k for k, v in checks.items() if v]
+    return f"block {layer}: " + ", ".join(why) if why else None
+
+
+def _hooked(module: Any) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks)
+
+
+def _fused_forward(
+    self: Any,
+    query_input: Float[Tensor, "batch pos d_model"],
+    key_input: Float[Tensor, "batch pos d_model"],
+    value_input: Float[Tensor, "batch pos d_model"],
+    past_kv_cache_entry: Any = None,
+    additive_attention_mask: Tensor | None = None,
+    attention_mask: Tensor | None = None,
+    position_bias: Tensor | None = None,
+    **others: Any,
+) -> Float[Tensor, "batch pos d_model"]:
+    """TransformerLens's ``AbstractAttention.forward`` with the pattern fused away (see above);
+    arguments a later TransformerLens may add (``others``) go to the module's own forward."""
+    if attention_mask is not None and bool(attention_mask.all()):
+        attention_mask = None  # a padding mask with no padding masks nothing
+    if (
+        others
+        or past_kv_cache_entry is not None
+        or additive_attention_mask is not None
+        or attention_mask is not None
+        or position_bias is not None
+        or _hooked(self.hook_attn_scores)
+        or _hooked(self.hook_pattern)
+    ):
+        own = type(self).forward
+        return own(  # type: ignore[no-any-return]
+            self,
+            query_input,
+            key_input,
+            value_input,
+            past_kv_cache_entry=past_kv_cache_entry,
+            additive_attention_mask=additive_attention_mask,
+            attention_mask=attention_mask,
+            position_bias=position_bias,
+            **others,
+        )
+    q, k, v = self.calculate_qkv_matrices(query_input, key_input, value_input)
+    if self.cfg.positional_embedding_type == "rotary":
+        q = self.hook_rot_q(self.apply_rotary(q, 0, None))
+        k = self.hook_rot_k(self.apply_rotary(k, 0, None))
+    if k.shape[2] != q.shape[2]:  # grouped-query attention: each key/value head serves a group
+        k = k.repeat_interleave(q.shape[2] // k.shape[2], dim=2)
+        v = v.repeat_interleave(q.shape[2] // v.shape[2], dim=2)
+    z = F.scaled_dot_product_attention(
+        q.transpose(1, 2).to(v.dtype),
+        k.transpose(1, 2),
+        v.transpose(1, 2),
+        is_causal=True,
+        scale=1.0 / float(self.attn_scale),
+    )
+    z = self.hook_z(z.transpose(1, 2))  # [batch, pos, head, d_head]
+    w = einops.rearrange(self.W_O, "head d_head d_model -> d_model (head d_head)").contiguous()
+    return F.linear(z.reshape(z.shape[0], z.shape[1], -1).to(w.dtype), w, self.b_O.to(w.device))
+
+
+@contextlib.contextmanager
+def fused_attention(model: Any, layers: list[int]) -> Iterator[None]:
+    """Within the block, the attention of ``layers`` (each one :func:`fused_unsupported` accepts)
+    runs :func:`_fused_forward`; the model's own forward is back afterwards, whatever happens."""
+    swapped = []
+    try:
+        for layer in layers:
+            attn = model.blocks[layer].attn
+            attn.forward = types.MethodType(_fused_forward, attn)
+            swapped.append(attn)
+        yield
+    finally:
+        for attn in swapped:
+            del attn.forward

@@ -1,0 +1,192 @@
+"""The contribution graph's payload: versioned TypedDicts and the builder (numpy; no torch here).
+
+Mirrored key for key by ``js/src/graph/schema.ts`` (``tests/unit/test_schema_sync.py``),
+with its own ``GRAPH_SCHEMA_VERSION``. What travels:
+
+* per residual state, the shares of its whole-vector parts (residual, ``b_O``, MLP) as float32,
+  and per attention block the share of each head as float16;
+* the attention edges (source token -> query) whose share, summed over heads, exceeds the
+  state's ``threshold``: only those, each with its per-head split (float16);
+* per block and position the top units (neurons, SAE latents) with their shares;
+* the logit lens of every residual state;
+* the token strings of the prompt and of the lens, as a small local ``vocab``.
+
+The front end applies the threshold rule itself (keep parts above it, renormalise per state,
+walk back from the target), so a higher threshold or another target needs no kernel; a lower
+threshold needs a new state with more edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypedDict
+
+import numpy as np
+
+from ..core.codecs import encode_array, encode_indices
+from ..core.schema import ArrayPayload
+
+GRAPH_SCHEMA_VERSION = 1
+
+
+class GraphEdges(TypedDict):
+    """Attention edges ``resid(attn_in[layer], key) -> attn(layer, query)`` above the threshold."""
+
+    layer: ArrayPayload  # uint8 | uint16 [n_edge]
+    query: ArrayPayload  # uint8 | uint16 | int32 [n_edge]
+    key: ArrayPayload  # uint8 | uint16 | int32 [n_edge]
+    share: ArrayPayload  # float32 [n_edge], of the query's state, summed over heads, before renormalising
+    heads: ArrayPayload  # float16 [n_edge, n_heads], the same share split by head
+
+
+class UnitTops(TypedDict):
+    """The top units (neurons or SAE latents) of one block, or residual state, at each position."""
+
+    source: str  # the hook name for neurons, the SAE's Workspace name for latents
+    unit: Literal["neuron", "latent"]
+    hook_name: str
+    block: Literal["attn", "mlp", "resid"]
+    layer: int
+    level: int  # the residual level whose state these shares are of
+    n_units: int
+    ids: ArrayPayload  # uint16 | int32 [n_pos, k], unit indices, largest share first
+    shares: ArrayPayload  # float16 [n_pos, k]
+    acts: ArrayPayload  # float32 [n_pos, k], the unit's activation
+    units: ArrayPayload  # float16 [n_pos], all units together
+    part_names: list[str]  # the other parts: "bias", "error" (SAEs), "rest"
+    parts: ArrayPayload  # float16 [n_parts, n_pos]
+
+
+class LogitLens(TypedDict):
+    """Top tokens of every residual state, and the rises and falls from the state before."""
+
+    top_tokens: ArrayPayload  # uint16 | int32 [n_levels, n_pos, k], indices into vocab
+    top_values: ArrayPayload  # float16 [n_levels, n_pos, k], log-probabilities
+    up_tokens: ArrayPayload  # [n_levels - 1, n_pos, k], state r + 1 against state r
+    up_values: ArrayPayload  # float16, change of log-probability, largest first
+    down_tokens: ArrayPayload  # [n_levels - 1, n_pos, k]
+    down_values: ArrayPayload  # float16, most negative first
+
+
+class ContributionGraphState(TypedDict):
+    """Everything the graph needs to redraw without a kernel."""
+
+    schema_version: int
+    kind: Literal["contribution_graph"]
+    n_layers: int
+    n_heads: int
+    n_pos: int
+    levels: list[str]  # residual levels, bottom up: "embed", "0.attn", "0.mlp", ...
+    attn_in: list[int]  # per layer, the level the attention block reads
+    attn_out: list[int]  # ... and the level it writes
+    mlp_in: list[int]  # [] without MLPs
+    mlp_out: list[int]
+    tokens: ArrayPayload  # uint8 | uint16 | int32 [n_pos], indices into vocab
+    vocab: list[str]  # the token strings shown (prompt and logit lens)
+    threshold: float  # `edges` holds every edge whose share exceeds this
+    resid: ArrayPayload  # float32 [n_levels - 1, n_pos], share of state r in state r + 1
+    bias: ArrayPayload  # float32 [n_layers, n_pos], share of b_O in the attention block's state
+    mlp: ArrayPayload  # float32 [n_layers, n_pos], share of the MLP (zeros without MLPs)
+    heads: ArrayPayload  # float16 [n_layers, n_pos, n_heads], each head's share over all sources
+    edges: GraphEdges
+    units: list[UnitTops]
+    lens: LogitLens | None
+    unavailable: dict[str, str]  # part name -> why it is not shown
+
+
+# The synced traitlets of the ContributionGraph widget, mirrored by `GraphModel` in js/src/graph/schema.ts.
+GRAPH_TRAITS: dict[str, str] = {
+    "state": "ContributionGraphState | {}: the last good graph",
+    "target": "int: the token position whose routes are drawn; the front end sets it on a click",
+    "threshold": "float: keep parts whose share exceeds it; the front end's slider sets it",
+    "error": "str: why the last request failed ('' when it did not); the last good state stays",
+    "busy": "bool: a computation is running",
+    "selected": "{source, unit} | {}: the neuron or latent whose card is open; the front end sets it",
+    "card": "FeatureCardState | {}: the open unit's card",
+}
+
+
+class _Vocab:
+    """Model token ids -> indices into a local list (first come, first numbered)."""
+
+    def __init__(self) -> None:
+        self.index: dict[int, int] = {}
+
+    def __call__(self, ids: Any) -> np.ndarray:
+        arr = np.asarray(ids, dtype=np.int64)
+        flat = [self.index.setdefault(int(i), len(self.index)) for i in arr.reshape(-1)]
+        return np.asarray(flat, dtype=np.int64).reshape(arr.shape)
+
+
+def build_graph_state(
+    data: Any, threshold: float, token_text: Callable[[list[int]], list[str]]
+) -> ContributionGraphState:
+    """The payload of a :class:`featurecard.graph.build.ContributionData` (its arrays on the CPU).
+
+    Only the attention edges whose share exceeds ``threshold`` are included.
+    """
+    lay = data.layout
+    vocab = _Vocab()
+    tokens = vocab(data.tokens)
+    lens: LogitLens | None = None
+    if data.lens is not None:
+        lv = data.lens
+        lens = {
+            "top_tokens": encode_indices(vocab(lv.top_ids)),
+            "top_values": encode_array(lv.top_values, "float16"),
+            "up_tokens": encode_indices(vocab(lv.up_ids)),
+            "up_values": encode_array(lv.up_values, "float16"),
+            "down_tokens": encode_indices(vocab(lv.down_ids)),
+            "down_values": encode_array(lv.down_values, "float16"),
+        }
+    keep = np.asarray(data.edge_share) > threshold
+    edges: GraphEdges = {
+        "layer": encode_indices(np.asarray(data.edge_layer)[keep]),
+        "query": encode_indices(np.asarray(data.edge_query)[keep]),
+        "key": encode_indices(np.asarray(data.edge_key)[keep]),
+        "share": encode_array(np.asarray(data.edge_share)[keep], "float32"),
+        "heads": encode_array(np.asarray(data.edge_heads)[keep], "float16"),
+    }
+    return {
+        "schema_version": GRAPH_SCHEMA_VERSION,
+        "kind": "contribution_graph",
+        "n_layers": int(lay.n_layers),
+        "n_heads": int(lay.n_heads),
+        "n_pos": int(tokens.shape[0]),
+        "levels": list(lay.levels),
+        "attn_in": list(lay.attn_in),
+        "attn_out": list(lay.attn_out),
+        "mlp_in": list(lay.mlp_in),
+        "mlp_out": list(lay.mlp_out),
+        "tokens": encode_indices(tokens),
+        "vocab": token_text(list(vocab.index)),
+        "threshold": float(threshold),
+        "resid": encode_array(data.resid, "float32"),
+        "bias": encode_array(data.bias, "float32"),
+        "mlp": encode_array(data.mlp, "float32"),
+        "heads": encode_array(data.heads, "float16"),
+        "edges": edges,
+        "units": [_unit_tops(u) for u in data.units],
+        "lens": lens,
+        "unavailable": dict(data.unavailable),
+    }
+
+
+def _unit_tops(u: Any) -> UnitTops:
+    names: Sequence[str] = list(u.parts)
+    parts = np.stack([np.asarray(u.parts[n]) for n in names]) if names else np.zeros((0, len(u.units)))
+    return {
+        "source": str(u.source),
+        "unit": u.unit,
+        "hook_name": str(u.hook_name),
+        "block": u.block,
+        "layer": int(u.layer),
+        "level": int(u.level),
+        "n_units": int(u.n_units),
+        "ids": encode_indices(u.ids),
+        "shares": encode_array(u.shares, "float16"),
+        "acts": encode_array(u.acts, "float32"),
+        "units": encode_array(u.units, "float16"),
+        "part_names": list(names),
+        "parts": encode_array(parts, "float16"),
+    }

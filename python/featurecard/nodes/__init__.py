@@ -1,0 +1,1 @@
+"""The NodeTable view: node scalars and attributions, ablations, payload, session, widget."""

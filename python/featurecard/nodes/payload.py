@@ -1,0 +1,196 @@
+"""The NodeTable's versioned payload, and its builder from plain arrays (no torch here).
+
+Every key here is mirrored one-to-one by ``js/src/nodes/schema.ts`` (checked by
+``tests/unit/test_schema_sync.py``); the table has its own ``NODE_SCHEMA_VERSION``, so the
+feature card's schema can move without it. Numbers travel as typed binary arrays: a row is a
+node key (family, layer, unit, position, source position) in ``int32``/``uint8`` arrays, its
+values ``float32 [n_prompts, n_groups, n_rows]`` and its activation profile over the prompt's
+positions ``float32 [n_prompts, n_rows, n_pos]`` (for attention: the head's attention from the
+row's query position to every source). Only the prompt's own token strings and the few
+predicted tokens travel as text.
+
+Size: with the defaults (k = 10, four groups, two of them signed) a table has at most 60 rows
+per prompt; for a 128-token prompt that is about 33 kB of profiles and 1 kB of values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+import numpy as np
+
+from ..core.codecs import encode_array
+from ..core.schema import ArrayPayload
+
+NODE_SCHEMA_VERSION = 1
+
+GROUP_INFO: dict[str, tuple[str, str]] = {
+    "write_norm": ("Write magnitude", "norm of the node's write to the residual stream"),
+    "act_times_grad": ("Est. total effect", "activation × gradient of the target (first-order total effect)"),
+    "direct_effect": ("Direct effect", "the node's write projected on the target's final-residual gradient"),
+    "activation": (
+        "Activation",
+        "neuron or latent activation; attention probability for heads; the norm of an SAE's error",
+    ),
+}
+
+
+class NodeFamily(TypedDict):
+    """A node type: MLP neurons, attention heads (per token pair), one SAE's latents or its error."""
+
+    code: int  # the value of NodeRows.family for its rows
+    kind: Literal["mlp", "attn", "sae", "error"]
+    name: str  # "mlp", "attn", the SAE's name in the Workspace, or that name + " error"
+    hook: str  # the SAE's hook; for mlp/attn a template with {layer}
+    n_units: int
+    card: bool  # whether its nodes open a FeatureCard
+
+
+class NodePrompt(TypedDict):
+    """One prompt of the table (two in side-by-side mode: Left, Right)."""
+
+    label: str
+    tokens: list[str]  # the prompt's tokens as text
+    target: float  # the target's value, with the ablations in place
+    clean_target: float  # the target's value without the ablations
+    predictions: list[str]  # the most likely next tokens at the target position
+    prediction_probs: ArrayPayload  # float32 [n_predictions]
+
+
+class NodeTarget(TypedDict):
+    """What the gradients are of."""
+
+    kind: Literal["logit_diff", "logprob", "loss"]
+    position: int  # the position whose prediction is the target
+    token: str | None
+    distractor: str | None
+    description: str
+
+
+class NodeGroup(TypedDict):
+    """A column: one derived scalar comparable across node types."""
+
+    name: str
+    label: str
+    signed: bool  # bottom-k rows were selected too
+    help: str
+
+
+class NodeRows(TypedDict):
+    """The rows (nodes) of the table, in Python's deterministic union order."""
+
+    family: ArrayPayload  # uint8 [n], NodeFamily.code
+    layer: ArrayPayload  # int32 [n], -1 for nodes outside blocks
+    unit: ArrayPayload  # int32 [n], neuron / head / latent index
+    pos: ArrayPayload  # int32 [n], position (the query position for attention)
+    src: ArrayPayload  # int32 [n], the attended-to position for attention, else -1
+    values: ArrayPayload  # float32 [n_prompts, n_groups, n], NaN where undefined
+    profiles: ArrayPayload  # float32 [n_prompts, n, n_pos]
+
+
+class NodeAblation(TypedDict):
+    """An ablation in place (applied to every prompt)."""
+
+    family: str  # "mlp", "attn" or an SAE's name
+    layer: int
+    unit: int
+    pos: int
+    mode: Literal["zero", "mean"]
+
+
+class NodeTableState(TypedDict):
+    """Everything the table needs to redraw without a kernel."""
+
+    schema_version: int
+    kind: Literal["node_table"]
+    prompts: list[NodePrompt]
+    target: NodeTarget
+    groups: list[NodeGroup]
+    families: list[NodeFamily]
+    rows: NodeRows
+    sort_by: str  # the group the table is first sorted by (descending)
+    k: int
+    ablations: list[NodeAblation]
+    notes: list[str]  # how the numbers were made, where it deviates from the default
+
+
+# The synced traitlets of the NodeTable widget, mirrored by `NodesModel` in js/src/nodes/schema.ts.
+NODE_TABLE_TRAITS: dict[str, str] = {
+    "state": "NodeTableState | {}: the last good table",
+    "position": "int: the target position; the front end sets it when a token is clicked",
+    "selected": "{family, layer, unit} | {}: the node whose card is open; the front end sets it",
+    "card": "FeatureCardState | {}: the open node's card",
+    "ablations": "list[NodeAblation]: ablations in place; the front end adds and removes them",
+    "error": "str: why the last request failed ('' when it did not); the last good state stays",
+    "busy": "bool: a computation is running",
+}
+
+
+@dataclass(frozen=True)
+class PromptData:
+    label: str
+    tokens: list[str]
+    target: float
+    clean_target: float
+    predictions: list[str]
+    prediction_probs: np.ndarray
+
+
+def build_node_table_state(
+    *,
+    prompts: Sequence[PromptData],
+    target: NodeTarget,
+    groups: Sequence[str],
+    signed: frozenset[str],
+    families: Sequence[NodeFamily],
+    keys: dict[str, np.ndarray],
+    values: np.ndarray,
+    profiles: np.ndarray,
+    k: int,
+    ablations: Sequence[NodeAblation],
+    notes: Sequence[str],
+    sort_by: str = "direct_effect",
+) -> NodeTableState:
+    """The payload; ``keys`` holds ``family, layer, unit, pos, src`` arrays of the rows."""
+    n = int(values.shape[-1])
+    if values.shape != (len(prompts), len(groups), n) or profiles.shape[:2] != (len(prompts), n):
+        raise ValueError(
+            f"values {values.shape} / profiles {profiles.shape} do not fit {len(prompts)} prompts, "
+            f"{len(groups)} groups and {n} rows"
+        )
+    rows: NodeRows = {
+        "family": encode_array(keys["family"], "uint8"),
+        "layer": encode_array(keys["layer"], "int32"),
+        "unit": encode_array(keys["unit"], "int32"),
+        "pos": encode_array(keys["pos"], "int32"),
+        "src": encode_array(keys["src"], "int32"),
+        "values": encode_array(values, "float32"),
+        "profiles": encode_array(profiles, "float32"),
+    }
+    return {
+        "schema_version": NODE_SCHEMA_VERSION,
+        "kind": "node_table",
+        "prompts": [
+            {
+                "label": p.label,
+                "tokens": list(p.tokens),
+                "target": float(p.target),
+                "clean_target": float(p.clean_target),
+                "predictions": list(p.predictions),
+                "prediction_probs": encode_array(p.prediction_probs, "float32"),
+            }
+            for p in prompts
+        ],
+        "target": target,
+        "groups": [
+            {"name": g, "label": GROUP_INFO[g][0], "signed": g in signed, "help": GROUP_INFO[g][1]} for g in groups
+        ],
+        "families": list(families),
+        "rows": rows,
+        "sort_by": sort_by if sort_by in groups else groups[0],
+        "k": int(k),
+        "ablations": list(ablations),
+        "notes": list(notes),
+    }

@@ -1,0 +1,154 @@
+"""The NodeTable widget: which neurons, heads and SAE latents matter for one prediction.
+
+Made by ``Workspace.nodes(prompt, target=..., distractor=None, position=-1)``. Traitlets hold
+everything the front end draws (``state``, the open ``card``) and the three things it asks
+for: ``position`` (click a prompt token: the target moves there), ``selected`` (click a neuron
+or latent: its FeatureCard opens below the table) and ``ablations`` (ablate a node: the table
+recomputes with it in place). Every change is validated; a bad value or a failed computation
+sets ``error`` and keeps the last good ``state`` and ``card``
+(:mod:`featurecard.core.view`, shared with the ContributionGraph).
+
+This module imports no torch: the widget reaches compute only through its session
+(:class:`featurecard.nodes.session.NodeTableSession`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+import traitlets
+
+from ..core.static import STATIC, bundle_files
+from ..core.view import SessionWidget, check_kwargs
+
+bundle_files("nodes")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
+
+if TYPE_CHECKING:
+    from anywidget import AnyWidget
+
+    from .session import NodeTableSession
+    from .table import NodeTableResult
+
+_ABLATION_KEYS = ("family", "layer", "unit", "pos", "mode")
+
+
+class NodeTable(SessionWidget):
+    """A sortable table of derived scalars per node for a prompt and a target."""
+
+    _esm = STATIC / "nodes.js"
+    _css = STATIC / "nodes.css"
+
+    state = traitlets.Dict(help="The last good table (NodeTableState); binary arrays as bytes.").tag(sync=True)
+    position = traitlets.Int(-1, help="The target position (>= 0 once computed).").tag(sync=True)
+    selected = traitlets.Dict(help="{family, layer, unit} of the node whose card is open, or {}.").tag(sync=True)
+    card = traitlets.Dict(help="The open node's FeatureCardState, or {}.").tag(sync=True)
+    ablations = traitlets.List(traitlets.Dict(), help="Ablations in place: {family, layer, unit, pos, mode}.").tag(
+        sync=True
+    )
+    busy = traitlets.Bool(False, help="True while a table or card is being computed.").tag(sync=True)
+
+    _request_traits: ClassVar[tuple[str, ...]] = ("position", "ablations", "selected")
+    _session: NodeTableSession
+
+    def __init__(self, session: NodeTableSession, *, position: int = -1, ablations: Any = (), **kwargs: Any) -> None:
+        check_kwargs("NodeTable", kwargs)
+        self._session = session
+        self._quiet = True
+        abl = [self._check_ablation(a) for a in ablations]
+        state = session.compute(position, abl)  # errors in the first table raise, with their message
+        super().__init__(state=dict(state), position=state["target"]["position"], ablations=abl, **kwargs)
+        self._quiet = False
+
+    # -- validation ----------------------------------------------------------------------------
+    def _n_pos(self) -> int:
+        st = getattr(self, "state", None) or {}
+        return len(st["prompts"][0]["tokens"]) if st else 0
+
+    @traitlets.validate("position")
+    def _valid_position(self, proposal: dict[str, Any]) -> int:
+        value, n = proposal["value"], self._n_pos()
+        if n and not -n <= value < n:
+            raise traitlets.TraitError(
+                f"position {value} is out of range for a prompt of {n} tokens: accepted {-n} .. {n - 1}"
+            )
+        return value % n if n else int(value)
+
+    @staticmethod
+    def _check_ablation(a: Any) -> dict[str, Any]:
+        """A complete ablation dict; unknown keys (a typo such as ``"mdoe"``) and non-integer
+        ``layer``/``unit``/``pos`` are refused, never dropped or cast."""
+        if hasattr(a, "as_dict"):
+            a = a.as_dict()
+        if not isinstance(a, dict) or not {"family", "unit", "pos"} <= set(a):
+            raise traitlets.TraitError(f"an ablation is a dict with family, layer, unit, pos[, mode]; got {a!r}")
+        unknown = sorted(set(a) - set(_ABLATION_KEYS), key=str)
+        if unknown:
+            raise traitlets.TraitError(f"ablation has unknown keys {unknown}; accepted: {', '.join(_ABLATION_KEYS)}")
+        for key in ("layer", "unit", "pos"):
+            v = a.get(key, -1)
+            if isinstance(v, bool) or not hasattr(v, "__index__"):
+                raise traitlets.TraitError(f"ablation {key} must be an int; got {v!r} ({type(v).__name__})")
+        return {"layer": -1, "mode": "zero", **{k: a[k] for k in _ABLATION_KEYS if k in a}}
+
+    @traitlets.validate("ablations")
+    def _valid_ablations(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
+        return [self._check_ablation(a) for a in proposal["value"]]
+
+    # -- recomputation -------------------------------------------------------------------------
+    @traitlets.observe("position", "ablations")
+    def _on_request(self, _change: dict[str, Any]) -> None:
+        if self._quiet:
+            return
+        if not self._run(lambda: self._set("state", self._session.compute(self.position, self.ablations))):
+            self._revert()
+
+    def _revert(self) -> None:
+        """After a failed table: the requests go back to what the shown table was made with."""
+        self._quiet = True
+        try:
+            self.position = self.state["target"]["position"]
+            self.ablations = list(self.state["ablations"])
+        finally:
+            self._quiet = False
+
+    # -- Python API ------------------------------------------------------------------------------
+    def ablate(self, family: str, unit: int, pos: int, layer: int = -1, mode: str = "zero") -> NodeTable:
+        """Add an ablation (``family`` ``"mlp"``, ``"attn"`` or an SAE's name) and recompute."""
+        self.ablations = [*self.ablations, {"family": family, "layer": layer, "unit": unit, "pos": pos, "mode": mode}]
+        return self
+
+    def clear_ablations(self) -> NodeTable:
+        self.ablations = []
+        return self
+
+    def open_card(self, family: str, unit: int, layer: int = -1) -> NodeTable:
+        """Open a neuron's (``family="mlp"``, with ``layer``) or a latent's card below the table."""
+        self.selected = {"family": family, "layer": layer, "unit": unit}
+        return self
+
+    def card_widget(self) -> AnyWidget:
+        """The selected node's card as its own FeatureCard widget (from the same Workspace)."""
+        if not self.selected:
+            raise ValueError("no node is selected; click a neuron or latent, or call open_card(...)")
+        source, unit = self._session.card_source(self.selected)
+        ws = self._session.ws
+        card = ws.card(source, feature=unit) if source in ws.saes else ws.neuron_card(source, unit)
+        return cast("AnyWidget", card)
+
+    @property
+    def result(self) -> NodeTableResult | None:
+        """The last computation's tensors (every node's values in ``result.blocks``)."""
+        return self._session.result
+
+    def export_html(self, path: str | Path, title: str | None = None) -> Path:
+        """Write one self-contained HTML file that renders offline (with the open card)."""
+        from ..core.export import write_html
+
+        values = {"position": self.position, "selected": self.selected, "card": self.card, "ablations": self.ablations}
+        name = title or f"featurecard node table: {self.state['target']['description']}"
+        return write_html(path, [self.state], title=name, view="nodes", values=values)
+
+    def __repr__(self) -> str:
+        desc = self.state.get("target", {}).get("description", "") if self.state else ""
+        return f"NodeTable({desc!r}, rows={self.state['rows']['family']['shape'][0] if self.state else 0})"

@@ -1,0 +1,99 @@
+"""Each view's Python payload module and its TypeScript schema agree key for key, and on the version.
+
+One case per view: the FeatureCard (core/schema.py, js/src/core/schema.ts), the ContributionGraph
+(graph/payload.py, js/src/graph/schema.ts) and the NodeTable (nodes/payload.py,
+js/src/nodes/schema.ts). The TypeScript side is read as text, so a key renamed on one side only
+fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from featurecard.core import schema
+from featurecard.graph import payload as graph_payload
+from featurecard.nodes import payload as nodes_payload
+
+JS_SRC = Path(__file__).resolve().parents[3] / "js" / "src"
+
+
+@dataclass(frozen=True)
+class View:
+    module: ModuleType  # the Python payloads (TypedDicts), the traits and the version
+    ts_file: str  # under js/src
+    payloads: frozenset[str]  # TypedDicts that must be there
+    model: str  # the TypeScript interface of the widget's traits
+    traits: str  # the module's dict of trait names (name -> TypeScript type)
+    version: str  # the version constant, the same name on both sides
+
+
+VIEWS = {
+    "card": View(
+        schema, "core/schema.ts", frozenset({"FeatureCardState"}), "CardModel", "FEATURE_CARD_TRAITS", "SCHEMA_VERSION"
+    ),
+    "graph": View(
+        graph_payload,
+        "graph/schema.ts",
+        frozenset({"ContributionGraphState", "GraphEdges", "UnitTops", "LogitLens"}),
+        "GraphModel",
+        "GRAPH_TRAITS",
+        "GRAPH_SCHEMA_VERSION",
+    ),
+    "nodes": View(
+        nodes_payload,
+        "nodes/schema.ts",
+        frozenset({"NodeTableState", "NodeRows", "NodePrompt", "NodeFamily"}),
+        "NodesModel",
+        "NODE_TABLE_TRAITS",
+        "NODE_SCHEMA_VERSION",
+    ),
+}
+
+
+@pytest.fixture(params=sorted(VIEWS))
+def view(request: pytest.FixtureRequest) -> View:
+    return VIEWS[request.param]
+
+
+def ts_text(view: View) -> str:
+    return (JS_SRC / view.ts_file).read_text()
+
+
+def ts_interfaces(ts: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for m in re.finditer(r"export interface (\w+)(?:<[^>]*>)?(?: extends [^{]+)?\s*\{(.*?)\n\}", ts, re.S):
+        out[m.group(1)] = set(re.findall(r"^\s*(?:readonly\s+)?(\w+)\??\s*:", m.group(2), re.M))
+    return out
+
+
+def py_typeddicts(module: ModuleType) -> dict[str, set[str]]:
+    """The TypedDicts defined in ``module`` (not those it imports) and their keys."""
+    return {
+        name: set(typing.get_type_hints(obj))
+        for name, obj in vars(module).items()
+        if isinstance(obj, type) and typing.is_typeddict(obj) and obj.__module__ == module.__name__
+    }
+
+
+def test_every_payload_is_mirrored_key_for_key(view: View) -> None:
+    ts, py = ts_interfaces(ts_text(view)), py_typeddicts(view.module)
+    assert view.payloads <= set(py), f"missing TypedDicts {view.payloads - set(py)}"
+    for name, keys in py.items():
+        assert name in ts, f"{name} is missing from {view.ts_file}"
+        assert ts[name] == keys, f"{name}: python-only {keys - ts[name]}, ts-only {ts[name] - keys}"
+
+
+def test_widget_traits_are_mirrored(view: View) -> None:
+    assert ts_interfaces(ts_text(view))[view.model] == set(getattr(view.module, view.traits))
+
+
+def test_same_schema_version(view: View) -> None:
+    m = re.search(rf"export const {view.version}\s*=\s*(\d+)", ts_text(view))
+    assert m is not None, f"no {view.version} in {view.ts_file}"
+    assert int(m.group(1)) == getattr(view.module, view.version)

@@ -1,0 +1,169 @@
+"""The NodeTable widget played from Python: binary state, requests as traits, errors kept in view."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import traitlets
+
+import tiny
+from featurecard.core.codecs import decode_array, payload_nbytes
+from featurecard.nodes.payload import NODE_TABLE_TRAITS
+from featurecard.nodes.widget import NodeTable
+from featurecard.workspace import Workspace
+
+T, D = 5, 7
+
+
+@pytest.fixture
+def ws(model: Any, tokens: torch.Tensor) -> Workspace:
+    sae = {**tiny.random_sae_weights(64, 48, seed=5), "hook_name": "blocks.0.mlp.hook_post"}
+    return Workspace(model, saes={"mlp0": sae}, tokens=tokens, progress=False)
+
+
+@pytest.fixture
+def prompt(tok: Any) -> torch.Tensor:
+    return tiny.random_tokens(tok, batch=1, pos=10, seed=3)[0]
+
+
+def test_state_is_binary_and_matches_the_computation(ws: Workspace, prompt: torch.Tensor) -> None:
+    table = ws.nodes(prompt, target=T, distractor=D)
+    assert isinstance(table, NodeTable) and table.error == "" and not table.busy
+    st = table.state
+    assert st["kind"] == "node_table" and st["target"]["position"] == 9 and table.position == 9
+    assert isinstance(st["rows"]["values"]["buffer"], bytes)
+    res = table.result
+    assert res is not None
+    np.testing.assert_array_equal(decode_array(st["rows"]["values"]), res.selection.values.numpy())
+    np.testing.assert_array_equal(decode_array(st["rows"]["unit"]), res.selection.unit.numpy())
+    assert [g["name"] for g in st["groups"]] == ["write_norm", "act_times_grad", "direct_effect", "activation"]
+    assert st["sort_by"] == "direct_effect" and st["k"] == 10
+    assert st["prompts"][0]["tokens"] == ws.adapter.token_strings(prompt.tolist())
+    assert payload_nbytes(st) < 20_000
+    synced = {n for n in table.trait_names() if table.trait_metadata(n, "sync") and not n.startswith("_")}
+    assert set(NODE_TABLE_TRAITS) <= synced
+
+
+def test_position_and_ablations_recompute(ws: Workspace, prompt: torch.Tensor) -> None:
+    table = ws.nodes(prompt, target=T, distractor=D)
+    table.position = 4
+    assert table.state["target"]["position"] == 4 and int(decode_array(table.state["rows"]["pos"]).max()) <= 4
+    before = table.state["prompts"][0]["target"]
+    table.ablate("mlp", unit=3, pos=4, layer=1)
+    st = table.state
+    assert st["ablations"] == [{"family": "mlp", "layer": 1, "unit": 3, "pos": 4, "mode": "zero"}]
+    assert st["prompts"][0]["clean_target"] == pytest.approx(before)
+    assert st["prompts"][0]["target"] != pytest.approx(before)
+    table.clear_ablations()
+    assert table.state["ablations"] == [] and table.state["prompts"][0]["target"] == pytest.approx(before)
+
+
+def test_bad_requests_from_the_front_end_keep_the_table(ws: Workspace, prompt: torch.Tensor) -> None:
+    table = ws.nodes(prompt, target=T, distractor=D)
+    before = table.state
+    sent: list[Any] = []
+    table.send_state = lambda key=None: sent.append(key)  # type: ignore[method-assign]
+    table.set_state({"position": 99})
+    assert "position 99 is out of range for a prompt of 10 tokens: accepted -10 .. 9" in table.error
+    assert table.state is before and table.position == 9 and sent
+    table.set_state({"ablations": [{"family": "mlp", "layer": 0, "unit": 640, "pos": 0}]})
+    assert "ablation unit 640 is out of range for mlp: accepted 0 .. 63" in table.error
+    assert table.state is before and table.ablations == []  # the request goes back to the shown table's
+    table.set_state({"position": -1})
+    assert table.position == 9 and table.state["target"]["position"] == 9
+    # a typo in a key, or a float index, is refused, never dropped or cast (a "mdoe" ran a zero ablation)
+    before = table.state
+    with pytest.raises(traitlets.TraitError, match=r"ablation has unknown keys \['mdoe'\]"):
+        table.ablations = [{"family": "mlp", "layer": 0, "unit": 3, "pos": 0, "mdoe": "mean"}]
+    with pytest.raises(traitlets.TraitError, match=r"ablation unit must be an int; got 3\.5"):
+        table.ablations = [{"family": "mlp", "layer": 0, "unit": 3.5, "pos": 0}]
+    with pytest.raises(traitlets.TraitError, match=r"unknown keys \['mdoe'\]"):
+        ws.nodes(
+            prompt,
+            target=T,
+            distractor=D,
+            ablations=[{"family": "mlp", "layer": 0, "unit": 3, "pos": 0, "mdoe": "mean"}],
+        )
+    assert table.state is before and table.ablations == []
+    table.set_state({"position": 3})
+    assert table.error == "" and table.state["target"]["position"] == 3
+    table.set_state({"selected": {"family": "attn", "layer": 0, "unit": 1}})
+    assert "attention heads have no feature card" in table.error and table.card == {}
+
+
+def test_clicking_a_latent_or_neuron_opens_its_card(ws: Workspace, prompt: torch.Tensor) -> None:
+    table = ws.nodes(prompt, target=T, distractor=D)
+    table.set_state({"selected": {"family": "mlp0", "layer": 0, "unit": 11}})
+    assert table.error == "" and table.card["source"] == "mlp0" and table.card["feature"] == 11
+    assert table.card_widget().state["feature"] == 11
+    table.open_card("mlp", unit=7, layer=1)
+    assert table.card["source"] == "blocks.1.mlp.hook_post" and table.card["unit"] == "neuron"
+    card = table.card_widget()
+    assert card.state["hook_name"] == "blocks.1.mlp.hook_post" and card.state["feature"] == 7
+    table.set_state({"selected": {"source": "mlp0", "unit": 12}})  # the open card's own navigation
+    assert table.error == "" and table.card["source"] == "mlp0" and table.card["feature"] == 12
+    table.set_state({"selected": {"source": "nope", "unit": 1}})
+    assert "neither an SAE" in table.error and table.card["feature"] == 12
+    table.selected = {}
+    assert table.card == {}
+
+
+def test_a_failed_computation_keeps_the_last_good_state(
+    ws: Workspace, prompt: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = ws.nodes(prompt, target=T, distractor=D)
+    before = table.state
+
+    def boom(position: int, ablations: Any = ()) -> Any:
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(table._session, "compute", boom)
+    table.position = 3
+    assert table.state is before and table.error == "RuntimeError: CUDA out of memory (simulated)"
+    assert not table.busy and table.position == before["target"]["position"]
+
+
+def test_two_prompts_and_construction_errors(ws: Workspace, prompt: torch.Tensor, tok: Any) -> None:
+    other = tiny.random_tokens(tok, batch=1, pos=10, seed=9)[0]
+    table = ws.nodes(prompt, target=T, distractor=D, compare=other, k=3)
+    st = table.state
+    assert [p["label"] for p in st["prompts"]] == ["Left", "Right"]
+    assert decode_array(st["rows"]["values"]).shape[:2] == (2, 4)
+    assert decode_array(st["rows"]["profiles"]).shape[::2] == (2, 10)
+    with pytest.raises(ValueError, match="same number of tokens"):
+        ws.nodes(prompt, target=T, compare=other[:5])
+    with pytest.raises(TypeError, match="unknown node-table options"):
+        ws.nodes(prompt, target=T, colour="red")
+    with pytest.raises(KeyError, match=r"SAEs \['x'\] are not in this Workspace"):
+        ws.nodes(prompt, target=T, saes=["x"])
+    with pytest.raises(traitlets.TraitError, match="out of range"):
+        table.position = 10
+
+
+def test_export_html_holds_the_table_and_the_open_card(ws: Workspace, prompt: torch.Tensor, tmp_path: Path) -> None:
+    table = ws.nodes(prompt, target=T, distractor=D)
+    table.open_card("mlp0", unit=11)
+    page = table.export_html(tmp_path / "nodes.html").read_text()
+    assert '"kind": "node_table"' in page and '"card": {' in page
+    assert len(re.findall(r"</script", page, re.I)) == 4
+
+
+def test_the_widget_and_its_state_import_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for name in ('torch', 'transformer_lens', 'sae_lens'):\n"
+        "    sys.modules[name] = None\n"
+        "import featurecard.nodes.payload, featurecard.nodes.widget\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
