@@ -3,7 +3,7 @@
 Live, ``buffer`` is ``bytes``: ipywidgets lifts every ``bytes`` value out of the synced state
 into a binary comm buffer, so numbers never become JSON text. An exported HTML file cannot
 carry binary buffers, so :func:`to_portable` replaces each with a base64 string; the front
-end's decoder (``js/src/codecs.ts``) reads both forms.
+end's decoder (``js/src/core/codecs.ts``) reads both forms.
 """
 
 from __future__ import annotations

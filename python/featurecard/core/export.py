@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .codecs import to_portable
-from .static import bundle_files
+from .static import bundle_files, runtime_file
 
 # Characters written as \uXXXX escapes in the page's JSON: "<", ">", "&" (so a token cannot end
 # the script element or open a comment), and the invisible ones that would make the file's own
@@ -41,63 +41,9 @@ def json_for_script(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False).translate(_JSON_ESCAPES)
 
 
-_RUNTIME = r"""
-const data = JSON.parse(document.getElementById("featurecard-data").textContent);
-const esm = document.getElementById("featurecard-esm").textContent;
-class SnapshotModel {
-  constructor(states, extra) {
-    this.states = states;
-    this.listeners = new Map();
-    this.values = { feature: states[0].feature, state: states[0], error: "", busy: false, ...extra };
-  }
-  get(k) { return this.values[k]; }
-  set(k, v) {
-    this.values[k] = v;
-    this.emit("change:" + k, v);
-    if (k === "feature") {
-      const s = this.states.find((x) => x.feature === v);
-      if (s) { this.values.state = s; this.values.error = ""; this.emit("change:state", s); }
-      else {
-        const have = this.states.map((x) => x.feature).join(", ");
-        this.values.error = "feature " + v + " is not in this exported file; it holds: " + have;
-      }
-      this.emit("change:error", this.values.error);
-    }
-  }
-  save_changes() {}
-  send() {}
-  on(ev, cb) { if (!this.listeners.has(ev)) this.listeners.set(ev, new Set()); this.listeners.get(ev).add(cb); }
-  off(ev, cb) {
-    if (!ev) this.listeners.clear();
-    else if (!cb) this.listeners.delete(ev);
-    else this.listeners.get(ev)?.delete(cb);
-  }
-  emit(ev, ...a) { for (const cb of [...(this.listeners.get(ev) ?? [])]) cb(...a); }
-}
-const host = document.getElementById("featurecard-root");
-const root = host.attachShadow({ mode: "open" });
-const style = document.createElement("style");
-style.textContent = document.getElementById("featurecard-css").textContent;
-const el = document.createElement("div");
-root.append(style, el);
-try {
-  const url = URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
-  const mod = await import(url);
-  let def = mod.default ?? mod;
-  if (typeof def === "function") def = await def();
-  const model = new SnapshotModel(data.states, data.values ?? {});
-  window.featurecardModel = model;
-  const signal = new AbortController().signal;
-  const experimental = { invoke: async () => { throw new Error("exported file: no kernel"); } };
-  await def.initialize?.({ model, signal, experimental });
-  await def.render({ model, el, signal, experimental, host: {} });
-  document.body.dataset.ready = "1";
-} catch (err) {
-  el.textContent = "featurecard failed to render: " + err;
-  document.body.dataset.error = String(err);
-  throw err;
-}
-"""
+def _runtime() -> str:
+    """The page's module script: js/src/standalone.ts, built to static/standalone.js."""
+    return _inert(runtime_file().read_text(encoding="utf-8"))
 
 
 def to_html(
@@ -127,7 +73,7 @@ def to_html(
         f'<script type="text/plain" id="featurecard-css">{_inert(css.read_text(encoding="utf-8"))}</script>\n'
         f'<script type="text/plain" id="featurecard-esm">{_inert(bundle)}</script>\n'
         f'<script type="application/json" id="featurecard-data">{json_for_script(payload)}</script>\n'
-        f'<script type="module">{_RUNTIME}</script>\n</body></html>\n'
+        f'<script type="module">{_runtime()}</script>\n</body></html>\n'
     )
 
 

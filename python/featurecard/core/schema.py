@@ -1,6 +1,6 @@
 """The versioned payloads that travel from the kernel to the front end.
 
-Every key here is mirrored one-to-one by ``js/src/schema.ts`` (``tests/test_schema_sync.py``
+Every key here is mirrored one-to-one by ``js/src/core/schema.ts`` (``tests/test_schema_sync.py``
 checks that they agree), and both sides carry the same ``SCHEMA_VERSION``: the front end
 shows an error for a version it does not know instead of drawing nothing.
 
@@ -185,7 +185,7 @@ class SearchResult(TypedDict):
     hits: list[SearchHit]
 
 
-# The synced traitlets of the FeatureCard widget, mirrored by `CardModel` in js/src/schema.ts.
+# The synced traitlets of the FeatureCard widget, mirrored by `CardModel` in js/src/core/schema.ts.
 FEATURE_CARD_TRAITS: dict[str, str] = {
     "source": "str: the SAE name (or 'name::B' for its encoder B) or hook name whose unit is shown",
     "feature": "int: the unit index; the front end sets it from the index box",

@@ -16,3 +16,14 @@ def bundle_files(view: str = "widget") -> tuple[Path, Path]:
             "in the repository root, or reinstall with `pip install -e .`"
         )
     return js, css
+
+
+def runtime_file() -> Path:
+    """The exported page's runtime (js/src/standalone.ts), built beside the bundles."""
+    path = STATIC / "standalone.js"
+    if not path.is_file():
+        raise ImportError(
+            f"featurecard's front end is missing ({path}); build it with `npm install && npm run build` "
+            "in the repository root, or reinstall with `pip install -e .`"
+        )
+    return path

@@ -5,7 +5,7 @@ A byte-level BPE (GPT-2's, the demo's) may split a character such as ``"é"`` (c
 U+FFFD, and per-token strings joined together are then wrong text. The cards therefore
 send, next to each token's text, the raw bytes of the tokens that are not whole UTF-8 on
 their own, and the front end decodes a shown sequence's bytes together
-(``js/src/text.ts``): every character appears once, on the token that completes it.
+(``js/src/core/text.ts``): every character appears once, on the token that completes it.
 
 The bytes of token ``i``, by tokenizer family:
 
