@@ -105,9 +105,7 @@ CYCLES: dict[tuple[str, ...], str] = {
 }
 
 # "module.function" (methods as "module.Class.method") -> why it is longer than MAX_FUNCTION_LINES.
-_ONE_PASS = "one streamed pass whose steps share its local state; to be split into named steps (issue #14)"
 LONG_FUNCTIONS: dict[str, str] = {
-    "graph.build.contributions": _ONE_PASS,
     "card.payload._build": "builds the card's payload field by field; to be split by panel (issue #14)",
     "card.effects.token_effects": "one chunked loop over the cards' tokens; to be split (issue #14)",
     "nodes.table.NodeTableRunner._run": "one forward and one backward pass with hooks; to be split (issue #14)",

@@ -100,13 +100,22 @@ def contributions(
     opt = options or GraphOptions()
     blocks = BlockModel(adapter)
     tokens = prompt_tokens(adapter, prompt)
-    lay, n_pos = blocks.layout, int(tokens.shape[0])
-    dtype = adapter.model.W_U.dtype
-    n_levels, n_layers, n_heads = len(lay.levels), lay.n_layers, lay.n_heads
-    out = ContributionData(
+    run = LayerPass(blocks, empty_data(tokens, blocks.layout, opt.keep_above), saes or {}, opt)
+    with forward_guard(adapter.model):  # one forward at a time per model, in eval mode
+        adapter.model.run_with_hooks(tokens[None].to(adapter.device), fwd_hooks=run.hooks())
+    run.collect_edges()
+    if opt.logit_lens:
+        run.out.lens = logit_lens(blocks, run.all_levels(), opt.lens_k, opt.chunk_elements)
+    return run.out
+
+
+def empty_data(tokens: Int[Tensor, " pos"], lay: Layout, keep_above: float) -> ContributionData:
+    """All shares zero, no edges: what :class:`LayerPass` fills in layer by layer."""
+    n_pos, n_levels, n_layers, n_heads = int(tokens.shape[0]), len(lay.levels), lay.n_layers, lay.n_heads
+    return ContributionData(
         tokens=tokens,
         layout=lay,
-        keep_above=opt.keep_above,
+        keep_above=keep_above,
         resid=torch.zeros(n_levels - 1, n_pos),
         heads=torch.zeros(n_layers, n_pos, n_heads),
         bias=torch.zeros(n_layers, n_pos),
@@ -117,39 +126,87 @@ def contributions(
         edge_share=torch.zeros(0),
         edge_heads=torch.zeros(0, n_heads),
     )
-    sites: dict[int, list[tuple[str, SparseAutoencoder, SaeSite]]] = defaultdict(list)
-    for name, sae in (saes or {}).items():
-        site = blocks.sae_site(sae.hook_name, sae.hook_head_index)
-        if isinstance(site, str):
-            out.unavailable[f"SAE {name}"] = site
-        else:
-            sites[site.layer].append((name, sae, site))
-    store: dict[str, Tensor] = {}
-    levels: list[Tensor | None] = [None] * n_levels
-    edges: list[tuple[int, Tensor, Tensor, Tensor, Tensor]] = []
 
-    def save(name: str) -> object:
+
+Site = tuple[str, SparseAutoencoder, SaeSite]
+
+
+class LayerPass:
+    """The hooks of one streamed pass and its steps: each layer is read when its last level fires."""
+
+    def __init__(
+        self, blocks: BlockModel, out: ContributionData, saes: Mapping[str, SparseAutoencoder], opt: GraphOptions
+    ) -> None:
+        self.blocks, self.lay, self.out, self.opt = blocks, blocks.layout, out, opt
+        self.dtype = blocks.adapter.model.W_U.dtype
+        self.sites: dict[int, list[Site]] = defaultdict(list)
+        for name, sae in saes.items():
+            site = blocks.sae_site(sae.hook_name, sae.hook_head_index)
+            if isinstance(site, str):
+                out.unavailable[f"SAE {name}"] = site
+            else:
+                self.sites[site.layer].append((name, sae, site))
+        self.store: dict[str, Tensor] = {}
+        self.levels: list[Tensor | None] = [None] * len(self.lay.levels)
+        self.edges: list[tuple[int, Tensor, Tensor, Tensor, Tensor]] = []
+
+    def hooks(self) -> list[tuple[str, object]]:
+        """Save what each layer reads and writes; read the layer when its last level fires."""
+        lay, hooks = self.lay, []
+        for layer in range(lay.n_layers):
+            names = [sae.hook_name for _name, sae, _site in self.sites.get(layer, [])]
+            names += [f"blocks.{layer}.{suffix}" for suffix in ("attn.hook_pattern", "attn.hook_v", "hook_attn_out")]
+            if lay.has_mlp:
+                names.append(f"blocks.{layer}.hook_mlp_out")
+                if self.opt.neurons:
+                    names.append(self.blocks.neuron_hook(layer))
+            hooks += [(name, self._save(name)) for name in names]
+        last_of = {lay.mlp_out[i] if lay.has_mlp else lay.attn_out[i]: i for i in range(lay.n_layers)}
+        hooks += [(name, self._level(r, last_of.get(r))) for r, name in enumerate(lay.level_hooks)]
+        return hooks
+
+    def _save(self, name: str) -> object:
         def hook(act: Tensor, hook: object) -> None:  # noqa: ARG001 - TL passes the HookPoint
-            store[name] = act[0].detach()
+            self.store[name] = act[0].detach()
 
         return hook
 
-    def level(r: int, layer: int | None) -> object:
+    def _level(self, r: int, layer: int | None) -> object:
         def hook(act: Tensor, hook: object) -> None:  # noqa: ARG001
-            levels[r] = act[0].detach().float()
+            self.levels[r] = act[0].detach().float()
             if layer is not None:
-                finish(layer)
+                self.finish(layer)
 
         return hook
 
-    def finish(layer: int) -> None:
-        pre, post = f"blocks.{layer}.attn.", f"blocks.{layer}."
-        pattern, v, attn_out = store[pre + "hook_pattern"], store[pre + "hook_v"], store[post + "hook_attn_out"]
-        mlp_out = store[post + "hook_mlp_out"].float() if lay.has_mlp else None
+    def level(self, r: int) -> Tensor:
+        return _need(self.levels, r)
+
+    def all_levels(self) -> list[Tensor]:
+        return [self.level(r) for r in range(len(self.levels))]
+
+    def finish(self, layer: int) -> None:
+        """Everything layer ``layer`` read and wrote is saved: compute its shares, then drop it."""
+        post = f"blocks.{layer}."
+        attn_out = self.store[post + "hook_attn_out"]
+        mlp_out = self.store[post + "hook_mlp_out"].float() if self.lay.has_mlp else None
+        self.attention(layer, attn_out, mlp_out)
+        if mlp_out is not None and not self.lay.parallel:
+            self.mlp(layer, mlp_out)
+        if mlp_out is not None and self.opt.neurons:
+            self.neurons(layer, mlp_out)
+        self.sae_units(layer, {"attn": attn_out.float(), "mlp": mlp_out})
+        self.drop(layer)
+
+    def attention(self, layer: int, attn_out: Tensor, mlp_out: Tensor | None) -> None:
+        """The attention block's shares (heads, ``b_O``, the residual; a parallel MLP) and its edges."""
+        blocks, lay, out = self.blocks, self.lay, self.out
+        pre = f"blocks.{layer}.attn."
+        pattern, v = self.store[pre + "hook_pattern"], self.store[pre + "hook_v"]
         writes = blocks.head_writes(layer, v)
-        blocks.check_attention(layer, pattern, writes, attn_out, dtype)
-        a_in, a_out = lay.attn_in[layer], lay.attn_out[layer]
-        resid_in, whole = _need(levels, a_in), _need(levels, a_out)
+        blocks.check_attention(layer, pattern, writes, attn_out, self.dtype)
+        a_out = lay.attn_out[layer]
+        resid_in, whole = self.level(lay.attn_in[layer]), self.level(a_out)
         parts = [blocks.b_O(layer).expand_as(whole)]
         if lay.parallel and mlp_out is not None:
             parts.append(mlp_out)
@@ -158,8 +215,8 @@ def contributions(
             writes,
             whole,
             torch.stack([*parts, resid_in]),
-            keep_above=opt.keep_above,
-            chunk_elements=opt.chunk_elements,
+            keep_above=self.opt.keep_above,
+            chunk_elements=self.opt.chunk_elements,
         )
         out.heads[layer], out.bias[layer], out.resid[a_out - 1] = (
             ac.heads.cpu(),
@@ -168,63 +225,68 @@ def contributions(
         )
         if lay.parallel and lay.has_mlp:
             out.mlp[layer] = ac.others[1].cpu()
-        edges.append((layer, ac.edge_query, ac.edge_key, ac.edge_share, ac.edge_heads))
-        del pattern, v, writes
-        if mlp_out is not None and not lay.parallel:
-            m_in, m_out = lay.mlp_in[layer], lay.mlp_out[layer]
-            shares = block_contributions(_need(levels, m_out), torch.stack([mlp_out, _need(levels, m_in)]))
-            out.mlp[layer], out.resid[m_out - 1] = shares[0].cpu(), shares[1].cpu()
-        if mlp_out is not None and opt.neurons:
-            post_act = store[blocks.neuron_hook(layer)]
-            why = blocks.neurons_exact(layer, post_act, mlp_out, dtype)
-            if why:
-                out.unavailable[f"neurons {layer}"] = why
-            else:
-                whole_m = _need(levels, lay.mlp_out[layer])
-                out.units.append(
-                    neuron_group(blocks, layer, post_act, mlp_out, whole_m, opt.top_units, opt.chunk_elements)
-                )
-        block_outs = {"attn": attn_out.float(), "mlp": mlp_out}
-        for name, sae, site in sites.get(layer, []):
-            whole_s = _need(levels, site.level)
+        self.edges.append((layer, ac.edge_query, ac.edge_key, ac.edge_share, ac.edge_heads))
+
+    def mlp(self, layer: int, mlp_out: Tensor) -> None:
+        """A sequential MLP's share and the residual's at the level it writes."""
+        m_in, m_out = self.lay.mlp_in[layer], self.lay.mlp_out[layer]
+        shares = block_contributions(self.level(m_out), torch.stack([mlp_out, self.level(m_in)]))
+        self.out.mlp[layer], self.out.resid[m_out - 1] = shares[0].cpu(), shares[1].cpu()
+
+    def neurons(self, layer: int, mlp_out: Tensor) -> None:
+        """The MLP's per-neuron tops, or why its neurons do not add up to its output."""
+        blocks, opt = self.blocks, self.opt
+        post_act = self.store[blocks.neuron_hook(layer)]
+        why = blocks.neurons_exact(layer, post_act, mlp_out, self.dtype)
+        if why:
+            self.out.unavailable[f"neurons {layer}"] = why
+        else:
+            whole_m = self.level(self.lay.mlp_out[layer])
+            self.out.units.append(
+                neuron_group(blocks, layer, post_act, mlp_out, whole_m, opt.top_units, opt.chunk_elements)
+            )
+
+    def sae_units(self, layer: int, block_outs: dict[str, Tensor | None]) -> None:
+        """The per-latent tops of the SAEs that read this layer."""
+        opt = self.opt
+        for name, sae, site in self.sites.get(layer, []):
+            whole_s = self.level(site.level)
             block_out = None if site.block == "resid" else block_outs[site.block]
-            out.units.append(
+            self.out.units.append(
                 sae_group(
-                    blocks, name, sae, site, store[sae.hook_name], whole_s, block_out, opt.top_units, opt.chunk_elements
+                    self.blocks,
+                    name,
+                    sae,
+                    site,
+                    self.store[sae.hook_name],
+                    whole_s,
+                    block_out,
+                    opt.top_units,
+                    opt.chunk_elements,
                 )
             )
-        for key in [k for k in store if k.startswith(post)]:  # this layer's activations
-            del store[key]
-        if not opt.logit_lens:  # only this layer's top level is read again (by the next layer)
-            top = lay.mlp_out[layer] if lay.has_mlp else a_out
-            for r in range(n_levels):
-                if r != top:
-                    levels[r] = None
 
-    hooks: list[tuple[str, object]] = []
-    for layer in range(n_layers):
-        for _name, sae, _site in sites.get(layer, []):
-            hooks.append((sae.hook_name, save(sae.hook_name)))
-        for suffix in ("attn.hook_pattern", "attn.hook_v", "hook_attn_out"):
-            hooks.append((f"blocks.{layer}.{suffix}", save(f"blocks.{layer}.{suffix}")))
-        if lay.has_mlp:
-            hooks.append((f"blocks.{layer}.hook_mlp_out", save(f"blocks.{layer}.hook_mlp_out")))
-            if opt.neurons:
-                hooks.append((blocks.neuron_hook(layer), save(blocks.neuron_hook(layer))))
-    last_of = {lay.mlp_out[i] if lay.has_mlp else lay.attn_out[i]: i for i in range(n_layers)}
-    for r, name in enumerate(lay.level_hooks):
-        hooks.append((name, level(r, last_of.get(r))))
-    with forward_guard(adapter.model):  # one forward at a time per model, in eval mode
-        adapter.model.run_with_hooks(tokens[None].to(adapter.device), fwd_hooks=hooks)
-    if edges:
-        out.edge_layer = torch.cat([torch.full_like(q.cpu(), layer) for layer, q, _, _, _ in edges])
-        out.edge_query = torch.cat([q.cpu() for _, q, _, _, _ in edges])
-        out.edge_key = torch.cat([k.cpu() for _, _, k, _, _ in edges])
-        out.edge_share = torch.cat([s.cpu() for _, _, _, s, _ in edges])
-        out.edge_heads = torch.cat([h.cpu() for _, _, _, _, h in edges])
-    if opt.logit_lens:
-        out.lens = logit_lens(blocks, [_need(levels, r) for r in range(n_levels)], opt.lens_k, opt.chunk_elements)
-    return out
+    def drop(self, layer: int) -> None:
+        """Drop this layer's activations, and the levels no later step reads."""
+        post = f"blocks.{layer}."
+        for key in [k for k in self.store if k.startswith(post)]:
+            del self.store[key]
+        if not self.opt.logit_lens:  # only this layer's top level is read again (by the next layer)
+            lay = self.lay
+            top = lay.mlp_out[layer] if lay.has_mlp else lay.attn_out[layer]
+            for r in range(len(self.levels)):
+                if r != top:
+                    self.levels[r] = None
+
+    def collect_edges(self) -> None:
+        """Concatenate the layers' kept edges onto the CPU."""
+        edges, out = self.edges, self.out
+        if edges:
+            out.edge_layer = torch.cat([torch.full_like(q.cpu(), layer) for layer, q, _, _, _ in edges])
+            out.edge_query = torch.cat([q.cpu() for _, q, _, _, _ in edges])
+            out.edge_key = torch.cat([k.cpu() for _, _, k, _, _ in edges])
+            out.edge_share = torch.cat([s.cpu() for _, _, _, s, _ in edges])
+            out.edge_heads = torch.cat([h.cpu() for _, _, _, _, h in edges])
 
 
 def _need(levels: list[Tensor | None], r: int) -> Tensor:
