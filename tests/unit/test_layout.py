@@ -106,7 +106,6 @@ CYCLES: dict[tuple[str, ...], str] = {
 
 # "module.function" (methods as "module.Class.method") -> why it is longer than MAX_FUNCTION_LINES.
 LONG_FUNCTIONS: dict[str, str] = {
-    "card.payload._build": "builds the card's payload field by field; to be split by panel (issue #14)",
     "card.effects.token_effects": "one chunked loop over the cards' tokens; to be split (issue #14)",
     "nodes.table.NodeTableRunner._run": "one forward and one backward pass with hooks; to be split (issue #14)",
     "embedded.build.build": "the demo's build recipe, step after step; to be split into named steps",

@@ -274,51 +274,7 @@ def _build(
     text_cap: int | None = None,
 ) -> FeatureCardState:
     seqs = [s for _, g in groups for s in g]
-    # The local vocabulary: hover tokens first (they fill most index arrays, see the docstring).
-    empty = np.zeros(0, np.int64)
-    example_ids = np.concatenate([s.token_ids for s in seqs]) if seqs else empty
-    ids, (hover_top, hover_bottom, top_local, bottom_local, tokens) = _local_vocab(
-        [
-            hover.top_ids if hover is not None else empty,
-            hover.bottom_ids if hover is not None else empty,
-            logits.top_ids if logits is not None else empty,
-            logits.bottom_ids if logits is not None else empty,
-            example_ids,
-        ]
-    )
-    hover_state: Hover | None = None
-    if hover is not None:
-        hover_state = {
-            "token_row": encode_indices(_rows_of(hover, seqs)),
-            "top_tokens": encode_indices(hover_top),
-            "top_values": encode_array(hover.top_values, "float16"),
-            "bottom_tokens": encode_indices(hover_bottom),
-            "bottom_values": encode_array(hover.bottom_values, "float16"),
-            "loss_change": encode_array(hover.loss_change, "float16"),
-        }
-    lengths = [len(s.token_ids) for s in seqs]
-    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum(lengths)
-    acts = np.concatenate([s.acts for s in seqs]).astype(np.float32) if seqs else np.zeros(0, np.float32)
-    examples: Examples = {
-        "groups": [ExampleGroup(title=t, count=len(g)) for t, g in groups],
-        "seq_offsets": encode_indices(offsets),
-        "tokens": encode_indices(tokens),
-        "acts": encode_array(acts, "float32"),
-        "seq_batch": encode_indices([s.row for s in seqs]),
-        "seq_pos0": encode_indices([s.start for s in seqs]),
-        "seq_focus": encode_indices([s.focus - s.start for s in seqs]),
-    }
-    table: LogitTable | None = None
-    if logits is not None:
-        per_token = logits.of_token(ids) if logits.of_token is not None else np.full(len(ids), np.nan)
-        table = {
-            "top_tokens": encode_indices(top_local),
-            "top_values": encode_array(logits.top_values, "float32"),
-            "bottom_tokens": encode_indices(bottom_local),
-            "bottom_values": encode_array(logits.bottom_values, "float32"),
-            "vocab_values": encode_array(per_token, "float16"),
-        }
+    ids, (hover_top, hover_bottom, top_local, bottom_local, tokens) = _card_vocab(hover, logits, seqs)
     texts, partial = _vocab_text(token_bytes(ids.tolist()), text_cap)
     lt = left or LeftTables()
     return {
@@ -335,11 +291,11 @@ def _build(
         "vocab": texts,
         "vocab_ids": encode_indices(ids),
         "vocab_bytes": partial,
-        "examples": examples,
-        "logits": table,
+        "examples": _examples(groups, seqs, tokens),
+        "logits": _logit_table(logits, ids, top_local, bottom_local) if logits is not None else None,
         "unavailable": dict(unavailable),
         "pending": list(pending or []),
-        "hover": hover_state,
+        "hover": _hover(hover, seqs, hover_top, hover_bottom) if hover is not None else None,
         "act_hist": _histogram(act_hist or HistogramData([0.0, 0.0], [0], [0.0])),
         "logit_hist": _histogram(logit_hist) if logit_hist is not None else None,
         "left": LeftPanels(
@@ -348,6 +304,65 @@ def _build(
             latents=_correlation(lt.latents),
             latents_b=_correlation(lt.latents_b),
         ),
+    }
+
+
+def _card_vocab(
+    hover: HoverRows | None, logits: LogitRows | None, seqs: Sequence[ExampleSeq]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The local vocabulary: hover tokens first (they fill most index arrays, see the docstring)."""
+    empty = np.zeros(0, np.int64)
+    example_ids = np.concatenate([s.token_ids for s in seqs]) if seqs else empty
+    return _local_vocab(
+        [
+            hover.top_ids if hover is not None else empty,
+            hover.bottom_ids if hover is not None else empty,
+            logits.top_ids if logits is not None else empty,
+            logits.bottom_ids if logits is not None else empty,
+            example_ids,
+        ]
+    )
+
+
+def _hover(hover: HoverRows, seqs: Sequence[ExampleSeq], top: np.ndarray, bottom: np.ndarray) -> Hover:
+    """The hover panel; ``top``/``bottom``: its tokens as local vocabulary indices."""
+    return {
+        "token_row": encode_indices(_rows_of(hover, seqs)),
+        "top_tokens": encode_indices(top),
+        "top_values": encode_array(hover.top_values, "float16"),
+        "bottom_tokens": encode_indices(bottom),
+        "bottom_values": encode_array(hover.bottom_values, "float16"),
+        "loss_change": encode_array(hover.loss_change, "float16"),
+    }
+
+
+def _examples(
+    groups: Sequence[tuple[str, Sequence[ExampleSeq]]], seqs: Sequence[ExampleSeq], tokens: np.ndarray
+) -> Examples:
+    """The example windows, flat: ``tokens`` (local indices) and activations cut by ``seq_offsets``."""
+    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(s.token_ids) for s in seqs])
+    acts = np.concatenate([s.acts for s in seqs]).astype(np.float32) if seqs else np.zeros(0, np.float32)
+    return {
+        "groups": [ExampleGroup(title=t, count=len(g)) for t, g in groups],
+        "seq_offsets": encode_indices(offsets),
+        "tokens": encode_indices(tokens),
+        "acts": encode_array(acts, "float32"),
+        "seq_batch": encode_indices([s.row for s in seqs]),
+        "seq_pos0": encode_indices([s.start for s in seqs]),
+        "seq_focus": encode_indices([s.focus - s.start for s in seqs]),
+    }
+
+
+def _logit_table(logits: LogitRows, ids: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> LogitTable:
+    """The logit tables, and each vocabulary token's own value (``ids``: the local vocabulary)."""
+    per_token = logits.of_token(ids) if logits.of_token is not None else np.full(len(ids), np.nan)
+    return {
+        "top_tokens": encode_indices(top),
+        "top_values": encode_array(logits.top_values, "float32"),
+        "bottom_tokens": encode_indices(bottom),
+        "bottom_values": encode_array(logits.bottom_values, "float32"),
+        "vocab_values": encode_array(per_token, "float16"),
     }
 
 
