@@ -74,40 +74,78 @@ def token_effects(
     dirs = d[None] if d.ndim == 1 else d
     n, dev = final_resid.shape[0], final_resid.device
     if n == 0:
-        empty_i = torch.zeros(0, k, dtype=torch.int64)
-        empty_f = torch.zeros(0, k)
-        return TokenEffects(empty_i, empty_f, empty_i, empty_f, torch.zeros(0))
+        return _no_effects(k)
     unit = torch.zeros(n, dtype=torch.int64, device=dev) if which is None else which.to(dev, torch.int64)
     nxt_all = next_ids.to(dev)
-    pair = _factored(readout, dirs, chunk) if isinstance(readout, NormUnembed) else None
+    logits_of = _logit_pair(readout, dirs, chunk)
     logp: Tensor | None = None  # log-softmax buffers, reused by every chunk
     outs: list[tuple[Tensor, ...]] = []
     for s in range(0, n, chunk):
         m = min(chunk, n - s)
-        r = final_resid.new_zeros(chunk, final_resid.shape[1])
-        r[:m] = final_resid[s : s + m]
-        a = r.new_zeros(chunk)
-        a[:m] = acts[s : s + m].to(r.dtype)
-        u = unit.new_zeros(chunk)
-        u[:m] = unit[s : s + m]
-        if pair is not None:
-            clean_logits, ablated_logits = pair(r, a, u)
-        else:
-            assert callable(readout)
-            # Clean and ablated rows go through the readout as one batch of two.
-            both = readout(torch.stack([r, r - a[:, None] * dirs[u]])).float()
-            clean_logits, ablated_logits = both.unbind(0)
+        clean_logits, ablated_logits = logits_of(*_padded_chunk(final_resid, acts, unit, s, m, chunk))
         if logp is None:
             logp = clean_logits.new_empty(2, *clean_logits.shape)
-        delta = torch.log_softmax(clean_logits[:m], -1, out=logp[0, :m])
-        delta.sub_(torch.log_softmax(ablated_logits[:m], -1, out=logp[1, :m]))
-        (top_v, top_i), (bottom_v, bottom_i) = top_and_bottom(delta, k)
-        nxt = nxt_all[s : s + m]
-        loss = -delta.gather(-1, nxt.clamp(min=0)[:, None])[:, 0]
-        loss = torch.where(nxt >= 0, loss, torch.full_like(loss, float("nan")))
-        outs.append((top_i, top_v, bottom_i, bottom_v, loss))
+        outs.append(_chunk_effects(clean_logits[:m], ablated_logits[:m], logp[:, :m], nxt_all[s : s + m], k))
     cols = [torch.cat(c) for c in zip(*outs, strict=True)]
     return TokenEffects(*cols)
+
+
+def _no_effects(k: int) -> TokenEffects:
+    empty_i = torch.zeros(0, k, dtype=torch.int64)
+    empty_f = torch.zeros(0, k)
+    return TokenEffects(empty_i, empty_f, empty_i, empty_f, torch.zeros(0))
+
+
+def _padded_chunk(
+    final_resid: Float[Tensor, "n d_model"],
+    acts: Float[Tensor, " n"],
+    unit: Int[Tensor, " n"],
+    s: int,
+    m: int,
+    chunk: int,
+) -> tuple[Float[Tensor, "chunk d_model"], Float[Tensor, " chunk"], Int[Tensor, " chunk"]]:
+    """Rows ``s .. s + m`` of the residuals, activations and units, padded with zeros to ``chunk`` rows."""
+    r = final_resid.new_zeros(chunk, final_resid.shape[1])
+    r[:m] = final_resid[s : s + m]
+    a = r.new_zeros(chunk)
+    a[:m] = acts[s : s + m].to(r.dtype)
+    u = unit.new_zeros(chunk)
+    u[:m] = unit[s : s + m]
+    return r, a, u
+
+
+def _logit_pair(
+    readout: Readout, dirs: Float[Tensor, "n_dir d_model"], chunk: int
+) -> Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """Clean and ablated logits of rows ``r`` with activations ``a`` of units ``u``."""
+    if isinstance(readout, NormUnembed):
+        return _factored(readout, dirs, chunk)
+    assert callable(readout)
+    read = readout
+
+    def pair(r: Tensor, a: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+        # Clean and ablated rows go through the readout as one batch of two.
+        both = read(torch.stack([r, r - a[:, None] * dirs[u]])).float()
+        clean_logits, ablated_logits = both.unbind(0)
+        return clean_logits, ablated_logits
+
+    return pair
+
+
+def _chunk_effects(
+    clean_logits: Float[Tensor, "m d_vocab"],
+    ablated_logits: Float[Tensor, "m d_vocab"],
+    logp: Float[Tensor, "2 m d_vocab"],
+    nxt: Int[Tensor, " m"],
+    k: int,
+) -> tuple[Tensor, ...]:
+    """One chunk's top and bottom changes and loss change (``logp``: buffers written in place)."""
+    delta = torch.log_softmax(clean_logits, -1, out=logp[0])
+    delta.sub_(torch.log_softmax(ablated_logits, -1, out=logp[1]))
+    (top_v, top_i), (bottom_v, bottom_i) = top_and_bottom(delta, k)
+    loss = -delta.gather(-1, nxt.clamp(min=0)[:, None])[:, 0]
+    loss = torch.where(nxt >= 0, loss, torch.full_like(loss, float("nan")))
+    return top_i, top_v, bottom_i, bottom_v, loss
 
 
 # Vocabulary entries per block in top_and_bottom.
