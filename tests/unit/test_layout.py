@@ -106,7 +106,6 @@ CYCLES: dict[tuple[str, ...], str] = {
 
 # "module.function" (methods as "module.Class.method") -> why it is longer than MAX_FUNCTION_LINES.
 LONG_FUNCTIONS: dict[str, str] = {
-    "nodes.table.NodeTableRunner._run": "one forward and one backward pass with hooks; to be split (issue #14)",
     "embedded.build.build": "the demo's build recipe, step after step; to be split into named steps",
     "embedded.sae_train.train_sae": "one training loop with its schedule; to be split into named steps",
 }

@@ -226,36 +226,20 @@ class NodeTableRunner:
         if len({len(r) for r in rows}) != 1:
             raise ValueError(f"both prompts must have the same number of tokens; got {[len(r) for r in rows]}")
         tokens = torch.stack(rows).clone()  # a normal tensor even if the prompt was made in inference mode
-        n_pos = tokens.shape[1]
-        spec = make_target(
-            n_pos,
-            position,
-            self.token_id(target, "target"),
-            self.token_id(distractor, "distractor"),
-            self.ws.adapter.d_vocab,
-        )
-        sizes = {n: self.ws.saes[n].d_sae for n in self.ws.saes}
+        n_pos, ids = tokens.shape[1], (self.token_id(target, "target"), self.token_id(distractor, "distractor"))
+        spec = make_target(n_pos, position, *ids, self.ws.adapter.d_vocab)
+        nm, sizes = self.nm, {n: self.ws.saes[n].d_sae for n in self.ws.saes}
         abls = [
-            parse_ablation(
-                a, n_layers=self.nm.n_layers, n_heads=self.nm.n_heads, d_mlp=self.nm.d_mlp(), saes=sizes, n_pos=n_pos
-            )
+            parse_ablation(a, n_layers=nm.n_layers, n_heads=nm.n_heads, d_mlp=nm.d_mlp(), saes=sizes, n_pos=n_pos)
             for a in ablations
         ]
         notes = self._convention_notes(spec)
         store: dict[str, Tensor] = {}
         logits = self.nm.run(tokens, self._hooks(store, abls))
         values = target_values(logits, tokens.to(logits.device), spec)
-        keys = [k for k in store if k.startswith(("mlp:", "z:", "sae:", "err:")) or k == "final"]
-        grads = torch.autograd.grad(values.sum(), [store[k] for k in keys], allow_unused=True)
-        grad = {
-            k: (g if g is not None else torch.zeros_like(store[k])).detach() for k, g in zip(keys, grads, strict=True)
-        }
+        grad = self._gradients(values, store)
         acts = {k: v.detach() for k, v in store.items()}
-        clean = values.detach()
-        if abls:
-            with torch.no_grad():
-                clean_logits = self.nm.run(tokens, self._hooks({}, []), grad=False)
-                clean = target_values(clean_logits, tokens.to(logits.device), spec)
+        clean = self._clean_target(tokens, spec, logits.device) if abls else values.detach()
         blocks = self.blocks(acts, grad, spec.position, abls)
         selection = select_nodes(blocks, self.opts.k, self.opts.groups, SIGNED)
         pred_ids, pred_probs = top_predictions(logits.detach(), spec.position, self.opts.n_predictions)
@@ -275,6 +259,20 @@ class NodeTableRunner:
             captures=captures,
             blocks=blocks,
         )
+
+    @staticmethod
+    def _gradients(values: Tensor, store: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The gradient of the targets' sum at each captured node input (zeros where unused), detached."""
+        keys = [k for k in store if k.startswith(("mlp:", "z:", "sae:", "err:")) or k == "final"]
+        grads = torch.autograd.grad(values.sum(), [store[k] for k in keys], allow_unused=True)
+        return {
+            k: (g if g is not None else torch.zeros_like(store[k])).detach() for k, g in zip(keys, grads, strict=True)
+        }
+
+    @torch.no_grad()
+    def _clean_target(self, tokens: Tensor, spec: TargetSpec, device: torch.device) -> Tensor:
+        """The target without the ablations: a second forward pass, without hooks or gradients."""
+        return target_values(self.nm.run(tokens, self._hooks({}, []), grad=False), tokens.to(device), spec)
 
     def _convention_notes(self, spec: TargetSpec) -> list[str]:
         notes = []
