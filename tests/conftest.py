@@ -17,15 +17,12 @@ import tiny  # noqa: E402
 IN_CI = bool(os.environ.get("CI"))
 
 
-MODEL_KINDS = ["HookedTransformer", "TransformerBridge"] if tiny.tl_major() < 4 else ["TransformerBridge"]
-
-
 @pytest.fixture(scope="session")
 def tok(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return tiny.make_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
-@pytest.fixture(scope="session", params=MODEL_KINDS)
+@pytest.fixture(scope="session", params=tiny.MODEL_KINDS)
 def model(request: pytest.FixtureRequest, tok: Any) -> Any:
     """Each TransformerLens model kind this environment has (both in TL 3.x, the bridge in 4.x)."""
     return tiny.hooked_transformer(tok) if request.param == "HookedTransformer" else tiny.bridge(tok)

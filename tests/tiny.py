@@ -45,6 +45,10 @@ def tl_major() -> int:
     return int(version("transformer-lens").split(".")[0])
 
 
+# The TransformerLens model kinds this environment has (both in TL 3.x, the bridge alone in 4.x).
+MODEL_KINDS = ["HookedTransformer", "TransformerBridge"] if tl_major() < 4 else ["TransformerBridge"]
+
+
 def make_tokenizer(folder: Path, vocab_size: int = 300, extra_tokens: tuple[str, ...] = ()) -> Any:
     """A byte-level BPE tokenizer with BOS prepended, saved and loaded back (as TL requires)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers

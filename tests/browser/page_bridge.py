@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from conftest import REPO
+from pages import REPO
+
 from featurecard.core.codecs import to_portable
 
 

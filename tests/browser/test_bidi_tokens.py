@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import torch
 from cards import live_features
+from pages import open_offline
 
 import tiny
-from conftest import open_offline
 
 pytestmark = pytest.mark.browser
 

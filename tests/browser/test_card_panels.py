@@ -14,10 +14,10 @@ import pytest
 import torch
 from card_bridge import Bridge, open_card, serve_harness
 from cards import live_features
+from pages import assert_on_top
 from playwright.sync_api import expect
 
 import tiny
-from conftest import assert_on_top
 from featurecard.core.codecs import decode_array
 from featurecard.core.token_bytes import TokenBytes
 from featurecard.workspace import Workspace

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from cards import MARKUP, live_features
+from pages import assert_on_top, open_offline
 from playwright.sync_api import expect
 
-from conftest import assert_on_top, open_offline
 from featurecard.core.codecs import decode_array
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from page_bridge import PageBridge, open_bridged, serve_harness
+from pages import assert_on_top, open_offline
 from playwright.sync_api import expect
 
-from conftest import assert_on_top, open_offline
 from featurecard.graph.widget import ContributionGraph
 
 pytestmark = pytest.mark.browser

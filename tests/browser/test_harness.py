@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from card_bridge import open_card, serve_harness
 from cards import MARKUP, live_features
+from pages import assert_on_top
 from playwright.sync_api import expect
 
-from conftest import assert_on_top
 from featurecard.core.codecs import decode_array
 
 pytestmark = pytest.mark.browser

@@ -21,9 +21,8 @@ from typing import Any
 
 import nbformat
 import pytest
+from pages import assert_on_top
 from playwright.sync_api import expect
-
-from conftest import assert_on_top
 
 pytestmark = pytest.mark.browser
 TESTS = Path(__file__).resolve().parents[1]

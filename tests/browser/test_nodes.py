@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from cards import MARKUP
 from page_bridge import PageBridge, open_bridged, serve_harness
+from pages import assert_on_top, open_offline
 from playwright.sync_api import expect
 
-from conftest import assert_on_top, open_offline
 from featurecard.core.codecs import decode_array
 from featurecard.nodes.widget import NodeTable
 

@@ -19,7 +19,6 @@ import torch
 from faultkit import Tripwire, assert_same_state, interrupt_everywhere
 
 import tiny
-from conftest import MODEL_KINDS
 from featurecard import workspace
 from featurecard.card import index_pass, last_block, quick_cards
 from featurecard.card.correlation import NeuronCorrelationSums
@@ -28,6 +27,7 @@ from featurecard.core.forward_guard import model_lock
 from featurecard.core.model import ModelAdapter
 from featurecard.core.sae import SparseAutoencoder
 from featurecard.workspace import Workspace
+from tiny import MODEL_KINDS
 
 HOOK = "blocks.0.mlp.hook_post"
 F1, F2 = 5, 40  # two latents of different groups (quick_cards.NEIGHBOURS = 32)

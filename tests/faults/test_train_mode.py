@@ -15,8 +15,8 @@ import torch
 from faultkit import assert_same_state
 
 import tiny
-from conftest import MODEL_KINDS
 from featurecard.workspace import Workspace
+from tiny import MODEL_KINDS
 
 HOOK = "blocks.0.mlp.hook_post"
 
