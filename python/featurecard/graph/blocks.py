@@ -41,6 +41,12 @@ from ..core.forward_guard import forward_guard
 from ..core.model import ModelAdapter, parse_hook
 
 
+def block_hook(layer: int, name: str) -> str:
+    """The hook ``name`` of block ``layer`` (``""``: the prefix of all its hooks); the one place the
+    graph spells a block's hook name (issue #14: hook names move into the core model adapter)."""
+    return f"blocks.{layer}.{name}"
+
+
 class ArchitectureError(ValueError):
     """A model whose blocks cannot be decomposed exactly into a contribution graph."""
 
@@ -62,20 +68,20 @@ class Layout:
 
     @staticmethod
     def of(n_layers: int, n_heads: int, parallel: bool, has_mlp: bool) -> Layout:
-        levels, hooks = ["embed"], ["blocks.0.hook_resid_pre"]
+        levels, hooks = ["embed"], [block_hook(0, "hook_resid_pre")]
         ai, ao, mi, mo = [], [], [], []
         for layer in range(n_layers):
             top = len(levels) - 1
             ai.append(top)
             if has_mlp and not parallel:
                 levels += [f"{layer}.attn", f"{layer}.mlp"]
-                hooks += [f"blocks.{layer}.hook_resid_mid", f"blocks.{layer}.hook_resid_post"]
+                hooks += [block_hook(layer, "hook_resid_mid"), block_hook(layer, "hook_resid_post")]
                 ao.append(top + 1)
                 mi.append(top + 1)
                 mo.append(top + 2)
             else:
                 levels.append(f"{layer}.attn+mlp" if has_mlp else f"{layer}.attn")
-                hooks.append(f"blocks.{layer}.hook_resid_post")
+                hooks.append(block_hook(layer, "hook_resid_post"))
                 ao.append(top + 1)
                 if has_mlp:
                     mi.append(top)
@@ -139,7 +145,7 @@ class BlockModel:
         """Parallel blocks: ``hook_resid_mid`` never fires. Probed on a 2-token run, because a
         bridge's config may say ``parallel_attn_mlp`` while its blocks run one after the other."""
         fired: list[bool] = []
-        name = "blocks.0.hook_resid_mid"
+        name = block_hook(0, "hook_resid_mid")
         if name not in self.adapter.hook_names:
             return True
         probe = torch.zeros(1, 2, dtype=torch.long, device=self.adapter.device)
@@ -155,14 +161,14 @@ class BlockModel:
     def hooks_needed(self) -> list[str]:
         names = list(self.layout.level_hooks)
         for layer in range(self.layout.n_layers):
-            names += [f"blocks.{layer}.attn.hook_pattern", f"blocks.{layer}.attn.hook_v"]
+            names += [block_hook(layer, "attn.hook_pattern"), block_hook(layer, "attn.hook_v")]
             if self.layout.has_mlp:
-                names.append(f"blocks.{layer}.hook_mlp_out")
+                names.append(block_hook(layer, "hook_mlp_out"))
         return list(dict.fromkeys(names))
 
     @staticmethod
     def neuron_hook(layer: int) -> str:
-        return f"blocks.{layer}.mlp.hook_post"
+        return block_hook(layer, "mlp.hook_post")
 
     # -- weights ---------------------------------------------------------------------------
     def head_writes(

@@ -34,7 +34,7 @@ from ..core.forward_guard import forward_guard
 from ..core.inputs import prompt_tokens
 from ..core.model import ModelAdapter
 from ..core.sae import SparseAutoencoder
-from .blocks import BlockModel, Layout, SaeSite
+from .blocks import BlockModel, Layout, SaeSite, block_hook
 from .contributions import DEFAULT_CHUNK_ELEMENTS, attention_contributions, block_contributions
 from .units import LensData, UnitGroup, logit_lens, neuron_group, sae_group
 
@@ -155,9 +155,9 @@ class LayerPass:
         lay, hooks = self.lay, []
         for layer in range(lay.n_layers):
             names = [sae.hook_name for _name, sae, _site in self.sites.get(layer, [])]
-            names += [f"blocks.{layer}.{suffix}" for suffix in ("attn.hook_pattern", "attn.hook_v", "hook_attn_out")]
+            names += [block_hook(layer, name) for name in ("attn.hook_pattern", "attn.hook_v", "hook_attn_out")]
             if lay.has_mlp:
-                names.append(f"blocks.{layer}.hook_mlp_out")
+                names.append(block_hook(layer, "hook_mlp_out"))
                 if self.opt.neurons:
                     names.append(self.blocks.neuron_hook(layer))
             hooks += [(name, self._save(name)) for name in names]
@@ -187,9 +187,8 @@ class LayerPass:
 
     def finish(self, layer: int) -> None:
         """Everything layer ``layer`` read and wrote is saved: compute its shares, then drop it."""
-        post = f"blocks.{layer}."
-        attn_out = self.store[post + "hook_attn_out"]
-        mlp_out = self.store[post + "hook_mlp_out"].float() if self.lay.has_mlp else None
+        attn_out = self.store[block_hook(layer, "hook_attn_out")]
+        mlp_out = self.store[block_hook(layer, "hook_mlp_out")].float() if self.lay.has_mlp else None
         self.attention(layer, attn_out, mlp_out)
         if mlp_out is not None and not self.lay.parallel:
             self.mlp(layer, mlp_out)
@@ -201,8 +200,7 @@ class LayerPass:
     def attention(self, layer: int, attn_out: Tensor, mlp_out: Tensor | None) -> None:
         """The attention block's shares (heads, ``b_O``, the residual; a parallel MLP) and its edges."""
         blocks, lay, out = self.blocks, self.lay, self.out
-        pre = f"blocks.{layer}.attn."
-        pattern, v = self.store[pre + "hook_pattern"], self.store[pre + "hook_v"]
+        pattern, v = self.store[block_hook(layer, "attn.hook_pattern")], self.store[block_hook(layer, "attn.hook_v")]
         writes = blocks.head_writes(layer, v)
         blocks.check_attention(layer, pattern, writes, attn_out, self.dtype)
         a_out = lay.attn_out[layer]
@@ -268,7 +266,7 @@ class LayerPass:
 
     def drop(self, layer: int) -> None:
         """Drop this layer's activations, and the levels no later step reads."""
-        post = f"blocks.{layer}."
+        post = block_hook(layer, "")
         for key in [k for k in self.store if k.startswith(post)]:
             del self.store[key]
         if not self.opt.logit_lens:  # only this layer's top level is read again (by the next layer)
