@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # `import tiny` from any test folder
-
-import tiny  # noqa: E402
+import tiny  # on sys.path by pyproject.toml's pytest `pythonpath`
 
 IN_CI = bool(os.environ.get("CI"))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "python"))
+from featurecard import embedded
+from featurecard.embedded import Recipe, threads
 
-from featurecard import embedded  # noqa: E402
-from featurecard.embedded import Recipe, threads  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TL4_PYTHON = ROOT / ".venv-tl4" / "bin" / "python"
 TINY = Recipe.tiny()

@@ -28,7 +28,6 @@ pytestmark = pytest.mark.browser
 TESTS = Path(__file__).resolve().parents[1]
 
 CELLS = [
-    f"import sys; sys.path[:0] = [{str(TESTS)!r}, {str(TESTS / 'browser')!r}]\n"
     "import tempfile, cards\n"
     "ws, _ = cards.markup_workspace(__import__('pathlib').Path(tempfile.mkdtemp()))\n"
     "f0, f1 = cards.live_features(ws, 'mlp0', 2)\n"
@@ -71,6 +70,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(root / "ws"),
         "IPYTHONDIR": str(root / "ipython"),
+        # the kernel imports cards.py and tiny.py as pytest does (pyproject.toml's `pythonpath`)
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), str(TESTS / "browser"), os.environ.get("PYTHONPATH")])),
     }
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [
