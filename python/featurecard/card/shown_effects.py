@@ -40,10 +40,7 @@ def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tens
         return ctx.final_resid[torch.as_tensor(rows, device=dev), torch.as_tensor(pos, device=dev)]
     if ctx.final_rows is not None:
         return ctx.final_rows.at(rows, pos)
-    distinct, inverse = np.unique(rows, return_inverse=True)
-    hook = ctx.adapter.final_resid_hook
-    out = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [hook])[hook].float()
-    return out[torch.as_tensor(inverse, device=out.device), torch.as_tensor(pos, device=out.device)]
+    return _captured_at(ctx, rows, pos, ctx.adapter.final_resid_hook).float()
 
 
 def _sae_inputs_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor:
@@ -53,9 +50,15 @@ def _sae_inputs_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tenso
     if staged is not None and sae.hook_name in staged.capture.inputs:
         kept = staged.capture.inputs[sae.hook_name]
         return kept[torch.as_tensor(rows * staged.capture.seq_len + pos, device=kept.device)]
+    return _captured_at(ctx, rows, pos, sae.hook_name, sae.d_in)
+
+
+def _captured_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray, hook: str, d: int | None = None) -> Tensor:
+    """Hook ``hook``'s value at each (row, pos), from one forward pass of the distinct rows
+    (attention ``z`` flattened to ``[head * d_head]``, checked against ``d`` where given)."""
     distinct, inverse = np.unique(rows, return_inverse=True)
-    act = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [sae.hook_name])[sae.hook_name]
-    x = flatten_hook_activation(act, sae.d_in, sae.hook_name)
+    act = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [hook])[hook]
+    x = act if d is None else flatten_hook_activation(act, d, hook)
     return x[torch.as_tensor(inverse, device=x.device), torch.as_tensor(pos, device=x.device)]
 
 
