@@ -22,6 +22,12 @@ _NO_UNITS = {
 UNIT_HOOKS = "hooks with a vector at each position, [batch, pos, d] or [batch, pos, head, d_head]"
 
 
+def holds_ids(dtype: torch.dtype) -> bool:
+    """Whether a tensor of ``dtype`` holds token ids as they are: an integer type (a float, bool
+    or complex one would have to be rounded or cast, which can silently change ids)."""
+    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+
+
 def check_count(name: str, value: object) -> int:
     """A positive integer setting (``batch_size``, ``seq_len``)."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -61,7 +67,7 @@ def check_tokens(adapter: ModelAdapter, tokens: object, seq_len: int) -> Int[Ten
         raise TypeError(
             f"tokens must be an int tensor [batch, pos], a string or a list of strings; got {type(tokens).__name__}"
         )
-    if tokens.dtype.is_floating_point or tokens.dtype == torch.bool or tokens.is_complex():
+    if not holds_ids(tokens.dtype):
         raise TypeError(f"tokens must have an integer dtype (token ids); got {tokens.dtype}")
     if tokens.ndim != 2 or tokens.shape[0] == 0 or tokens.shape[1] == 0:
         raise ValueError(f"tokens must have shape [batch, pos] with batch, pos >= 1; got {tuple(tokens.shape)}")
@@ -125,7 +131,7 @@ def prompt_tokens(adapter: ModelAdapter, prompt: str | Tensor | Sequence[int]) -
         # long text is refused below instead of silently losing its end
         ids = torch.as_tensor(adapter.model.to_tokens(prompt, prepend_bos=True, truncate=False)[0]).cpu()
     elif isinstance(prompt, Tensor):
-        if prompt.dtype.is_floating_point or prompt.dtype == torch.bool:
+        if not holds_ids(prompt.dtype):
             raise TypeError(f"prompt tokens must be integer ids; got dtype {prompt.dtype}")
         if prompt.ndim == 2 and prompt.shape[0] == 1:
             prompt = prompt[0]
