@@ -36,6 +36,7 @@ TORCH_FREE = (
     "core.view",
     "core.static",
     "core.export",
+    "core.files",
     "card.payload",
     "card.widget",
     "graph.payload",

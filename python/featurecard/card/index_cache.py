@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import warnings
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..core.files import replace_atomically
 from ..core.sae import SparseAutoencoder
 from .correlation import NeuronCorrelationSums
 from .index import ActivationIndex
@@ -82,12 +82,7 @@ def save_pass(path: str | Path, result: PassResult) -> Path:
         },
         "final_resid": result.final_resid,
     }
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind (gone already if renamed)
+    replace_atomically(out, lambda tmp: torch.save(payload, tmp))
     return out
 
 

@@ -15,17 +15,14 @@ only, with such characters shown as escapes and each token's direction isolated.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
-import os
-import secrets
-import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .codecs import to_portable
+from .files import replace_atomically
 from .static import bundle_files, runtime_file
 
 # Characters written as \uXXXX escapes in the page's JSON: "<", ">", "&" (so a token cannot end
@@ -106,33 +103,5 @@ def write_html(
         raise IsADirectoryError(f"export path {out} is a directory: give a file name such as {out / 'card.html'}")
     page = to_html(states, title=title, view=view, values=values)  # before touching the disk
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, page)
+    replace_atomically(out, lambda tmp: tmp.write_text(page, encoding="utf-8", newline=""))
     return out
-
-
-def atomic_write_text(out: Path, text: str) -> None:
-    """``out.write_text(text)`` through a same-folder temporary file and a rename."""
-    tmp, fd = _create_temp(out)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if out.exists():
-            tmp.chmod(stat.S_IMODE(out.stat().st_mode))  # a replaced file keeps its permissions
-        tmp.replace(out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def _create_temp(out: Path) -> tuple[Path, int]:
-    # os.open with mode 0o666 gives a new file the usual permissions (the umask applies), unlike mkstemp's 0o600.
-    for _ in range(100):
-        tmp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file beside {out}")
