@@ -50,13 +50,6 @@ export const ALLOWED_LONG: LongFunction[] = [
     reason: FACTORY,
   },
   {
-    file: "src/graph/routes.ts",
-    name: "buildEdges",
-    lines: 77,
-    reason:
-      "the threshold rule of python/featurecard/graph/build.py (build_graph) in one pass; to be split (item 7)",
-  },
-  {
     file: "src/nodes/components/node-table.ts",
     name: "createNodeTable",
     lines: 211,

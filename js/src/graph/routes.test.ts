@@ -2,7 +2,17 @@ import { describe, expect, it } from "vitest";
 import { makeGraphState } from "../../testing/make-graph-state";
 import { decodeGraph } from "./data";
 import { makeLayout } from "./layout";
-import { buildEdges, type Edge, nodeId, parseNodeId, routes, targetNode } from "./routes";
+import {
+  buildEdges,
+  type Edge,
+  edgesInto,
+  keptSources,
+  nodeId,
+  parseNodeId,
+  routes,
+  stateParts,
+  targetNode,
+} from "./routes";
 
 const data = () => decodeGraph(makeGraphState());
 const key = (e: Edge) => `${nodeId(e.src)}>${nodeId(e.dst)}:${e.kind}`;
@@ -39,6 +49,58 @@ describe("the threshold rule (the hand-built case of tests/unit/test_contributio
     expect(got["resid:0:0>attn:0:1:attn"]).toBeUndefined();
     expect(got["resid:0:1>attn:0:1:attn"]).toBeCloseTo(0.53 / 0.83, 6);
     expect(got["attn:0:1>resid:1:1:attn_out"]).toBeCloseTo(0.53 / 0.83, 6);
+  });
+});
+
+describe("the threshold rule's steps", () => {
+  it("keeps the attention sources above the threshold, by layer * nPos + query", () => {
+    // shares 0.48 (query 0), 0.12 and 0.53 (query 1), all in layer 0
+    expect([...keptSources(data(), 0.04)]).toEqual([
+      [0, [0]],
+      [1, [1, 2]],
+    ]);
+    expect([...keptSources(data(), 0.2)]).toEqual([
+      [0, [0]],
+      [1, [2]],
+    ]);
+    expect(keptSources(data(), 0.6).size).toBe(0);
+  });
+
+  it("sums a state's kept parts and zeroes the dropped ones", () => {
+    const d = data();
+    const sources = keptSources(d, 0.04);
+    // state 1 at query 0: resid 0.5, source 0.48, b_O 0.02 (dropped); no MLP writes it
+    const p = stateParts(d, sources, { attn: 0, mlp: undefined }, 1, 0, 0.04);
+    expect(p.sources).toEqual([0]);
+    expect(p.resid).toBeCloseTo(0.5, 6);
+    expect(p.sourceSum).toBeCloseTo(0.48, 6);
+    expect(p.bias).toBe(0);
+    expect(p.mlp).toBe(0);
+    expect(p.total).toBeCloseTo(0.98, 6);
+    // state 2 at query 1: resid 0.4 and the MLP's 0.6; no attention writes it
+    const q = stateParts(d, sources, { attn: undefined, mlp: 0 }, 2, 1, 0.04);
+    expect(q.sources).toEqual([]);
+    expect(q.resid).toBeCloseTo(0.4, 6);
+    expect(q.mlp).toBeCloseTo(0.6, 6);
+    expect(q.total).toBeCloseTo(1, 6);
+  });
+
+  it("turns one state's parts into its edges, renormalised by their total", () => {
+    const d = data();
+    const writers = { attn: 0, mlp: undefined };
+    const p = stateParts(d, keptSources(d, 0.04), writers, 1, 1, 0.04);
+    // resid 0.3, sources 0.12 + 0.53, b_O 0.05: total 1.0
+    const got = edgesInto(d, { kind: "resid", index: 1, pos: 1 }, writers, p);
+    expect(got.map(key)).toEqual([
+      "resid:0:1>resid:1:1:resid",
+      "resid:0:0>attn:0:1:attn",
+      "resid:0:1>attn:0:1:attn",
+      "attn:0:1>resid:1:1:attn_out",
+    ]);
+    expect(got.map((e) => e.weight).map((w) => Number(w.toFixed(6)))).toEqual([
+      0.3, 0.12, 0.53, 0.7,
+    ]);
+    expect(got[1]?.heads?.map((w) => Number(w.toFixed(6)))).toEqual([0.1, 0.02]);
   });
 });
 

@@ -42,9 +42,9 @@ export function parseNodeId(id: string): NodeKey | null {
 
 const at = (a: ArrayLike<number>, i: number): number => a[i] ?? 0;
 
-/** Every kept edge at `threshold` (which must be >= data.threshold to be complete). */
-export function buildEdges(d: GraphData, threshold: number): Edge[] {
-  const bySource = new Map<number, number[]>(); // layer * nPos + query -> edge indices
+/** The attention sources above `threshold`, by block and query: layer * nPos + query -> edge indices. */
+export function keptSources(d: GraphData, threshold: number): Map<number, number[]> {
+  const bySource = new Map<number, number[]>();
   for (let i = 0; i < d.edgeShare.length; i++) {
     if (!(at(d.edgeShare, i) > threshold)) continue;
     const key = at(d.edgeLayer, i) * d.nPos + at(d.edgeQuery, i);
@@ -52,70 +52,105 @@ export function buildEdges(d: GraphData, threshold: number): Edge[] {
     if (list) list.push(i);
     else bySource.set(key, [i]);
   }
+  return bySource;
+}
+
+/** The blocks that write a residual state: the layer of its attention block and of its MLP. */
+export interface Writers {
+  attn: number | undefined;
+  mlp: number | undefined;
+}
+
+/** The kept parts of one residual state (a dropped part is 0) and their sum, the renormaliser. */
+export interface StateParts {
+  resid: number; // the previous state's share
+  sources: number[]; // the kept attention sources (edge indices)
+  sourceSum: number; // their shares summed
+  bias: number; // the attention block's b_O
+  mlp: number;
+  total: number;
+}
+
+const kept = (share: number, threshold: number): number => (share > threshold ? share : 0);
+
+/** The parts of residual state (r, q) kept at `threshold`; `sources` from keptSources. */
+export function stateParts(
+  d: GraphData,
+  sources: Map<number, number[]>,
+  writers: Writers,
+  r: number,
+  q: number,
+  threshold: number,
+): StateParts {
+  const { attn: la, mlp: lm } = writers;
+  const resid = kept(at(d.resid, (r - 1) * d.nPos + q), threshold);
+  const src = la === undefined ? [] : (sources.get(la * d.nPos + q) ?? []);
+  const bias = la === undefined ? 0 : kept(at(d.bias, la * d.nPos + q), threshold);
+  const mlp = lm === undefined ? 0 : kept(at(d.mlp, lm * d.nPos + q), threshold);
+  let sourceSum = 0;
+  for (const i of src) sourceSum += at(d.edgeShare, i);
+  return { resid, sources: src, sourceSum, bias, mlp, total: resid + sourceSum + bias + mlp };
+}
+
+function attnEdges(d: GraphData, layer: number, dst: NodeKey, p: StateParts): Edge[] {
+  const aNode: NodeKey = { kind: "attn", index: layer, pos: dst.pos };
+  const out: Edge[] = p.sources.map((i) => {
+    const heads = Array.from(
+      d.edgeHeads.subarray(i * d.nHeads, (i + 1) * d.nHeads),
+      (x) => x / p.total,
+    );
+    const share = at(d.edgeShare, i);
+    const from: NodeKey = { kind: "resid", index: d.attnIn[layer] ?? 0, pos: at(d.edgeKey, i) };
+    return { src: from, dst: aNode, kind: "attn", share, weight: share / p.total, heads };
+  });
+  const s = p.sourceSum + p.bias;
+  out.push({ src: aNode, dst, kind: "attn_out", share: s, weight: s / p.total, heads: null });
+  return out;
+}
+
+function mlpEdges(d: GraphData, layer: number, dst: NodeKey, p: StateParts): Edge[] {
+  const mNode: NodeKey = { kind: "mlp", index: layer, pos: dst.pos };
+  const from: NodeKey = { kind: "resid", index: d.mlpIn[layer] ?? 0, pos: dst.pos };
+  const part = { share: p.mlp, weight: p.mlp / p.total, heads: null };
+  return [
+    { src: from, dst: mNode, kind: "mlp_in", ...part },
+    { src: mNode, dst, kind: "mlp_out", ...part },
+  ];
+}
+
+/** The edges into residual state `dst` from its kept parts `p` (whose total is > 0). */
+export function edgesInto(d: GraphData, dst: NodeKey, writers: Writers, p: StateParts): Edge[] {
+  const out: Edge[] = [];
+  if (p.resid) {
+    const from: NodeKey = { kind: "resid", index: dst.index - 1, pos: dst.pos };
+    out.push({
+      src: from,
+      dst,
+      kind: "resid",
+      share: p.resid,
+      weight: p.resid / p.total,
+      heads: null,
+    });
+  }
+  if (writers.attn !== undefined && (p.sources.length > 0 || p.bias)) {
+    out.push(...attnEdges(d, writers.attn, dst, p));
+  }
+  if (writers.mlp !== undefined && p.mlp) out.push(...mlpEdges(d, writers.mlp, dst, p));
+  return out;
+}
+
+/** Every kept edge at `threshold` (which must be >= data.threshold to be complete). */
+export function buildEdges(d: GraphData, threshold: number): Edge[] {
+  const sources = keptSources(d, threshold);
   const attnInto = new Map(d.attnOut.map((r, layer) => [r, layer]));
   const mlpInto = new Map(d.mlpOut.map((r, layer) => [r, layer]));
   const edges: Edge[] = [];
   for (let r = 1; r < d.nLevels; r++) {
-    const la = attnInto.get(r);
-    const lm = mlpInto.get(r);
+    const writers: Writers = { attn: attnInto.get(r), mlp: mlpInto.get(r) };
     for (let q = 0; q < d.nPos; q++) {
-      const res = at(d.resid, (r - 1) * d.nPos + q);
-      const keptRes = res > threshold ? res : 0;
-      const src = la === undefined ? [] : (bySource.get(la * d.nPos + q) ?? []);
-      const b = la === undefined ? 0 : at(d.bias, la * d.nPos + q);
-      const keptB = b > threshold ? b : 0;
-      const m = lm === undefined ? 0 : at(d.mlp, lm * d.nPos + q);
-      const keptM = m > threshold ? m : 0;
-      let srcSum = 0;
-      for (const i of src) srcSum += at(d.edgeShare, i);
-      const total = keptRes + srcSum + keptB + keptM;
-      if (!(total > 0)) continue;
-      const dst: NodeKey = { kind: "resid", index: r, pos: q };
-      if (keptRes) {
-        const from: NodeKey = { kind: "resid", index: r - 1, pos: q };
-        edges.push({
-          src: from,
-          dst,
-          kind: "resid",
-          share: keptRes,
-          weight: keptRes / total,
-          heads: null,
-        });
-      }
-      if (la !== undefined && (src.length > 0 || keptB)) {
-        const aNode: NodeKey = { kind: "attn", index: la, pos: q };
-        for (const i of src) {
-          const heads = Array.from(
-            d.edgeHeads.subarray(i * d.nHeads, (i + 1) * d.nHeads),
-            (x) => x / total,
-          );
-          const share = at(d.edgeShare, i);
-          const from: NodeKey = { kind: "resid", index: d.attnIn[la] ?? 0, pos: at(d.edgeKey, i) };
-          edges.push({ src: from, dst: aNode, kind: "attn", share, weight: share / total, heads });
-        }
-        const s = srcSum + keptB;
-        edges.push({ src: aNode, dst, kind: "attn_out", share: s, weight: s / total, heads: null });
-      }
-      if (lm !== undefined && keptM) {
-        const mNode: NodeKey = { kind: "mlp", index: lm, pos: q };
-        const from: NodeKey = { kind: "resid", index: d.mlpIn[lm] ?? 0, pos: q };
-        edges.push({
-          src: from,
-          dst: mNode,
-          kind: "mlp_in",
-          share: keptM,
-          weight: keptM / total,
-          heads: null,
-        });
-        edges.push({
-          src: mNode,
-          dst,
-          kind: "mlp_out",
-          share: keptM,
-          weight: keptM / total,
-          heads: null,
-        });
-      }
+      const parts = stateParts(d, sources, writers, r, q, threshold);
+      if (!(parts.total > 0)) continue;
+      edges.push(...edgesInto(d, { kind: "resid", index: r, pos: q }, writers, parts));
     }
   }
   return edges;
