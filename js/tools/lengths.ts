@@ -32,12 +32,6 @@ export const ALLOWED_LONG: LongFunction[] = [
   },
   { file: "src/card/components/nav.ts", name: "createNav", lines: 156, reason: FACTORY },
   {
-    file: "src/card/components/histogram.ts",
-    name: "renderHistogram",
-    lines: 107,
-    reason: "draws the axes, bars and hover marks of one SVG in one pass; to be split (item 7)",
-  },
-  {
     file: "src/graph/components/contribution-graph.ts",
     name: "createContributionGraph",
     lines: 203,

@@ -25,6 +25,138 @@ export interface HistView {
 
 const M = { left: 34, right: 8, top: 14, bottom: 18 };
 
+/** Where the plot sits in its box and how values and counts map to pixels. */
+export interface HistFrame {
+  lo: number; // the x range (widened by 0.5 each way when it is a single value)
+  hi: number;
+  x0: number; // the plot's pixel box: left, right, bottom (count 0) and top
+  x1: number;
+  y0: number;
+  y1: number;
+  yTicks: number[]; // integer counts
+  top: number; // the count drawn at y1
+  x(v: number): number;
+  y(c: number): number;
+}
+
+/** The frame of a `width` x `height` histogram of `hist`. */
+export function histFrame(hist: HistData, width: number, height: number): HistFrame {
+  const n = hist.counts.length;
+  let lo = hist.edges[0] ?? 0;
+  let hi = hist.edges[n] ?? lo;
+  if (!(hi > lo)) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const x0 = M.left;
+  const x1 = width - M.right;
+  const y0 = height - M.bottom;
+  const y1 = M.top;
+  let maxCount = 0;
+  for (let i = 0; i < n; i++) maxCount = Math.max(maxCount, hist.counts[i] ?? 0);
+  const yTicks = maxCount > 0 ? niceTicks(0, maxCount, 4, true) : [0];
+  const top = Math.max(maxCount, yTicks[yTicks.length - 1] ?? 0, 1);
+  const x = (v: number) => x0 + ((v - lo) / (hi - lo)) * (x1 - x0);
+  const y = (c: number) => y0 - (c / top) * (y0 - y1);
+  return { lo, hi, x0, x1, y0, y1, yTicks, top, x, y };
+}
+
+/** The bar of bin [a, b] holding `count` values; a bin of one value is a thin bar at it. */
+export function barRect(
+  f: HistFrame,
+  a: number,
+  b: number,
+  count: number,
+): { x: number; y: number; width: number; height: number } {
+  const point = !(b > a);
+  return {
+    x: point ? f.x(a) - 3 : f.x(a),
+    y: f.y(count),
+    width: point ? 6 : Math.max(1, f.x(b) - f.x(a) - 0.5),
+    height: Math.max(0.5, f.y0 - f.y(count)),
+  };
+}
+
+/** The x ticks inside [lo, hi] (with a relative slack of 1e-9 for rounding). */
+export function visibleTicks(ticks: ArrayLike<number>, lo: number, hi: number): number[] {
+  return Array.from(ticks).filter(
+    (t) => !(t < lo - 1e-9 * Math.abs(lo) || t > hi + 1e-9 * Math.abs(hi)),
+  );
+}
+
+/** The hover marker's pixel (clamped to the plot) and its label's anchor (kept inside). */
+export function markerAt(f: HistFrame, value: number): { px: number; anchor: string } {
+  const px = Math.min(Math.max(f.x(value), f.x0), f.x1);
+  const anchor = px < f.x0 + 20 ? "start" : px > f.x1 - 20 ? "end" : "middle";
+  return { px, anchor };
+}
+
+function drawGrid(f: HistFrame): SVGGElement {
+  const grid = s("g", { class: "fc-hist-y" });
+  for (const t of f.yTicks) {
+    grid.append(
+      s("line", { x1: f.x0, x2: f.x1, y1: f.y(t), y2: f.y(t), class: "fc-grid" }),
+      s("text", { x: f.x0 - 4, y: f.y(t) + 3, "text-anchor": "end" }, tickLabel(t, 1)),
+    );
+  }
+  return grid;
+}
+
+function drawBars(f: HistFrame, hist: HistData, fill: (mid: number) => string): SVGGElement {
+  const bars = s("g", { class: "fc-hist-bars" });
+  for (let i = 0; i < hist.counts.length; i++) {
+    const c = hist.counts[i] ?? 0;
+    if (c <= 0) continue;
+    const a = hist.edges[i] ?? f.lo;
+    const b = hist.edges[i + 1] ?? a;
+    const bar = s("rect", { ...barRect(f, a, b, c), fill: fill((a + b) / 2), class: "fc-bar" });
+    bar.append(s("title", {}, `${fmt(a)} – ${fmt(b)}: ${c}`));
+    bars.append(bar);
+  }
+  return bars;
+}
+
+function drawAxis(f: HistFrame, ticks: ArrayLike<number>, height: number): SVGGElement {
+  const axis = s("g", { class: "fc-hist-x" });
+  axis.append(s("line", { x1: f.x0, x2: f.x1, y1: f.y0, y2: f.y0, class: "fc-axis" }));
+  const step = tickStep(ticks);
+  for (const t of visibleTicks(ticks, f.lo, f.hi)) {
+    axis.append(
+      s("line", { x1: f.x(t), x2: f.x(t), y1: f.y0, y2: f.y0 + 3, class: "fc-axis" }),
+      s(
+        "text",
+        { x: f.x(t), y: height - 4, "text-anchor": "middle", class: "fc-tick" },
+        tickLabel(t, step),
+      ),
+    );
+  }
+  return axis;
+}
+
+/** The hover marker, hidden, and the function that moves it (null hides it). */
+function drawMarker(f: HistFrame): { g: SVGGElement; mark(value: number | null): void } {
+  const g = s("g", { class: "fc-marker", visibility: "hidden" });
+  const line = s("line", { x1: 0, x2: 0, y1: f.y1 - 2, y2: f.y0, class: "fc-marker-line" });
+  const label = s("text", { x: 0, y: f.y1 - 4, "text-anchor": "middle", class: "fc-marker-label" });
+  g.append(line, label);
+  const mark = (value: number | null) => {
+    if (value === null || !Number.isFinite(value)) {
+      g.setAttribute("visibility", "hidden");
+      delete g.dataset.value;
+      return;
+    }
+    const { px, anchor } = markerAt(f, value);
+    line.setAttribute("x1", String(px));
+    line.setAttribute("x2", String(px));
+    label.setAttribute("x", String(px));
+    label.setAttribute("text-anchor", anchor);
+    label.textContent = fmt(value);
+    g.dataset.value = String(value);
+    g.setAttribute("visibility", "visible");
+  };
+  return { g, mark };
+}
+
 export function renderHistogram(hist: HistData, opt: HistOptions): HistView {
   const W = opt.width ?? 300;
   const H = opt.height ?? 110;
@@ -37,98 +169,11 @@ export function renderHistogram(hist: HistData, opt: HistOptions): HistView {
     "aria-label": opt.label,
     class: "fc-hist-svg",
   });
-  const n = hist.counts.length;
-  let lo = hist.edges[0] ?? 0;
-  let hi = hist.edges[n] ?? lo;
-  if (!(hi > lo)) {
-    lo -= 0.5;
-    hi += 0.5;
-  }
-  const x0 = M.left;
-  const x1 = W - M.right;
-  const y0 = H - M.bottom;
-  const y1 = M.top;
-  const x = (v: number) => x0 + ((v - lo) / (hi - lo)) * (x1 - x0);
-  let maxCount = 0;
-  for (let i = 0; i < n; i++) maxCount = Math.max(maxCount, hist.counts[i] ?? 0);
-  const yTicks = maxCount > 0 ? niceTicks(0, maxCount, 4, true) : [0];
-  const top = Math.max(maxCount, yTicks[yTicks.length - 1] ?? 0, 1);
-  const y = (c: number) => y0 - (c / top) * (y0 - y1);
-  svg.dataset.lo = String(lo);
-  svg.dataset.hi = String(hi);
-
-  const grid = s("g", { class: "fc-hist-y" });
-  for (const t of yTicks) {
-    grid.append(
-      s("line", { x1: x0, x2: x1, y1: y(t), y2: y(t), class: "fc-grid" }),
-      s("text", { x: x0 - 4, y: y(t) + 3, "text-anchor": "end" }, tickLabel(t, 1)),
-    );
-  }
-  svg.append(grid);
-
-  const bars = s("g", { class: "fc-hist-bars" });
-  for (let i = 0; i < n; i++) {
-    const c = hist.counts[i] ?? 0;
-    if (c <= 0) continue;
-    const a = hist.edges[i] ?? lo;
-    const b = hist.edges[i + 1] ?? a;
-    const point = !(b > a); // all values equal: one thin bar at that value
-    const left = point ? x(a) - 3 : x(a);
-    const width = point ? 6 : Math.max(1, x(b) - x(a) - 0.5);
-    const bar = s("rect", {
-      x: left,
-      y: y(c),
-      width,
-      height: Math.max(0.5, y0 - y(c)),
-      fill: opt.fill((a + b) / 2),
-      class: "fc-bar",
-    });
-    bar.append(s("title", {}, `${fmt(a)} – ${fmt(b)}: ${c}`));
-    bars.append(bar);
-  }
-  svg.append(bars);
-
-  const axis = s("g", { class: "fc-hist-x" });
-  axis.append(s("line", { x1: x0, x2: x1, y1: y0, y2: y0, class: "fc-axis" }));
-  const step = tickStep(hist.ticks);
-  for (let i = 0; i < hist.ticks.length; i++) {
-    const t = hist.ticks[i] ?? 0;
-    if (t < lo - 1e-9 * Math.abs(lo) || t > hi + 1e-9 * Math.abs(hi)) continue;
-    axis.append(
-      s("line", { x1: x(t), x2: x(t), y1: y0, y2: y0 + 3, class: "fc-axis" }),
-      s(
-        "text",
-        { x: x(t), y: H - 4, "text-anchor": "middle", class: "fc-tick" },
-        tickLabel(t, step),
-      ),
-    );
-  }
-  svg.append(axis);
-
-  const marker = s("g", { class: "fc-marker", visibility: "hidden" });
-  const line = s("line", { x1: 0, x2: 0, y1: y1 - 2, y2: y0, class: "fc-marker-line" });
-  const label = s("text", { x: 0, y: y1 - 4, "text-anchor": "middle", class: "fc-marker-label" });
-  marker.append(line, label);
-  svg.append(marker);
+  const f = histFrame(hist, W, H);
+  svg.dataset.lo = String(f.lo);
+  svg.dataset.hi = String(f.hi);
+  const marker = drawMarker(f);
+  svg.append(drawGrid(f), drawBars(f, hist, opt.fill), drawAxis(f, hist.ticks, H), marker.g);
   root.append(svg);
-
-  return {
-    root,
-    mark(value) {
-      if (value === null || !Number.isFinite(value)) {
-        marker.setAttribute("visibility", "hidden");
-        delete marker.dataset.value;
-        return;
-      }
-      const px = Math.min(Math.max(x(value), x0), x1);
-      line.setAttribute("x1", String(px));
-      line.setAttribute("x2", String(px));
-      const anchor = px < x0 + 20 ? "start" : px > x1 - 20 ? "end" : "middle";
-      label.setAttribute("x", String(px));
-      label.setAttribute("text-anchor", anchor);
-      label.textContent = fmt(value);
-      marker.dataset.value = String(value);
-      marker.setAttribute("visibility", "visible");
-    },
-  };
+  return { root, mark: marker.mark };
 }
