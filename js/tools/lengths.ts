@@ -30,7 +30,6 @@ export const ALLOWED_LONG: LongFunction[] = [
     lines: 233,
     reason: FACTORY,
   },
-  { file: "src/card/components/nav.ts", name: "createNav", lines: 156, reason: FACTORY },
   {
     file: "src/graph/components/contribution-graph.ts",
     name: "createContributionGraph",

@@ -58,10 +58,85 @@ function button(cls: string, text: string, label: string): HTMLButtonElement {
   return b;
 }
 
-export function createNav(cb: NavCallbacks): NavView {
-  const listeners = new AbortController();
-  const on = (el: HTMLElement, type: string, fn: (e: Event) => void) =>
-    el.addEventListener(type, fn, { signal: listeners.signal });
+/** The bar's elements. */
+interface NavParts {
+  root: HTMLElement;
+  back: HTMLButtonElement;
+  forward: HTMLButtonElement;
+  prev: HTMLButtonElement;
+  next: HTMLButtonElement;
+  random: HTMLButtonElement;
+  input: HTMLInputElement;
+  searchBox: HTMLInputElement;
+  status: HTMLElement;
+  results: HTMLElement;
+}
+
+/** The bar's state: what it was last told, the index it shows, a pending typed index. */
+interface NavModel {
+  st: NavState;
+  current: number | null;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Which controls are disabled (true) and the index box's max. */
+export interface NavFlags {
+  max: string;
+  index: boolean;
+  prev: boolean;
+  next: boolean;
+  back: boolean;
+  forward: boolean;
+  random: boolean;
+  search: boolean;
+}
+
+export const clampIndex = (n: number, count: number): number => Math.min(Math.max(n, 0), count - 1);
+
+/** The index one step from `from` (null: before the first / after the last), or undefined. */
+export function stepTarget(
+  from: number | null,
+  delta: 1 | -1,
+  count: number,
+  choices: readonly number[],
+): number | undefined {
+  if (count <= 0) return undefined;
+  const here = from ?? (delta > 0 ? -1 : count);
+  if (choices.length === 0) return clampIndex(here + delta, count);
+  const sorted = [...choices].sort((a, b) => a - b);
+  const target = delta > 0 ? sorted.find((c) => c > here) : sorted.reverse().find((c) => c < here);
+  return target === undefined ? undefined : clampIndex(target, count);
+}
+
+/**
+ * What the index box's text asks for: an index to select, "reset" (not an integer, on commit:
+ * show the current index again) or null (wait: empty, or out of range while still typing).
+ */
+export function typedIndex(text: string, final: boolean, count: number): number | "reset" | null {
+  const raw = text.trim();
+  const n = Number(raw);
+  if (raw === "" || !Number.isInteger(n)) return final ? "reset" : null;
+  return final || n === clampIndex(n, count) ? n : null;
+}
+
+export function navFlags(st: NavState, current: number | null): NavFlags {
+  const n = st.count;
+  const choices = [...st.choices].sort((a, b) => a - b);
+  const lo = choices.length > 0 ? (choices[0] ?? 0) : 0;
+  const hi = choices.length > 0 ? (choices[choices.length - 1] ?? 0) : n - 1;
+  return {
+    max: n > 0 ? String(n - 1) : "",
+    index: n <= 0,
+    prev: n <= 0 || current === null || current <= lo,
+    next: n <= 0 || current === null || current >= hi,
+    back: !st.canBack,
+    forward: !st.canForward,
+    random: n <= 0 || (!st.live && choices.length < 2),
+    search: !st.live,
+  };
+}
+
+function buildNav(): NavParts {
   const root = h("div", "fc-nav");
   const back = button("fc-back", "⟲", "back (history)");
   const forward = button("fc-forward", "⟳", "forward (history)");
@@ -85,131 +160,136 @@ export function createNav(cb: NavCallbacks): NavView {
   results.hidden = true;
   searchWrap.append(searchBox, status, results);
   root.append(back, forward, prev, input, next, random, searchWrap, help);
+  return { root, back, forward, prev, next, random, input, searchBox, status, results };
+}
 
-  let st: NavState = {
-    feature: null,
-    count: 0,
-    choices: [],
-    canBack: false,
-    canForward: false,
-    live: true,
-  };
-  let current: number | null = null;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+function applyFlags(el: NavParts, f: NavFlags): void {
+  el.input.max = f.max;
+  el.input.disabled = f.index;
+  el.prev.disabled = f.prev;
+  el.next.disabled = f.next;
+  el.back.disabled = f.back;
+  el.forward.disabled = f.forward;
+  el.random.disabled = f.random;
+  el.searchBox.disabled = f.search;
+  el.searchBox.title = f.search ? "search needs a running kernel" : "type a text and press Enter";
+}
 
-  const clamp = (n: number) => Math.min(Math.max(n, 0), st.count - 1);
+function hitButton(hit: SearchResult["hits"][number]): HTMLButtonElement {
+  const b = h("button", "fc-hit");
+  b.type = "button";
+  b.dataset.feature = String(hit.feature);
+  b.append(
+    h("span", "fc-hit-id", `#${hit.feature}`),
+    h("span", "fc-hit-act", fmt(hit.act)),
+    h("span", "fc-hit-frac", hit.frac > 0 ? `${percent(hit.frac)} of max` : "dead in data"),
+    h("span", "fc-hit-tok", quoteToken(hit.token)),
+  );
+  b.title = `unit ${hit.feature} peaks at token ${hit.pos} ${quoteToken(hit.token)}`;
+  return b;
+}
 
-  function select(n: number): void {
-    if (st.count <= 0) return;
-    const target = clamp(n);
-    input.value = String(target);
-    if (target === current) return;
-    current = target;
-    sync();
-    cb.select(target);
+function showResults(el: NavParts, result: SearchResult | null, message: string): void {
+  el.status.textContent = message;
+  el.status.hidden = message === "";
+  el.results.replaceChildren();
+  el.results.hidden = result === null || result.hits.length === 0;
+  for (const hit of result?.hits ?? []) {
+    const li = h("li", "");
+    li.append(hitButton(hit));
+    el.results.append(li);
   }
+}
 
-  function step(delta: 1 | -1): void {
-    if (st.count <= 0) return;
-    const here = current ?? st.feature ?? (delta > 0 ? -1 : st.count);
-    if (st.choices.length > 0) {
-      const sorted = [...st.choices].sort((a, b) => a - b);
-      const target =
-        delta > 0 ? sorted.find((c) => c > here) : sorted.reverse().find((c) => c < here);
-      if (target !== undefined) select(target);
-      return;
-    }
-    select(here + delta);
-  }
+/** Shows index `n` (clamped) and reports it when it changed. */
+function selectIndex(el: NavParts, m: NavModel, cb: NavCallbacks, n: number): void {
+  if (m.st.count <= 0) return;
+  const target = clampIndex(n, m.st.count);
+  el.input.value = String(target);
+  if (target === m.current) return;
+  m.current = target;
+  applyFlags(el, navFlags(m.st, m.current));
+  cb.select(target);
+}
 
-  function commitTyped(final: boolean): void {
-    clearTimeout(timer);
-    timer = undefined;
-    const raw = input.value.trim();
-    const n = Number(raw);
-    if (raw === "" || !Number.isInteger(n)) {
-      if (final && current !== null) input.value = String(current); // ignore non-integers
-      return;
-    }
-    if (final || n === clamp(n)) select(n);
-  }
+function commitTyped(el: NavParts, m: NavModel, final: boolean, select: (n: number) => void) {
+  clearTimeout(m.timer);
+  m.timer = undefined;
+  const asked = typedIndex(el.input.value, final, m.st.count);
+  if (asked === "reset") {
+    if (m.current !== null) el.input.value = String(m.current); // ignore non-integers
+  } else if (asked !== null) select(asked);
+}
 
-  function sync(): void {
-    const n = st.count;
-    const choices = [...st.choices].sort((a, b) => a - b);
-    input.max = n > 0 ? String(n - 1) : "";
-    input.disabled = n <= 0;
-    const lo = choices.length > 0 ? (choices[0] ?? 0) : 0;
-    const hi = choices.length > 0 ? (choices[choices.length - 1] ?? 0) : n - 1;
-    prev.disabled = n <= 0 || current === null || current <= lo;
-    next.disabled = n <= 0 || current === null || current >= hi;
-    back.disabled = !st.canBack;
-    forward.disabled = !st.canForward;
-    random.disabled = n <= 0 || (!st.live && choices.length < 2);
-    searchBox.disabled = !st.live;
-    searchBox.title = st.live ? "type a text and press Enter" : "search needs a running kernel";
-  }
-
-  on(input, "input", () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => commitTyped(false), TYPING_DELAY_MS);
+function listen(
+  el: NavParts,
+  m: NavModel,
+  cb: NavCallbacks,
+  act: { step(delta: 1 | -1): void; commit(final: boolean): void },
+  signal: AbortSignal,
+): void {
+  const on = (target: HTMLElement, type: string, fn: (e: Event) => void) =>
+    target.addEventListener(type, fn, { signal });
+  on(el.input, "input", () => {
+    clearTimeout(m.timer);
+    m.timer = setTimeout(() => act.commit(false), TYPING_DELAY_MS);
   });
-  on(input, "change", () => commitTyped(true));
-  on(input, "keydown", (e) => {
-    if ((e as KeyboardEvent).key === "Enter") commitTyped(true);
+  on(el.input, "change", () => act.commit(true));
+  on(el.input, "keydown", (e) => {
+    if ((e as KeyboardEvent).key === "Enter") act.commit(true);
   });
-  on(prev, "click", () => step(-1));
-  on(next, "click", () => step(1));
-  on(back, "click", () => cb.back());
-  on(forward, "click", () => cb.forward());
-  on(random, "click", () => cb.random());
-  on(searchBox, "keydown", (e) => {
-    const k = (e as KeyboardEvent).key;
-    if (k === "Enter") cb.search(searchBox.value);
+  on(el.prev, "click", () => act.step(-1));
+  on(el.next, "click", () => act.step(1));
+  on(el.back, "click", () => cb.back());
+  on(el.forward, "click", () => cb.forward());
+  on(el.random, "click", () => cb.random());
+  on(el.searchBox, "keydown", (e) => {
+    if ((e as KeyboardEvent).key === "Enter") cb.search(el.searchBox.value);
   });
-  on(results, "click", (e) => {
+  on(el.results, "click", (e) => {
     const hit = (e.target as Element).closest<HTMLElement>("button.fc-hit");
     const f = Number(hit?.dataset.feature);
     if (hit && Number.isInteger(f)) cb.pick(f);
   });
+}
 
+export function createNav(cb: NavCallbacks): NavView {
+  const listeners = new AbortController();
+  const el = buildNav();
+  const m: NavModel = {
+    st: { feature: null, count: 0, choices: [], canBack: false, canForward: false, live: true },
+    current: null,
+    timer: undefined,
+  };
+  const select = (n: number) => selectIndex(el, m, cb, n);
+  const step = (delta: 1 | -1) => {
+    const target = stepTarget(m.current ?? m.st.feature, delta, m.st.count, m.st.choices);
+    if (target !== undefined) select(target);
+  };
+  listen(
+    el,
+    m,
+    cb,
+    { step, commit: (final) => commitTyped(el, m, final, select) },
+    listeners.signal,
+  );
   return {
-    root,
-    input,
-    searchBox,
+    root: el.root,
+    input: el.input,
+    searchBox: el.searchBox,
     step,
     update(next) {
-      const old = st;
-      st = next;
-      if (next.feature !== old.feature || current === null) {
-        current = next.feature;
-        if (current !== null) input.value = String(current);
+      const old = m.st;
+      m.st = next;
+      if (next.feature !== old.feature || m.current === null) {
+        m.current = next.feature;
+        if (m.current !== null) el.input.value = String(m.current);
       }
-      sync();
+      applyFlags(el, navFlags(m.st, m.current));
     },
-    showResults(result, message) {
-      status.textContent = message;
-      status.hidden = message === "";
-      results.replaceChildren();
-      results.hidden = result === null || result.hits.length === 0;
-      for (const hit of result?.hits ?? []) {
-        const li = h("li", "");
-        const b = h("button", "fc-hit");
-        b.type = "button";
-        b.dataset.feature = String(hit.feature);
-        b.append(
-          h("span", "fc-hit-id", `#${hit.feature}`),
-          h("span", "fc-hit-act", fmt(hit.act)),
-          h("span", "fc-hit-frac", hit.frac > 0 ? `${percent(hit.frac)} of max` : "dead in data"),
-          h("span", "fc-hit-tok", quoteToken(hit.token)),
-        );
-        b.title = `unit ${hit.feature} peaks at token ${hit.pos} ${quoteToken(hit.token)}`;
-        li.append(b);
-        results.append(li);
-      }
-    },
+    showResults: (result, message) => showResults(el, result, message),
     destroy() {
-      clearTimeout(timer);
+      clearTimeout(m.timer);
       listeners.abort();
     },
   };
