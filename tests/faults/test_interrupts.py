@@ -20,9 +20,10 @@ from faultkit import Tripwire, assert_same_state, interrupt_everywhere
 
 import tiny
 from featurecard import workspace
-from featurecard.card import index_pass, last_block, quick_cards
+from featurecard.card import last_block, quick_cards
 from featurecard.card.correlation import NeuronCorrelationSums
 from featurecard.card.index import IndexBuilder
+from featurecard.core import dataset
 from featurecard.core.forward_guard import model_lock
 from featurecard.core.model import ModelAdapter
 from featurecard.core.sae import SparseAutoencoder
@@ -79,9 +80,10 @@ def _tripwire(monkeypatch: pytest.MonkeyPatch, hooks: bool = True) -> Tripwire:
     for name in ("prepare", "complete_index", "neuron_sums", "release_quick"):
         wire.wrap(quick_cards.StagedSource, name)
     wire.wrap(quick_cards.Capture, "merge")
-    for name in ("add_counted_moments", "keep_mask", "concat_indexes"):
+    for name in ("add_counted_moments", "concat_indexes"):
         wire.wrap(quick_cards, name)
-    wire.wrap(index_pass, "keep_mask")
+    for name in ("read_rows", "keep_mask"):
+        wire.wrap(dataset, name)
     for name in ("capture_pass", "index_pass", "card_states", "FinalRows", "StagedSource"):
         wire.wrap(workspace, name)
     return wire
@@ -140,7 +142,8 @@ def test_an_interrupted_quick_card(model: Any, tokens: torch.Tensor, monkeypatch
             ws.card_state("s", F1),
         ],
     )
-    steps = {"HookPoint.forward", "workspace.capture_pass", "StagedSource.prepare", "SparseAutoencoder.encode_units"}
+    steps = {"HookPoint.forward", "workspace.capture_pass", "dataset.read_rows", "dataset.keep_mask"}
+    steps |= {"StagedSource.prepare", "SparseAutoencoder.encode_units"}
     assert steps <= where
     if ModelAdapter(model).can_resume:  # rows resume after block 0, advance through block 1
         assert {"FinalRows._advance", "ModelAdapter.capture_from", "LastBlockAtSpots.__call__"} <= where
@@ -192,5 +195,6 @@ def test_an_interrupted_one_pass_engine(model: Any, tokens: torch.Tensor, monkey
         act=lambda ws: ws.card_state("s", F1, complete=False),
         after=lambda ws: [ws.card_state("s", F1), ws.card_state("s", F2)],
     )
-    steps = {"workspace.index_pass", "HookPoint.forward", "IndexBuilder.add", "NeuronCorrelationSums.add_nonzeros"}
+    steps = {"workspace.index_pass", "HookPoint.forward", "dataset.read_rows", "dataset.keep_mask", "IndexBuilder.add"}
+    steps.add("NeuronCorrelationSums.add_nonzeros")
     assert steps <= where

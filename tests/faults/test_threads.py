@@ -19,7 +19,8 @@ import torch
 from faultkit import assert_same_state
 
 import tiny
-from featurecard.card import index_pass, quick_cards
+from featurecard.card import quick_cards
+from featurecard.core import dataset
 from featurecard.workspace import Workspace
 
 HOOKS = {"a": "blocks.0.mlp.hook_post", "b": "blocks.1.mlp.hook_post"}
@@ -143,7 +144,7 @@ def test_a_card_is_not_stuck_behind_another_workspaces_pass(
     want_b = _workspace(model, tokens, "b").card_state("b", 3, complete=False)
     ws_a, ws_b = _workspace(model, tokens, "a"), _workspace(model, tokens, "b")
     held, go = threading.Event(), threading.Event()
-    real, owner = index_pass.keep_mask, threading.current_thread()
+    real, owner = dataset.keep_mask, threading.current_thread()
     calls = []
 
     def between_batches(*args: Any) -> torch.Tensor:
@@ -154,7 +155,7 @@ def test_a_card_is_not_stuck_behind_another_workspaces_pass(
                 assert go.wait(timeout=120)
         return real(*args)
 
-    monkeypatch.setattr(index_pass, "keep_mask", between_batches)
+    monkeypatch.setattr(dataset, "keep_mask", between_batches)
     thread = threading.Thread(target=lambda: ws_a.index("a"))
     thread.start()
     assert held.wait(timeout=120)

@@ -1,9 +1,10 @@
 """The index pass: one streamed pass over the dataset, then cards as slices of the index.
 
-``build_indexes`` runs the model once over the token dataset in batches (with a progress bar),
-captures every hook the sources read, encodes each source (an SAE, or a hook's neurons via the
-identity "SAE") and feeds the activations to one :class:`~featurecard.card.index.IndexBuilder`
-per source. Peers re-run the model for every batch of 256 features; we never do.
+``build_indexes`` runs the model once over the token dataset in batches, with a progress bar
+(:func:`~featurecard.core.dataset.dataset_batches`), captures every hook the sources read,
+encodes each source (an SAE, or a hook's neurons via the identity "SAE") and feeds the
+activations to one :class:`~featurecard.card.index.IndexBuilder` per source. Peers re-run
+the model for every batch of 256 features; we never do.
 
 The same pass accumulates what the cards need later: streamed correlation sums against each
 source's input dimensions and, when it fits the budget, the final residual at every position
@@ -19,9 +20,8 @@ from dataclasses import dataclass
 import torch
 from jaxtyping import Int
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from ..core.dataset import FINAL_RESID_BUDGET, keep_mask
+from ..core.dataset import FINAL_RESID_BUDGET, dataset_batches
 from ..core.model import ModelAdapter, flatten_hook_activation
 from ..core.sae import SparseAutoencoder
 from .correlation import NeuronCorrelationSums
@@ -66,28 +66,20 @@ def index_pass(
     store = keep_final_resid and n_rows * seq_len * d_model * 4 <= FINAL_RESID_BUDGET
     final = torch.empty(n_rows, seq_len, d_model, device=device) if store else None
     hooks = sorted({s.hook_name for s in sources.values()} | ({final_hook} if store else set()))
-    bar = tqdm(
-        total=n_rows * seq_len,
-        unit="tok",
-        unit_scale=True,
-        disable=not progress,
-        desc=f"featurecard: indexing {', '.join(sources)}",
+    desc = f"featurecard: indexing {', '.join(sources)}"
+    batches = dataset_batches(
+        adapter, tokens, hooks, exclude_bos=exclude_bos, batch_size=batch_size, progress=progress, desc=desc
     )
-    for row0 in range(0, n_rows, batch_size):
-        batch = tokens[row0 : row0 + batch_size].to(device)
-        keep = keep_mask(batch, adapter.bos_token_id, exclude_bos)
-        acts = adapter.capture_dataset(batch, hooks)
+    for b in batches:
         if final is not None:
-            final[row0 : row0 + batch.shape[0]] = acts[final_hook].float()
+            final[b.row0 : b.row1] = b.acts[final_hook].float()
         for name, sae in sources.items():
-            x = flatten_hook_activation(acts[sae.hook_name], sae.d_in, sae.hook_name)
+            x = flatten_hook_activation(b.acts[sae.hook_name], sae.d_in, sae.hook_name)
             f = sae.encode(x)
-            rows, units, values = builders[name].add(f, row0, keep)
+            rows, units, values = builders[name].add(f, b.row0, b.keep)
             s = sums[name]
             if s is not None:
-                s.add_nonzeros(rows, units, values, x.flatten(0, 1), keep.flatten())
-        bar.update(batch.numel())
-    bar.close()
+                s.add_nonzeros(rows, units, values, x.flatten(0, 1), b.keep.flatten())
     return PassResult({name: b.finish() for name, b in builders.items()}, sums, final)
 
 

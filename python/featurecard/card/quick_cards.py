@@ -30,7 +30,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..core.dataset import FINAL_RESID_BUDGET, keep_mask
+from ..core.dataset import FINAL_RESID_BUDGET, dataset_batches
 from ..core.model import ModelAdapter, flatten_hook_activation, parse_hook
 from ..core.sae import SparseAutoencoder
 from .correlation import NeuronCorrelationSums, add_counted_moments, counted_mean
@@ -106,14 +106,14 @@ def capture_pass(
     shifts: dict[str, Tensor] = {}
     resid: Tensor | None = None
     keep = torch.empty(n_rows * seq_len, dtype=torch.bool, device=device)
-    bar = tqdm(total=n_rows * seq_len, unit="tok", unit_scale=True, disable=not progress, desc="featurecard: reading")
-    for row0 in range(0, n_rows, batch_size):
-        batch = tokens[row0 : row0 + batch_size].to(device)
-        lo, hi = row0 * seq_len, (row0 + batch.shape[0]) * seq_len
-        keep[lo:hi] = keep_mask(batch, adapter.bos_token_id, exclude_bos).flatten()
-        acts = adapter.capture_dataset(batch, wanted)
+    batches = dataset_batches(
+        adapter, tokens, wanted, exclude_bos=exclude_bos, batch_size=batch_size, progress=progress
+    )
+    for b in batches:
+        lo, hi = b.row0 * seq_len, b.row1 * seq_len
+        keep[lo:hi] = b.keep.flatten()
         for hook in hooks:
-            a = flatten_hook_activation(acts[hook], hooks[hook], hook).flatten(0, 1)
+            a = flatten_hook_activation(b.acts[hook], hooks[hook], hook).flatten(0, 1)
             if hook not in inputs:
                 inputs[hook] = torch.empty(n_rows * seq_len, a.shape[1], dtype=a.dtype, device=device)
                 zeros = torch.zeros(a.shape[1], dtype=torch.float64, device=device)
@@ -121,12 +121,10 @@ def capture_pass(
             inputs[hook][lo:hi] = a
             add_counted_moments(*moments[hook], a, keep[lo:hi], shifts[hook])
         if keep_resid:
-            r = acts[keep_resid]
+            r = b.acts[keep_resid]
             if resid is None:
                 resid = torch.empty(n_rows, seq_len, r.shape[-1], dtype=r.dtype, device=device)
-            resid[row0 : row0 + batch.shape[0]] = r
-        bar.update(batch.numel())
-    bar.close()
+            resid[b.row0 : b.row1] = r
     return Capture(inputs, keep, resid, n_rows, seq_len, moments)
 
 

@@ -21,12 +21,14 @@ import operator
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
+from jaxtyping import Int
 from torch import Tensor
 
-from ..core.dataset import keep_mask
+from ..core.dataset import dataset_batches
+from ..core.model import ModelAdapter
 
 AblationMode = Literal["zero", "mean"]
 MODES: tuple[str, ...] = ("zero", "mean")
@@ -89,37 +91,61 @@ def _int_field(obj: Mapping[str, Any], key: str) -> int:
     return operator.index(value)
 
 
-_MEANS: weakref.WeakKeyDictionary[Any, dict[str, Tensor]] = weakref.WeakKeyDictionary()
+class LatentColumns(Protocol):
+    """An SAE's activation index, as the latent means read it."""
+
+    @property
+    def n_tokens(self) -> int: ...
+    def column(self, unit: int) -> tuple[Tensor, Tensor]: ...
+
+
+class DatasetWorkspace(Protocol):
+    """What the dataset means read from a Workspace (which is one): its model, dataset and pass
+    settings, and its activation indexes."""
+
+    @property
+    def adapter(self) -> ModelAdapter: ...
+    @property
+    def tokens(self) -> Int[Tensor, "batch pos"]: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def exclude_bos(self) -> bool: ...
+    def index(self, name: str) -> LatentColumns: ...
+
+
+_MEANS: weakref.WeakKeyDictionary[DatasetWorkspace, dict[str, Tensor]] = weakref.WeakKeyDictionary()
 
 
 @torch.no_grad()
-def hook_mean(ws: Any, hook_name: str) -> Tensor:
+def hook_mean(ws: DatasetWorkspace, hook_name: str) -> Tensor:
     """The mean of a hook's activation over the Workspace's counted dataset positions
     (``[d]`` or ``[head, d_head]``), from one streamed pass, cached per Workspace."""
     cache = _MEANS.setdefault(ws, {})
     if hook_name not in cache:
         total: Tensor | None = None
         count = 0
-        for row0 in range(0, ws.tokens.shape[0], ws.batch_size):
-            batch = ws.tokens[row0 : row0 + ws.batch_size]
-            keep = keep_mask(batch, ws.adapter.bos_token_id, ws.exclude_bos).to(ws.adapter.device)
-            act = ws.adapter.capture(batch, [hook_name])[hook_name].float()
-            s = act[keep].sum(0)
+        batches = dataset_batches(
+            ws.adapter, ws.tokens, [hook_name], exclude_bos=ws.exclude_bos, batch_size=ws.batch_size, progress=False
+        )
+        for b in batches:
+            act = b.acts[hook_name].float()
+            s = act[b.keep].sum(0)
             total = s if total is None else total + s
-            count += int(keep.sum())
+            count += int(b.keep.sum())
         assert total is not None
         cache[hook_name] = total / max(count, 1)
     return cache[hook_name]
 
 
-def latent_mean(ws: Any, name: str, unit: int) -> float:
+def latent_mean(ws: DatasetWorkspace, name: str, unit: int) -> float:
     """A latent's mean over the counted dataset positions, from the activation index."""
     idx = ws.index(name)
     _pos, values = idx.column(unit)
     return float(values.double().sum()) / max(int(idx.n_tokens), 1)
 
 
-def replacement(ws: Any, ab: Ablation, hook_name: str) -> float | Tensor:
+def replacement(ws: DatasetWorkspace, ab: Ablation, hook_name: str) -> float | Tensor:
     """What an ablated node's activation becomes: 0, or its dataset mean."""
     if ab.mode == "zero":
         return 0.0
