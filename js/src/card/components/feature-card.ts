@@ -11,18 +11,28 @@
  * changes, so busy/error updates never disturb the index box while the user types in it.
  */
 
-import { maxAbs } from "../../core/colors";
 import { fmt, h, percent } from "../../core/dom";
 import type { SearchResult } from "../../core/schema";
 import type { CardData, CardHeader } from "../card-data";
 import { History, type Unit } from "../history";
+import {
+  canOpenUnit,
+  colourScale,
+  errorText,
+  hoverMarks,
+  navStateOf,
+  randomChoice,
+  rememberCard,
+  unitKey,
+  unitOf,
+} from "./card-state";
 import { renderExamples } from "./examples";
 import { hoverContent } from "./hover-content";
 import { handleKey } from "./keys";
 import { renderLeft } from "./left";
 import { type MiddleView, renderMiddle } from "./middle";
-import { createNav } from "./nav";
-import { createTooltip } from "./tooltip";
+import { createNav, type NavCallbacks, type NavView } from "./nav";
+import { createTooltip, type Tooltip } from "./tooltip";
 
 export { TYPING_DELAY_MS } from "./nav";
 
@@ -51,7 +61,6 @@ export interface FeatureCardView {
 }
 
 const CACHE_SIZE = 64;
-const key = (u: Unit) => `${u.source}\u0000${u.feature}`;
 
 function renderHeader(hd: CardHeader): HTMLElement {
   const header = h("div", "fc-header");
@@ -70,17 +79,37 @@ function renderHeader(hd: CardHeader): HTMLElement {
   return header;
 }
 
-function colourScale(data: CardData): number {
-  const m = Math.abs(data.header.max_act);
-  if (Number.isFinite(m) && m > 0) return m;
-  return Math.max(0, ...data.seqs.map((s) => maxAbs(s.acts)));
+/** The card's UI-only state (it never syncs). */
+interface CardState {
+  props: CardProps;
+  shown: CardData | null; // what the body draws (props.data, or a cached card)
+  localErrors: string[]; // failed searches / random picks
+  middle: MiddleView | null;
+  history: History;
+  cache: Map<string, CardData>; // recently shown cards, oldest first
 }
 
-export function createFeatureCard(callbacks: CardCallbacks): FeatureCardView {
-  const listeners = new AbortController();
-  const on = (el: HTMLElement, type: string, fn: (e: Event) => void) =>
-    el.addEventListener(type, fn, { signal: listeners.signal });
+/** The card's elements; `header` and `body` are replaced when the shown card changes. */
+interface CardParts {
+  root: HTMLDivElement;
+  banner: HTMLElement;
+  top: HTMLElement;
+  header: HTMLElement;
+  busy: HTMLElement;
+  notice: HTMLElement;
+  body: HTMLElement;
+}
 
+/** What the card's steps share. */
+interface Card {
+  cb: CardCallbacks;
+  st: CardState;
+  el: CardParts;
+  nav: NavView;
+  tooltip: Tooltip;
+}
+
+function buildCard(): CardParts {
   const root = h("div", "fc-card");
   root.tabIndex = 0;
   root.setAttribute("data-lm-suppress-shortcuts", "true");
@@ -88,224 +117,240 @@ export function createFeatureCard(callbacks: CardCallbacks): FeatureCardView {
   banner.setAttribute("role", "alert");
   banner.hidden = true;
   const top = h("div", "fc-top");
-  let header: HTMLElement = h("div", "fc-header");
+  const header = h("div", "fc-header");
   const busy = h("span", "fc-busy", "computing…");
   busy.hidden = true;
-  const history = new History();
-  const cache = new Map<string, CardData>();
-  let props: CardProps = {
-    data: null,
-    source: "",
-    feature: null,
-    errors: [],
-    busy: false,
-    notice: "",
-    live: true,
-    choices: [],
-  };
-  let shown: CardData | null = null; // what the body draws (props.data, or a cached card)
-  let localErrors: string[] = []; // failed searches / random picks
-  let middle: MiddleView | null = null;
-
-  const here = (): Unit | null =>
-    shown ? { source: shown.header.source, feature: shown.header.feature } : null;
-  const sourceNow = () => props.source || shown?.header.source || "";
-
-  function open(u: Unit): void {
-    if (!u.source) return;
-    localErrors = [];
-    const cached = cache.get(key(u));
-    if (cached && cached !== shown) show(cached);
-    if (callbacks.open) callbacks.open(u);
-    else if (u.source === sourceNow()) callbacks.onSelect?.(u.feature);
-    drawChrome();
-  }
-
-  const nav = createNav({
-    select: (feature) => open({ source: sourceNow(), feature }),
-    back: () => goHistory(history.back()),
-    forward: () => goHistory(history.forward()),
-    random: () => pickRandom(),
-    search: (text) => runSearch(text),
-    pick: (feature) => open({ source: sourceNow(), feature }),
-  });
-  nav.root.prepend(busy);
-  top.append(header, nav.root);
   const notice = h("div", "fc-notice");
-  let body: HTMLElement = h("div", "fc-body");
+  const body = h("div", "fc-body");
+  top.append(header);
   root.append(banner, top, notice, body);
-  const tooltip = createTooltip(root);
+  return { root, banner, top, header, busy, notice, body };
+}
 
-  function goHistory(u: Unit | null): void {
-    if (u) open(u);
-  }
+function renderBody(
+  data: CardData | null,
+  canOpen: (source: string, feature: number) => boolean,
+): { body: HTMLElement; middle: MiddleView | null } {
+  const body = h("div", "fc-body");
+  if (!data) return { body, middle: null };
+  const scale = colourScale(data);
+  const left = h("div", "fc-col fc-col-left");
+  left.append(renderLeft(data, { canOpen }));
+  const mid = h("div", "fc-col fc-col-middle");
+  const middle = renderMiddle(data, scale);
+  mid.append(middle.root);
+  const right = h("div", "fc-col fc-col-right");
+  right.append(renderExamples(data, scale, data.unavailable.examples));
+  body.append(left, mid, right);
+  return { body, middle };
+}
 
-  function pickRandom(): void {
-    const cur = here()?.feature ?? props.feature;
-    if (!props.live || !callbacks.random) {
-      const others = props.choices.filter((c) => c !== cur);
-      const f = others[Math.floor(Math.random() * others.length)];
-      if (f !== undefined) open({ source: sourceNow(), feature: f });
-      return;
-    }
-    callbacks.random().then(
-      (f) => open({ source: sourceNow(), feature: f }),
-      (e: unknown) => fail(`random: ${e instanceof Error ? e.message : String(e)}`),
-    );
-  }
+const sourceNow = (c: Card) => c.st.props.source || c.st.shown?.header.source || "";
 
-  function runSearch(text: string): void {
-    if (!props.live || !callbacks.search) return;
-    if (!text.trim()) {
-      nav.showResults(null, "");
-      return;
-    }
-    nav.showResults(null, "searching…");
-    callbacks.search(text).then(
-      (r) => {
-        localErrors = [];
-        const none = r.hits.length === 0 ? `no unit of ${r.source} fires on this text` : "";
-        nav.showResults(r, none);
-        drawChrome();
-      },
-      (e: unknown) => {
-        nav.showResults(null, "");
-        fail(`search: ${e instanceof Error ? e.message : String(e)}`);
-      },
-    );
-  }
+function open(c: Card, u: Unit): void {
+  if (!u.source) return;
+  c.st.localErrors = [];
+  const cached = c.st.cache.get(unitKey(u));
+  if (cached && cached !== c.st.shown) show(c, cached);
+  if (c.cb.open) c.cb.open(u);
+  else if (u.source === sourceNow(c)) c.cb.onSelect?.(u.feature);
+  drawChrome(c);
+}
 
-  function fail(msg: string): void {
-    localErrors = [msg];
-    drawChrome();
-  }
+function goHistory(c: Card, u: Unit | null): void {
+  if (u) open(c, u);
+}
 
-  function canOpen(source: string, feature: number): boolean {
-    if (source !== sourceNow() && !callbacks.open) return false;
-    if (props.live) return true;
-    return source === sourceNow() && props.choices.includes(feature);
+function pickRandom(c: Card): void {
+  const { props, shown } = c.st;
+  const cur = shown?.header.feature ?? props.feature;
+  if (!props.live || !c.cb.random) {
+    const f = randomChoice(props.choices, cur, Math.random());
+    if (f !== undefined) open(c, { source: sourceNow(c), feature: f });
+    return;
   }
+  c.cb.random().then(
+    (f) => open(c, { source: sourceNow(c), feature: f }),
+    (e: unknown) => fail(c, `random: ${errorText(e)}`),
+  );
+}
 
-  function show(data: CardData | null): void {
-    if (data === shown) return;
-    const t0 = performance.now();
-    shown = data;
-    tooltip.hide();
-    const fresh = data ? renderHeader(data.header) : h("div", "fc-header");
-    header.replaceWith(fresh);
-    header = fresh;
-    const freshBody = h("div", "fc-body");
-    middle = null;
-    if (data) {
-      const scale = colourScale(data);
-      const left = h("div", "fc-col fc-col-left");
-      left.append(renderLeft(data, { canOpen }));
-      const mid = h("div", "fc-col fc-col-middle");
-      middle = renderMiddle(data, scale);
-      mid.append(middle.root);
-      const right = h("div", "fc-col fc-col-right");
-      right.append(renderExamples(data, scale, data.unavailable.examples));
-      freshBody.append(left, mid, right);
-    }
-    body.replaceWith(freshBody);
-    body = freshBody;
-    root.dataset.source = data?.header.source ?? "";
-    root.dataset.feature = data ? String(data.header.feature) : "";
-    root.dataset.renderMs = (performance.now() - t0).toFixed(1);
+function runSearch(c: Card, text: string): void {
+  if (!c.st.props.live || !c.cb.search) return;
+  if (!text.trim()) {
+    c.nav.showResults(null, "");
+    return;
   }
+  c.nav.showResults(null, "searching…");
+  c.cb.search(text).then(
+    (r) => {
+      c.st.localErrors = [];
+      const none = r.hits.length === 0 ? `no unit of ${r.source} fires on this text` : "";
+      c.nav.showResults(r, none);
+      drawChrome(c);
+    },
+    (e: unknown) => {
+      c.nav.showResults(null, "");
+      fail(c, `search: ${errorText(e)}`);
+    },
+  );
+}
 
-  function drawChrome(): void {
-    const errors = [...props.errors, ...localErrors];
-    banner.replaceChildren(...errors.map((m) => h("div", "fc-error-line", m)));
-    banner.hidden = errors.length === 0;
-    notice.textContent = shown ? "" : props.notice;
-    notice.hidden = shown !== null || props.notice === "";
-    busy.hidden = !props.busy;
-    root.classList.toggle("fc-is-busy", props.busy);
-    root.setAttribute("aria-busy", String(props.busy));
-    nav.update({
-      feature: props.feature ?? shown?.header.feature ?? null,
-      count: shown?.header.n_features ?? 0,
-      choices: props.choices,
-      canBack: history.canBack(),
-      canForward: history.canForward(),
-      live: props.live && callbacks.search !== undefined,
-    });
-  }
+function fail(c: Card, msg: string): void {
+  c.st.localErrors = [msg];
+  drawChrome(c);
+}
 
-  // hover: tooltip + histogram markers (event delegation on the card)
-  function hoverToken(span: HTMLElement): void {
-    const data = shown;
-    const t = Number(span.dataset.t);
-    if (!data || !Number.isInteger(t)) return;
-    const seq = data.seqs.find((s) => t >= s.start && t < s.start + s.tokens.length);
-    if (!seq) return;
-    const i = t - seq.start;
-    tooltip.show(span, hoverContent(data, seq, i));
-    middle?.markAct(seq.acts[i] ?? null);
-    const v = seq.vocab[i] ?? 0;
-    middle?.markLogit(data.logits ? (data.logits.vocabValues[v] ?? null) : null);
-  }
-  function unhover(): void {
-    tooltip.hide();
-    middle?.markAct(null);
-    middle?.markLogit(null);
-  }
-  on(root, "mouseover", (e) => {
+function show(c: Card, data: CardData | null): void {
+  if (data === c.st.shown) return;
+  const t0 = performance.now();
+  c.st.shown = data;
+  c.tooltip.hide();
+  const header = data ? renderHeader(data.header) : h("div", "fc-header");
+  c.el.header.replaceWith(header);
+  c.el.header = header;
+  const { body, middle } = renderBody(data, (source, feature) =>
+    canOpenUnit(source, feature, {
+      source: sourceNow(c),
+      live: c.st.props.live,
+      choices: c.st.props.choices,
+      anySource: c.cb.open !== undefined,
+    }),
+  );
+  c.st.middle = middle;
+  c.el.body.replaceWith(body);
+  c.el.body = body;
+  c.el.root.dataset.source = data?.header.source ?? "";
+  c.el.root.dataset.feature = data ? String(data.header.feature) : "";
+  c.el.root.dataset.renderMs = (performance.now() - t0).toFixed(1);
+}
+
+function drawChrome(c: Card): void {
+  const { props, shown } = c.st;
+  const { root, banner, notice, busy } = c.el;
+  const errors = [...props.errors, ...c.st.localErrors];
+  banner.replaceChildren(...errors.map((m) => h("div", "fc-error-line", m)));
+  banner.hidden = errors.length === 0;
+  notice.textContent = shown ? "" : props.notice;
+  notice.hidden = shown !== null || props.notice === "";
+  busy.hidden = !props.busy;
+  root.classList.toggle("fc-is-busy", props.busy);
+  root.setAttribute("aria-busy", String(props.busy));
+  c.nav.update(navStateOf(props, shown, c.st.history, c.cb.search !== undefined));
+}
+
+// hover: tooltip + histogram markers (event delegation on the card)
+function hoverToken(c: Card, span: HTMLElement): void {
+  const data = c.st.shown;
+  const t = Number(span.dataset.t);
+  if (!data || !Number.isInteger(t)) return;
+  const at = hoverMarks(data, t);
+  if (!at) return;
+  c.tooltip.show(span, hoverContent(data, at.seq, at.i));
+  c.st.middle?.markAct(at.act);
+  c.st.middle?.markLogit(at.logit);
+}
+
+function unhover(c: Card): void {
+  c.tooltip.hide();
+  c.st.middle?.markAct(null);
+  c.st.middle?.markLogit(null);
+}
+
+function listen(c: Card, signal: AbortSignal): void {
+  const { root } = c.el;
+  const { tooltip, nav, st } = c;
+  const on = (type: string, fn: (e: Event) => void) => root.addEventListener(type, fn, { signal });
+  on("mouseover", (e) => {
     const span = (e.target as Element).closest<HTMLElement>("span.fc-tok");
     if (span && root.contains(span)) {
-      if (tooltip.anchor !== span) hoverToken(span);
-    } else if (tooltip.anchor && !tooltip.el.contains(e.target as Node)) unhover();
+      if (tooltip.anchor !== span) hoverToken(c, span);
+    } else if (tooltip.anchor && !tooltip.el.contains(e.target as Node)) unhover(c);
   });
-  on(root, "mouseleave", unhover);
-  on(root, "click", (e) => {
+  on("mouseleave", () => unhover(c));
+  on("click", (e) => {
     const link = (e.target as Element).closest<HTMLElement>("button.fc-link");
     const f = Number(link?.dataset.feature);
     if (link?.dataset.source && Number.isInteger(f))
-      open({ source: link.dataset.source, feature: f });
+      open(c, { source: link.dataset.source, feature: f });
   });
-  on(root, "keydown", (e) => {
+  on("keydown", (e) => {
     handleKey(e as KeyboardEvent, {
       step: (d) => nav.step(d),
-      back: () => goHistory(history.back()),
-      forward: () => goHistory(history.forward()),
-      random: pickRandom,
+      back: () => goHistory(c, st.history.back()),
+      forward: () => goHistory(c, st.history.forward()),
+      random: () => pickRandom(c),
       focusSearch: () => nav.searchBox.focus(),
       focusIndex: () => nav.input.focus(),
       escape: () => {
-        unhover();
+        unhover(c);
         nav.showResults(null, "");
       },
     });
   });
+}
 
-  function update(next: CardProps): void {
-    const old = props;
-    props = next;
-    if (next.data !== old.data) {
-      const d = next.data;
-      if (d) {
-        const u = { source: d.header.source, feature: d.header.feature };
-        cache.delete(key(u));
-        cache.set(key(u), d);
-        if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-        history.visit(u);
-      }
-      show(d);
-    } else if (next.errors.join("\n") !== old.errors.join("\n") && next.errors.length > 0) {
-      show(next.data); // the kernel refused: put the last good card back
+function update(c: Card, next: CardProps): void {
+  const old = c.st.props;
+  c.st.props = next;
+  if (next.data !== old.data) {
+    const d = next.data;
+    if (d) {
+      rememberCard(c.st.cache, d, CACHE_SIZE);
+      c.st.history.visit(unitOf(d));
     }
-    drawChrome();
+    show(c, d);
+  } else if (next.errors.join("\n") !== old.errors.join("\n") && next.errors.length > 0) {
+    show(c, next.data); // the kernel refused: put the last good card back
   }
+  drawChrome(c);
+}
 
-  update(props);
+function navCallbacks(card: () => Card): NavCallbacks {
+  const select = (feature: number) => open(card(), { source: sourceNow(card()), feature });
   return {
-    root,
-    update,
+    select,
+    back: () => goHistory(card(), card().st.history.back()),
+    forward: () => goHistory(card(), card().st.history.forward()),
+    random: () => pickRandom(card()),
+    search: (text) => runSearch(card(), text),
+    pick: select,
+  };
+}
+
+export function createFeatureCard(callbacks: CardCallbacks): FeatureCardView {
+  const listeners = new AbortController();
+  const el = buildCard();
+  const st: CardState = {
+    props: {
+      data: null,
+      source: "",
+      feature: null,
+      errors: [],
+      busy: false,
+      notice: "",
+      live: true,
+      choices: [],
+    },
+    shown: null,
+    localErrors: [],
+    middle: null,
+    history: new History(),
+    cache: new Map(),
+  };
+  const nav = createNav(navCallbacks(() => card));
+  nav.root.prepend(el.busy);
+  el.top.append(nav.root);
+  const card: Card = { cb: callbacks, st, el, nav, tooltip: createTooltip(el.root) };
+  listen(card, listeners.signal);
+  update(card, st.props);
+  return {
+    root: el.root,
+    update: (next) => update(card, next),
     destroy() {
       nav.destroy();
       listeners.abort();
-      root.remove();
+      el.root.remove();
     },
   };
 }
