@@ -39,6 +39,8 @@ def __getattr__(name: str) -> Any:
     # Lazy: `import featurecard` stays fast; torch loads when a Workspace is made.
     if name in _LAZY:
         module, attr = _LAZY[name]
+        if name == "FeatureCard":  # its (model, sae, tokens) shorthand builds a Workspace: register it
+            importlib.import_module("featurecard.workspace")
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value

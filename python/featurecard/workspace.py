@@ -29,7 +29,7 @@ import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from torch import Tensor
 
@@ -51,6 +51,7 @@ from .core.inputs import check_count, check_finite, check_mapping, check_tokens,
 from .core.model import HookNameError, ModelAdapter, flatten_hook_activation
 from .core.sae import SAEError, SparseAutoencoder, identity_sae
 from .core.sae_input import as_sae
+from .core.view import register_workspace
 
 if TYPE_CHECKING:
     from .card.widget import FeatureCard
@@ -387,3 +388,12 @@ class Workspace:
             f"Workspace({self.adapter.kind}, saes={{{saes}}}, tokens={tuple(self.tokens.shape)}, "
             f"indexed={sorted(self._indexes)})"
         )
+
+
+def _one_sae_workspace(model: object, saes: Mapping[str, object], tokens: object) -> Workspace:
+    """The Workspace behind ``FeatureCard(model, sae, tokens)``: the card's module cannot import
+    this one (it would be a cycle), so this module registers how to build it."""
+    return Workspace(model, saes=saes, tokens=cast("Tensor", tokens))
+
+
+register_workspace(_one_sae_workspace)

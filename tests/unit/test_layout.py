@@ -59,7 +59,6 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("workspace", "nodes.session"): "the node table's code loads only when a table is asked for",
     ("workspace", "card.index_cache"): "the on-disk cache loads only when a cache directory is given",
     ("workspace", "card.search"): "search loads only when it is used",
-    ("card.widget", "workspace"): "FeatureCard(model, sae, tokens) builds its Workspace (see CYCLES)",
     ("card.widget", "card.search"): "the widget module imports no torch; search runs on request",
     ("card.widget", "core.export"): "the export loads only when a file is written",
     ("graph.widget", "core.export"): "the export loads only when a file is written",
@@ -93,17 +92,10 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
 }
 
 # (view module, imported module outside its view and the core) -> why.
-CROSS_IMPORTS: dict[tuple[str, str], str] = {
-    ("card.widget", "workspace"): "FeatureCard(model, sae, tokens) builds its Workspace (see CYCLES)",
-}
+CROSS_IMPORTS: dict[tuple[str, str], str] = {}
 
 # Import cycles (as sorted tuples of their modules) -> why they are still there.
-CYCLES: dict[tuple[str, ...], str] = {
-    ("card.widget", "workspace"): (
-        "FeatureCard(model, sae, tokens) builds a Workspace, and Workspace.card() builds a FeatureCard; "
-        "breaking it changes the public constructor (issue #14, one view base)"
-    ),
-}
+CYCLES: dict[tuple[str, ...], str] = {}
 
 # "module.function" (methods as "module.Class.method") -> why it is longer than MAX_FUNCTION_LINES.
 LONG_FUNCTIONS: dict[str, str] = {
@@ -328,3 +320,66 @@ def test_functions_are_short() -> None:
     assert not new, f"functions over {MAX_FUNCTION_LINES} lines (split them into named steps): {new}"
     gone = sorted(set(LONG_FUNCTIONS) - long)
     assert not gone, f"these functions are short now: remove them from LONG_FUNCTIONS: {gone}"
+
+
+def _hook_name_builders(source: str) -> list[int]:
+    """Lines of ``source`` that build a TransformerLens hook name: an f-string, a ``+`` of strings,
+    a ``%`` or ``.format`` template whose literal text has ``blocks.`` or ``hook_`` and no
+    whitespace (a message that names a hook is words; a hook name is one)."""
+
+    def names_a_hook(parts: list[str]) -> bool:
+        text = "".join(parts)
+        return ("blocks." in text or "hook_" in text) and not any(c.isspace() for c in text)
+
+    def literals(node: ast.AST) -> list[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, ast.JoinedStr):
+            return [v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return literals(node.left) + literals(node.right)
+        return []
+
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.JoinedStr) or (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add)):
+            template: ast.AST = node
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+            template = node.left
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+            template = node.func.value
+        else:
+            continue
+        if names_a_hook(literals(template)):
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ('name = f"blocks.{layer}.mlp.hook_post"', [1]),
+        ('name = "blocks." + str(layer) + ".attn.hook_z"', [1]),
+        ('name = "blocks.%d.hook_resid_post" % layer', [1]),
+        ('name = "blocks.{}.hook_resid_pre".format(layer)', [1]),
+        ('name = f"{prefix}hook_scale"', [1]),
+        ('msg = f"{hook_name} is outside the transformer blocks"', []),
+        ('msg = f"mlp.hook_post has {n} units but W_out has {m} rows"', []),
+        ('kind = "hook_resid_post"', []),
+        ('name = block_hook(layer, "mlp.hook_post")', []),
+    ],
+)
+def test_the_hook_name_rule_finds_built_names(source: str, found: list[int]) -> None:
+    assert _hook_name_builders(source) == found
+
+
+def test_hook_names_are_built_only_in_the_core_model_adapter() -> None:
+    """Only ``core/`` spells a hook name from its parts (``core.model.block_hook`` and its kin)."""
+    bad = [
+        f"{_short(m)}:{line}"
+        for m, path in MODULES.items()
+        if _top(m) != "core"
+        for line in _hook_name_builders(path.read_text())
+    ]
+    assert not bad, "build hook names with core.model.block_hook (or its kin), not by hand:\n" + "\n".join(bad)
+    assert _hook_name_builders(MODULES["core.model"].read_text()), "the rule reads the core's own builders"

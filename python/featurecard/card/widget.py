@@ -1,39 +1,48 @@
 """The FeatureCard widget: traitlets hold the card; the Workspace computes it.
 
-``source`` and ``feature`` are what the front end changes (index box, arrows, a click on a
-correlated latent or neuron, back/forward). Every change is validated; a bad index or a
-failed computation sets ``error`` and keeps the last good ``state``, so the card never goes
-blank. From Python a bad index raises at once (``card.feature = -1`` → ``TraitError`` naming
-the accepted range); from the front end the same error is shown in the card and ``feature``
-snaps back to the card on display.
+The front end asks through the one request protocol of :mod:`featurecard.core.view`:
+``show`` ``{source, feature}`` (index box, arrows, a click on a correlated latent or neuron,
+back/forward), ``search`` ``{text, k}``, ``random`` and ``complete`` (fill a quick card's
+pending panels). ``show`` is validated, computed, and then sets ``source``, ``feature`` and
+``state`` together; a bad index or a failed computation is a refused request that sets
+``error`` and keeps the last good ``state``, so the card never goes blank (the front end puts
+its index box back on the shown card). From Python a bad index raises at once
+(``card.feature = -1`` → ``TraitError`` naming the accepted range). An exported file has no
+kernel: its model answers ``show`` among the cards it holds (js/src/core/snapshot-model.ts).
 
-Requests that are not state (a search, a random live latent) travel as custom messages,
-``{kind: "fc-request", id, name, args}``, each answered by exactly one
-``{kind: "fc-reply", id, ok, result | error}``; the front end times out and shows an error if
-no answer comes (an exported file has no kernel: its ``live`` is False and it never asks).
-
-This module imports no torch: the widget reaches compute only through the Workspace.
+This module imports no torch, and not the Workspace: the widget reaches compute only through
+a :class:`featurecard.core.view.CardWorkspace`; ``FeatureCard(model, sae, tokens)`` gets its
+one-SAE Workspace from the factory that :mod:`featurecard.workspace` registers.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import anywidget
 import traitlets
 
 from ..core.static import STATIC, bundle_files
+from ..core.view import CardWorkspace, View, check_kwargs, make_workspace, request
 
 bundle_files()  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
 if TYPE_CHECKING:
-    from ..workspace import Workspace
+    from ..core.schema import FeatureCardState, SearchResult
+    from .index import ActivationIndex
 
 
-class FeatureCard(anywidget.AnyWidget):
+class CardSource(CardWorkspace, Protocol):
+    """What a FeatureCard asks of its Workspace, beyond what every view does."""
+
+    def card_states(self, name: str, features: Sequence[int], complete: bool = True) -> list[FeatureCardState]: ...
+    def search(self, name: str, text: str, k: int = 10) -> SearchResult: ...
+    def index(self, name: str) -> ActivationIndex: ...
+
+
+class FeatureCard(View):
     """A feature card for one SAE latent or MLP neuron, live in the notebook.
 
     Made by ``Workspace.card(name, feature=i)`` or ``Workspace.neuron_card(hook, i)``;
@@ -48,7 +57,6 @@ class FeatureCard(anywidget.AnyWidget):
     ).tag(sync=True)
     feature = traitlets.Int(0, help="Index of the latent or neuron shown.").tag(sync=True)
     state = traitlets.Dict(help="The last good card (FeatureCardState); binary arrays as bytes.").tag(sync=True)
-    error = traitlets.Unicode("", help="Why the last request failed; '' when it did not.").tag(sync=True)
     busy = traitlets.Bool(False, help="True while a card is being computed.").tag(sync=True)
     live = traitlets.Bool(True, help="A kernel answers requests (search, random); False in an export.").tag(sync=True)
     choices = traitlets.List(
@@ -62,56 +70,44 @@ class FeatureCard(anywidget.AnyWidget):
         tokens: Any = None,
         *,
         feature: int = 0,
-        workspace: Workspace | None = None,
+        workspace: CardWorkspace | None = None,
         source: str | None = None,
         **kwargs: Any,
     ) -> None:
-        unknown = set(kwargs) - {"layout"}
-        if unknown:
-            raise TypeError(f"FeatureCard got unexpected keyword arguments {sorted(unknown)}")
+        check_kwargs("FeatureCard", kwargs)  # before a shorthand Workspace is built
         if workspace is None:
             if model is None or sae is None or tokens is None:
                 raise TypeError("FeatureCard needs (model, sae, tokens) or workspace= and source=")
-            from ..workspace import Workspace
-
-            workspace = Workspace(model, saes={"sae": sae}, tokens=tokens)
-            source = "sae"
+            workspace, source = make_workspace(model, {"sae": sae}, tokens), "sae"
         if source is None:
             raise TypeError("FeatureCard(workspace=...) also needs source= (an SAE name or a hook name)")
-        self._workspace = workspace
+        self._workspace = cast("CardSource", workspace)
         self._shown: tuple[str, int] | None = None
         workspace.check_feature(source, feature)
-        super().__init__(source=source, feature=feature, **kwargs)
-        self._requests: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "search": self._search,
-            "random": self._random,
-            "complete": lambda _args: self.complete(),
-        }
-        self.on_msg(self._on_request)
+        super().__init__(kwargs, source=source, feature=feature)
         self._recompute()
 
     # -- validation and recomputation ------------------------------------------------------
+    def _check_unit(self, source: object, feature: object) -> tuple[str, int]:
+        """``(source, feature)`` if the Workspace has that unit; a TraitError naming the range if not."""
+        if not isinstance(source, str):
+            raise traitlets.TraitError(f"source must be an SAE name or a hook name (a str); got {source!r}")
+        try:
+            return source, self._workspace.check_feature(source, feature)
+        except (IndexError, ValueError, KeyError, TypeError) as e:
+            raise traitlets.TraitError(str(e).strip("\"'")) from e
+
     @traitlets.validate("feature")
     def _valid_feature(self, proposal: dict[str, Any]) -> int:
-        value = proposal["value"]
-        ws = getattr(self, "_workspace", None)
-        if ws is not None:
-            try:
-                ws.check_feature(self.source, value)
-            except (IndexError, ValueError, KeyError) as e:
-                raise traitlets.TraitError(str(e).strip("\"'")) from e
-        return int(value)
+        if getattr(self, "_workspace", None) is None:
+            return int(proposal["value"])
+        return self._check_unit(self.source, proposal["value"])[1]
 
     @traitlets.validate("source")
     def _valid_source(self, proposal: dict[str, Any]) -> str:
-        value = proposal["value"]
-        ws = getattr(self, "_workspace", None)
-        if ws is not None:  # with the feature it will show (set together from the front end)
-            try:
-                ws.check_feature(value, self.feature)
-            except (IndexError, ValueError, KeyError) as e:
-                raise traitlets.TraitError(str(e).strip("\"'")) from e
-        return str(value)
+        if getattr(self, "_workspace", None) is None:  # with the feature it will show
+            return str(proposal["value"])
+        return self._check_unit(proposal["value"], self.feature)[0]
 
     @traitlets.observe("feature", "source")
     def _on_unit(self, _change: dict[str, Any]) -> None:
@@ -127,8 +123,8 @@ class FeatureCard(anywidget.AnyWidget):
             self._show(unit, complete=False)
 
     def _show(self, unit: tuple[str, int], complete: bool) -> None:
-        """Compute ``unit``'s card and set it; a failure sets ``error``, keeps the last good
-        state and propagates."""
+        """Compute ``unit``'s card and set it with ``source`` and ``feature``; a failure sets
+        ``error``, keeps the last good state and propagates."""
         self.busy = True
         try:
             state = self._workspace.card_state(*unit, complete=complete)
@@ -136,13 +132,26 @@ class FeatureCard(anywidget.AnyWidget):
             self.error = f"{type(e).__name__}: {e}"
             raise
         else:
-            with self.hold_sync():
-                self.state = dict(state)
-                self.error = ""
             self._shown = unit
+            with self._settle(), self.hold_trait_notifications():
+                self.state = dict(state)
+                self.source, self.feature = unit
         finally:
             self.busy = False
 
+    # -- requests ------------------------------------------------------------------------------
+    @request("show")
+    def _show_request(self, source: object = None, feature: object = None) -> dict[str, Any]:
+        """Show another unit (``source`` defaults to the shown one's)."""
+        unit = self._check_unit(self.source if source is None else source, feature)
+        if unit != self._shown:
+            self._show(unit, complete=False)
+        else:  # already shown: the request only clears a refusal
+            with self._settle(), self.hold_trait_notifications():
+                self.source, self.feature = unit
+        return {"source": unit[0], "feature": unit[1]}
+
+    @request("complete")
     def complete(self) -> dict[str, bool]:
         """Fill the shown card's pending panels (building the complete index if needed).
 
@@ -153,43 +162,21 @@ class FeatureCard(anywidget.AnyWidget):
             self._show((self.source, self.feature), complete=True)
         return {"complete": True}
 
-    def set_state(self, sync_data: dict[str, Any]) -> None:
-        """Changes from the front end: a rejected value is shown, not lost in the kernel log."""
-        try:
-            super().set_state(sync_data)
-        except traitlets.TraitError as e:
-            self.error = str(e)
-            for key in ("source", "feature"):  # put the front end's index box back on the shown card
-                self.send_state(key)
-
-    # -- requests (custom messages) -----------------------------------------------------------
-    def _on_request(self, _widget: Any, content: Any, _buffers: Sequence[Any]) -> None:
-        if not isinstance(content, dict) or content.get("kind") != "fc-request":
-            return
-        rid = content.get("id")
-        name = content.get("name")
-        args = content.get("args")
-        try:
-            if name not in self._requests:
-                raise ValueError(f"unknown request {name!r}; known: {sorted(self._requests)}")
-            result = self._requests[name](args if isinstance(args, dict) else {})
-        except Exception as e:  # the front end shows it; the kernel log stays quiet
-            self.send({"kind": "fc-reply", "id": rid, "ok": False, "error": f"{type(e).__name__}: {e}"})
-        else:
-            self.send({"kind": "fc-reply", "id": rid, "ok": True, "result": result})
-
-    def _search(self, args: dict[str, Any]) -> Any:
-        k = args.get("k", 10)
+    @request("search", quiet=True)
+    def _search_request(self, text: object = "", k: object = 10) -> SearchResult:
         if isinstance(k, bool) or not isinstance(k, int):
             raise TypeError(f"k must be an int in [1, 100]; got {k!r}")
-        return self._workspace.search(self.source, args.get("text", ""), k=k)
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str; got {text!r}")
+        return self.search(text, k=k)
 
-    def _random(self, _args: dict[str, Any]) -> dict[str, int]:
+    @request("random", quiet=True)
+    def _random(self) -> dict[str, int]:
         from .search import random_live
 
         return {"feature": random_live(self._workspace.index(self.source), exclude=self.feature)}
 
-    def search(self, text: str, k: int = 10) -> Any:
+    def search(self, text: str, k: int = 10) -> SearchResult:
         """The units of this card's source most active on ``text`` (what the search box shows)."""
         return self._workspace.search(self.source, text, k=k)
 

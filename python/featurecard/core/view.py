@@ -1,22 +1,37 @@
-"""What the ContributionGraph and the NodeTable widgets share: requests answered by a session.
+"""The one base of the three widgets (FeatureCard, ContributionGraph, NodeTable), and their protocol.
 
-Both views hold the last good ``state`` and the open ``card`` (a FeatureCardState or ``{}``),
-and both answer the front end's requests the same way:
+A :class:`View` is an ``anywidget.AnyWidget`` that
 
-- a request runs inside :meth:`SessionWidget._run`: ``busy`` is True while it computes, and a
-  failure sets ``error`` (its type and message) and keeps the last good ``state`` and ``card``;
-- a success replaces one trait and clears ``error`` in one message (:meth:`SessionWidget._set`);
-- ``selected`` opens the card of a unit through the session's ``card_state`` (``{}`` closes it);
-- a value the front end sends that fails validation is shown in ``error`` and the request
-  traits (``_request_traits``) are sent back, so the front end snaps back to what is shown.
+- takes ``layout`` and its own keywords only (others are a TypeError naming them);
+- holds the last good ``state``, ``error`` (why the last request failed, '' when it did not)
+  and ``busy`` (True while a request computes);
+- answers the front end's requests, one protocol on plain custom messages (so it works in any
+  anywidget host, marimo included, without anywidget's experimental ``invoke``): the front end
+  sends ``{kind: "fc-request", id, name, args}`` and gets exactly one
+  ``{kind: "fc-reply", id, ok, result | error}``. A method marked ``@request("name")`` answers
+  ``name`` with ``args`` as its keyword arguments (the style of anywidget's
+  ``@experimental.command``). An unknown name is answered with an error naming the known ones;
+  while a request runs ``busy`` is True; an exception is a reply with ``ok: false`` and sets
+  ``error``, and the last good ``state`` (and open card) stay. A handler validates, computes,
+  then sets its traits in one message (:meth:`View._settle`).
 
-Each subclass declares its own traits (with its own help), its session and its requests.
+The front end never writes traits: they are state the kernel writes and the front end reads.
+Python users still set them (``card.feature = 5``): a bad value raises a TraitError naming the
+accepted range, and a failed computation sets ``error`` and keeps the last good state.
+
+:class:`CardHost` adds what the ContributionGraph and the NodeTable share: the open ``card``
+of a ``selected`` unit, opened through the view's session (the ``select`` request; ``{}``
+closes it). :func:`register_workspace` lets the Workspace module tell the card how to build
+the one-SAE Workspace of ``FeatureCard(model, sae, tokens)`` without the card importing it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import anywidget
 import traitlets
@@ -26,12 +41,18 @@ if TYPE_CHECKING:
     from .sae import SparseAutoencoder
     from .schema import FeatureCardState
 
+REQUEST = "fc-request"
+REPLY = "fc-reply"
+_MARK = "_featurecard_request"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class CardWorkspace(Protocol):
-    """What a view's session asks of the Workspace (which is one): its model and SAEs, and cards.
+    """What a view asks of the Workspace (which is one): its model and SAEs, and cards.
 
-    Views meet through the Workspace, never through each other: a session holds this, so a view
-    imports neither the Workspace nor the card's widget.
+    Views meet through the Workspace, never through each other: a view holds this, so it
+    imports neither the Workspace nor another view's widget.
     """
 
     @property
@@ -44,8 +65,28 @@ class CardWorkspace(Protocol):
     def neuron_card(self, hook_name: str, index: int = 0) -> anywidget.AnyWidget: ...
 
 
+WorkspaceFactory = Callable[[object, Mapping[str, object], object], CardWorkspace]
+_factories: list[WorkspaceFactory] = []
+
+
+def register_workspace(factory: WorkspaceFactory) -> None:
+    """Called by :mod:`featurecard.workspace` when imported: how ``FeatureCard(model, sae, tokens)``
+    builds its Workspace (``factory(model, saes, tokens)``)."""
+    _factories[:] = [factory]
+
+
+def make_workspace(model: object, saes: Mapping[str, object], tokens: object) -> CardWorkspace:
+    """A Workspace of ``model`` with ``saes`` over ``tokens``, from the registered factory."""
+    if not _factories:
+        raise RuntimeError(
+            "FeatureCard(model, sae, tokens) needs featurecard.workspace, which was never imported: "
+            "use fc.FeatureCard (import featurecard as fc) or fc.Workspace(...).card(name, feature)"
+        )
+    return _factories[0](model, saes, tokens)
+
+
 class CardSession(Protocol):
-    """What the widget needs from its session to open a card."""
+    """What a CardHost needs from its session to open a card."""
 
     def card_state(self, selected: Mapping[str, Any]) -> Mapping[str, Any]: ...
 
@@ -57,17 +98,167 @@ def check_kwargs(view: str, kwargs: Mapping[str, Any]) -> None:
         raise TypeError(f"{view} got unexpected keyword arguments {sorted(unknown)}")
 
 
-class SessionWidget(anywidget.AnyWidget):
-    """Base of the views whose requests a session answers (see the module docstring)."""
+def shown(e: BaseException) -> str:
+    """An exception as the view shows it: a refused value's message as is, others with their type."""
+    return str(e) if isinstance(e, traitlets.TraitError) else f"{type(e).__name__}: {e}"
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """One request a view answers (made by :func:`request`)."""
+
+    name: str
+    method: Callable[..., Any]
+    accepted: tuple[str, ...] | None  # its argument names; None: any (``**kwargs``)
+    quiet: bool  # True: no ``busy``, and a failure is only in the reply (the front end shows it there)
+
+
+def request(name: str, *, quiet: bool = False) -> Callable[[F], F]:
+    """Marks a method as the handler of request ``name``; its keyword arguments are the request's ``args``.
+
+    ``quiet=True`` is for cheap questions whose answer the front end shows where it asked (a
+    search): ``busy`` stays False and a failure does not set ``error``.
+    """
+
+    def mark(method: F) -> F:
+        params = list(inspect.signature(method).parameters.values())[1:]  # after self
+        any_args = any(p.kind is p.VAR_KEYWORD for p in params)
+        accepted = None if any_args else tuple(p.name for p in params)
+        setattr(method, _MARK, RequestSpec(name, method, accepted, quiet))
+        return method
+
+    return mark
+
+
+class View(anywidget.AnyWidget):
+    """Base of the three widgets (see the module docstring)."""
+
+    state = traitlets.Dict(help="The last good state; binary arrays as bytes.").tag(sync=True)
+    error = traitlets.Unicode("", help="Why the last request failed; '' when it did not.").tag(sync=True)
+    busy = traitlets.Bool(False, help="True while a request is being computed.").tag(sync=True)
+
+    requests: ClassVar[dict[str, RequestSpec]] = {}  # name -> handler, collected from @request methods
+    _quiet: bool = False  # True while a request handler sets its own traits (observers do not recompute)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, RequestSpec] = {}
+        for klass in reversed(cls.__mro__):
+            for value in vars(klass).values():
+                spec = getattr(value, _MARK, None)
+                if isinstance(spec, RequestSpec):
+                    found[spec.name] = spec
+        cls.requests = found
+
+    def __init__(self, options: Mapping[str, Any], **traits: Any) -> None:
+        """``options``: the user's extra keywords (``layout`` only); ``traits``: the first values."""
+        check_kwargs(type(self).__name__, options)
+        super().__init__(**traits, **options)
+        self.on_msg(self._on_request)
+
+    # -- the request protocol ------------------------------------------------------------------
+    def _on_request(self, _widget: object, content: object, _buffers: Sequence[Any]) -> None:
+        """A custom message from the front end: a request gets exactly one reply."""
+        if not isinstance(content, dict) or content.get("kind") != REQUEST:
+            return
+        rid = content.get("id")
+        try:
+            result = self.answer(content.get("name"), content.get("args"))
+        except Exception as e:  # the front end shows it; the kernel log stays quiet
+            self.send({"kind": REPLY, "id": rid, "ok": False, "error": shown(e)})
+        else:
+            self.send({"kind": REPLY, "id": rid, "ok": True, "result": result})
+
+    def answer(self, name: object, args: object = None) -> Any:
+        """Runs request ``name`` with ``args`` as the front end asks it; raises what it refuses."""
+        spec = self.requests.get(name) if isinstance(name, str) else None
+        try:
+            if spec is None:
+                raise ValueError(f"unknown request {name!r}; known: {sorted(self.requests)}")
+            kwargs = _request_args(spec, args)
+        except Exception as e:
+            self.error = shown(e)
+            raise
+        if spec.quiet:
+            return spec.method(self, **kwargs)
+        self.busy = True
+        try:
+            return spec.method(self, **kwargs)
+        except Exception as e:  # shown in the view; the last good state stays
+            self.error = shown(e)
+            raise
+        finally:
+            self.busy = False
+
+    @contextlib.contextmanager
+    def _settle(self) -> Iterator[None]:
+        """A request's outcome, in one message: the traits set inside, and ``error`` cleared.
+        Observers see ``_quiet`` and do not compute again."""
+        self._quiet = True
+        try:
+            with self.hold_sync():
+                yield
+                self.error = ""
+        finally:
+            self._quiet = False
+
+    # -- Python-side changes -------------------------------------------------------------------
+    def _run(self, work: Callable[[], None]) -> bool:
+        """Runs ``work`` (an observer's recomputation) with ``busy``; a failure sets ``error``,
+        keeps the last good state and returns False."""
+        self.busy = True
+        try:
+            work()
+        except Exception as e:  # shown in the widget; the last good state stays
+            self.error = shown(e)
+            return False
+        finally:
+            self.busy = False
+        return True
+
+    def _set(self, name: str, value: Any) -> None:
+        with self.hold_sync():
+            setattr(self, name, dict(value))
+            self.error = ""
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """A trait written by a front end that does not use requests: a refused value is shown,
+        not lost in the kernel log, and the shown value is sent back."""
+        try:
+            super().set_state(sync_data)
+        except traitlets.TraitError as e:
+            self.error = str(e)
+            self.send_state([k for k in sync_data if k in self.keys])
+
+
+def _request_args(spec: RequestSpec, args: object) -> dict[str, Any]:
+    if args is None:
+        return {}
+    if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
+        raise TypeError(f"request {spec.name!r} takes a dict of arguments; got {args!r}")
+    unknown = sorted(set(args) - set(spec.accepted)) if spec.accepted is not None else []
+    if unknown:
+        accepted = ", ".join(spec.accepted or ()) or "none"
+        raise TypeError(f"request {spec.name!r} got unknown arguments {unknown}; accepted: {accepted}")
+    return dict(args)
+
+
+class CardHost(View):
+    """A view that opens the card of one of its units inline (the ContributionGraph, the NodeTable)."""
 
     selected = traitlets.Dict(help="The unit whose card is open, or {}.").tag(sync=True)
     card = traitlets.Dict(help="The open unit's FeatureCardState, or {}.").tag(sync=True)
-    error = traitlets.Unicode("", help="Why the last request failed; '' when it did not.").tag(sync=True)
-    busy = traitlets.Bool(False, help="True while something is being computed.").tag(sync=True)
 
-    _request_traits: ClassVar[tuple[str, ...]] = ()  # sent back when the front end's value is rejected
     _session: CardSession
-    _quiet: bool  # True while the widget sets its own request traits (no recomputation)
+
+    @request("select")
+    def _select(self, **selected: Any) -> dict[str, Any]:
+        """Open the card of ``selected`` (``{}`` closes it); a refused unit keeps the open card."""
+        card = dict(self._session.card_state(selected)) if selected else {}
+        with self._settle():
+            self.selected = selected
+            self.card = card
+        return {"selected": selected}
 
     @traitlets.observe("selected")
     def _on_selected(self, change: dict[str, Any]) -> None:
@@ -77,27 +268,3 @@ class SessionWidget(anywidget.AnyWidget):
             self.card = {}
             return
         self._run(lambda: self._set("card", self._session.card_state(change["new"])))
-
-    def _set(self, name: str, value: Any) -> None:
-        with self.hold_sync():
-            setattr(self, name, dict(value))
-            self.error = ""
-
-    def _run(self, work: Callable[[], None]) -> bool:
-        self.busy = True
-        try:
-            work()
-        except Exception as e:  # shown in the widget; the last good state and card stay
-            self.error = f"{type(e).__name__}: {e}"
-            return False
-        finally:
-            self.busy = False
-        return True
-
-    def set_state(self, sync_data: dict[str, Any]) -> None:
-        """Changes from the front end: a rejected value is shown, not lost in the kernel log."""
-        try:
-            super().set_state(sync_data)
-        except traitlets.TraitError as e:
-            self.error = str(e)
-            self.send_state([k for k in sync_data if k in self._request_traits])

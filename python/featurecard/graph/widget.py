@@ -1,13 +1,16 @@
 """The ContributionGraph widget: how information flows through the model for one prompt.
 
 Made by ``Workspace.graph(prompt)``. Traitlets hold everything the front end draws (``state``,
-the open ``card``) and the three things it asks for: ``target`` (click a token: its routes are
-drawn; the front end walks them itself, so no recomputation), ``threshold`` (the slider, sent
-after the user pauses: a new ``state`` with the edges above it) and ``selected`` (a neuron or
-SAE latent of an MLP node: its FeatureCard opens inside the graph). Every change is validated;
-a bad value or a failed computation sets ``error`` and keeps the last good ``state`` and
-``card``; a rejected ``threshold`` goes back to the shown state's. Requests run, and errors are
-kept, as in the NodeTable (:mod:`featurecard.core.view`).
+the open ``card``, ``target``, ``threshold``, ``selected``); the front end asks through the
+one request protocol of :mod:`featurecard.core.view`: ``target`` ``{target}`` (a token click:
+its routes are drawn; the front end walks them itself, so nothing is recomputed, but the
+kernel checks the position and keeps ``target``, which :meth:`ContributionGraph.routes`
+reads), ``threshold`` ``{threshold}`` (the slider, sent after the user pauses: a new
+``state`` with the edges above it) and ``select`` ``{source, unit}`` (a neuron or SAE latent
+of an MLP node: its FeatureCard opens inside the graph; ``{}`` closes it). A bad value or a
+failed computation is a refused request: ``error`` is set and the last good ``state`` and
+``card`` stay. From Python, ``graph.threshold = 0.1`` and ``graph.target = 3`` work as
+before, a bad value raising a TraitError naming the accepted range.
 
 This module imports no torch: the widget reaches compute only through its session
 (:class:`featurecard.graph.session.GraphSession`).
@@ -17,12 +20,12 @@ from __future__ import annotations
 
 import operator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import traitlets
 
 from ..core.static import STATIC, bundle_files
-from ..core.view import SessionWidget, check_kwargs
+from ..core.view import CardHost, request
 
 bundle_files("graph")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from .session import GraphSession
 
 
-class ContributionGraph(SessionWidget):
+class ContributionGraph(CardHost):
     """Contribution routes of a prompt: tokens along the bottom, layers up the side."""
 
     _esm = STATIC / "graph.js"
@@ -46,11 +49,9 @@ class ContributionGraph(SessionWidget):
     card = traitlets.Dict(help="The open unit's FeatureCardState, or {}.").tag(sync=True)
     busy = traitlets.Bool(False, help="True while a graph or card is being computed.").tag(sync=True)
 
-    _request_traits: ClassVar[tuple[str, ...]] = ("target", "threshold", "selected")
     _session: GraphSession
 
     def __init__(self, session: GraphSession, *, target: int = -1, threshold: float = 0.04, **kwargs: Any) -> None:
-        check_kwargs("ContributionGraph", kwargs)
         self._session = session
         self._quiet = True
         n = session.n_pos
@@ -63,27 +64,51 @@ class ContributionGraph(SessionWidget):
         if not -n <= target < n:
             raise IndexError(f"target {target!r} is out of range for a prompt of {n} tokens: accepted {-n} .. {n - 1}")
         state = session.state(threshold)  # errors in the first graph raise, with their message
-        super().__init__(state=dict(state), target=target % n, threshold=float(threshold), **kwargs)
+        super().__init__(kwargs, state=dict(state), target=target % n, threshold=float(threshold))
         self._quiet = False
 
     # -- validation ------------------------------------------------------------------------------
-    @traitlets.validate("target")
-    def _valid_target(self, proposal: dict[str, Any]) -> int:
-        value, n = proposal["value"], self._session.n_pos
-        if not -n <= value < n:
+    def _check_target(self, value: object) -> int:
+        n = self._session.n_pos
+        if isinstance(value, bool) or not isinstance(value, int) or not -n <= value < n:
             raise traitlets.TraitError(
-                f"target {value} is out of range for a prompt of {n} tokens: accepted {-n} .. {n - 1}"
+                f"target {value!r} is out of range for a prompt of {n} tokens: accepted {-n} .. {n - 1}"
             )
-        return int(value) % n
+        return value % n
 
-    @traitlets.validate("threshold")
-    def _valid_threshold(self, proposal: dict[str, Any]) -> float:
+    def _check_threshold(self, value: object) -> float:
         try:
-            return self._session.check_threshold(proposal["value"])
+            return self._session.check_threshold(value)  # type: ignore[arg-type]
         except ValueError as e:
             raise traitlets.TraitError(str(e)) from e
 
-    # -- recomputation ---------------------------------------------------------------------------
+    @traitlets.validate("target")
+    def _valid_target(self, proposal: dict[str, Any]) -> int:
+        return self._check_target(proposal["value"])
+
+    @traitlets.validate("threshold")
+    def _valid_threshold(self, proposal: dict[str, Any]) -> float:
+        return self._check_threshold(proposal["value"])
+
+    # -- requests and recomputation --------------------------------------------------------------
+    @request("target")
+    def _target_request(self, target: object = None) -> dict[str, int]:
+        """Draw the routes to ``target`` (nothing to compute: the front end walks them)."""
+        pos = self._check_target(target)
+        with self._settle():
+            self.target = pos
+        return {"target": pos}
+
+    @request("threshold")
+    def _threshold_request(self, threshold: object = None) -> dict[str, float]:
+        """Keep the edges above ``threshold``: a new ``state``."""
+        value = self._check_threshold(threshold)
+        state = dict(self._session.state(value))
+        with self._settle():
+            self.state = state
+            self.threshold = value
+        return {"threshold": value}
+
     @traitlets.observe("threshold")
     def _on_threshold(self, change: dict[str, Any]) -> None:
         if self._quiet:

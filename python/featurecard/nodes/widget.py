@@ -1,12 +1,14 @@
 """The NodeTable widget: which neurons, heads and SAE latents matter for one prediction.
 
 Made by ``Workspace.nodes(prompt, target=..., distractor=None, position=-1)``. Traitlets hold
-everything the front end draws (``state``, the open ``card``) and the three things it asks
-for: ``position`` (click a prompt token: the target moves there), ``selected`` (click a neuron
-or latent: its FeatureCard opens below the table) and ``ablations`` (ablate a node: the table
-recomputes with it in place). Every change is validated; a bad value or a failed computation
-sets ``error`` and keeps the last good ``state`` and ``card``
-(:mod:`featurecard.core.view`, shared with the ContributionGraph).
+everything the front end draws (``state``, the open ``card``, ``position``, ``selected``,
+``ablations``); the front end asks through the one request protocol of
+:mod:`featurecard.core.view`: ``position`` ``{position}`` (click a prompt token: the target
+moves there), ``select`` ``{family, layer, unit}`` (click a neuron or latent: its FeatureCard
+opens below the table; ``{}`` closes it) and ``ablations`` ``{ablations: [...]}`` (ablate a
+node: the table recomputes with it in place). A bad value or a failed computation is a refused
+request: ``error`` is set and the last good ``state`` and ``card`` stay. From Python,
+``table.position = 3``, ``table.ablate(...)`` and ``table.open_card(...)`` work as before.
 
 This module imports no torch: the widget reaches compute only through its session
 (:class:`featurecard.nodes.session.NodeTableSession`).
@@ -15,12 +17,12 @@ This module imports no torch: the widget reaches compute only through its sessio
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import traitlets
 
 from ..core.static import STATIC, bundle_files
-from ..core.view import SessionWidget, check_kwargs
+from ..core.view import CardHost, request
 
 bundle_files("nodes")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 _ABLATION_KEYS = ("family", "layer", "unit", "pos", "mode")
 
 
-class NodeTable(SessionWidget):
+class NodeTable(CardHost):
     """A sortable table of derived scalars per node for a prompt and a target."""
 
     _esm = STATIC / "nodes.js"
@@ -48,31 +50,32 @@ class NodeTable(SessionWidget):
     )
     busy = traitlets.Bool(False, help="True while a table or card is being computed.").tag(sync=True)
 
-    _request_traits: ClassVar[tuple[str, ...]] = ("position", "ablations", "selected")
     _session: NodeTableSession
 
     def __init__(self, session: NodeTableSession, *, position: int = -1, ablations: Any = (), **kwargs: Any) -> None:
-        check_kwargs("NodeTable", kwargs)
         self._session = session
         self._quiet = True
         abl = [self._check_ablation(a) for a in ablations]
         state = session.compute(position, abl)  # errors in the first table raise, with their message
-        super().__init__(state=dict(state), position=state["target"]["position"], ablations=abl, **kwargs)
+        super().__init__(kwargs, state=dict(state), position=state["target"]["position"], ablations=abl)
         self._quiet = False
 
     # -- validation ----------------------------------------------------------------------------
     def _n_pos(self) -> int:
         st = getattr(self, "state", None) or {}
-        return len(st["prompts"][0]["tokens"]) if st else 0
+        return int(st["prompts"][0]["tokens"]["shape"][0]) if st else 0
+
+    def _check_position(self, value: object) -> int:
+        n = self._n_pos()
+        if isinstance(value, bool) or not isinstance(value, int) or (n and not -n <= value < n):
+            raise traitlets.TraitError(
+                f"position {value!r} is out of range for a prompt of {n} tokens: accepted {-n} .. {n - 1}"
+            )
+        return value % n if n else value
 
     @traitlets.validate("position")
     def _valid_position(self, proposal: dict[str, Any]) -> int:
-        value, n = proposal["value"], self._n_pos()
-        if n and not -n <= value < n:
-            raise traitlets.TraitError(
-                f"position {value} is out of range for a prompt of {n} tokens: accepted {-n} .. {n - 1}"
-            )
-        return value % n if n else int(value)
+        return self._check_position(proposal["value"])
 
     @staticmethod
     def _check_ablation(a: Any) -> dict[str, Any]:
@@ -95,9 +98,29 @@ class NodeTable(SessionWidget):
     def _valid_ablations(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
         return [self._check_ablation(a) for a in proposal["value"]]
 
-    # -- recomputation -------------------------------------------------------------------------
+    # -- requests and recomputation --------------------------------------------------------------
+    @request("position")
+    def _position_request(self, position: object = None) -> dict[str, Any]:
+        """Move the target to ``position``: a new table."""
+        return self._recompute(self._check_position(position), self.ablations)
+
+    @request("ablations")
+    def _ablations_request(self, ablations: object = None) -> dict[str, Any]:
+        """Recompute with ``ablations`` (a list of {family, layer, unit, pos[, mode]}) in place."""
+        if not isinstance(ablations, list):
+            raise traitlets.TraitError(f"ablations is a list of dicts; got {ablations!r}")
+        return self._recompute(self.position, [self._check_ablation(a) for a in ablations])
+
+    def _recompute(self, position: int, ablations: list[dict[str, Any]]) -> dict[str, Any]:
+        state = self._session.compute(position, ablations)
+        with self._settle():
+            self.state = dict(state)
+            self.position = state["target"]["position"]
+            self.ablations = ablations
+        return {"position": self.position, "ablations": ablations}
+
     @traitlets.observe("position", "ablations")
-    def _on_request(self, _change: dict[str, Any]) -> None:
+    def _on_change(self, _change: dict[str, Any]) -> None:
         if self._quiet:
             return
         if not self._run(lambda: self._set("state", self._session.compute(self.position, self.ablations))):

@@ -1,4 +1,4 @@
-"""The card's requests (search, random), source switching and its state size, from Python."""
+"""The card's requests (show, search, random, complete) as the front end sends them, and its state size."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import tiny
-from featurecard.card.widget import FeatureCard
 from featurecard.core.codecs import encode_array, payload_nbytes
 from featurecard.workspace import Workspace
 
@@ -24,21 +23,7 @@ def ws(model: Any, tokens: torch.Tensor) -> Workspace:
     return Workspace(model, saes={"mlp0": a}, sae_b={"mlp0": b}, tokens=tokens, progress=False)
 
 
-def ask(card: FeatureCard, name: str, **args: Any) -> dict[str, Any]:
-    sent: list[Any] = []
-
-    def capture(content: Any, buffers: Any = None) -> None:
-        del buffers
-        sent.append(content)
-
-    card.send = capture  # type: ignore[method-assign]
-    card._handle_custom_msg({"kind": "fc-request", "id": "r1", "name": name, "args": args}, [])
-    assert len(sent) == 1 and sent[0]["id"] == "r1" and sent[0]["kind"] == "fc-reply"
-    json.dumps(sent[0])  # a reply is plain JSON
-    return sent[0]
-
-
-def test_search_ranks_latents_by_their_peak_on_the_text(model: Any, ws: Workspace) -> None:
+def test_search_ranks_latents_by_their_peak_on_the_text(model: Any, ws: Workspace, ask: Any) -> None:
     card = ws.card("mlp0", feature=0)
     text = "The value of the argument is"
     reply = ask(card, "search", text=text, k=5)
@@ -59,15 +44,20 @@ def test_search_ranks_latents_by_their_peak_on_the_text(model: Any, ws: Workspac
     assert reply["result"]["n_tokens"] == toks.shape[1] - 1
 
 
-def test_request_errors_come_back_as_replies(ws: Workspace) -> None:
+def test_request_errors_come_back_as_replies(ws: Workspace, ask: Any) -> None:
     card = ws.card("mlp0", feature=0)
     assert ask(card, "search", text="   ")["error"].startswith("ValueError: type some text")
     assert "at most 2000" in ask(card, "search", text="x" * 2001)["error"]
     assert ask(card, "search", text="a", k="3")["error"].startswith("TypeError: k must be an int")
-    assert ask(card, "nope")["error"] == "ValueError: unknown request 'nope'; known: ['complete', 'random', 'search']"
+    assert card.error == ""  # a search's failure is shown in the search box only
+    known = "known: ['complete', 'random', 'search', 'show']"
+    assert ask(card, "nope")["error"] == f"ValueError: unknown request 'nope'; {known}"
+    assert card.error == f"ValueError: unknown request 'nope'; {known}"
+    reply = ask(card, "show", feature=1, colour="red")
+    assert reply["error"] == "TypeError: request 'show' got unknown arguments ['colour']; accepted: source, feature"
 
 
-def test_random_gives_another_live_unit(ws: Workspace) -> None:
+def test_random_gives_another_live_unit(ws: Workspace, ask: Any) -> None:
     card = ws.card("mlp0", feature=int(torch.argmax(ws.index("mlp0").n_active)))
     live = set(torch.nonzero(ws.index("mlp0").n_active > 0).flatten().tolist())
     seen = set()
@@ -78,21 +68,63 @@ def test_random_gives_another_live_unit(ws: Workspace) -> None:
     assert len(seen) > 1
 
 
-def test_switching_source_to_neurons_and_encoder_b(ws: Workspace) -> None:
+def test_show_switches_to_neurons_and_encoder_b(ws: Workspace, ask: Any) -> None:
     card = ws.card("mlp0", feature=0)
-    card.set_state({"source": HOOK, "feature": 63})  # what a click on a correlated neuron sends
-    assert (card.source, card.state["unit"], card.state["feature"]) == (HOOK, "neuron", 63)
-    assert card.state["n_features"] == 64
-    card.set_state({"source": "mlp0::B", "feature": 29})
+    reply = ask(card, "show", source=HOOK, feature=63)  # what a click on a correlated neuron sends
+    assert reply == {"kind": "fc-reply", "id": reply["id"], "ok": True, "result": {"source": HOOK, "feature": 63}}
+    assert (card.source, card.feature, card.state["unit"], card.state["feature"]) == (HOOK, 63, "neuron", 63)
+    assert card.state["n_features"] == 64 and not card.busy
+    assert ask(card, "show", source="mlp0::B", feature=29)["ok"]
     assert card.state["source"] == "mlp0::B" and card.state["n_features"] == 30 and card.error == ""
+    assert ask(card, "show", source="mlp0", feature=40)["ok"]  # 40 is fine for mlp0 (48 latents)
     before = card.state
-    card.set_state({"source": "mlp0", "feature": 40})  # 40 is fine for mlp0 (48 latents)
     assert card.state["feature"] == 40
-    card.set_state({"source": "mlp0::B", "feature": 40})  # but not for B (30)
-    assert "accepted 0 .. 29" in card.error and card.source == "mlp0" and card.feature == 40
-    card.set_state({"source": "nowhere", "feature": 1})
-    assert "neither an SAE" in card.error and card.source == "mlp0"
-    assert card.state["feature"] == 40 and before["source"] == "mlp0::B"
+    reply = ask(card, "show", source="mlp0::B", feature=40)  # but not for B (30)
+    assert reply["error"] == "feature 40 is out of range for 'mlp0::B': accepted 0 .. 29" == card.error
+    assert (card.source, card.feature) == ("mlp0", 40) and card.state is before
+    assert "neither an SAE" in ask(card, "show", source="nowhere", feature=1)["error"]
+    assert "neither an SAE" in card.error and card.source == "mlp0" and card.state is before
+    assert ask(card, "show", feature=2)["result"] == {"source": "mlp0", "feature": 2}  # the shown source
+    assert card.error == "" and card.state["feature"] == 2
+
+
+def test_show_sets_the_card_of_the_unit_and_a_bad_index_keeps_it(ws: Workspace, ask: Any) -> None:
+    n_active = ws.index("mlp0").n_active
+    f0, f1 = (int(i) for i in torch.argsort(n_active, descending=True)[:2])
+    card = ws.card("mlp0", feature=f0)
+    assert ask(card, "show", source="mlp0", feature=f1)["ok"]
+    # independent: the index's own count and maximum for that latent
+    assert card.feature == f1 and card.state["feature"] == f1
+    assert card.state["max_act"] == pytest.approx(float(ws.index("mlp0").max_act[f1]), rel=1e-6)
+    assert card.state["density"] == pytest.approx(float(n_active[f1]) / ws.index("mlp0").n_tokens, rel=1e-6)
+    before = card.state
+    for bad in (48, -1):
+        reply = ask(card, "show", source="mlp0", feature=bad)
+        assert not reply["ok"] and reply["error"] == f"feature {bad} is out of range for 'mlp0': accepted 0 .. 47"
+        assert card.error == reply["error"] and card.state is before and card.feature == f1
+    assert "feature must be an int" in ask(card, "show", source="mlp0", feature="3")["error"]
+    assert card.state is before and not card.busy
+    assert ask(card, "show", source="mlp0", feature=f1)["ok"] and card.error == ""  # asking the shown card clears it
+
+
+def test_a_failed_computation_is_a_refused_request_that_keeps_the_card(
+    ws: Workspace, ask: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card = ws.card("mlp0", feature=0)
+    before = card.state
+    busy_inside: list[bool] = []
+
+    def boom(name: str, feature: int, complete: bool = True) -> Any:
+        busy_inside.append(card.busy)
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(ws, "card_state", boom)
+    reply = ask(card, "show", source="mlp0", feature=5)
+    assert reply["error"] == "RuntimeError: CUDA out of memory (simulated)" == card.error
+    assert busy_inside == [True] and not card.busy  # busy while it ran, not after
+    assert card.state is before and (card.source, card.feature) == ("mlp0", 0)
+    monkeypatch.undo()
+    assert ask(card, "show", source="mlp0", feature=5)["ok"] and card.error == "" and card.state["feature"] == 5
 
 
 def test_export_values_let_the_file_switch_between_its_cards(ws: Workspace, tmp_path: Any) -> None:

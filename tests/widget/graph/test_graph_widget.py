@@ -48,7 +48,7 @@ def test_state_is_compact_binary_and_holds_edges_above_the_threshold(ws: Workspa
     assert lens is not None  # only the strings shown travel: the prompt's and the lens's tokens
     shown = {*data.tokens.tolist(), *lens.top_ids.flatten().tolist(), *lens.up_ids.flatten().tolist()}
     shown |= set(lens.down_ids.flatten().tolist())
-    assert sorted(st["vocab"]) == sorted(ws.adapter.token_strings(sorted(shown)))
+    assert sorted(decode_array(st["vocab_ids"]).tolist()) == sorted(shown)
     assert {u["source"] for u in st["units"]} == {"blocks.0.mlp.hook_post", "blocks.1.mlp.hook_post", "mlp0"}
     assert payload_nbytes(st) < 40_000
     json.dumps({k: v for k, v in st.items() if k not in ("edges", "units", "lens")}, default=lambda _: None)
@@ -68,49 +68,78 @@ def test_threshold_changes_the_edges_and_routes_follow_python(ws: Workspace, pro
     assert decode_array(g.state["edges"]["share"]).size > n_04
 
 
-def test_bad_requests_from_the_front_end_show_an_error_and_keep_the_graph(ws: Workspace, prompt: torch.Tensor) -> None:
+def test_target_and_threshold_requests_set_the_traits(ws: Workspace, prompt: torch.Tensor, ask: Any) -> None:
+    g = ws.graph(prompt, threshold=0.04)
+    assert ask(g, "target", target=4) == {"kind": "fc-reply", "id": "r0", "ok": True, "result": {"target": 4}}
+    assert g.target == 4 and g.error == "" and not g.busy
+    assert {e.dst for e in g.routes()} >= {("resid", len(g.state["levels"]) - 1, 4)}
+    assert ask(g, "target", target=-2)["result"] == {"target": PROMPT_POS - 2} and g.target == PROMPT_POS - 2
+    reply = ask(g, "threshold", threshold=0.1)
+    assert reply["result"] == {"threshold": 0.1} and g.threshold == pytest.approx(0.1)
+    # independent: the pass's own shares, filtered by hand
+    assert decode_array(g.state["edges"]["share"]).size == int((g.data.edge_share > 0.1).sum())
+    assert g.state["threshold"] == pytest.approx(0.1) and g.error == ""
+
+
+def test_refused_requests_name_the_range_and_keep_the_graph(ws: Workspace, prompt: torch.Tensor, ask: Any) -> None:
     g = ws.graph(prompt)
     before = g.state
-    sent: list[Any] = []
-    g.send_state = lambda key=None: sent.append(key)  # type: ignore[method-assign]
-    g.set_state({"threshold": 2.0})
-    assert "threshold 2.0 is out of range: accepted 0 < threshold < 1" in g.error
+    reply = ask(g, "threshold", threshold=2.0)
+    assert reply["error"] == "threshold 2.0 is out of range: accepted 0 < threshold < 1" == g.error
     assert g.state is before and g.threshold == pytest.approx(0.04)
-    g.set_state({"target": 99})
-    assert f"target 99 is out of range for a prompt of {PROMPT_POS} tokens" in g.error
-    assert g.target == PROMPT_POS - 1
-    assert [k for k in sent if isinstance(k, list)] == [["threshold"], ["target"]]  # put back in the front end
+    reply = ask(g, "target", target=99)
+    assert reply["error"] == f"target 99 is out of range for a prompt of {PROMPT_POS} tokens: accepted -12 .. 11"
+    assert g.error == reply["error"] and g.target == PROMPT_POS - 1
+    assert "out of range" in ask(g, "target", target="3")["error"] and g.target == PROMPT_POS - 1
+    known = "known: ['select', 'target', 'threshold']"
+    assert ask(g, "walk")["error"] == f"ValueError: unknown request 'walk'; {known}" == g.error
+    assert ask(g, "target", target=3)["ok"] and g.error == ""  # a success clears the error
     with pytest.raises(traitlets.TraitError, match=r"accepted -12 \.\. 11"):
         g.target = 12
+    with pytest.raises(traitlets.TraitError, match=r"accepted 0 < threshold < 1"):
+        g.threshold = 0.0
     g.target = -2
     assert g.target == PROMPT_POS - 2
 
 
 def test_a_failed_computation_keeps_the_last_state(
-    ws: Workspace, prompt: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, prompt: torch.Tensor, monkeypatch: pytest.MonkeyPatch, ask: Any
 ) -> None:
     g = ws.graph(prompt)
     before = g.state
+    busy_inside: list[bool] = []
 
     def boom(threshold: float) -> Any:
+        busy_inside.append(g.busy)
         raise RuntimeError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(g._session, "state", boom)
-    g.threshold = 0.08
+    reply = ask(g, "threshold", threshold=0.08)
+    assert reply["error"] == "RuntimeError: CUDA out of memory (simulated)" == g.error
+    assert g.state is before and g.threshold == pytest.approx(0.04) and not g.busy and busy_inside == [True]
+    g.error = ""
+    g.threshold = 0.08  # from Python: the same error, and the slider goes back to the shown graph
     assert g.state is before and g.error == "RuntimeError: CUDA out of memory (simulated)"
-    assert g.threshold == pytest.approx(0.04) and not g.busy  # the slider goes back to the shown graph
+    assert g.threshold == pytest.approx(0.04) and not g.busy
 
 
-def test_selecting_a_unit_opens_its_card(ws: Workspace, prompt: torch.Tensor) -> None:
+def test_selecting_a_unit_opens_its_card(ws: Workspace, prompt: torch.Tensor, ask: Any) -> None:
     g = ws.graph(prompt)
     g.open_card("mlp0", 3)
     assert g.card["source"] == "mlp0" and g.card["feature"] == 3 and g.error == ""
     g.selected = {"source": "blocks.0.mlp.hook_post", "unit": 5}
     assert g.card["unit"] == "neuron" and g.card["feature"] == 5
     assert g.card_widget().feature == 5
+    reply = ask(g, "select", source="mlp0", unit=7)
+    assert reply["result"] == {"selected": {"source": "mlp0", "unit": 7}}
+    assert g.selected == {"source": "mlp0", "unit": 7} and g.card["feature"] == 7 and g.card["source"] == "mlp0"
+    assert g.card["max_act"] == pytest.approx(float(ws.index("mlp0").max_act[7]), rel=1e-6)
     card = g.card
-    g.set_state({"selected": {"source": "mlp0", "unit": 4000}})
-    assert "out of range" in g.error and g.card is card
+    reply = ask(g, "select", source="mlp0", unit=4000)
+    assert reply["error"] == "IndexError: feature 4000 is out of range for 'mlp0': accepted 0 .. 47" == g.error
+    assert g.card is card and g.selected == {"source": "mlp0", "unit": 7}
+    assert ask(g, "select")["ok"] and g.card == {} and g.selected == {} and g.error == ""
+    g.open_card("mlp0", 2)
     g.selected = {}
     assert g.card == {}
 

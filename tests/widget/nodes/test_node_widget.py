@@ -1,4 +1,4 @@
-"""The NodeTable widget played from Python: binary state, requests as traits, errors kept in view."""
+"""The NodeTable widget played from Python: binary state, the front end's requests, errors kept in view."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_state_is_binary_and_matches_the_computation(ws: Workspace, prompt: torc
     np.testing.assert_array_equal(decode_array(st["rows"]["unit"]), res.selection.unit.numpy())
     assert [g["name"] for g in st["groups"]] == ["write_norm", "act_times_grad", "direct_effect", "activation"]
     assert st["sort_by"] == "direct_effect" and st["k"] == 10
-    assert st["prompts"][0]["tokens"] == ws.adapter.token_strings(prompt.tolist())
+    assert decode_array(st["vocab_ids"])[decode_array(st["prompts"][0]["tokens"])].tolist() == prompt.tolist()
     assert payload_nbytes(st) < 20_000
     synced = {n for n in table.trait_names() if table.trait_metadata(n, "sync") and not n.startswith("_")}
     assert set(NODE_TABLE_TRAITS) <= synced
@@ -63,67 +63,95 @@ def test_position_and_ablations_recompute(ws: Workspace, prompt: torch.Tensor) -
     assert table.state["ablations"] == [] and table.state["prompts"][0]["target"] == pytest.approx(before)
 
 
-def test_bad_requests_from_the_front_end_keep_the_table(ws: Workspace, prompt: torch.Tensor) -> None:
+def test_position_and_ablation_requests_recompute(ws: Workspace, prompt: torch.Tensor, ask: Any) -> None:
+    table = ws.nodes(prompt, target=T, distractor=D)
+    ref = ws.nodes(prompt, target=T, distractor=D, position=4)  # independent: a table made at position 4
+    assert ask(table, "position", position=4)["result"] == {"position": 4, "ablations": []}
+    assert table.position == 4 and table.state["target"]["position"] == 4 and table.error == "" and not table.busy
+    for key in ("values", "unit", "pos"):
+        np.testing.assert_array_equal(decode_array(table.state["rows"][key]), decode_array(ref.state["rows"][key]))
+    before = table.state["prompts"][0]["target"]
+    abl = [{"family": "mlp", "layer": 1, "unit": 3, "pos": 4}]
+    reply = ask(table, "ablations", ablations=abl)
+    full = [{"family": "mlp", "layer": 1, "unit": 3, "pos": 4, "mode": "zero"}]
+    assert reply["result"] == {"position": 4, "ablations": full} and table.ablations == full
+    assert table.state["ablations"] == full
+    ref.ablate("mlp", unit=3, pos=4, layer=1)
+    assert table.state["prompts"][0]["target"] == pytest.approx(ref.state["prompts"][0]["target"])
+    assert table.state["prompts"][0]["target"] != pytest.approx(before)
+    assert ask(table, "ablations", ablations=[])["ok"] and table.ablations == []
+    assert table.state["prompts"][0]["target"] == pytest.approx(before)
+
+
+def test_refused_requests_name_the_range_and_keep_the_table(ws: Workspace, prompt: torch.Tensor, ask: Any) -> None:
     table = ws.nodes(prompt, target=T, distractor=D)
     before = table.state
-    sent: list[Any] = []
-    table.send_state = lambda key=None: sent.append(key)  # type: ignore[method-assign]
-    table.set_state({"position": 99})
-    assert "position 99 is out of range for a prompt of 10 tokens: accepted -10 .. 9" in table.error
-    assert table.state is before and table.position == 9 and sent
-    table.set_state({"ablations": [{"family": "mlp", "layer": 0, "unit": 640, "pos": 0}]})
-    assert "ablation unit 640 is out of range for mlp: accepted 0 .. 63" in table.error
-    assert table.state is before and table.ablations == []  # the request goes back to the shown table's
-    table.set_state({"position": -1})
-    assert table.position == 9 and table.state["target"]["position"] == 9
+    reply = ask(table, "position", position=99)
+    assert reply["error"] == "position 99 is out of range for a prompt of 10 tokens: accepted -10 .. 9" == table.error
+    assert table.state is before and table.position == 9
+    reply = ask(table, "ablations", ablations=[{"family": "mlp", "layer": 0, "unit": 640, "pos": 0}])
+    assert "ablation unit 640 is out of range for mlp: accepted 0 .. 63" in reply["error"] and not reply["ok"]
+    assert table.error == reply["error"] and table.state is before and table.ablations == []
     # a typo in a key, or a float index, is refused, never dropped or cast (a "mdoe" ran a zero ablation)
-    before = table.state
+    bad = [{"family": "mlp", "layer": 0, "unit": 3, "pos": 0, "mdoe": "mean"}]
+    assert "ablation has unknown keys ['mdoe']" in ask(table, "ablations", ablations=bad)["error"]
+    assert "ablations is a list of dicts" in ask(table, "ablations", ablations={"family": "mlp"})["error"]
+    assert table.state is before and table.ablations == []
+    known = "known: ['ablations', 'position', 'select']"
+    assert ask(table, "sort")["error"] == f"ValueError: unknown request 'sort'; {known}" == table.error
+    reply = ask(table, "select", family="attn", layer=0, unit=1)
+    assert "attention heads have no feature card" in reply["error"] and table.card == {}
+    assert ask(table, "position", position=-1)["ok"] and table.position == 9 and table.error == ""
     with pytest.raises(traitlets.TraitError, match=r"ablation has unknown keys \['mdoe'\]"):
-        table.ablations = [{"family": "mlp", "layer": 0, "unit": 3, "pos": 0, "mdoe": "mean"}]
+        table.ablations = bad
     with pytest.raises(traitlets.TraitError, match=r"ablation unit must be an int; got 3\.5"):
         table.ablations = [{"family": "mlp", "layer": 0, "unit": 3.5, "pos": 0}]
     with pytest.raises(traitlets.TraitError, match=r"unknown keys \['mdoe'\]"):
-        ws.nodes(
-            prompt,
-            target=T,
-            distractor=D,
-            ablations=[{"family": "mlp", "layer": 0, "unit": 3, "pos": 0, "mdoe": "mean"}],
-        )
-    assert table.state is before and table.ablations == []
-    table.set_state({"position": 3})
-    assert table.error == "" and table.state["target"]["position"] == 3
-    table.set_state({"selected": {"family": "attn", "layer": 0, "unit": 1}})
-    assert "attention heads have no feature card" in table.error and table.card == {}
+        ws.nodes(prompt, target=T, distractor=D, ablations=bad)
+    assert table.ablations == []
+    table.set_state({"position": 99})  # a trait write, as bundles before the request protocol sent
+    assert "accepted -10 .. 9" in table.error and table.position == 9
 
 
-def test_clicking_a_latent_or_neuron_opens_its_card(ws: Workspace, prompt: torch.Tensor) -> None:
+def test_clicking_a_latent_or_neuron_opens_its_card(ws: Workspace, prompt: torch.Tensor, ask: Any) -> None:
     table = ws.nodes(prompt, target=T, distractor=D)
-    table.set_state({"selected": {"family": "mlp0", "layer": 0, "unit": 11}})
+    reply = ask(table, "select", family="mlp0", layer=0, unit=11)
+    assert reply["result"] == {"selected": {"family": "mlp0", "layer": 0, "unit": 11}}
     assert table.error == "" and table.card["source"] == "mlp0" and table.card["feature"] == 11
+    assert table.card["max_act"] == pytest.approx(float(ws.index("mlp0").max_act[11]), rel=1e-6)
     assert table.card_widget().state["feature"] == 11
     table.open_card("mlp", unit=7, layer=1)
     assert table.card["source"] == "blocks.1.mlp.hook_post" and table.card["unit"] == "neuron"
     card = table.card_widget()
     assert card.state["hook_name"] == "blocks.1.mlp.hook_post" and card.state["feature"] == 7
-    table.set_state({"selected": {"source": "mlp0", "unit": 12}})  # the open card's own navigation
+    assert ask(table, "select", source="mlp0", unit=12)["ok"]  # the open card's own navigation
     assert table.error == "" and table.card["source"] == "mlp0" and table.card["feature"] == 12
-    table.set_state({"selected": {"source": "nope", "unit": 1}})
-    assert "neither an SAE" in table.error and table.card["feature"] == 12
+    open_card = table.card
+    assert "neither an SAE" in ask(table, "select", source="nope", unit=1)["error"]
+    assert "neither an SAE" in table.error and table.card is open_card
+    assert ask(table, "select")["ok"] and table.card == {} and table.selected == {}
+    table.open_card("mlp0", unit=3)
     table.selected = {}
     assert table.card == {}
 
 
 def test_a_failed_computation_keeps_the_last_good_state(
-    ws: Workspace, prompt: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+    ws: Workspace, prompt: torch.Tensor, monkeypatch: pytest.MonkeyPatch, ask: Any
 ) -> None:
     table = ws.nodes(prompt, target=T, distractor=D)
     before = table.state
+    busy_inside: list[bool] = []
 
     def boom(position: int, ablations: Any = ()) -> Any:
+        busy_inside.append(table.busy)
         raise RuntimeError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(table._session, "compute", boom)
-    table.position = 3
+    reply = ask(table, "position", position=3)
+    assert reply["error"] == "RuntimeError: CUDA out of memory (simulated)" == table.error
+    assert table.state is before and table.position == 9 and busy_inside == [True] and not table.busy
+    table.error = ""
+    table.position = 3  # from Python: the same, and the position goes back to the shown table's
     assert table.state is before and table.error == "RuntimeError: CUDA out of memory (simulated)"
     assert not table.busy and table.position == before["target"]["position"]
 
