@@ -31,7 +31,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..core.dataset import FINAL_RESID_BUDGET, dataset_batches
-from ..core.model import ModelAdapter, flatten_hook_activation, parse_hook
+from ..core.model import ModelAdapter, block_hook, flatten_hook_activation, parse_hook
 from ..core.sae import SparseAutoencoder
 from .correlation import NeuronCorrelationSums, add_counted_moments, counted_mean
 from .index import ActivationIndex, IndexBuilder, concat_indexes
@@ -137,7 +137,7 @@ def resid_to_keep(adapter: ModelAdapter, hooks: Iterable[str], n_positions: int)
     layers = [parse_hook(h).layer for h in hooks]
     last = max((layer for layer in layers if layer is not None), default=0)
     if adapter.can_resume and last + 1 < adapter.n_layers:
-        return f"blocks.{last}.hook_resid_post"
+        return block_hook(last, "hook_resid_post")
     return adapter.final_resid_hook
 
 
@@ -202,7 +202,7 @@ class FinalRows:
         call between them, where an interrupt could land), so an interrupt leaves every row
         either as captured or advanced and marked: never advanced twice or read half-way."""
         todo = np.unique(rows[~self.at_last[rows]])
-        hook = f"blocks.{self.last}.hook_resid_pre"
+        hook = block_hook(self.last, "hook_resid_pre")
         for part, chunk in self._chunks(todo):
             new = self.adapter.capture_from(self.pre[chunk], self.layer, [hook])[hook]
             self.pre[chunk] = new

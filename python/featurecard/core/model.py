@@ -108,6 +108,23 @@ class HookSite:
     kind: str
 
 
+def block_hook(layer: int, kind: str) -> str:
+    """The hook ``kind`` (``mlp.hook_post``, ``attn.hook_z``, ``hook_resid_post`` …) of block
+    ``layer``: the one place featurecard spells a block's hook name."""
+    return f"{block_prefix(layer)}{kind}"
+
+
+def block_prefix(layer: int) -> str:
+    """What every hook name of block ``layer`` starts with."""
+    return f"blocks.{layer}."
+
+
+def block_hook_template(kind: str) -> str:
+    """The name of hook ``kind`` with its block left as ``{layer}`` (``blocks.{layer}.mlp.hook_post``),
+    as a node table shows it."""
+    return "blocks.{layer}." + kind
+
+
 def parse_hook(name: str) -> HookSite:
     m = _BLOCK.match(name)
     if m is None:
@@ -182,7 +199,7 @@ class ModelAdapter:
 
     @property
     def final_resid_hook(self) -> str:
-        return f"blocks.{self.n_layers - 1}.hook_resid_post"
+        return block_hook(self.n_layers - 1, "hook_resid_post")
 
     def validate_hook(self, name: str, what: str = "") -> HookSite:
         """The hook's site; a HookNameError listing the valid names if the model lacks it."""

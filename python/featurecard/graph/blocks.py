@@ -38,13 +38,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..core.forward_guard import forward_guard
-from ..core.model import ModelAdapter, parse_hook
-
-
-def block_hook(layer: int, name: str) -> str:
-    """The hook ``name`` of block ``layer`` (``""``: the prefix of all its hooks); the one place the
-    graph spells a block's hook name (issue #14: hook names move into the core model adapter)."""
-    return f"blocks.{layer}.{name}"
+from ..core.model import ModelAdapter, block_hook, parse_hook
 
 
 class ArchitectureError(ValueError):

@@ -32,9 +32,9 @@ from torch import Tensor
 
 from ..core.forward_guard import forward_guard
 from ..core.inputs import prompt_tokens
-from ..core.model import ModelAdapter
+from ..core.model import ModelAdapter, block_hook, block_prefix
 from ..core.sae import SparseAutoencoder
-from .blocks import BlockModel, Layout, SaeSite, block_hook
+from .blocks import BlockModel, Layout, SaeSite
 from .contributions import DEFAULT_CHUNK_ELEMENTS, attention_contributions, block_contributions
 from .units import LensData, UnitGroup, logit_lens, neuron_group, sae_group
 
@@ -266,8 +266,8 @@ class LayerPass:
 
     def drop(self, layer: int) -> None:
         """Drop this layer's activations, and the levels no later step reads."""
-        post = block_hook(layer, "")
-        for key in [k for k in self.store if k.startswith(post)]:
+        prefix = block_prefix(layer)
+        for key in [k for k in self.store if k.startswith(prefix)]:
             del self.store[key]
         if not self.opt.logit_lens:  # only this layer's top level is read again (by the next layer)
             lay = self.lay

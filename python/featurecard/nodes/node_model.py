@@ -23,7 +23,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from ..core.forward_guard import forward_guard
-from ..core.model import ModelAdapter
+from ..core.model import ModelAdapter, block_hook
 
 HookFn = Callable[[Tensor], Tensor]
 
@@ -46,23 +46,23 @@ class NodeModel:
     # -- names -----------------------------------------------------------------------------
     @staticmethod
     def mlp_post(layer: int) -> str:
-        return f"blocks.{layer}.mlp.hook_post"
+        return block_hook(layer, "mlp.hook_post")
 
     @staticmethod
     def attn_z(layer: int) -> str:
-        return f"blocks.{layer}.attn.hook_z"
+        return block_hook(layer, "attn.hook_z")
 
     @staticmethod
     def attn_v(layer: int) -> str:
-        return f"blocks.{layer}.attn.hook_v"
+        return block_hook(layer, "attn.hook_v")
 
     @staticmethod
     def attn_pattern(layer: int) -> str:
-        return f"blocks.{layer}.attn.hook_pattern"
+        return block_hook(layer, "attn.hook_pattern")
 
     @staticmethod
     def resid_mid(layer: int) -> str:
-        return f"blocks.{layer}.hook_resid_mid"
+        return block_hook(layer, "hook_resid_mid")
 
     @property
     def final_resid(self) -> str:

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from ..core.inputs import prompt_tokens
-from ..core.model import parse_hook
+from ..core.model import block_hook, block_hook_template, parse_hook
 from ..core.sae import SparseAutoencoder
 from .ablation import Ablation, edit_units, parse_ablation, replacement
 from .groups import GROUPS, SIGNED, Block, Selection, select_nodes
@@ -139,7 +139,7 @@ class NodeTableRunner:
         # A model without a final LayerNorm (normalization_type None) has no scale to freeze.
         self.freeze = self.opts.freeze_final_ln and NodeModel.FINAL_LN_SCALE in self.nm.adapter.hook_names
         self.ln_scales = (
-            [f"blocks.{L}.{ln}.hook_scale" for L in range(n_layers) for ln in ("ln1", "ln2")]
+            [block_hook(L, kind) for L in range(n_layers) for kind in ("ln1.hook_scale", "ln2.hook_scale")]
             if self.opts.detach_ln_scale
             else []
         )
@@ -158,8 +158,8 @@ class NodeTableRunner:
 
     def _families(self) -> list[Family]:
         out = [
-            Family(0, "mlp", "mlp", "blocks.{layer}.mlp.hook_post", self.nm.d_mlp()),
-            Family(1, "attn", "attn", "blocks.{layer}.attn.hook_z", self.nm.n_heads),
+            Family(0, "mlp", "mlp", block_hook_template("mlp.hook_post"), self.nm.d_mlp()),
+            Family(1, "attn", "attn", block_hook_template("attn.hook_z"), self.nm.n_heads),
         ]
         n = len(self.ws.saes)
         for i, name in enumerate(self.ws.saes):
