@@ -22,7 +22,7 @@ import {
   targetNode,
 } from "../routes";
 import { contributorsTable, details, nodeName, tokenAt } from "./details";
-import { createGraphView } from "./graph-view";
+import { createGraphView, type GraphView } from "./graph-view";
 
 export const THRESHOLD_DELAY_MS = 250;
 export const SLIDER = { min: 0.005, max: 0.25, step: 0.005 };
@@ -53,7 +53,99 @@ export interface ContributionGraphView {
   drawn(): Edge[];
 }
 
-export function createContributionGraph(cb: GraphCallbacks): ContributionGraphView {
+/** The edges kept at one threshold of one graph, grouped by the node they flow into. */
+export interface KeptEdges {
+  data: GraphData;
+  threshold: number;
+  edges: Edge[];
+  into: Map<string, Edge[]>;
+}
+
+/** The view's UI-only state (it never syncs). */
+interface GraphState {
+  props: GraphProps | null;
+  ui: number | null; // the slider while the user moves it, before the model follows
+  timer: ReturnType<typeof setTimeout> | undefined; // a threshold not yet sent
+  clicked: NodeKey | null;
+  pinned: Set<string>;
+  kept: KeptEdges | null; // the last edges built, reused while graph and threshold stay
+  drawn: Edge[];
+}
+
+interface GraphParts {
+  root: HTMLDivElement;
+  banner: HTMLElement;
+  controls: HTMLElement;
+  slider: HTMLInputElement;
+  value: HTMLElement;
+  status: HTMLElement;
+  pins: HTMLElement;
+  main: HTMLElement;
+  panel: HTMLElement;
+  hoverBox: HTMLElement;
+  cardBar: HTMLElement;
+  closeCard: HTMLButtonElement;
+  cardHost: HTMLDivElement;
+  empty: HTMLElement;
+}
+
+/** What the view's steps share. */
+interface Graph {
+  cb: GraphCallbacks;
+  st: GraphState;
+  el: GraphParts;
+  view: GraphView;
+}
+
+/** The threshold drawn: the slider's, else the model's, never below the graph's own. */
+export function shownThreshold(
+  ui: number | null,
+  model: number | undefined,
+  graph: number,
+): number {
+  return Math.max(ui ?? model ?? graph, graph);
+}
+
+/** The target token: the requested one when the graph has it, else the last. */
+export const targetPos = (target: number | null, nPos: number): number =>
+  target !== null && target < nPos ? target : nPos - 1;
+
+/** The status line: the target, whether the kernel computes, and what a low slider lacks. */
+export function statusLine(d: GraphData, target: number, busy: boolean, ui: number | null): string {
+  const below = ui !== null && ui < d.threshold;
+  const note = below ? ` · edges at or below ${fmt(d.threshold)} are not in this graph yet` : "";
+  return `target ${tokenAt(d, target)}${busy ? " · computing…" : ""}${note}`;
+}
+
+/**
+ * Whether the slider should follow the model again: the model caught up with the slider's
+ * value (or put another threshold in place after an error) and no value waits to be sent.
+ */
+export function followModel(
+  ui: number | null,
+  pending: boolean,
+  next: number,
+  previous: number | undefined,
+): boolean {
+  return ui !== null && !pending && (next === ui || next !== previous);
+}
+
+/** Where the routes start: the target's last state and each pinned node. */
+export function routeStarts(d: GraphData, target: number, pinned: Iterable<string>): NodeKey[] {
+  return [
+    targetNode(d, target),
+    ...[...pinned].map(parseNodeId).filter((n): n is NodeKey => n !== null),
+  ];
+}
+
+/** The edges of `d` kept at `threshold`: `last` when it holds them, else built anew. */
+export function keptEdges(last: KeptEdges | null, d: GraphData, threshold: number): KeptEdges {
+  if (last && last.data === d && last.threshold === threshold) return last;
+  const edges = buildEdges(d, threshold);
+  return { data: d, threshold, edges, into: incomingIndex(edges) };
+}
+
+function buildGraph(): GraphParts {
   const root = h("div", "fc-graph");
   const banner = h("div", "fc-error fc-g-error");
   const controls = h("div", "fc-g-controls");
@@ -78,181 +170,179 @@ export function createContributionGraph(cb: GraphCallbacks): ContributionGraphVi
   cardBar.append(closeCard);
   const cardHost = h("div", "fc-g-card");
   const empty = h("div", "fc-g-notice");
+  const parts = { root, banner, controls, slider, value, status, pins, main, panel, hoverBox };
+  return { ...parts, cardBar, closeCard, cardHost, empty };
+}
 
-  let props: GraphProps | null = null;
-  let ui: number | null = null; // the slider while the user moves it, before the model follows
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let clicked: NodeKey | null = null;
-  const pinned = new Set<string>();
-  let edgesFor: {
-    data: GraphData;
-    threshold: number;
-    edges: Edge[];
-    into: Map<string, Edge[]>;
-  } | null = null;
-  let drawn: Edge[] = [];
+const threshold = (g: Graph, d: GraphData) =>
+  shownThreshold(g.st.ui, g.st.props?.threshold, d.threshold);
 
+function kept(g: Graph, d: GraphData): KeptEdges {
+  g.st.kept = keptEdges(g.st.kept, d, threshold(g, d));
+  return g.st.kept;
+}
+
+function togglePin(st: GraphState, id: string): void {
+  if (st.pinned.has(id)) st.pinned.delete(id);
+  else st.pinned.add(id);
+}
+
+function showHover(g: Graph, n: NodeKey | null, at: { x: number; y: number }): void {
+  const d = g.st.props?.data;
+  const box = g.el.hoverBox;
+  if (!n || !d) {
+    box.hidden = true;
+    return;
+  }
+  const k = kept(g, d);
+  box.replaceChildren(
+    h("div", "fc-g-hover-title", nodeName(d, n)),
+    contributorsTable(d, k.into.get(nodeId(n)) ?? []),
+  );
+  box.style.left = `${Math.round(at.x + 14)}px`;
+  box.style.top = `${Math.round(at.y + 8)}px`;
+  box.hidden = false;
+}
+
+function drawPins(g: Graph, d: GraphData): void {
+  const { pins } = g.el;
+  pins.replaceChildren();
+  if (g.st.pinned.size === 0) return;
+  pins.append(h("span", "fc-g-muted", "pinned:"));
+  for (const id of g.st.pinned) {
+    const n = parseNodeId(id);
+    if (!n) continue;
+    const b = h("button", "fc-g-unpin", `${nodeName(d, n)} ×`);
+    b.type = "button";
+    b.title = "unpin";
+    b.addEventListener("click", () => {
+      g.st.pinned.delete(id);
+      draw(g);
+    });
+    pins.append(b);
+  }
+}
+
+function drawPanel(g: Graph, d: GraphData, into: Map<string, Edge[]>): void {
+  const { clicked, pinned } = g.st;
+  if (!clicked || clicked.pos >= d.nPos) {
+    g.el.panel.replaceChildren(
+      h(
+        "div",
+        "fc-g-muted",
+        "click a node for its heads, units or logit lens; shift-click pins it",
+      ),
+    );
+    return;
+  }
+  const id = nodeId(clicked);
+  const pin = h("button", "fc-g-pin", pinned.has(id) ? "unpin" : "pin");
+  pin.type = "button";
+  pin.addEventListener("click", () => {
+    togglePin(g.st, id);
+    draw(g);
+  });
+  const rows = details(d, clicked, into.get(id) ?? [], { openCard: g.cb.onOpenCard });
+  g.el.panel.replaceChildren(pin, ...rows);
+}
+
+/** The banner, the busy mark, and which of graph, notice and card show. */
+function drawChrome(el: GraphParts, props: GraphProps): void {
+  const d = props.data;
+  el.banner.replaceChildren(...props.errors.map((m) => h("div", "", m)));
+  el.banner.hidden = props.errors.length === 0;
+  el.root.classList.toggle("fc-busy", props.busy);
+  el.cardBar.hidden = !props.cardOpen;
+  el.cardHost.hidden = !props.cardOpen;
+  el.main.hidden = !d;
+  el.controls.hidden = !d;
+  el.empty.hidden = !!d;
+  el.empty.textContent = props.notice;
+}
+
+function draw(g: Graph): void {
+  const { st, el } = g;
+  if (!st.props) return;
+  const d = st.props.data;
+  drawChrome(el, st.props);
+  if (!d) return;
+  const t = threshold(g, d);
+  if (st.ui === null) el.slider.value = String(t);
+  el.value.textContent = fmt(st.ui ?? t);
+  const target = targetPos(st.props.target, d.nPos);
+  el.status.textContent = statusLine(d, target, st.props.busy, st.ui);
+  const k = kept(g, d);
+  st.drawn = routes(k.edges, routeStarts(d, target, st.pinned), k.into);
+  g.view.update({
+    data: d,
+    edges: st.drawn,
+    target,
+    pinned: st.pinned,
+    selected: st.clicked ? nodeId(st.clicked) : null,
+  });
+  drawPins(g, d);
+  drawPanel(g, d, k.into);
+}
+
+/** The slider redraws at once and sends its value once the user pauses. */
+function onSlider(g: Graph): void {
+  const v = Number(g.el.slider.value);
+  if (!Number.isFinite(v)) return;
+  g.st.ui = v;
+  draw(g);
+  clearTimeout(g.st.timer);
+  g.st.timer = setTimeout(() => {
+    g.st.timer = undefined;
+    g.cb.onThreshold(v);
+  }, THRESHOLD_DELAY_MS);
+}
+
+function update(g: Graph, next: GraphProps): void {
+  const { st } = g;
+  if (followModel(st.ui, st.timer !== undefined, next.threshold, st.props?.threshold)) {
+    st.ui = null;
+  }
+  st.props = next;
+  draw(g);
+}
+
+export function createContributionGraph(cb: GraphCallbacks): ContributionGraphView {
+  const el = buildGraph();
+  const st: GraphState = {
+    props: null,
+    ui: null,
+    timer: undefined,
+    clicked: null,
+    pinned: new Set(),
+    kept: null,
+    drawn: [],
+  };
   const view = createGraphView({
     onToken: (pos) => cb.onTarget(pos),
-    onHover: (n, at) => showHover(n, at),
+    onHover: (n, at) => showHover(g, n, at),
     onNode: (n, pin) => {
-      if (pin) togglePin(nodeId(n));
-      else clicked = n;
-      draw();
+      if (pin) togglePin(st, nodeId(n));
+      else st.clicked = n;
+      draw(g);
     },
   });
-  view.content.append(hoverBox);
-  main.append(view.root, panel);
-  root.append(banner, controls, empty, main, cardBar, cardHost);
-
-  const threshold = (d: GraphData) => Math.max(ui ?? props?.threshold ?? d.threshold, d.threshold);
-  const kept = (d: GraphData) => {
-    const t = threshold(d);
-    if (!edgesFor || edgesFor.data !== d || edgesFor.threshold !== t) {
-      const edges = buildEdges(d, t);
-      edgesFor = { data: d, threshold: t, edges, into: incomingIndex(edges) };
-    }
-    return edgesFor;
-  };
-
-  function togglePin(id: string): void {
-    if (pinned.has(id)) pinned.delete(id);
-    else pinned.add(id);
-  }
-
-  function showHover(n: NodeKey | null, at: { x: number; y: number }): void {
-    const d = props?.data;
-    if (!n || !d) {
-      hoverBox.hidden = true;
-      return;
-    }
-    const k = kept(d);
-    hoverBox.replaceChildren(
-      h("div", "fc-g-hover-title", nodeName(d, n)),
-      contributorsTable(d, k.into.get(nodeId(n)) ?? []),
-    );
-    hoverBox.style.left = `${Math.round(at.x + 14)}px`;
-    hoverBox.style.top = `${Math.round(at.y + 8)}px`;
-    hoverBox.hidden = false;
-  }
-
-  function drawPins(d: GraphData): void {
-    pins.replaceChildren();
-    if (pinned.size === 0) return;
-    pins.append(h("span", "fc-g-muted", "pinned:"));
-    for (const id of pinned) {
-      const n = parseNodeId(id);
-      if (!n) continue;
-      const b = h("button", "fc-g-unpin", `${nodeName(d, n)} ×`);
-      b.type = "button";
-      b.title = "unpin";
-      b.addEventListener("click", () => {
-        pinned.delete(id);
-        draw();
-      });
-      pins.append(b);
-    }
-  }
-
-  function drawPanel(d: GraphData, into: Map<string, Edge[]>): void {
-    if (!clicked || clicked.pos >= d.nPos) {
-      panel.replaceChildren(
-        h(
-          "div",
-          "fc-g-muted",
-          "click a node for its heads, units or logit lens; shift-click pins it",
-        ),
-      );
-      return;
-    }
-    const id = nodeId(clicked);
-    const pin = h("button", "fc-g-pin", pinned.has(id) ? "unpin" : "pin");
-    pin.type = "button";
-    pin.addEventListener("click", () => {
-      togglePin(id);
-      draw();
-    });
-    panel.replaceChildren(
-      pin,
-      ...details(d, clicked, into.get(id) ?? [], { openCard: cb.onOpenCard }),
-    );
-  }
-
-  function draw(): void {
-    if (!props) return;
-    const d = props.data;
-    banner.replaceChildren(...props.errors.map((m) => h("div", "", m)));
-    banner.hidden = props.errors.length === 0;
-    root.classList.toggle("fc-busy", props.busy);
-    cardBar.hidden = !props.cardOpen;
-    cardHost.hidden = !props.cardOpen;
-    main.hidden = !d;
-    controls.hidden = !d;
-    empty.hidden = !!d;
-    empty.textContent = props.notice;
-    if (!d) return;
-    const t = threshold(d);
-    if (ui === null) slider.value = String(t);
-    value.textContent = fmt(ui ?? t);
-    const target = props.target !== null && props.target < d.nPos ? props.target : d.nPos - 1;
-    const below = ui !== null && ui < d.threshold;
-    const note = below ? ` · edges at or below ${fmt(d.threshold)} are not in this graph yet` : "";
-    status.textContent = `target ${tokenAt(d, target)}${props.busy ? " · computing…" : ""}${note}`;
-    const k = kept(d);
-    const starts = [
-      targetNode(d, target),
-      ...[...pinned].map(parseNodeId).filter((n): n is NodeKey => n !== null),
-    ];
-    drawn = routes(k.edges, starts, k.into);
-    view.update({
-      data: d,
-      edges: drawn,
-      target,
-      pinned,
-      selected: clicked ? nodeId(clicked) : null,
-    });
-    drawPins(d);
-    drawPanel(d, k.into);
-  }
-
+  const g: Graph = { cb, st, el, view };
+  view.content.append(el.hoverBox);
+  el.main.append(view.root, el.panel);
+  el.root.append(el.banner, el.controls, el.empty, el.main, el.cardBar, el.cardHost);
   const listeners = new AbortController();
-  slider.addEventListener(
-    "input",
-    () => {
-      const v = Number(slider.value);
-      if (!Number.isFinite(v)) return;
-      ui = v;
-      draw();
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        timer = undefined;
-        cb.onThreshold(v);
-      }, THRESHOLD_DELAY_MS);
-    },
-    { signal: listeners.signal },
-  );
-  closeCard.addEventListener("click", () => cb.onCloseCard(), { signal: listeners.signal });
-
+  el.slider.addEventListener("input", () => onSlider(g), { signal: listeners.signal });
+  el.closeCard.addEventListener("click", () => cb.onCloseCard(), { signal: listeners.signal });
   return {
-    root,
-    cardHost,
-    update(next) {
-      // the model caught up with the slider (or put it back after an error): follow the model
-      if (
-        ui !== null &&
-        timer === undefined &&
-        (next.threshold === ui || next.threshold !== props?.threshold)
-      )
-        ui = null;
-      props = next;
-      draw();
-    },
+    root: el.root,
+    cardHost: el.cardHost,
+    update: (next) => update(g, next),
     destroy() {
-      clearTimeout(timer);
+      clearTimeout(st.timer);
       listeners.abort();
       view.destroy();
-      root.remove();
+      el.root.remove();
     },
-    drawn: () => drawn,
+    drawn: () => st.drawn,
   };
 }

@@ -140,17 +140,44 @@ function drawAxes(svg: SVGSVGElement, lay: Layout, props: GraphViewProps): void 
   svg.append(axis);
 }
 
-export function createGraphView(cb: GraphViewCallbacks): GraphView {
-  const root = h("div", "fc-g-scroll");
-  const content = h("div", "fc-g-content");
-  root.append(content);
-  let lay: Layout | null = null;
-  const listeners = new AbortController();
-  const opts = { signal: listeners.signal };
-  const nodeOf = (ev: Event): NodeKey | null => {
-    const el = (ev.target as Element | null)?.closest?.("[data-node]");
-    return el ? parseNodeId(el.getAttribute("data-node") ?? "") : null;
-  };
+/** The ids of the nodes the edges join. */
+export function onRouteIds(edges: readonly Edge[]): Set<string> {
+  const ids = new Set<string>();
+  for (const e of edges) {
+    ids.add(nodeId(e.src));
+    ids.add(nodeId(e.dst));
+  }
+  return ids;
+}
+
+function renderSvg(lay: Layout, props: GraphViewProps): SVGSVGElement {
+  const svg = s("svg", {
+    class: "fc-g-svg",
+    width: lay.width,
+    height: lay.height,
+    viewBox: `0 0 ${lay.width} ${lay.height}`,
+  });
+  drawAxes(svg, lay, props);
+  const edges = s("g", { class: "fc-g-edges" });
+  drawEdges(edges, lay, props.edges);
+  const nodes = s("g", { class: "fc-g-nodes" });
+  drawNodes(nodes, lay, props, onRouteIds(props.edges));
+  svg.append(edges, nodes);
+  return svg;
+}
+
+const nodeOf = (ev: Event): NodeKey | null => {
+  const el = (ev.target as Element | null)?.closest?.("[data-node]");
+  return el ? parseNodeId(el.getAttribute("data-node") ?? "") : null;
+};
+
+/** Reports token clicks, node clicks (shift: pin) and node hovers at the node's point. */
+function listen(
+  content: HTMLElement,
+  cb: GraphViewCallbacks,
+  layout: () => Layout | null,
+  signal: AbortSignal,
+): void {
   content.addEventListener(
     "click",
     (ev) => {
@@ -162,45 +189,39 @@ export function createGraphView(cb: GraphViewCallbacks): GraphView {
       const n = nodeOf(ev);
       if (n) cb.onNode(n, (ev as MouseEvent).shiftKey);
     },
-    opts,
+    { signal },
   );
   content.addEventListener(
     "mouseover",
     (ev) => {
       const n = nodeOf(ev);
+      const lay = layout();
       if (n && lay) cb.onHover(n, lay.point(n));
     },
-    opts,
+    { signal },
   );
   content.addEventListener(
     "mouseout",
     (ev) => {
       if (nodeOf(ev)) cb.onHover(null, { x: 0, y: 0 });
     },
-    opts,
+    { signal },
   );
+}
+
+export function createGraphView(cb: GraphViewCallbacks): GraphView {
+  const root = h("div", "fc-g-scroll");
+  const content = h("div", "fc-g-content");
+  root.append(content);
+  let lay: Layout | null = null;
+  const listeners = new AbortController();
+  listen(content, cb, () => lay, listeners.signal);
   return {
     root,
     content,
     update(props) {
       lay = makeLayout(props.data);
-      const svg = s("svg", {
-        class: "fc-g-svg",
-        width: lay.width,
-        height: lay.height,
-        viewBox: `0 0 ${lay.width} ${lay.height}`,
-      });
-      drawAxes(svg, lay, props);
-      const onRoute = new Set<string>();
-      for (const e of props.edges) {
-        onRoute.add(nodeId(e.src));
-        onRoute.add(nodeId(e.dst));
-      }
-      const edges = s("g", { class: "fc-g-edges" });
-      drawEdges(edges, lay, props.edges);
-      const nodes = s("g", { class: "fc-g-nodes" });
-      drawNodes(nodes, lay, props, onRoute);
-      svg.append(edges, nodes);
+      const svg = renderSvg(lay, props);
       content.querySelector("svg")?.remove();
       content.prepend(svg);
     },
