@@ -5,7 +5,7 @@
  */
 import type { ContributionGraphState } from "../src/graph/schema";
 import { GRAPH_SCHEMA_VERSION } from "../src/graph/schema";
-import { type PayloadOptions, payload } from "./make-state";
+import { buildTokenBytes, type PayloadOptions, payload } from "./make-state";
 
 export function makeGraphState(
   over: Partial<ContributionGraphState> = {},
@@ -26,6 +26,8 @@ export function makeGraphState(
     mlp_out: [2],
     tokens: p("uint8", [0, 1]),
     vocab: ["<b>x</b>", " the", " a", " cat"],
+    vocab_ids: p("uint8", [40, 41, 42, 43]),
+    vocab_bytes: buildTokenBytes([]),
     threshold: 0.01,
     resid: p("float32", [0.5, 0.3, 0.97, 0.4], [2, 2]),
     bias: p("float32", [0.02, 0.05], [1, 2]),

@@ -1,8 +1,10 @@
 /** A hand-built NodeTableState for tests (arrays encoded as a live widget receives them). */
 import { NODE_SCHEMA_VERSION, type NodeTableState } from "../src/nodes/schema";
-import { payload } from "./make-state";
+import { buildTokenBytes, payload } from "./make-state";
 
 export const NODE_TOKENS = ["<|endoftext|>", "The", " <b>cat</b>", " sat"];
+/** The table's local vocabulary: the prompts' tokens, the right prompt's " dog", the predictions. */
+export const NODE_VOCAB = [...NODE_TOKENS, " dog", " <b>x</b>"];
 
 // family, layer, unit, pos, src | write_norm, act_times_grad, direct_effect, activation
 export const NODE_ROWS: [number, number, number, number, number, number[]][] = [
@@ -40,12 +42,18 @@ export function makeNodeState(nPrompts = 1, over: Partial<NodeTableState> = {}):
   return {
     schema_version: NODE_SCHEMA_VERSION,
     kind: "node_table",
+    vocab: NODE_VOCAB,
+    vocab_ids: payload(
+      "uint16",
+      NODE_VOCAB.map((_, v) => 100 + v),
+    ),
+    vocab_bytes: buildTokenBytes([]),
     prompts: Array.from({ length: nPrompts }, (_, p) => ({
       label: nPrompts === 1 ? "Prompt" : p === 0 ? "Left" : "Right",
-      tokens: p === 0 ? NODE_TOKENS : NODE_TOKENS.map((t, i) => (i === 2 ? " dog" : t)),
+      tokens: payload("uint8", p === 0 ? [0, 1, 2, 3] : [0, 1, 4, 3]),
       target: 1.25 + p,
       clean_target: 1.25 + p,
-      predictions: [" sat", " <b>x</b>"],
+      predictions: payload("uint8", [3, 5]),
       prediction_probs: payload("float32", [0.5, 0.25]),
     })),
     target: {

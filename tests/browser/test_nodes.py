@@ -92,7 +92,8 @@ def test_table_renders_and_sorting_works(browser: Any, site: str, ws: Any, artif
     # the prompt's markup tokens are text, never elements
     assert page.locator(".nt-widget b, .nt-widget i, .nt-widget img, .nt-widget script").count() == 0
     texts = page.locator(".nt-prompt span.nt-tok").evaluate_all("els => els.map(e => e.dataset.text)")
-    assert texts == st["prompts"][0]["tokens"] and any(m in texts for m in MARKUP)
+    shown = [st["vocab"][int(v)] for v in decode_array(st["prompts"][0]["tokens"])]
+    assert texts == shown and any(m in texts for m in MARKUP)
     # hover a row: its active positions are tinted
     page.locator("tr.nt-row").first.hover()
     assert page.locator(".nt-prompt span.nt-tok.nt-active").count() >= 1

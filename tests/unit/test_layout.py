@@ -37,6 +37,7 @@ TORCH_FREE = (
     "core.static",
     "core.export",
     "core.files",
+    "core.vocab",
     "card.payload",
     "card.widget",
     "graph.payload",
@@ -98,10 +99,7 @@ CROSS_IMPORTS: dict[tuple[str, str], str] = {}
 CYCLES: dict[tuple[str, ...], str] = {}
 
 # "module.function" (methods as "module.Class.method") -> why it is longer than MAX_FUNCTION_LINES.
-LONG_FUNCTIONS: dict[str, str] = {
-    "embedded.build.build": "the demo's build recipe, step after step; to be split into named steps",
-    "embedded.sae_train.train_sae": "one training loop with its schedule; to be split into named steps",
-}
+LONG_FUNCTIONS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

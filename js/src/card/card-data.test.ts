@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { buildExamples, buildLogits, makeState, payload, toBase64 } from "../../testing/make-state";
+import {
+  buildExamples,
+  buildLogits,
+  buildTokenBytes,
+  makeState,
+  payload,
+  toBase64,
+  VOCAB,
+} from "../../testing/make-state";
 import { toBytes } from "../core/codecs";
 import type { ArrayPayload } from "../core/schema";
 import { tokenDisplay } from "../core/tokens";
@@ -58,6 +66,35 @@ describe("decodeCard", () => {
   it("accepts a card with no examples", () => {
     const card = decodeCard(makeState({ examples: buildExamples([]), hover: null }));
     expect(card.groups).toEqual([]);
+  });
+
+  it("shows a byte token on its own as \\xNN, as the graph and the node table do", () => {
+    const vocab = [...VOCAB, "\uFFFD", "\uFFFD"]; // 7: dc (a byte that is no text), 8: c3
+    const card = decodeCard(
+      makeState({
+        vocab,
+        vocab_ids: payload(
+          "uint16",
+          vocab.map((_, i) => 1000 + i),
+        ),
+        vocab_bytes: buildTokenBytes([
+          [7, [0xdc]],
+          [8, [0xc3]],
+        ]),
+        logits: buildLogits(
+          [
+            [7, 0.8],
+            [8, 0.3],
+          ],
+          [[4, -0.9]],
+          vocab.map(() => 0),
+        ),
+        hover: null,
+      }),
+    );
+    expect(card.logits?.top.map((r) => r.token)).toEqual(["\\xdc", "\\xc3"]);
+    expect(card.vocab.text(7)).toBe("\\xdc");
+    expect(Array.from(card.vocabIds).slice(7)).toEqual([1007, 1008]);
   });
 });
 

@@ -8,12 +8,12 @@
  */
 import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
 import type { FeatureCardState } from "../core/schema";
-import { sequenceText, type VocabText, vocabText } from "../core/text";
+import { sequenceText, type VocabText } from "../core/text";
+import { checkVocabIndices, decodeVocab } from "../core/vocab";
 import {
   decodeHist,
   decodeHover,
   decodeLeft,
-  decodePartialBytes,
   type HistData,
   type HoverData,
   type LeftData,
@@ -70,15 +70,6 @@ export interface CardData {
   left: LeftData;
 }
 
-function checkVocab(a: ArrayLike<number>, size: number, what: string): void {
-  for (let i = 0; i < a.length; i++) {
-    const v = a[i] ?? -1;
-    if (!(v >= 0 && v < size)) {
-      throw new Error(`featurecard: ${what} index ${v} is outside vocab (size ${size})`);
-    }
-  }
-}
-
 function at(a: ArrayLike<number>, i: number): number {
   return a[i] ?? Number.NaN;
 }
@@ -90,7 +81,7 @@ function decodeSeqs(state: FeatureCardState, vt: VocabText): SeqData[] {
   const acts = decodeArray(ex.acts);
   const nSeq = Math.max(0, offsets.length - 1);
   lengthIs(acts, tokens.length, "examples.acts");
-  checkVocab(tokens, state.vocab.length, "examples.tokens");
+  checkVocabIndices(tokens, state.vocab.length, "examples.tokens");
   const batch = decodeInts(ex.seq_batch, "examples.seq_batch");
   const pos0 = decodeInts(ex.seq_pos0, "examples.seq_pos0");
   const focus = decodeInts(ex.seq_focus, "examples.seq_focus");
@@ -132,7 +123,7 @@ function decodeLogits(state: FeatureCardState, vt: VocabText): LogitsData | null
   if (l === null || l === undefined) return null;
   const rows = (tokPayload: typeof l.top_tokens, valPayload: typeof l.top_values, what: string) => {
     const toks = decodeInts(tokPayload, `logits.${what}_tokens`);
-    checkVocab(toks, state.vocab.length, "logits");
+    checkVocabIndices(toks, state.vocab.length, "logits");
     const vals = decodeArray(valPayload);
     lengthIs(vals, toks.length, `logits.${what}_values`);
     return Array.from(toks, (v, i) => ({ token: vt.text(v), vocab: v, value: at(vals, i) }));
@@ -157,7 +148,8 @@ const EMPTY_HIST: HistData = {
 /** Decodes and checks a card; throws an Error naming the first problem found. */
 export function decodeCard(state: FeatureCardState): CardData {
   const { source, unit, hook_name, feature, n_features, n_tokens, max_act, density } = state;
-  const vt = vocabText(state.vocab, decodePartialBytes(state));
+  const vocab = decodeVocab(state);
+  const vt = vocab.text;
   const seqs = decodeSeqs(state, vt);
   let next = 0;
   const groups = state.examples.groups.map((g) => {
@@ -166,10 +158,6 @@ export function decodeCard(state: FeatureCardState): CardData {
     return group;
   });
   const nTok = state.examples.tokens.shape[0] ?? 0;
-  const vocabIds = state.vocab_ids
-    ? decodeInts(state.vocab_ids, "vocab_ids")
-    : new Int32Array(state.vocab.length).fill(-1);
-  lengthIs(vocabIds, state.vocab.length, "vocab_ids");
   return {
     header: { source, unit, hook_name, feature, n_features, n_tokens, max_act, density },
     groups,
@@ -177,7 +165,7 @@ export function decodeCard(state: FeatureCardState): CardData {
     logits: decodeLogits(state, vt),
     unavailable: state.unavailable ?? {},
     vocab: vt,
-    vocabIds,
+    vocabIds: vocab.ids,
     hover: decodeHover(state, nTok),
     actHist: decodeHist(state.act_hist, "act_hist") ?? EMPTY_HIST,
     logitHist: decodeHist(state.logit_hist, "logit_hist"),

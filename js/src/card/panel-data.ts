@@ -1,23 +1,15 @@
 /**
- * Decoding of the panels around the examples: hover effects, histograms, the left column's
- * tables and the vocabulary's raw bytes. Each decoder checks the lengths it relies on, so a
+ * Decoding of the panels around the examples: hover effects, histograms and the left column's
+ * tables (the vocabulary: ../core/vocab.ts). Each decoder checks the lengths it relies on, so a
  * malformed card fails once, with a message naming the array, instead of half-drawing.
  */
 import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
 import type { ArrayPayload, CorrelationTable, FeatureCardState, Histogram } from "../core/schema";
+import { checkVocabIndices } from "../core/vocab";
 
 export function lengthIs(a: ArrayLike<number>, n: number, what: string): void {
   if (a.length !== n)
     throw new Error(`featurecard: ${what} has ${a.length} entries, expected ${n}`);
-}
-
-function indicesBelow(a: ArrayLike<number>, n: number, what: string): void {
-  for (let i = 0; i < a.length; i++) {
-    const v = a[i] ?? -1;
-    if (!(v >= 0 && v < n)) {
-      throw new Error(`featurecard: ${what} index ${v} is outside vocab (size ${n})`);
-    }
-  }
 }
 
 /** Exact next-token effects, one row per distinct shown (row, pos) where the unit fires. */
@@ -48,7 +40,7 @@ export function decodeHover(state: FeatureCardState, nTok: number): HoverData | 
     const vals = decodeArray(hv[`${what}_values`]);
     lengthIs(toks, n * k, `hover.${what}_tokens`);
     lengthIs(vals, n * k, `hover.${what}_values`);
-    indicesBelow(toks, state.vocab.length, `hover.${what}_tokens`);
+    checkVocabIndices(toks, state.vocab.length, `hover.${what}_tokens`);
     return [toks, vals] as const;
   };
   const [topTokens, topValues] = part("top");
@@ -112,27 +104,4 @@ export function decodeLeft(state: FeatureCardState): LeftData {
     latents: corr(l.latents, "left.latents"),
     latentsB: corr(l.latents_b, "left.latents_b"),
   };
-}
-
-/** vocab index -> raw bytes, for the entries Python marked as partial UTF-8. */
-export function decodePartialBytes(state: FeatureCardState): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>();
-  const vb = state.vocab_bytes;
-  if (!vb) return out;
-  const ids = decodeInts(vb.ids, "vocab_bytes.ids");
-  const offsets = decodeInts(vb.offsets, "vocab_bytes.offsets");
-  const data = decodeArray(vb.data);
-  lengthIs(offsets, ids.length + 1, "vocab_bytes.offsets");
-  indicesBelow(ids, state.vocab.length, "vocab_bytes.ids");
-  ids.forEach((v, j) => {
-    const a = offsets[j] ?? 0;
-    const b = offsets[j + 1] ?? 0;
-    if (!(a >= 0 && a <= b && b <= data.length)) {
-      throw new Error(
-        `featurecard: vocab_bytes.offsets[${j}..${j + 1}] = ${a}..${b} is outside the data`,
-      );
-    }
-    out.set(v, Uint8Array.from(data.subarray(a, b)));
-  });
-  return out;
 }

@@ -136,6 +136,18 @@ export function sequenceText(vt: VocabText, ids: ArrayLike<number>): string[] {
   return decodePieces(pieces);
 }
 
+/**
+ * Each token of a sequence as a label that stands alone (a graph column, a table cell): the
+ * sequence decoded together (`sequenceText`), except that a token which only starts a character
+ * (no text of its own there) shows its bytes as escapes (`\xe2`), as the card's tooltip shows it.
+ */
+export function sequenceLabels(vt: VocabText, ids: ArrayLike<number>): string[] {
+  return sequenceText(vt, ids).map((t, i) => {
+    const v = ids[i] ?? 0;
+    return t === "" && vt.partial(v) ? vt.text(v) : t;
+  });
+}
+
 /*
  * Visible text. A vocabulary entry can hold characters that draw as nothing or that change how
  * *other* text draws: a right-to-left override (U+202E) reverses everything after it up to the

@@ -5,6 +5,8 @@
  */
 import { decodeArray, decodeInts } from "../core/codecs";
 import type { ArrayPayload } from "../core/schema";
+import { sequenceLabels } from "../core/text";
+import { checkVocabIndices, decodeVocab } from "../core/vocab";
 import type { ContributionGraphState, UnitTops } from "./schema";
 
 type Ints = Int32Array | Uint16Array | Uint8Array;
@@ -46,8 +48,9 @@ export interface GraphData {
   attnOut: number[];
   mlpIn: number[];
   mlpOut: number[];
-  tokens: string[]; // each position's token text
-  vocab: string[];
+  tokens: string[]; // each position's token text (the prompt decoded together, ../core/text.ts)
+  vocab: string[]; // each vocab entry's text on its own (a byte piece as `\xdc`, as the card shows it)
+  vocabIds: ArrayLike<number>; // the model's token id of each vocab entry
   threshold: number; // the state holds every edge above this
   resid: Float32Array; // [n_levels - 1, n_pos]
   bias: Float32Array; // [n_layers, n_pos]
@@ -73,6 +76,13 @@ function floats(p: ArrayPayload, what: string, shape: number[]): Float32Array {
 function ints(p: ArrayPayload, what: string, shape: number[]): Ints {
   checkShape(p, what, shape);
   return decodeInts(p, what);
+}
+
+/** Indices into the vocabulary of `size` entries, of the given shape. */
+function vocabInts(p: ArrayPayload, what: string, shape: number[], size: number): Ints {
+  const a = ints(p, what, shape);
+  checkVocabIndices(a, size, what);
+  return a;
 }
 
 function checkShape(p: ArrayPayload, what: string, shape: number[]): void {
@@ -105,8 +115,8 @@ function decodeUnits(u: UnitTops, nPos: number): UnitData {
 export function decodeGraph(st: ContributionGraphState): GraphData {
   const nLevels = st.levels.length;
   const { n_layers: nLayers, n_heads: nHeads, n_pos: nPos } = st;
-  const tokenIdx = ints(st.tokens, "tokens", [nPos]);
-  const tokens = Array.from(tokenIdx, (i) => st.vocab[i] ?? "");
+  const vocab = decodeVocab(st);
+  const tokenIdx = vocabInts(st.tokens, "tokens", [nPos], vocab.size);
   const e = st.edges;
   const nEdge = e.share.shape[0] ?? 0;
   let lens: LensData | null = null;
@@ -114,11 +124,11 @@ export function decodeGraph(st: ContributionGraphState): GraphData {
     const k = st.lens.top_tokens.shape[2] ?? 0;
     lens = {
       k,
-      top: ints(st.lens.top_tokens, "lens top_tokens", [nLevels, nPos, k]),
+      top: vocabInts(st.lens.top_tokens, "lens top_tokens", [nLevels, nPos, k], vocab.size),
       topValues: floats(st.lens.top_values, "lens top_values", [nLevels, nPos, k]),
-      up: ints(st.lens.up_tokens, "lens up_tokens", [nLevels - 1, nPos, k]),
+      up: vocabInts(st.lens.up_tokens, "lens up_tokens", [nLevels - 1, nPos, k], vocab.size),
       upValues: floats(st.lens.up_values, "lens up_values", [nLevels - 1, nPos, k]),
-      down: ints(st.lens.down_tokens, "lens down_tokens", [nLevels - 1, nPos, k]),
+      down: vocabInts(st.lens.down_tokens, "lens down_tokens", [nLevels - 1, nPos, k], vocab.size),
       downValues: floats(st.lens.down_values, "lens down_values", [nLevels - 1, nPos, k]),
     };
   }
@@ -132,8 +142,9 @@ export function decodeGraph(st: ContributionGraphState): GraphData {
     attnOut: st.attn_out,
     mlpIn: st.mlp_in,
     mlpOut: st.mlp_out,
-    tokens,
-    vocab: st.vocab,
+    tokens: sequenceLabels(vocab.text, tokenIdx),
+    vocab: Array.from({ length: vocab.size }, (_, v) => vocab.text.text(v)),
+    vocabIds: vocab.ids,
     threshold: st.threshold,
     resid: floats(st.resid, "resid", [nLevels - 1, nPos]),
     bias: floats(st.bias, "bias", [nLayers, nPos]),

@@ -6,7 +6,7 @@
  * flat, one `key: type;` per line. The graph has its own GRAPH_SCHEMA_VERSION; the open card
  * uses the FeatureCard's schema.
  */
-import type { ArrayPayload, FeatureCardState } from "../core/schema";
+import type { ArrayPayload, FeatureCardState, TokenBytes } from "../core/schema";
 
 export const GRAPH_SCHEMA_VERSION = 1;
 
@@ -59,7 +59,9 @@ export interface ContributionGraphState {
   mlp_in: number[]; // [] without MLPs
   mlp_out: number[];
   tokens: ArrayPayload; // [n_pos], indices into vocab
-  vocab: string[]; // the token strings shown (prompt and logit lens)
+  vocab: string[]; // the texts of the tokens shown (prompt and logit lens), see ../core/vocab.ts
+  vocab_ids: ArrayPayload; // uint [n_vocab], the model's token id of each vocab entry
+  vocab_bytes: TokenBytes; // raw bytes of the vocab entries that are not whole UTF-8 text
   threshold: number; // `edges` holds every edge whose share exceeds this
   resid: ArrayPayload; // float32 [n_levels - 1, n_pos], share of state r in state r + 1
   bias: ArrayPayload; // float32 [n_layers, n_pos], share of b_O in the attention block's state

@@ -5,6 +5,8 @@
  * one clear message instead of half-drawing.
  */
 import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
+import { sequenceLabels } from "../core/text";
+import { checkVocabIndices, type DecodedVocab, decodeVocab } from "../core/vocab";
 import type {
   NodeAblation,
   NodeFamily,
@@ -16,10 +18,10 @@ import type {
 
 export interface PromptData {
   label: string;
-  tokens: string[];
+  tokens: string[]; // each position's token text (the prompt decoded together, ../core/text.ts)
   target: number;
   cleanTarget: number;
-  predictions: { token: string; prob: number }[];
+  predictions: { token: string; prob: number }[]; // token: its text on its own (a byte piece as `\xdc`)
 }
 
 export interface RowData {
@@ -64,14 +66,21 @@ function checkShape(what: string, shape: number[], want: number[]): void {
   }
 }
 
-function decodePrompt(p: NodePrompt): PromptData {
+function decodePrompt(p: NodePrompt, vocab: DecodedVocab): PromptData {
+  const tokens = decodeInts(p.tokens, `${p.label} prompt's tokens`);
+  const predictions = decodeInts(p.predictions, `${p.label} prompt's predictions`);
+  checkVocabIndices(tokens, vocab.size, `${p.label} prompt's tokens`);
+  checkVocabIndices(predictions, vocab.size, `${p.label} prompt's predictions`);
   const probs = decodeArray(p.prediction_probs);
   return {
     label: p.label,
-    tokens: p.tokens,
+    tokens: sequenceLabels(vocab.text, tokens),
     target: p.target,
     cleanTarget: p.clean_target,
-    predictions: p.predictions.map((token, i) => ({ token, prob: probs[i] ?? Number.NaN })),
+    predictions: Array.from(predictions, (v, i) => ({
+      token: vocab.text.text(v),
+      prob: probs[i] ?? Number.NaN,
+    })),
   };
 }
 
@@ -92,8 +101,16 @@ export function decodeTable(state: NodeTableState): TableData {
   }
   const nPrompts = state.prompts.length;
   const nGroups = state.groups.length;
-  const nPos = state.prompts[0]?.tokens.length ?? 0;
   if (nPrompts < 1) throw new Error("featurecard: the table has no prompt");
+  const vocab = decodeVocab(state);
+  const prompts = state.prompts.map((p) => decodePrompt(p, vocab));
+  const nPos = prompts[0]?.tokens.length ?? 0;
+  for (const p of prompts) {
+    if (p.tokens.length !== nPos)
+      throw new Error(
+        `featurecard: the ${p.label} prompt has ${p.tokens.length} tokens, expected ${nPos}`,
+      );
+  }
   checkShape("rows.values", r.values.shape, [nPrompts, nGroups, n]);
   checkShape("rows.profiles", r.profiles.shape, [nPrompts, n, nPos]);
   const values = decodeArray(r.values);
@@ -124,7 +141,7 @@ export function decodeTable(state: NodeTableState): TableData {
     });
   }
   return {
-    prompts: state.prompts.map(decodePrompt),
+    prompts,
     target: state.target,
     groups: state.groups,
     families: state.families,

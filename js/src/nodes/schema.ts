@@ -5,7 +5,7 @@
  * parses both files with regexes): keep each interface flat, one `key: type;` per line. The
  * table has its own NODE_SCHEMA_VERSION; the open card uses the FeatureCard's schema.
  */
-import type { ArrayPayload, FeatureCardState } from "../core/schema";
+import type { ArrayPayload, FeatureCardState, TokenBytes } from "../core/schema";
 
 export const NODE_SCHEMA_VERSION = 1;
 
@@ -24,10 +24,10 @@ export interface NodeFamily {
 /** One prompt of the table (two in side-by-side mode: Left, Right). */
 export interface NodePrompt {
   label: string;
-  tokens: string[]; // the prompt's tokens as text
+  tokens: ArrayPayload; // uint [n_pos], the prompt's tokens as indices into NodeTableState.vocab
   target: number; // the target's value, with the ablations in place
   clean_target: number; // the target's value without the ablations
-  predictions: string[]; // the most likely next tokens at the target position
+  predictions: ArrayPayload; // uint [n_predictions], the most likely next tokens at the target position (vocab)
   prediction_probs: ArrayPayload; // float32 [n_predictions]
 }
 
@@ -72,6 +72,9 @@ export interface NodeAblation {
 export interface NodeTableState {
   schema_version: number;
   kind: "node_table";
+  vocab: string[]; // the texts of the tokens shown (prompts and predictions), see ../core/vocab.ts
+  vocab_ids: ArrayPayload; // uint [n_vocab], the model's token id of each vocab entry
+  vocab_bytes: TokenBytes; // raw bytes of the vocab entries that are not whole UTF-8 text
   prompts: NodePrompt[];
   target: NodeTarget;
   groups: NodeGroup[];

@@ -9,8 +9,8 @@ Size: every index array takes the smallest unsigned type that holds it (uint8, u
 int32); hover effects (log-prob changes, loss change) travel as float16, which keeps three
 significant digits, all the tooltip shows. Activations, logit tables and histograms stay
 float32. Tokens are sent as text; the few that are not whole UTF-8 on their own (pieces of a
-character cut by byte-level BPE) also as bytes (``vocab_bytes``), see
-:mod:`featurecard.core.token_bytes`.
+character cut by byte-level BPE) also as bytes (``vocab_bytes``); the local vocabulary is
+built by :mod:`featurecard.core.vocab`, as for every view.
 
 Budget: a card is at most :data:`CARD_BUDGET` bytes on the wire (``payload_nbytes``) by
 construction, whatever the vocabulary and however dense the unit. The examples the options ask
@@ -25,7 +25,6 @@ text cut to "…", so the budget always holds (tested on a worst case built for 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +43,8 @@ from ..core.schema import (
     Hover,
     LeftPanels,
     LogitTable,
-    TokenBytes,
 )
+from ..core.vocab import LocalVocab, local_vocab
 
 
 @dataclass(frozen=True)
@@ -127,63 +126,12 @@ def _subset(hover: HoverRows, keep: np.ndarray) -> HoverRows:
     )
 
 
-def _cut_text(text: str, cap: int) -> str | None:
-    """``text`` cut to at most ``cap`` bytes of JSON (with "…"), or None where it fits."""
-    if 6 * len(text) + 2 <= cap or len(json.dumps(text)) <= cap:
-        return None
-    room, out = cap - len(json.dumps("…")), []
-    for ch in text:
-        room -= len(json.dumps(ch)) - 2
-        if room < 0:
-            break
-        out.append(ch)
-    return "".join(out) + "…"
-
-
 @dataclass
 class LeftTables:
     alignment: Triple | None = None  # ids, values, l1 share
     neurons: Triple | None = None  # ids, pearson, cosine
     latents: Triple | None = None
     latents_b: Triple | None = None
-
-
-def _local_vocab(parts: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The distinct token ids of ``parts`` in order of first appearance, and each part as
-    indices into them (one ``np.unique`` for the whole card)."""
-    flat = [np.asarray(p, dtype=np.int64).reshape(-1) for p in parts]
-    every = np.concatenate(flat) if flat else np.zeros(0, np.int64)
-    uniq, first, inverse = np.unique(every, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    local = rank[inverse.reshape(-1)]
-    cuts = np.cumsum([f.size for f in flat])[:-1]
-    return uniq[order], [x.reshape(np.shape(p)) for x, p in zip(np.split(local, cuts), parts, strict=True)]
-
-
-def _vocab_text(token_bytes: Sequence[bytes], cap: int | None = None) -> tuple[list[str], TokenBytes]:
-    """Each token's text, and the raw bytes of those that are not whole UTF-8; texts over
-    ``cap`` bytes of JSON are cut (and shown as their cut text, without bytes)."""
-    texts: list[str] = []
-    partial: list[tuple[int, bytes]] = []
-    for j, b in enumerate(token_bytes):
-        try:
-            text, whole = b.decode("utf-8"), True
-        except UnicodeDecodeError:
-            text, whole = b.decode("utf-8", errors="replace"), False
-        cut = _cut_text(text, cap) if cap is not None else None
-        texts.append(text if cut is None else cut)
-        if not whole and cut is None:
-            partial.append((j, b))
-    offsets = np.zeros(len(partial) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(b) for _, b in partial])
-    data = np.frombuffer(b"".join(b for _, b in partial), dtype=np.uint8)
-    return texts, {
-        "ids": encode_array([j for j, _ in partial], "int32"),
-        "offsets": encode_array(offsets, "int32"),
-        "data": encode_array(data, "uint8"),
-    }
 
 
 def seq_positions(seqs: Sequence[ExampleSeq]) -> tuple[np.ndarray, np.ndarray]:
@@ -274,8 +222,8 @@ def _build(
     text_cap: int | None = None,
 ) -> FeatureCardState:
     seqs = [s for _, g in groups for s in g]
-    ids, (hover_top, hover_bottom, top_local, bottom_local, tokens) = _card_vocab(hover, logits, seqs)
-    texts, partial = _vocab_text(token_bytes(ids.tolist()), text_cap)
+    vocab = _card_vocab(hover, logits, seqs, token_bytes, text_cap)
+    hover_top, hover_bottom, top_local, bottom_local, tokens = vocab.local
     lt = left or LeftTables()
     return {
         "schema_version": SCHEMA_VERSION,
@@ -288,11 +236,11 @@ def _build(
         "n_tokens": int(n_tokens),
         "max_act": float(max_act),
         "density": float(density),
-        "vocab": texts,
-        "vocab_ids": encode_indices(ids),
-        "vocab_bytes": partial,
+        "vocab": vocab.texts,
+        "vocab_ids": vocab.ids_payload,
+        "vocab_bytes": vocab.partial,
         "examples": _examples(groups, seqs, tokens),
-        "logits": _logit_table(logits, ids, top_local, bottom_local) if logits is not None else None,
+        "logits": _logit_table(logits, vocab.ids, top_local, bottom_local) if logits is not None else None,
         "unavailable": dict(unavailable),
         "pending": list(pending or []),
         "hover": _hover(hover, seqs, hover_top, hover_bottom) if hover is not None else None,
@@ -308,20 +256,23 @@ def _build(
 
 
 def _card_vocab(
-    hover: HoverRows | None, logits: LogitRows | None, seqs: Sequence[ExampleSeq]
-) -> tuple[np.ndarray, list[np.ndarray]]:
+    hover: HoverRows | None,
+    logits: LogitRows | None,
+    seqs: Sequence[ExampleSeq],
+    token_bytes: Callable[[list[int]], list[bytes]],
+    text_cap: int | None,
+) -> LocalVocab:
     """The local vocabulary: hover tokens first (they fill most index arrays, see the docstring)."""
     empty = np.zeros(0, np.int64)
     example_ids = np.concatenate([s.token_ids for s in seqs]) if seqs else empty
-    return _local_vocab(
-        [
-            hover.top_ids if hover is not None else empty,
-            hover.bottom_ids if hover is not None else empty,
-            logits.top_ids if logits is not None else empty,
-            logits.bottom_ids if logits is not None else empty,
-            example_ids,
-        ]
-    )
+    parts = [
+        hover.top_ids if hover is not None else empty,
+        hover.bottom_ids if hover is not None else empty,
+        logits.top_ids if logits is not None else empty,
+        logits.bottom_ids if logits is not None else empty,
+        example_ids,
+    ]
+    return local_vocab(parts, token_bytes, text_cap)
 
 
 def _hover(hover: HoverRows, seqs: Sequence[ExampleSeq], top: np.ndarray, bottom: np.ndarray) -> Hover:

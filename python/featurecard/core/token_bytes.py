@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -88,6 +89,17 @@ class TokenBytes:
             if "\u2581" in piece:  # SentencePiece's word marker; decode() would drop a leading one
                 return piece.replace("\u2581", " ").encode("utf-8")
         return str(self.tok.decode([i])).encode("utf-8")
+
+
+_BY_TOKENIZER: weakref.WeakKeyDictionary[Any, TokenBytes] = weakref.WeakKeyDictionary()
+
+
+def token_bytes_of(tokenizer: Any) -> TokenBytes:
+    """The :class:`TokenBytes` of ``tokenizer``, one per tokenizer (its cache lives as long as it)."""
+    tb = _BY_TOKENIZER.get(tokenizer)
+    if tb is None:
+        tb = _BY_TOKENIZER[tokenizer] = TokenBytes(tokenizer)
+    return tb
 
 
 def is_whole_text(b: bytes) -> bool:

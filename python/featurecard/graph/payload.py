@@ -9,7 +9,7 @@ with its own ``GRAPH_SCHEMA_VERSION``. What travels:
   state's ``threshold``: only those, each with its per-head split (float16);
 * per block and position the top units (neurons, SAE latents) with their shares;
 * the logit lens of every residual state;
-* the token strings of the prompt and of the lens, as a small local ``vocab``.
+* the tokens of the prompt and of the lens, as a small local ``vocab`` (``core/vocab.py``).
 
 The front end applies the threshold rule itself (keep parts above it, renormalise per state,
 walk back from the target), so a higher threshold or another target needs no kernel; a lower
@@ -18,13 +18,14 @@ threshold needs a new state with more edges.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 import numpy as np
 
 from ..core.codecs import encode_array, encode_indices
-from ..core.schema import ArrayPayload
+from ..core.schema import ArrayPayload, TokenBytes
+from ..core.vocab import BytesOf, local_vocab
 
 GRAPH_SCHEMA_VERSION = 1
 
@@ -82,7 +83,9 @@ class ContributionGraphState(TypedDict):
     mlp_in: list[int]  # [] without MLPs
     mlp_out: list[int]
     tokens: ArrayPayload  # uint8 | uint16 | int32 [n_pos], indices into vocab
-    vocab: list[str]  # the token strings shown (prompt and logit lens)
+    vocab: list[str]  # the texts of the tokens shown (prompt and logit lens), see core/vocab.py
+    vocab_ids: ArrayPayload  # uint [n_vocab], the model's token id of each vocab entry
+    vocab_bytes: TokenBytes  # raw bytes of the vocab entries that are not whole UTF-8 text
     threshold: float  # `edges` holds every edge whose share exceeds this
     resid: ArrayPayload  # float32 [n_levels - 1, n_pos], share of state r in state r + 1
     bias: ArrayPayload  # float32 [n_layers, n_pos], share of b_O in the attention block's state
@@ -106,37 +109,24 @@ GRAPH_TRAITS: dict[str, str] = {
 }
 
 
-class _Vocab:
-    """Model token ids -> indices into a local list (first come, first numbered)."""
-
-    def __init__(self) -> None:
-        self.index: dict[int, int] = {}
-
-    def __call__(self, ids: Any) -> np.ndarray:
-        arr = np.asarray(ids, dtype=np.int64)
-        flat = [self.index.setdefault(int(i), len(self.index)) for i in arr.reshape(-1)]
-        return np.asarray(flat, dtype=np.int64).reshape(arr.shape)
-
-
-def build_graph_state(
-    data: Any, threshold: float, token_text: Callable[[list[int]], list[str]]
-) -> ContributionGraphState:
+def build_graph_state(data: Any, threshold: float, token_bytes: BytesOf) -> ContributionGraphState:
     """The payload of a :class:`featurecard.graph.build.ContributionData` (its arrays on the CPU).
 
-    Only the attention edges whose share exceeds ``threshold`` are included.
+    Only the attention edges whose share exceeds ``threshold`` are included. ``token_bytes``:
+    token ids -> raw bytes (:class:`featurecard.core.token_bytes.TokenBytes`).
     """
     lay = data.layout
-    vocab = _Vocab()
-    tokens = vocab(data.tokens)
+    lv = data.lens
+    lens_ids = [lv.top_ids, lv.up_ids, lv.down_ids] if lv is not None else []
+    vocab = local_vocab([data.tokens, *lens_ids], token_bytes)  # the prompt's tokens first
     lens: LogitLens | None = None
-    if data.lens is not None:
-        lv = data.lens
+    if lv is not None:
         lens = {
-            "top_tokens": encode_indices(vocab(lv.top_ids)),
+            "top_tokens": vocab.indices(1),
             "top_values": encode_array(lv.top_values, "float16"),
-            "up_tokens": encode_indices(vocab(lv.up_ids)),
+            "up_tokens": vocab.indices(2),
             "up_values": encode_array(lv.up_values, "float16"),
-            "down_tokens": encode_indices(vocab(lv.down_ids)),
+            "down_tokens": vocab.indices(3),
             "down_values": encode_array(lv.down_values, "float16"),
         }
     keep = np.asarray(data.edge_share) > threshold
@@ -152,14 +142,16 @@ def build_graph_state(
         "kind": "contribution_graph",
         "n_layers": int(lay.n_layers),
         "n_heads": int(lay.n_heads),
-        "n_pos": int(tokens.shape[0]),
+        "n_pos": int(vocab.local[0].shape[0]),
         "levels": list(lay.levels),
         "attn_in": list(lay.attn_in),
         "attn_out": list(lay.attn_out),
         "mlp_in": list(lay.mlp_in),
         "mlp_out": list(lay.mlp_out),
-        "tokens": encode_indices(tokens),
-        "vocab": token_text(list(vocab.index)),
+        "tokens": vocab.indices(0),
+        "vocab": vocab.texts,
+        "vocab_ids": vocab.ids_payload,
+        "vocab_bytes": vocab.partial,
         "threshold": float(threshold),
         "resid": encode_array(data.resid, "float32"),
         "bias": encode_array(data.bias, "float32"),

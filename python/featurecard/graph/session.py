@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
+from ..core.token_bytes import token_bytes_of
 from .build import ContributionData, Graph, GraphOptions, build_graph, contributions
 from .payload import ContributionGraphState, build_graph_state
 
@@ -57,7 +58,7 @@ class GraphSession:
 
     def state(self, threshold: float) -> ContributionGraphState:
         data = self._cover(self.check_threshold(threshold))
-        return build_graph_state(data, threshold, self.ws.adapter.token_strings)
+        return build_graph_state(data, threshold, token_bytes_of(self.ws.adapter.model.tokenizer))
 
     def graph(self, threshold: float) -> Graph:
         return build_graph(self._cover(self.check_threshold(threshold)), threshold)

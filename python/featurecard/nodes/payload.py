@@ -6,8 +6,8 @@ feature card's schema can move without it. Numbers travel as typed binary arrays
 node key (family, layer, unit, position, source position) in ``int32``/``uint8`` arrays, its
 values ``float32 [n_prompts, n_groups, n_rows]`` and its activation profile over the prompt's
 positions ``float32 [n_prompts, n_rows, n_pos]`` (for attention: the head's attention from the
-row's query position to every source). Only the prompt's own token strings and the few
-predicted tokens travel as text.
+row's query position to every source). Only the prompts' own tokens and the few predicted
+tokens travel as text, in a small local ``vocab`` (``core/vocab.py``, as for every view).
 
 Size: with the defaults (k = 10, four groups, two of them signed) a table has at most 60 rows
 per prompt; for a 128-token prompt that is about 33 kB of profiles and 1 kB of values.
@@ -22,7 +22,8 @@ from typing import Literal, TypedDict
 import numpy as np
 
 from ..core.codecs import encode_array
-from ..core.schema import ArrayPayload
+from ..core.schema import ArrayPayload, TokenBytes
+from ..core.vocab import BytesOf, LocalVocab, local_vocab
 
 NODE_SCHEMA_VERSION = 1
 
@@ -52,10 +53,10 @@ class NodePrompt(TypedDict):
     """One prompt of the table (two in side-by-side mode: Left, Right)."""
 
     label: str
-    tokens: list[str]  # the prompt's tokens as text
+    tokens: ArrayPayload  # uint [n_pos], the prompt's tokens as indices into NodeTableState.vocab
     target: float  # the target's value, with the ablations in place
     clean_target: float  # the target's value without the ablations
-    predictions: list[str]  # the most likely next tokens at the target position
+    predictions: ArrayPayload  # uint [n_predictions], the most likely next tokens at the target position (vocab)
     prediction_probs: ArrayPayload  # float32 [n_predictions]
 
 
@@ -105,6 +106,9 @@ class NodeTableState(TypedDict):
 
     schema_version: int
     kind: Literal["node_table"]
+    vocab: list[str]  # the texts of the tokens shown (prompts and predictions), see core/vocab.py
+    vocab_ids: ArrayPayload  # uint [n_vocab], the model's token id of each vocab entry
+    vocab_bytes: TokenBytes  # raw bytes of the vocab entries that are not whole UTF-8 text
     prompts: list[NodePrompt]
     target: NodeTarget
     groups: list[NodeGroup]
@@ -131,10 +135,10 @@ NODE_TABLE_TRAITS: dict[str, str] = {
 @dataclass(frozen=True)
 class PromptData:
     label: str
-    tokens: list[str]
+    token_ids: np.ndarray  # int [n_pos], the model's token ids
     target: float
     clean_target: float
-    predictions: list[str]
+    prediction_ids: np.ndarray  # int [n_predictions]
     prediction_probs: np.ndarray
 
 
@@ -151,9 +155,11 @@ def build_node_table_state(
     k: int,
     ablations: Sequence[NodeAblation],
     notes: Sequence[str],
+    token_bytes: BytesOf,
     sort_by: str = "direct_effect",
 ) -> NodeTableState:
-    """The payload; ``keys`` holds ``family, layer, unit, pos, src`` arrays of the rows."""
+    """The payload; ``keys`` holds ``family, layer, unit, pos, src`` arrays of the rows;
+    ``token_bytes``: token ids -> raw bytes (:class:`featurecard.core.token_bytes.TokenBytes`)."""
     n = int(values.shape[-1])
     if values.shape != (len(prompts), len(groups), n) or profiles.shape[:2] != (len(prompts), n):
         raise ValueError(
@@ -169,20 +175,14 @@ def build_node_table_state(
         "values": encode_array(values, "float32"),
         "profiles": encode_array(profiles, "float32"),
     }
+    vocab = local_vocab([x for p in prompts for x in (p.token_ids, p.prediction_ids)], token_bytes)
     return {
         "schema_version": NODE_SCHEMA_VERSION,
         "kind": "node_table",
-        "prompts": [
-            {
-                "label": p.label,
-                "tokens": list(p.tokens),
-                "target": float(p.target),
-                "clean_target": float(p.clean_target),
-                "predictions": list(p.predictions),
-                "prediction_probs": encode_array(p.prediction_probs, "float32"),
-            }
-            for p in prompts
-        ],
+        "vocab": vocab.texts,
+        "vocab_ids": vocab.ids_payload,
+        "vocab_bytes": vocab.partial,
+        "prompts": [_prompt(p, vocab, 2 * b) for b, p in enumerate(prompts)],
         "target": target,
         "groups": [
             {"name": g, "label": GROUP_INFO[g][0], "signed": g in signed, "help": GROUP_INFO[g][1]} for g in groups
@@ -193,4 +193,16 @@ def build_node_table_state(
         "k": int(k),
         "ablations": list(ablations),
         "notes": list(notes),
+    }
+
+
+def _prompt(p: PromptData, vocab: LocalVocab, part: int) -> NodePrompt:
+    """One prompt; its tokens are ``vocab``'s part ``part``, its predictions the next part."""
+    return {
+        "label": p.label,
+        "tokens": vocab.indices(part),
+        "target": float(p.target),
+        "clean_target": float(p.clean_target),
+        "predictions": vocab.indices(part + 1),
+        "prediction_probs": encode_array(p.prediction_probs, "float32"),
     }

@@ -1,7 +1,7 @@
 """A :class:`~featurecard.nodes.table.NodeTableResult` as the widget's payload; the widget's session.
 
-Tensors become numpy arrays here, token ids become their text (only the prompt's tokens and
-the few predicted ones), and the node families say which of them open a FeatureCard (MLP
+Tensors become numpy arrays here, token ids travel in a local vocabulary (only the prompt's
+tokens and the few predicted ones; ``core/vocab.py``), and the node families say which of them open a FeatureCard (MLP
 neurons and SAE latents do; attention heads and SAE error nodes have no card).
 """
 
@@ -15,6 +15,8 @@ from torch import Tensor
 
 from ..core.model import ModelAdapter
 from ..core.schema import FeatureCardState
+from ..core.token_bytes import token_bytes_of
+from ..core.vocab import standalone_text
 from .groups import SIGNED
 from .node_model import NodeModel
 from .payload import NodeFamily, NodeTableState, NodeTarget, PromptData, build_node_table_state
@@ -28,8 +30,10 @@ def node_table_state(
     n_prompts = int(result.tokens.shape[0])
     labels = list(labels or (["Prompt"] if n_prompts == 1 else ["Left", "Right"]))
 
+    token_bytes = token_bytes_of(adapter.model.tokenizer)
+
     def text(i: int | None) -> str | None:
-        return None if i is None else adapter.token_strings([i])[0]
+        return None if i is None else standalone_text(token_bytes.one(i))
 
     target: NodeTarget = {
         "kind": spec.kind,
@@ -41,10 +45,10 @@ def node_table_state(
     prompts = [
         PromptData(
             label=labels[b],
-            tokens=adapter.token_strings(result.tokens[b].tolist()),
+            token_ids=result.tokens[b].numpy(),
             target=float(result.target[b]),
             clean_target=float(result.clean_target[b]),
-            predictions=adapter.token_strings(result.pred_ids[b].tolist()),
+            prediction_ids=result.pred_ids[b].numpy(),
             prediction_probs=result.pred_probs[b].numpy(),
         )
         for b in range(n_prompts)
@@ -73,6 +77,7 @@ def node_table_state(
         k=k,
         ablations=[a.as_dict() for a in result.ablations],  # type: ignore[misc]
         notes=result.notes,
+        token_bytes=token_bytes,
     )
 
 
