@@ -37,7 +37,6 @@ TORCH_FREE = (
     "core.static",
     "core.export",
     "core.files",
-    "core.vocab",
     "card.payload",
     "card.widget",
     "graph.payload",

@@ -26,11 +26,18 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .recipe import Recipe
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from .train import Data
 
 CACHE_ENV = "FEATURECARD_CACHE_DIR"
 _FILES = (
@@ -89,63 +96,115 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def build(recipe: Recipe, folder: Path, progress: bool = True) -> dict[str, Any]:
-    """Build everything for ``recipe`` into the (empty) ``folder``; returns the build info."""
-    import numpy as np
-    import torch
+class _Laps:
+    """Wall time of each build step, in the order the steps ran."""
 
-    from ..core.saelens_folder import save_saelens_folder
-    from .corpus import build_corpus, corpus_sha256, source_roots
-    from .evaluate import evaluate, unigram_entropy
-    from .sae_train import train_sae
-    from .tokenizer import encode_stream, train_tokenizer
-    from .train import make_sequences, new_model, save_model_dir, shuffled, split, train_model
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.start = self.last = time.perf_counter()
 
-    timings: dict[str, float] = {}
-    t0 = t = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal t
+    def lap(self, name: str) -> None:
         now = time.perf_counter()
-        timings[name] = round(now - t, 3)
-        t = now
+        self.timings[name] = round(now - self.last, 3)
+        self.last = now
 
-    def say(msg: str) -> None:
-        if progress:
-            print(f"featurecard demo: {msg}", file=sys.stderr, flush=True)
+    def total(self) -> dict[str, float]:
+        return {**self.timings, "total": round(time.perf_counter() - self.start, 3)}
 
-    say(f"extracting the corpus ({recipe.corpus_sources} docstrings)")
+
+def _say(progress: bool, msg: str) -> None:
+    if progress:
+        print(f"featurecard demo: {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class _Data:
+    """The corpus, its tokenizer and the token sequences the build trains and evaluates on."""
+
+    paragraphs: list[str]
+    tokenizer: Any  # a tokenizers.Tokenizer
+    stream: NDArray[np.int64]  # the shuffled corpus as one stream of token ids
+    sequences: Data  # training and held-out sequences
+
+
+@dataclass
+class _Trained:
+    model: Any
+    sae: Any
+    stats: dict[str, Any]  # training stats: {"model": ..., "sae": ...}
+
+
+def _data(recipe: Recipe, folder: Path, laps: _Laps, progress: bool) -> _Data:
+    """Corpus, tokenizer (saved in ``folder``) and the training / held-out sequences."""
+    from .corpus import build_corpus
+    from .tokenizer import encode_stream, train_tokenizer
+    from .train import make_sequences, shuffled, split
+
+    _say(progress, f"extracting the corpus ({recipe.corpus_sources} docstrings)")
     paragraphs = build_corpus(recipe.corpus_sources, recipe.corpus_max_bytes)
-    lap("corpus")
-    say(f"training the tokenizer on {len(paragraphs)} paragraphs")
+    laps.lap("corpus")
+    _say(progress, f"training the tokenizer on {len(paragraphs)} paragraphs")
     tokenizer = train_tokenizer(paragraphs, recipe.vocab_size, folder / "tokenizer")
-    lap("tokenizer")
+    laps.lap("tokenizer")
     stream = encode_stream(tokenizer, shuffled(paragraphs, recipe.data_seed))
     data = split(make_sequences(stream, recipe.n_ctx), recipe.heldout_seqs)
-    lap("encode")
-    with torch.random.fork_rng(devices=[]):  # seed freely without touching the caller's RNG
-        model = new_model(recipe, tokenizer)
-        lap("import_and_init")
-        model_stats = train_model(model, data.train, recipe, progress)
-        lap("model")
-        sae, sae_stats = train_sae(model, data.train, recipe, progress)
-        lap("sae")
-    metrics = evaluate(model, sae, data.heldout)
-    metrics["unigram_entropy"] = unigram_entropy(data.train.numpy()[:, 1:], recipe.vocab_size)
-    lap("evaluate")
+    laps.lap("encode")
+    return _Data(paragraphs, tokenizer, stream, data)
 
-    save_model_dir(model, recipe, folder)
+
+def _train(recipe: Recipe, data: _Data, laps: _Laps, progress: bool) -> _Trained:
+    """The model, then the SAE on it, seeded without touching the caller's random state."""
+    import torch
+
+    from .sae_train import train_sae
+    from .train import new_model, train_model
+
+    with torch.random.fork_rng(devices=[]):  # seed freely without touching the caller's RNG
+        model = new_model(recipe, data.tokenizer)
+        laps.lap("import_and_init")
+        model_stats = train_model(model, data.sequences.train, recipe, progress)
+        laps.lap("model")
+        sae, sae_stats = train_sae(model, data.sequences.train, recipe, progress)
+        laps.lap("sae")
+    return _Trained(model, sae, {"model": model_stats, "sae": sae_stats})
+
+
+def _evaluate(recipe: Recipe, data: _Data, trained: _Trained) -> dict[str, Any]:
+    from .evaluate import evaluate, unigram_entropy
+
+    metrics = evaluate(trained.model, trained.sae, data.sequences.heldout)
+    metrics["unigram_entropy"] = unigram_entropy(data.sequences.train.numpy()[:, 1:], recipe.vocab_size)
+    return metrics
+
+
+def _save(recipe: Recipe, folder: Path, data: _Data, trained: _Trained) -> None:
+    """The model, the SAE (a SAELens folder) and the held-out tokens, into ``folder``."""
+    import numpy as np
+
+    from ..core.saelens_folder import save_saelens_folder
+    from .train import save_model_dir
+
+    save_model_dir(trained.model, recipe, folder)
     save_saelens_folder(
-        sae,
+        trained.sae,
         folder / "sae",
         model_name=f"featurecard-demo-{recipe.name}",
         prepend_bos=True,
         context_size=recipe.n_ctx,
     )
-    np.save(folder / "tokens.npy", data.heldout.numpy().astype(np.uint16))
-    lap("save")
-    timings["total"] = round(time.perf_counter() - t0, 3)
-    info: dict[str, Any] = {
+    np.save(folder / "tokens.npy", data.sequences.heldout.numpy().astype(np.uint16))
+
+
+def _build_info(
+    recipe: Recipe, folder: Path, data: _Data, trained: _Trained, metrics: dict[str, Any], timings: dict[str, float]
+) -> dict[str, Any]:
+    """What ``build_info.json`` records: versions, machine, corpus, seeds, metrics, timings, hashes."""
+    import torch
+
+    from .corpus import corpus_sha256, source_roots
+
+    paragraphs = data.paragraphs
+    return {
         "cache_key": recipe.cache_key(),
         "fingerprint": recipe.fingerprint(),
         "versions": _versions(),
@@ -159,15 +218,27 @@ def build(recipe: Recipe, folder: Path, progress: bool = True) -> dict[str, Any]
             "bytes": sum(len(p.encode()) + 1 for p in paragraphs),
             "sha256": corpus_sha256(paragraphs),
             "roots": [name for name, _ in source_roots(recipe.corpus_sources)],
-            "stream_tokens": len(stream),
-            "train_sequences": len(data.train),
+            "stream_tokens": len(data.stream),
+            "train_sequences": len(data.sequences.train),
         },
         "seeds": {"model": recipe.model_seed, "data": recipe.data_seed, "sae": recipe.sae_seed},
         "metrics": metrics,
-        "training": {"model": model_stats, "sae": sae_stats},
+        "training": trained.stats,
         "timings_s": timings,
         "files": {name: _sha256(folder / name) for name in _FILES},
     }
+
+
+def build(recipe: Recipe, folder: Path, progress: bool = True) -> dict[str, Any]:
+    """Build everything for ``recipe`` into the (empty) ``folder``; returns the build info."""
+    laps = _Laps()
+    data = _data(recipe, folder, laps, progress)
+    trained = _train(recipe, data, laps, progress)
+    metrics = _evaluate(recipe, data, trained)
+    laps.lap("evaluate")
+    _save(recipe, folder, data, trained)
+    laps.lap("save")
+    info = _build_info(recipe, folder, data, trained, metrics, laps.total())
     (folder / "build_info.json").write_text(json.dumps(info, indent=2))
     return info
 

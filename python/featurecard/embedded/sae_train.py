@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -102,6 +103,81 @@ class _Chunks:
         return acts[torch.randperm(len(acts), generator=self.g)]
 
 
+def _initial_params(chunk: Tensor, scale: float, recipe: Recipe, g: torch.Generator) -> dict[str, torch.nn.Parameter]:
+    """Unit-norm decoder rows drawn from ``g``, the encoder their transpose, ``b_dec`` the median of
+    the first (scaled) chunk."""
+    d_in, d_sae = chunk.shape[-1], recipe.sae_latents
+    w_dec = torch.randn(d_sae, d_in, generator=g)
+    w_dec /= w_dec.norm(dim=-1, keepdim=True)
+    return {
+        "W_dec": torch.nn.Parameter(w_dec),
+        "W_enc": torch.nn.Parameter(w_dec.T.clone()),
+        "b_enc": torch.nn.Parameter(torch.zeros(d_sae)),
+        "b_dec": torch.nn.Parameter((chunk * scale).median(dim=0).values),
+    }
+
+
+def _optimiser(
+    params: dict[str, torch.nn.Parameter], recipe: Recipe
+) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
+    """Adam, its learning rate constant for 80% of the steps, then decaying linearly to 0."""
+    opt = torch.optim.Adam(params.values(), lr=recipe.sae_lr, betas=(0.9, 0.999))
+    decay_from = int(0.8 * recipe.sae_steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 1.0 if s < decay_from else max(0.0, (recipe.sae_steps - s) / (recipe.sae_steps - decay_from))
+    )
+    return opt, sched
+
+
+def _batches(chunks: _Chunks, chunk: Tensor, scale: float, recipe: Recipe) -> Iterator[Tensor]:
+    """``recipe.sae_steps`` scaled batches: ``chunk`` first, then the next chunks as each runs out."""
+    pos = 0
+    for _ in range(recipe.sae_steps):
+        if pos + recipe.sae_batch > len(chunk):
+            chunk, pos = chunks.next(), 0
+        yield chunk[pos : pos + recipe.sae_batch] * scale
+        pos += recipe.sae_batch
+
+
+def _step(
+    x: Tensor,
+    params: dict[str, torch.nn.Parameter],
+    opt: torch.optim.Adam,
+    sched: torch.optim.lr_scheduler.LambdaLR,
+    k: int,
+) -> float:
+    """One optimiser step on batch ``x`` (decoder rows kept on the unit sphere); its FVU."""
+    x_hat = topk_reconstruct(x, params, k)
+    fvu_denominator = (x - x.mean(0)).pow(2).sum()
+    loss = (x_hat - x).pow(2).sum(-1).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    with torch.no_grad():
+        wd, grad = params["W_dec"], params["W_dec"].grad
+        assert grad is not None
+        grad -= (grad * wd).sum(-1, keepdim=True) * wd  # keep rows on the unit sphere
+    opt.step()
+    sched.step()
+    with torch.no_grad():
+        params["W_dec"].div_(params["W_dec"].norm(dim=-1, keepdim=True))
+        return float((x_hat - x).pow(2).sum() / fvu_denominator)
+
+
+@torch.no_grad()
+def _folded(params: dict[str, torch.nn.Parameter], scale: float, recipe: Recipe) -> SparseAutoencoder:
+    """The trained SAE with the input scale folded in: it takes raw activations."""
+    return SparseAutoencoder(
+        W_enc=(params["W_enc"] * scale).detach().clone(),
+        b_enc=params["b_enc"].detach().clone(),
+        W_dec=(params["W_dec"] / scale).detach().clone(),
+        b_dec=(params["b_dec"] / scale).detach().clone(),
+        hook_name=recipe.sae_hook,
+        architecture="topk",
+        k=recipe.sae_k,
+        apply_b_dec_to_input=True,
+    )
+
+
 def train_sae(
     model: Any, train: Tensor, recipe: Recipe, progress: bool = True
 ) -> tuple[SparseAutoencoder, dict[str, Any]]:
@@ -111,71 +187,28 @@ def train_sae(
     g = torch.Generator().manual_seed(recipe.sae_seed)
     chunks = _Chunks(model, train, recipe, g)
     chunk = chunks.next()
-    d_in, d_sae, k = chunk.shape[-1], recipe.sae_latents, recipe.sae_k
-    scale = math.sqrt(d_in / float(chunk.pow(2).sum(-1).mean()))
-
-    w_dec = torch.randn(d_sae, d_in, generator=g)
-    w_dec /= w_dec.norm(dim=-1, keepdim=True)
-    params = {
-        "W_dec": torch.nn.Parameter(w_dec),
-        "W_enc": torch.nn.Parameter(w_dec.T.clone()),
-        "b_enc": torch.nn.Parameter(torch.zeros(d_sae)),
-        "b_dec": torch.nn.Parameter((chunk * scale).median(dim=0).values),
-    }
-    opt = torch.optim.Adam(params.values(), lr=recipe.sae_lr, betas=(0.9, 0.999))
-    decay_from = int(0.8 * recipe.sae_steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 1.0 if s < decay_from else max(0.0, (recipe.sae_steps - s) / (recipe.sae_steps - decay_from))
-    )
+    scale = math.sqrt(chunk.shape[-1] / float(chunk.pow(2).sum(-1).mean()))
+    params = _initial_params(chunk, scale, recipe, g)
+    opt, sched = _optimiser(params, recipe)
     bar = tqdm(total=recipe.sae_steps, desc="featurecard demo: SAE", disable=not progress, unit="step")
-    start, pos, ema = time.perf_counter(), 0, None
+    start, ema = time.perf_counter(), None
     with ThreadGovernor() as governor:
-        for step in range(recipe.sae_steps):
-            if pos + recipe.sae_batch > len(chunk):
-                chunk, pos = chunks.next(), 0
-            x = chunk[pos : pos + recipe.sae_batch] * scale
-            pos += recipe.sae_batch
-            x_hat = topk_reconstruct(x, params, k)
-            fvu_denominator = (x - x.mean(0)).pow(2).sum()
-            loss = (x_hat - x).pow(2).sum(-1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            with torch.no_grad():
-                wd, grad = params["W_dec"], params["W_dec"].grad
-                assert grad is not None
-                grad -= (grad * wd).sum(-1, keepdim=True) * wd  # keep rows on the unit sphere
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                params["W_dec"].div_(params["W_dec"].norm(dim=-1, keepdim=True))
-                fvu = float((x_hat - x).pow(2).sum() / fvu_denominator)
+        for step, x in enumerate(_batches(chunks, chunk, scale, recipe)):
+            fvu = _step(x, params, opt, sched, recipe.sae_k)
             ema = fvu if ema is None else 0.9 * ema + 0.1 * fvu
             rate = (step + 1) * recipe.sae_batch / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(fvu=f"{ema:.3f}", vec_s=f"{rate / 1000:.1f}k", refresh=False)
             bar.update(1)
             governor.tick()
     bar.close()
-    seconds = time.perf_counter() - start
-
-    with torch.no_grad():  # fold the input scale back in: the saved SAE takes raw activations
-        sae = SparseAutoencoder(
-            W_enc=(params["W_enc"] * scale).detach().clone(),
-            b_enc=params["b_enc"].detach().clone(),
-            W_dec=(params["W_dec"] / scale).detach().clone(),
-            b_dec=(params["b_dec"] / scale).detach().clone(),
-            hook_name=recipe.sae_hook,
-            architecture="topk",
-            k=k,
-            apply_b_dec_to_input=True,
-        )
     stats = {
         "input_scale": scale,
         "train_fvu_ema": float(ema or 0.0),
-        "seconds": seconds,
+        "seconds": time.perf_counter() - start,
         "vectors": recipe.sae_steps * recipe.sae_batch,
         "steps_by_threads": governor.steps_by_threads,
     }
-    return sae, stats
+    return _folded(params, scale, recipe), stats
 
 
 __all__ = ["hook_acts", "topk_reconstruct", "train_sae"]
