@@ -37,6 +37,7 @@ TORCH_FREE = (
     "core.static",
     "core.export",
     "core.files",
+    "core.vocab",
     "card.payload",
     "card.widget",
     "graph.payload",
