@@ -3,6 +3,8 @@ reference) and the same data as a store's chunks; stores compared array by array
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import torch
 from featurecard.card.correlation import NeuronCorrelationSums
 from featurecard.card.index import ActivationIndex, IndexBuilder
 from featurecard.card.store import INDEX_ARRAYS, StoredIndex
-from featurecard.card.store_build import Chunk, Nonzeros, SourceSpec, StoreSpec
+from featurecard.card.store_build import Chunk, Nonzeros, SourceSpec, StoreSpec, open_or_build
 
 
 def sparse_acts(
@@ -106,3 +108,21 @@ def assert_index_equal(got: StoredIndex, want: ActivationIndex) -> None:
 
 def run_files(root: Path) -> list[Path]:
     return sorted((root / "build" / "runs").rglob("*.npz"))
+
+
+def build_slowly(root: str, marks: str) -> None:
+    """A process's build of one small store, each chunk leaving a mark ``<pid>-<row0>``
+    (the target of the two-process lock tests: importable by a spawned child)."""
+    acts, keep = sparse_acts(24, 8, 20, seed=12)
+    compute = computer(acts, keep)
+
+    def slow(row0: int, row1: int) -> Chunk:
+        (Path(marks) / f"{os.getpid()}-{row0}").touch()
+        time.sleep(0.1)
+        return compute(row0, row1)
+
+    open_or_build(root, spec("k", acts, 4), slow)
+
+
+def slow_reference() -> ActivationIndex:
+    return reference(*sparse_acts(24, 8, 20, seed=12))
