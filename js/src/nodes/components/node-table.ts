@@ -7,8 +7,8 @@
 
 import { fmt, h } from "../../core/dom";
 import { quoteToken } from "../../core/tokens";
-import type { TableData } from "../data";
-import type { NodeAblation, SelectedNode } from "../schema";
+import type { PromptData, RowData, TableData } from "../data";
+import type { NodeAblation, NodeFamily, SelectedNode } from "../schema";
 import {
   type Column,
   columnsFor,
@@ -22,7 +22,7 @@ import {
   toggleSort,
 } from "../table-logic";
 import { type PromptStrip, renderPrompts } from "./prompt";
-import { renderTable } from "./table";
+import { renderTable, type TableCallbacks } from "./table";
 
 export interface NodeTableProps {
   data: TableData | null; // the last good table
@@ -50,7 +50,7 @@ export interface NodeTableView {
 
 const FAMILY_LABEL: Record<string, string> = { mlp: "MLP neurons", attn: "attention heads" };
 
-function ablationLabel(a: NodeAblation): string {
+export function ablationLabel(a: NodeAblation): string {
   const what =
     a.family === "mlp"
       ? `mlp L${a.layer} n${a.unit}`
@@ -60,10 +60,49 @@ function ablationLabel(a: NodeAblation): string {
   return `${a.mode}-ablated ${what} @${a.pos}`;
 }
 
-function selectedLabel(s: SelectedNode): string {
+export function selectedLabel(s: SelectedNode): string {
   if (s.family === "mlp") return `mlp L${s.layer} n${s.unit}`;
   return `${s.family ?? s.source ?? "?"} #${s.unit}`;
 }
+
+/** A prompt's target value, with its clean value and the ablations' effect when there are any. */
+export function targetText(p: PromptData, nPrompts: number, ablated: boolean): string {
+  const delta = p.target - p.cleanTarget;
+  return (
+    `${nPrompts > 1 ? `${p.label}: ` : ""}target ${fmt(p.target)}` +
+    (ablated
+      ? ` (clean ${fmt(p.cleanTarget)}, ablation effect ${delta >= 0 ? "+" : ""}${fmt(delta)})`
+      : "")
+  );
+}
+
+/** The label of a family's show/hide box. */
+export const familyLabel = (f: NodeFamily): string =>
+  FAMILY_LABEL[f.kind] ?? (f.kind === "error" ? f.name : `${f.name} latents`);
+
+export const layerLabel = (layer: number): string =>
+  layer < 0 ? "outside blocks" : `layer ${layer}`;
+
+/** `filter` with family `name` shown or hidden. */
+export function withFamily(filter: Filter, name: string, shown: boolean): Filter {
+  const hidden = new Set(filter.hidden);
+  if (shown) hidden.delete(name);
+  else hidden.add(name);
+  return { ...filter, hidden };
+}
+
+/** Whether two column lists have the same keys in the same order (then the sort stays). */
+export const sameColumns = (a: readonly Column[], b: readonly Column[]): boolean =>
+  a.length === b.length && a.every((c, i) => c.key === b[i]?.key);
+
+/** The ablation of `row` at its position, in `mode`. */
+export const ablationOf = (row: RowData, mode: NodeAblation["mode"]): NodeAblation => ({
+  family: row.family.name,
+  layer: row.layer,
+  unit: row.unit,
+  pos: row.pos,
+  mode,
+});
 
 function targetLine(data: TableData): HTMLElement {
   const head = h("div", "nt-target-line");
@@ -71,12 +110,7 @@ function targetLine(data: TableData): HTMLElement {
   for (const p of data.prompts) {
     const v = h("span", "nt-value");
     v.dataset.prompt = p.label;
-    const delta = p.target - p.cleanTarget;
-    v.textContent =
-      `${data.prompts.length > 1 ? `${p.label}: ` : ""}target ${fmt(p.target)}` +
-      (data.ablations.length
-        ? ` (clean ${fmt(p.cleanTarget)}, ablation effect ${delta >= 0 ? "+" : ""}${fmt(delta)})`
-        : "");
+    v.textContent = targetText(p, data.prompts.length, data.ablations.length > 0);
     head.append(v);
   }
   const preds = h("div", "nt-preds");
@@ -91,214 +125,259 @@ function targetLine(data: TableData): HTMLElement {
   return box;
 }
 
-export function createNodeTable(callbacks: NodeTableCallbacks): NodeTableView {
+/** The view's UI-only state (it never leaves this component). */
+interface TableState {
+  props: NodeTableProps;
+  columns: Column[];
+  sort: SortKey;
+  filter: Filter;
+  hovered: number | null;
+  mode: NodeAblation["mode"];
+}
+
+/** The view's elements; `head` and `prompts` are replaced when the table changes. */
+interface TableParts {
+  root: HTMLDivElement;
+  banner: HTMLElement;
+  busy: HTMLElement;
+  head: HTMLElement;
+  ablations: HTMLElement;
+  prompts: PromptStrip;
+  controls: HTMLElement;
+  count: HTMLElement;
+  scroll: HTMLElement;
+  notice: HTMLElement;
+  notes: HTMLElement;
+  cardArea: HTMLElement;
+  cardTitle: HTMLElement;
+  close: HTMLButtonElement;
+  cardHost: HTMLElement;
+}
+
+/** What the view's steps share. */
+interface NodeTable {
+  cb: NodeTableCallbacks;
+  st: TableState;
+  el: TableParts;
+}
+
+const noPrompts = (): PromptStrip => ({ root: h("div", "nt-prompts"), highlight: () => {} });
+
+function buildNodeTable(): TableParts {
   const root = h("div", "nt-widget");
   const banner = h("div", "nt-error");
   banner.setAttribute("role", "alert");
   banner.hidden = true;
   const busy = h("span", "nt-busy", "computing…");
   busy.hidden = true;
-  let head: HTMLElement = h("div", "nt-head");
-  const ablations = h("div", "nt-ablations");
-  let prompts: PromptStrip = { root: h("div", "nt-prompts"), highlight: () => {} };
-  const controls = h("div", "nt-controls");
-  const count = h("div", "nt-count");
-  const scroll = h("div", "nt-scroll");
-  const notice = h("div", "nt-notice");
-  const notes = h("div", "nt-notes");
   const cardArea = h("div", "nt-card-area");
   cardArea.hidden = true;
   const cardBar = h("div", "nt-card-bar");
   const cardTitle = h("span", "nt-card-title");
   const close = h("button", "nt-close-card", "close card");
   close.type = "button";
-  close.addEventListener("click", () => callbacks.onSelect(null));
   cardBar.append(cardTitle, close);
   const cardHost = h("div", "nt-card-host");
   cardArea.append(cardBar, cardHost);
-  root.append(
+  const el = {
+    root,
     banner,
     busy,
-    head,
-    ablations,
-    prompts.root,
-    controls,
-    count,
-    notice,
-    scroll,
-    notes,
+    head: h("div", "nt-head"),
+    ablations: h("div", "nt-ablations"),
+    prompts: noPrompts(),
+    controls: h("div", "nt-controls"),
+    count: h("div", "nt-count"),
+    scroll: h("div", "nt-scroll"),
+    notice: h("div", "nt-notice"),
+    notes: h("div", "nt-notes"),
     cardArea,
-  );
-
-  let props: NodeTableProps = {
-    data: null,
-    position: null,
-    errors: [],
-    busy: false,
-    notice: "",
-    ablations: [],
-    selected: null,
-    cardOpen: false,
-  };
-  let columns: Column[] = [];
-  let sort: SortKey = { column: "name", descending: false };
-  let filter: Filter = NO_FILTER;
-  let hovered: number | null = null;
-  let mode: NodeAblation["mode"] = "zero";
-
-  function drawTable(): void {
-    const data = props.data;
-    if (!data) {
-      scroll.replaceChildren();
-      count.textContent = "";
-      return;
-    }
-    const rows = sortRows(filterRows(data.rows, filter), columns, sort);
-    scroll.replaceChildren(
-      renderTable(data, columns, rows, sort, {
-        onSort: (key) => {
-          sort = toggleSort(sort, key);
-          drawTable();
-        },
-        onHover: (row) => {
-          hovered = row?.index ?? null;
-          prompts.highlight(row);
-          for (const tr of scroll.querySelectorAll<HTMLElement>("tr.nt-row")) {
-            tr.classList.toggle("nt-hovered", tr.dataset.index === String(hovered));
-          }
-        },
-        onSelect: (row) =>
-          callbacks.onSelect({ family: row.family.name, layer: row.layer, unit: row.unit }),
-        onAblate: (row) =>
-          callbacks.onAblations([
-            ...props.ablations,
-            {
-              family: row.family.name,
-              layer: row.layer,
-              unit: row.unit,
-              pos: row.pos,
-              mode,
-            },
-          ]),
-      }),
-    );
-    count.textContent = `${rows.length} of ${data.rows.length} nodes (top ${data.k} per group)`;
-  }
-
-  function drawControls(data: TableData): void {
-    const fams = h("span", "nt-families");
-    for (const f of data.families) {
-      if (!data.rows.some((r) => r.family.code === f.code)) continue;
-      const label = h("label", "nt-family-label");
-      const box = h("input", "nt-family");
-      box.type = "checkbox";
-      box.checked = !filter.hidden.has(f.name);
-      box.dataset.family = f.name;
-      box.addEventListener("change", () => {
-        const hidden = new Set(filter.hidden);
-        if (box.checked) hidden.delete(f.name);
-        else hidden.add(f.name);
-        filter = { ...filter, hidden };
-        drawTable();
-      });
-      const text = FAMILY_LABEL[f.kind] ?? (f.kind === "error" ? f.name : `${f.name} latents`);
-      label.append(box, ` ${text}`);
-      fams.append(label);
-    }
-    const select = h("select", "nt-layer");
-    select.setAttribute("aria-label", "layer");
-    const all = h("option", "", "all layers");
-    all.value = "";
-    select.append(all);
-    for (const l of layersOf(data.rows)) {
-      const o = h("option", "", l < 0 ? "outside blocks" : `layer ${l}`);
-      o.value = String(l);
-      select.append(o);
-    }
-    select.value = filter.layer === null ? "" : String(filter.layer);
-    select.addEventListener("change", () => {
-      filter = { ...filter, layer: select.value === "" ? null : Number(select.value) };
-      drawTable();
-    });
-    const modeSelect = h("select", "nt-mode");
-    modeSelect.setAttribute("aria-label", "ablation mode");
-    for (const [value, text] of [
-      ["zero", "ablate: zero"],
-      ["mean", "ablate: dataset mean"],
-    ] as const) {
-      const o = h("option", "", text);
-      o.value = value;
-      modeSelect.append(o);
-    }
-    modeSelect.value = mode;
-    modeSelect.addEventListener("change", () => {
-      mode = modeSelect.value === "mean" ? "mean" : "zero";
-    });
-    controls.replaceChildren(fams, select, modeSelect);
-  }
-
-  function drawAblations(): void {
-    const list = props.ablations;
-    ablations.replaceChildren();
-    ablations.hidden = list.length === 0;
-    list.forEach((a, i) => {
-      const chip = h("span", "nt-ablation", ablationLabel(a));
-      const x = h("button", "nt-unablate", "×");
-      x.type = "button";
-      x.title = "remove this ablation";
-      x.addEventListener("click", () => callbacks.onAblations(list.filter((_, j) => j !== i)));
-      chip.append(x);
-      ablations.append(chip);
-    });
-  }
-
-  function update(next: NodeTableProps): void {
-    const old = props;
-    props = next;
-    const data = next.data;
-    if (data !== old.data || next.position !== old.position) {
-      const fresh = data
-        ? renderPrompts(data, next.position, callbacks.onPosition)
-        : { root: h("div", "nt-prompts"), highlight: () => {} };
-      prompts.root.replaceWith(fresh.root);
-      prompts = fresh;
-    }
-    if (data !== old.data) {
-      const freshHead = data ? targetLine(data) : h("div", "nt-head");
-      head.replaceWith(freshHead);
-      head = freshHead;
-      if (data) {
-        const nPrompts = data.prompts.length;
-        const oldCols = columns;
-        columns = columnsFor(data.groups, nPrompts);
-        const same =
-          oldCols.length === columns.length && oldCols.every((c, i) => c.key === columns[i]?.key);
-        if (!same) sort = defaultSort(data, columns);
-        drawControls(data);
-      } else controls.replaceChildren();
-      notes.replaceChildren(...(data?.notes ?? []).map((n) => h("div", "nt-note", n)));
-      drawTable();
-    }
-    if (next.ablations !== old.ablations) drawAblations();
-    banner.replaceChildren(...next.errors.map((m) => h("div", "nt-error-line", m)));
-    banner.hidden = next.errors.length === 0;
-    notice.textContent = data ? "" : next.notice;
-    notice.hidden = data !== null || next.notice === "";
-    busy.hidden = !next.busy;
-    root.classList.toggle("nt-is-busy", next.busy);
-    root.setAttribute("aria-busy", String(next.busy));
-    cardArea.hidden = !next.cardOpen;
-    const sel = next.selected;
-    cardTitle.textContent = sel ? `card of ${selectedLabel(sel)}` : "card";
-  }
-
-  drawAblations();
-  return {
-    root,
+    cardTitle,
+    close,
     cardHost,
-    update,
+  };
+  const { head, ablations, prompts, controls, count, notice, scroll, notes } = el;
+  root.append(banner, busy, head, ablations, prompts.root, controls, count);
+  root.append(notice, scroll, notes, cardArea);
+  return el;
+}
+
+function tableCallbacks(t: NodeTable): TableCallbacks {
+  const { st, el, cb } = t;
+  return {
+    onSort: (key) => {
+      st.sort = toggleSort(st.sort, key);
+      drawTable(t);
+    },
+    onHover: (row) => {
+      st.hovered = row?.index ?? null;
+      el.prompts.highlight(row);
+      for (const tr of el.scroll.querySelectorAll<HTMLElement>("tr.nt-row")) {
+        tr.classList.toggle("nt-hovered", tr.dataset.index === String(st.hovered));
+      }
+    },
+    onSelect: (row) => cb.onSelect({ family: row.family.name, layer: row.layer, unit: row.unit }),
+    onAblate: (row) => cb.onAblations([...st.props.ablations, ablationOf(row, st.mode)]),
+  };
+}
+
+function drawTable(t: NodeTable): void {
+  const { st, el } = t;
+  const data = st.props.data;
+  if (!data) {
+    el.scroll.replaceChildren();
+    el.count.textContent = "";
+    return;
+  }
+  const rows = sortRows(filterRows(data.rows, st.filter), st.columns, st.sort);
+  el.scroll.replaceChildren(renderTable(data, st.columns, rows, st.sort, tableCallbacks(t)));
+  el.count.textContent = `${rows.length} of ${data.rows.length} nodes (top ${data.k} per group)`;
+}
+
+function familyBoxes(t: NodeTable, data: TableData): HTMLElement {
+  const fams = h("span", "nt-families");
+  for (const f of data.families) {
+    if (!data.rows.some((r) => r.family.code === f.code)) continue;
+    const label = h("label", "nt-family-label");
+    const box = h("input", "nt-family");
+    box.type = "checkbox";
+    box.checked = !t.st.filter.hidden.has(f.name);
+    box.dataset.family = f.name;
+    box.addEventListener("change", () => {
+      t.st.filter = withFamily(t.st.filter, f.name, box.checked);
+      drawTable(t);
+    });
+    label.append(box, ` ${familyLabel(f)}`);
+    fams.append(label);
+  }
+  return fams;
+}
+
+function layerSelect(t: NodeTable, data: TableData): HTMLSelectElement {
+  const select = h("select", "nt-layer");
+  select.setAttribute("aria-label", "layer");
+  const all = h("option", "", "all layers");
+  all.value = "";
+  select.append(all);
+  for (const l of layersOf(data.rows)) {
+    const o = h("option", "", layerLabel(l));
+    o.value = String(l);
+    select.append(o);
+  }
+  select.value = t.st.filter.layer === null ? "" : String(t.st.filter.layer);
+  select.addEventListener("change", () => {
+    t.st.filter = { ...t.st.filter, layer: select.value === "" ? null : Number(select.value) };
+    drawTable(t);
+  });
+  return select;
+}
+
+function modeSelect(st: TableState): HTMLSelectElement {
+  const select = h("select", "nt-mode");
+  select.setAttribute("aria-label", "ablation mode");
+  for (const [value, text] of [
+    ["zero", "ablate: zero"],
+    ["mean", "ablate: dataset mean"],
+  ] as const) {
+    const o = h("option", "", text);
+    o.value = value;
+    select.append(o);
+  }
+  select.value = st.mode;
+  select.addEventListener("change", () => {
+    st.mode = select.value === "mean" ? "mean" : "zero";
+  });
+  return select;
+}
+
+function drawAblations(t: NodeTable): void {
+  const list = t.st.props.ablations;
+  const { ablations } = t.el;
+  ablations.replaceChildren();
+  ablations.hidden = list.length === 0;
+  list.forEach((a, i) => {
+    const chip = h("span", "nt-ablation", ablationLabel(a));
+    const x = h("button", "nt-unablate", "×");
+    x.type = "button";
+    x.title = "remove this ablation";
+    x.addEventListener("click", () => t.cb.onAblations(list.filter((_, j) => j !== i)));
+    chip.append(x);
+    ablations.append(chip);
+  });
+}
+
+/** A new table: its head, columns (the sort stays when they do), controls, notes and rows. */
+function drawData(t: NodeTable, data: TableData | null): void {
+  const { st, el } = t;
+  const head = data ? targetLine(data) : h("div", "nt-head");
+  el.head.replaceWith(head);
+  el.head = head;
+  if (data) {
+    const old = st.columns;
+    st.columns = columnsFor(data.groups, data.prompts.length);
+    if (!sameColumns(old, st.columns)) st.sort = defaultSort(data, st.columns);
+    el.controls.replaceChildren(familyBoxes(t, data), layerSelect(t, data), modeSelect(st));
+  } else el.controls.replaceChildren();
+  el.notes.replaceChildren(...(data?.notes ?? []).map((n) => h("div", "nt-note", n)));
+  drawTable(t);
+}
+
+function drawChrome(el: TableParts, props: NodeTableProps): void {
+  el.banner.replaceChildren(...props.errors.map((m) => h("div", "nt-error-line", m)));
+  el.banner.hidden = props.errors.length === 0;
+  el.notice.textContent = props.data ? "" : props.notice;
+  el.notice.hidden = props.data !== null || props.notice === "";
+  el.busy.hidden = !props.busy;
+  el.root.classList.toggle("nt-is-busy", props.busy);
+  el.root.setAttribute("aria-busy", String(props.busy));
+  el.cardArea.hidden = !props.cardOpen;
+  const sel = props.selected;
+  el.cardTitle.textContent = sel ? `card of ${selectedLabel(sel)}` : "card";
+}
+
+function update(t: NodeTable, next: NodeTableProps): void {
+  const { st, el } = t;
+  const old = st.props;
+  st.props = next;
+  const data = next.data;
+  if (data !== old.data || next.position !== old.position) {
+    const fresh = data ? renderPrompts(data, next.position, t.cb.onPosition) : noPrompts();
+    el.prompts.root.replaceWith(fresh.root);
+    el.prompts = fresh;
+  }
+  if (data !== old.data) drawData(t, data);
+  if (next.ablations !== old.ablations) drawAblations(t);
+  drawChrome(el, next);
+}
+
+export function createNodeTable(callbacks: NodeTableCallbacks): NodeTableView {
+  const el = buildNodeTable();
+  el.close.addEventListener("click", () => callbacks.onSelect(null));
+  const st: TableState = {
+    props: {
+      data: null,
+      position: null,
+      errors: [],
+      busy: false,
+      notice: "",
+      ablations: [],
+      selected: null,
+      cardOpen: false,
+    },
+    columns: [],
+    sort: { column: "name", descending: false },
+    filter: NO_FILTER,
+    hovered: null,
+    mode: "zero",
+  };
+  const t: NodeTable = { cb: callbacks, st, el };
+  drawAblations(t);
+  return {
+    root: el.root,
+    cardHost: el.cardHost,
+    update: (next) => update(t, next),
     destroy() {
-      root.remove();
+      el.root.remove();
     },
   };
 }

@@ -63,6 +63,10 @@ function tokenCell(data: TableData, row: RowData): HTMLElement {
   return td;
 }
 
+/** A value bar's width in percent of its cell: |v| over the column's scale, at most 100. */
+export const barWidth = (v: number, scale: number): number =>
+  scale > 0 ? Math.min(100, (100 * Math.abs(v)) / scale) : 0;
+
 function valueCell(v: number, scale: number): HTMLElement {
   const td = h("td", "nt-val");
   if (!Number.isFinite(v)) {
@@ -71,11 +75,96 @@ function valueCell(v: number, scale: number): HTMLElement {
     return td;
   }
   const bar = h("div", `nt-bar ${v < 0 ? "nt-neg" : "nt-posv"}`);
-  bar.style.width = `${scale > 0 ? Math.min(100, (100 * Math.abs(v)) / scale) : 0}%`;
+  bar.style.width = `${barWidth(v, scale)}%`;
   const num = h("span", `nt-num ${v < 0 ? "nt-neg" : v > 0 ? "nt-posv" : ""}`, fmt(v));
   td.dataset.value = String(v);
   td.append(bar, num);
   return td;
+}
+
+/** A value column's heading: the group's label before the view's, unless it is the only view. */
+export const columnLabel = (c: Column, group: string): string =>
+  c.view === "value" ? c.label : `${group} · ${c.label}`;
+
+/** What the ablate button of a row says it does. */
+export function ablateTitle(row: RowData): string {
+  return row.family.kind === "attn"
+    ? `ablate head ${row.unit} of layer ${row.layer} at position ${row.pos} (its output there)`
+    : `ablate ${row.name} at position ${row.pos}`;
+}
+
+function headerRow(
+  data: TableData,
+  columns: Column[],
+  sort: SortKey,
+  onSort: (k: string) => void,
+): HTMLElement {
+  const hr = h("tr", "");
+  hr.append(
+    header("Node", "name", "node type, layer and index", sort, onSort),
+    header("Token", "pos", "the node's position (attention: query ← source)", sort, onSort),
+  );
+  for (const c of columns) {
+    const group = data.groups[c.group]?.label ?? "";
+    const th = header(columnLabel(c, group), c.key, c.title, sort, onSort);
+    th.classList.add("nt-th-val");
+    hr.append(th);
+  }
+  hr.append(h("th", "nt-th", ""));
+  return hr;
+}
+
+function nameCell(row: RowData, onSelect: (row: RowData) => void): HTMLElement {
+  const td = h("td", "nt-name");
+  if (row.family.card) {
+    const b = h("button", "nt-open", row.name);
+    b.type = "button";
+    b.title = `open the feature card of ${row.name}`;
+    b.addEventListener("click", () => onSelect(row));
+    td.append(b);
+    return td;
+  }
+  const label = h("span", "nt-label", row.name);
+  if (row.family.kind === "error") {
+    label.title =
+      "the SAE's error at this position: the hook's value minus the SAE's reconstruction " +
+      "(activation = its norm); it has no feature card";
+  }
+  td.append(label);
+  return td;
+}
+
+function actionCell(row: RowData, onAblate: (row: RowData) => void): HTMLElement {
+  const act = h("td", "nt-actions");
+  if (row.family.kind !== "error") {
+    // an SAE's error term is not a unit the table ablates
+    const ab = h("button", "nt-ablate", "ablate");
+    ab.type = "button";
+    ab.title = ablateTitle(row);
+    ab.addEventListener("click", () => onAblate(row));
+    act.append(ab);
+  }
+  return act;
+}
+
+function bodyRow(
+  data: TableData,
+  columns: Column[],
+  scales: number[],
+  row: RowData,
+  callbacks: TableCallbacks,
+): HTMLElement {
+  const tr = h("tr", `nt-row nt-${row.family.kind}`);
+  tr.dataset.index = String(row.index);
+  tr.dataset.family = row.family.name;
+  tr.append(nameCell(row, callbacks.onSelect), tokenCell(data, row));
+  columns.forEach((c, i) => {
+    tr.append(valueCell(cellValue(row, c), scales[i] ?? 0));
+  });
+  tr.append(actionCell(row, callbacks.onAblate));
+  tr.addEventListener("mouseenter", () => callbacks.onHover(row));
+  tr.addEventListener("mouseleave", () => callbacks.onHover(null));
+  return tr;
 }
 
 export function renderTable(
@@ -87,74 +176,10 @@ export function renderTable(
 ): HTMLTableElement {
   const table = h("table", "nt-table");
   const head = h("thead", "");
-  const hr = h("tr", "");
-  hr.append(
-    header("Node", "name", "node type, layer and index", sort, callbacks.onSort),
-    header(
-      "Token",
-      "pos",
-      "the node's position (attention: query ← source)",
-      sort,
-      callbacks.onSort,
-    ),
-  );
-  for (const c of columns) {
-    const group = data.groups[c.group]?.label ?? "";
-    const th = header(
-      c.view === "value" ? c.label : `${group} · ${c.label}`,
-      c.key,
-      c.title,
-      sort,
-      callbacks.onSort,
-    );
-    th.classList.add("nt-th-val");
-    hr.append(th);
-  }
-  hr.append(h("th", "nt-th", ""));
-  head.append(hr);
+  head.append(headerRow(data, columns, sort, callbacks.onSort));
   const scales = columns.map((c) => columnScale(rows, c));
   const body = h("tbody", "");
-  for (const row of rows) {
-    const tr = h("tr", `nt-row nt-${row.family.kind}`);
-    tr.dataset.index = String(row.index);
-    tr.dataset.family = row.family.name;
-    const nameCell = h("td", "nt-name");
-    if (row.family.card) {
-      const b = h("button", "nt-open", row.name);
-      b.type = "button";
-      b.title = `open the feature card of ${row.name}`;
-      b.addEventListener("click", () => callbacks.onSelect(row));
-      nameCell.append(b);
-    } else {
-      const label = h("span", "nt-label", row.name);
-      if (row.family.kind === "error") {
-        label.title =
-          "the SAE's error at this position: the hook's value minus the SAE's reconstruction " +
-          "(activation = its norm); it has no feature card";
-      }
-      nameCell.append(label);
-    }
-    tr.append(nameCell, tokenCell(data, row));
-    columns.forEach((c, i) => {
-      tr.append(valueCell(cellValue(row, c), scales[i] ?? 0));
-    });
-    const act = h("td", "nt-actions");
-    if (row.family.kind !== "error") {
-      // an SAE's error term is not a unit the table ablates
-      const ab = h("button", "nt-ablate", "ablate");
-      ab.type = "button";
-      ab.title =
-        row.family.kind === "attn"
-          ? `ablate head ${row.unit} of layer ${row.layer} at position ${row.pos} (its output there)`
-          : `ablate ${row.name} at position ${row.pos}`;
-      ab.addEventListener("click", () => callbacks.onAblate(row));
-      act.append(ab);
-    }
-    tr.append(act);
-    tr.addEventListener("mouseenter", () => callbacks.onHover(row));
-    tr.addEventListener("mouseleave", () => callbacks.onHover(null));
-    body.append(tr);
-  }
+  for (const row of rows) body.append(bodyRow(data, columns, scales, row, callbacks));
   table.append(head, body);
   return table;
 }
