@@ -33,43 +33,68 @@ if TYPE_CHECKING:
     from .context import CardContext
 
 
-def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor:
-    """The final residual at each (row, pos): kept from the pass, or re-run for those rows."""
+def _rerun(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> dict[str, Tensor]:
+    """What the pass did not keep, at each (row, pos), from one forward pass of those rows: the
+    final residual (where neither it nor :class:`~featurecard.card.quick_cards.FinalRows` is
+    kept) and the input of an SAE that de-normalises its output per token (where the capture
+    pass did not keep it), keyed by hook."""
+    hooks: dict[str, int | None] = {}
+    if ctx.final_resid is None and ctx.final_rows is None:
+        hooks[ctx.adapter.final_resid_hook] = None
+    if ctx.sae.rescales_output and _kept_inputs(ctx) is None:
+        hooks[ctx.sae.hook_name] = ctx.sae.d_in
+    return _captured_at(ctx, rows, pos, hooks) if hooks and rows.size else {}
+
+
+def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray, rerun: dict[str, Tensor]) -> Tensor:
+    """The final residual at each (row, pos): kept from the pass, or from ``rerun``."""
     if ctx.final_resid is not None:
         dev = ctx.final_resid.device
         return ctx.final_resid[torch.as_tensor(rows, device=dev), torch.as_tensor(pos, device=dev)]
     if ctx.final_rows is not None:
         return ctx.final_rows.at(rows, pos)
-    return _captured_at(ctx, rows, pos, ctx.adapter.final_resid_hook).float()
+    return rerun[ctx.adapter.final_resid_hook].float()
 
 
-def _sae_inputs_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor:
-    """The SAE's input (its hook's value) at each (row, pos): kept by the capture pass, or
-    captured again for those rows."""
-    sae, staged = ctx.sae, ctx.staged
-    if staged is not None and sae.hook_name in staged.capture.inputs:
-        kept = staged.capture.inputs[sae.hook_name]
-        return kept[torch.as_tensor(rows * staged.capture.seq_len + pos, device=kept.device)]
-    return _captured_at(ctx, rows, pos, sae.hook_name, sae.d_in)
+def _kept_inputs(ctx: CardContext) -> Tensor | None:
+    """The SAE's inputs at every position, where the capture pass kept them."""
+    staged = ctx.staged
+    if staged is not None and ctx.sae.hook_name in staged.capture.inputs:
+        return staged.capture.inputs[ctx.sae.hook_name]
+    return None
 
 
-def _captured_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray, hook: str, d: int | None = None) -> Tensor:
-    """Hook ``hook``'s value at each (row, pos), from one forward pass of the distinct rows
-    (attention ``z`` flattened to ``[head * d_head]``, checked against ``d`` where given)."""
+def _sae_inputs_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray, rerun: dict[str, Tensor]) -> Tensor:
+    """The SAE's input (its hook's value) at each (row, pos): kept by the capture pass, or from ``rerun``."""
+    kept = _kept_inputs(ctx)
+    if kept is None:
+        return rerun[ctx.sae.hook_name]
+    assert ctx.staged is not None
+    return kept[torch.as_tensor(rows * ctx.staged.capture.seq_len + pos, device=kept.device)]
+
+
+def _captured_at(
+    ctx: CardContext, rows: np.ndarray, pos: np.ndarray, hooks: dict[str, int | None]
+) -> dict[str, Tensor]:
+    """Each hook's value at each (row, pos), from one forward pass of the distinct rows
+    (attention ``z`` flattened to ``[head * d_head]``, checked against the hook's ``d`` where given)."""
     distinct, inverse = np.unique(rows, return_inverse=True)
-    act = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], [hook])[hook]
-    x = act if d is None else flatten_hook_activation(act, d, hook)
-    return x[torch.as_tensor(inverse, device=x.device), torch.as_tensor(pos, device=x.device)]
+    acts = ctx.adapter.capture(ctx.tokens[torch.as_tensor(distinct)], list(hooks))
+    out = {}
+    for hook, d in hooks.items():
+        x = acts[hook] if d is None else flatten_hook_activation(acts[hook], d, hook)
+        out[hook] = x[torch.as_tensor(inverse, device=x.device), torch.as_tensor(pos, device=x.device)]
+    return out
 
 
-def write_scale(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> Tensor | None:
+def write_scale(ctx: CardContext, rows: np.ndarray, pos: np.ndarray, rerun: dict[str, Tensor]) -> Tensor | None:
     """The factor ``s(x)`` by which the SAE's output is de-normalised at each (row, pos), for
     SAEs that rescale their output per token (``constant_norm_rescale``, ``layer_norm``: see
     :meth:`~featurecard.core.sae.SparseAutoencoder.output_scale`); None for the others
     (``s = 1``). A latent's write in model space at a token is ``s(x) · a · direction``."""
     if not ctx.sae.rescales_output or rows.size == 0:
         return None
-    s, _ = ctx.sae.output_scale(_sae_inputs_at(ctx, rows, pos))
+    s, _ = ctx.sae.output_scale(_sae_inputs_at(ctx, rows, pos, rerun))
     return s[:, 0]
 
 
@@ -118,12 +143,13 @@ def hovers(ctx: CardContext, spots: list[Spots], directions: list[Tensor | None]
     m = ctx.adapter.model
     dirs = torch.stack([cast("Tensor", directions[i]) for i in cards])
     # Nothing shown is active: token_effects returns empty tables.
-    r = _final_resid_at(ctx, rows, pos) if rows.size else torch.zeros(0, int(m.cfg.d_model), device=dirs.device)
+    rerun = _rerun(ctx, rows, pos)  # one forward for whatever is not kept
+    r = _final_resid_at(ctx, rows, pos, rerun) if rows.size else torch.zeros(0, int(m.cfg.d_model), device=dirs.device)
     tok = np.asarray(ctx.tokens)
     seq_len = tok.shape[1]
     nxt = np.where(pos + 1 < seq_len, tok[rows, np.minimum(pos + 1, seq_len - 1)], -1)
     acts = torch.as_tensor(np.concatenate([spots[i].acts for i in cards]), device=r.device)
-    scale = write_scale(ctx, rows, pos)  # the model-space write of a per-token-normalised SAE
+    scale = write_scale(ctx, rows, pos, rerun)  # the model-space write of a per-token-normalised SAE
     if scale is not None:
         acts = acts.to(scale.dtype) * scale.to(acts.device)
     which = torch.repeat_interleave(torch.arange(len(cards)), torch.tensor(counts)).to(r.device)

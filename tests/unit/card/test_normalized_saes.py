@@ -18,7 +18,10 @@ import torch
 
 import featurecard as fc
 import featurecard.card.assemble as cards_module
+from featurecard import workspace
+from featurecard.card import index_pass
 from featurecard.card.payload import HoverRows
+from featurecard.core.model import ModelAdapter
 from featurecard.core.sae_input import as_sae
 
 sae_lens = pytest.importorskip("sae_lens", reason="SAELens is in the main environment only (TL 3.x)")
@@ -75,19 +78,11 @@ def _recorded_hovers(monkeypatch: pytest.MonkeyPatch) -> list[HoverRows]:
     return seen
 
 
-@pytest.mark.parametrize(
-    ("arch", "kw", "hook"), CASES, ids=[f"{a}-{kw['normalize_activations']}-{h}" for a, kw, h in CASES]
-)
-@pytest.mark.parametrize("complete", [False, True], ids=["quick", "complete"])
-def test_hover_effects_remove_saelens_decode_difference(
-    model: Any,
-    tokens: torch.Tensor,
-    arch: str,
-    kw: dict[str, object],
-    hook: str,
-    complete: bool,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _reference(
+    model: Any, tokens: torch.Tensor, arch: str, kw: dict[str, object], hook: str
+) -> tuple[Any, torch.Tensor, int, torch.Tensor]:
+    """A SAELens SAE, its input, a latent that fires on some tokens, and Δ log p of every token at
+    every position when SAELens's decode difference of that latent leaves the final residual."""
     d_in = int(model.cfg.d_mlp if "mlp" in hook else model.cfg.d_model)
     sae = saelens_sae(arch, d_in, hook, **kw)
     final = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
@@ -107,7 +102,23 @@ def test_hover_effects_remove_saelens_decode_difference(
             write = write @ model.W_out[0]
         clean = torch.log_softmax(model(tokens), -1)
         patched = torch.log_softmax(model.run_with_hooks(tokens, fwd_hooks=[(final, lambda r, **_: r - write)]), -1)
-    delta = clean - patched  # Δ log p of every token, at every position at once (final residual)
+    return sae, x, latent, clean - patched
+
+
+@pytest.mark.parametrize(
+    ("arch", "kw", "hook"), CASES, ids=[f"{a}-{kw['normalize_activations']}-{h}" for a, kw, h in CASES]
+)
+@pytest.mark.parametrize("complete", [False, True], ids=["quick", "complete"])
+def test_hover_effects_remove_saelens_decode_difference(
+    model: Any,
+    tokens: torch.Tensor,
+    arch: str,
+    kw: dict[str, object],
+    hook: str,
+    complete: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sae, x, latent, delta = _reference(model, tokens, arch, kw, hook)
 
     seen = _recorded_hovers(monkeypatch)
     ws = fc.Workspace(model, saes={"s": sae}, tokens=tokens, progress=False)
@@ -117,6 +128,11 @@ def test_hover_effects_remove_saelens_decode_difference(
     scale, _ = as_sae(sae).output_scale(x)
     if kw["normalize_activations"] in ("constant_norm_rescale", "layer_norm"):
         assert float((scale - 1).abs().max()) > 0.05, "the case must exercise a scale other than 1"
+    _assert_effects(h, delta, tokens)
+
+
+def _assert_effects(h: HoverRows, delta: torch.Tensor, tokens: torch.Tensor) -> None:
+    """Each shown token's effects are the model's ``delta`` there."""
     for i, (r, p) in enumerate(zip(h.rows.tolist(), h.pos.tolist(), strict=True)):
         ref = delta[r, p]
         np.testing.assert_allclose(h.top_values[i], ref.topk(5).values.numpy(), atol=1e-4, rtol=1e-4)
@@ -144,3 +160,37 @@ def test_output_scale_reproduces_saelens_decode(norm: str, magnitude: float) -> 
         s, o = ours.output_scale(x)
         got = s * ours.decode(f) + o
     torch.testing.assert_close(got, want, atol=1e-6 * magnitude, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("arch", "kw", "hook"), [CASES[2], CASES[5]], ids=["rescale-resid", "layer_norm-mlp"])
+def test_with_nothing_kept_the_shown_rows_run_once(
+    model: Any,
+    tokens: torch.Tensor,
+    arch: str,
+    kw: dict[str, object],
+    hook: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A complete card of a per-token-normalised SAE where the pass kept neither the final residual
+    nor the SAE's inputs (both over budget): its shown rows run forward once for both hooks, and
+    the effects are still the model's."""
+    sae, _x, latent, delta = _reference(model, tokens, arch, kw, hook)
+    monkeypatch.setattr(workspace, "CAPTURE_BUDGET", 0)
+    monkeypatch.setattr(index_pass, "FINAL_RESID_BUDGET", 0)
+    seen = _recorded_hovers(monkeypatch)
+    ws = fc.Workspace(model, saes={"s": sae}, tokens=tokens, progress=False)
+    ws.index("s")  # the pass first: only the shown rows' forwards are counted below
+    forwards: list[list[str]] = []
+    real = ModelAdapter.capture
+
+    def counted(self: ModelAdapter, batch: torch.Tensor, hooks: Any) -> dict[str, torch.Tensor]:
+        forwards.append(list(hooks))
+        return real(self, batch, hooks)
+
+    monkeypatch.setattr(ModelAdapter, "capture", counted)
+    ws.card_state("s", latent)
+    (h,) = seen
+    assert h.rows.size > 0
+    final = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
+    assert forwards == [[final, hook]]
+    _assert_effects(h, delta, tokens)
