@@ -4,7 +4,8 @@
  * (./widget.css, through ./widget) into the host's bundle.
  *
  * The open card is drawn by the FeatureCard widget's own `render`, given a stand-in model
- * (../core/memory-model's CardProxy) fed from the host's `card` trait.
+ * (../core/memory-model's CardProxy) fed from the host's `card` trait; the card's `show`
+ * requests (index box, arrows, links) become the host's `select` request.
  */
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import type { CardProxy } from "../core/memory-model";

@@ -32,7 +32,13 @@ const texts = (el: ParentNode, sel: string) =>
   Array.from(el.querySelectorAll(sel), (e) => (e.textContent ?? "").trim());
 const hover = (el: Element) => el.dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
 const lastRequest = (model: Fake) => model.sent[model.sent.length - 1]?.content as Request;
-const lastSaved = (model: Fake) => model.saved[model.saved.length - 1];
+/** The unit of the last `show` request; the card writes no trait. */
+const lastShow = (model: Fake) => {
+  expect(model.saved).toEqual([]);
+  const shows = model.sent.map((m) => m.content as Request).filter((c) => c.name === "show");
+  return shows[shows.length - 1]?.args;
+};
+const SOURCE = "gpt2-small-res-jb";
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
 /** What the kernel does on a feature change: a new card for that unit. */
@@ -199,10 +205,10 @@ describe("navigation", () => {
   it("a correlated latent opens its card; a neuron opens the hook's card", () => {
     const { el, model } = mount();
     q<HTMLButtonElement>(el, '.fc-left-latents .fc-link[data-feature="11"]').click();
-    expect(lastSaved(model)).toEqual({ feature: 11 });
+    expect(lastShow(model)).toEqual({ source: SOURCE, feature: 11 });
     answer(model, 11);
     q<HTMLButtonElement>(el, '.fc-left-neurons .fc-link[data-feature="7"]').click();
-    expect(lastSaved(model)).toEqual({ source: "blocks.8.hook_resid_pre", feature: 7 });
+    expect(lastShow(model)).toEqual({ source: "blocks.8.hook_resid_pre", feature: 7 });
   });
 
   it("back and forward walk the history; a visited card shows at once", () => {
@@ -215,12 +221,12 @@ describe("navigation", () => {
     model.pythonSet("feature", 4);
     expect(back.disabled).toBe(false);
     back.click();
-    expect(lastSaved(model)).toEqual({ feature: 3 });
+    expect(lastShow(model)).toEqual({ source: SOURCE, feature: 3 });
     expect(q(el, ".fc-card").dataset.feature).toBe("3"); // cached: drawn before the kernel answers
     answer(model, 3);
     expect(fwd.disabled).toBe(false);
     fwd.click();
-    expect(lastSaved(model)).toEqual({ feature: 4 });
+    expect(lastShow(model)).toEqual({ source: SOURCE, feature: 4 });
   });
 
   it("an error from the kernel puts the last good card back", () => {
@@ -242,10 +248,10 @@ describe("navigation", () => {
         new KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true, ...opts }),
       );
     key("ArrowRight");
-    expect(lastSaved(model)).toEqual({ feature: 4 });
+    expect(lastShow(model)).toEqual({ source: SOURCE, feature: 4 });
     answer(model, 4);
     key("[");
-    expect(lastSaved(model)).toEqual({ feature: 3 });
+    expect(lastShow(model)).toEqual({ source: SOURCE, feature: 3 });
     key("r");
     expect(lastRequest(model)).toMatchObject({ kind: "fc-request", name: "random" });
     key("/");
@@ -279,7 +285,7 @@ describe("navigation", () => {
     expect(texts(el, ".fc-hit-id")).toEqual(["#17", "#2"]);
     expect(texts(el, ".fc-hit-frac")).toEqual(["87.5% of max", "dead in data"]);
     q<HTMLButtonElement>(el, 'button.fc-hit[data-feature="17"]').click();
-    expect(lastSaved(model)).toEqual({ feature: 17 });
+    expect(lastShow(model)).toEqual({ source: SOURCE, feature: 17 });
   });
 
   it("a failed search or random shows the kernel's error in the card", async () => {
@@ -303,7 +309,7 @@ describe("navigation", () => {
       result: { feature: 9 },
     });
     await flush();
-    expect(lastSaved(model)).toEqual({ feature: 9 });
+    expect(lastShow(model)).toEqual({ source: SOURCE, feature: 9 });
     expect(q(el, ".fc-error").hidden).toBe(true);
   });
 });
@@ -326,10 +332,11 @@ describe("an exported file (no kernel, a few cards)", () => {
     expect(el.querySelectorAll(".fc-left-latents button.fc-link")).toHaveLength(1); // 8, not 5
     expect(q(el, ".fc-left-latents span.fc-unit-id").textContent).toBe("5");
     q<HTMLButtonElement>(el, "button.fc-next").click();
-    expect(lastSaved(model)).toEqual({ feature: 8 });
+    expect(lastShow(model)).toEqual({ source: SOURCE, feature: 8 });
     answer(model, 8); // what the file's model does: it holds card 8
     q<HTMLButtonElement>(el, "button.fc-random").click();
-    expect(model.sent).toHaveLength(0); // picked among the file's cards, no request
-    expect([3, 20]).toContain(lastSaved(model)?.feature);
+    const names = model.sent.map((m) => (m.content as Request).name);
+    expect(names).toEqual(["show", "show"]); // picked among the file's cards: no random request
+    expect([3, 20]).toContain(lastShow(model)?.feature);
   });
 });

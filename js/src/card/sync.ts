@@ -1,8 +1,10 @@
 /**
- * The only module that reads and writes the card's widget model (model.get/set/save_changes);
- * ../core/view-host subscribes to the `WATCHED` traitlets. Everything else works on plain values.
+ * The only module that reads the card's widget model (model.get) and names its requests;
+ * ../core/view-host subscribes to the `WATCHED` traitlets. The front end writes no trait: it
+ * asks through ../core/requests and the kernel (python/featurecard/card/widget.py) sets them.
  */
 import type { AnyModel } from "@anywidget/types";
+import type { Asker, Outcome } from "../core/requests";
 import type { CardModel } from "../core/schema";
 
 export type CardAnyModel = AnyModel<CardModel>;
@@ -44,9 +46,11 @@ export function readModel(model: CardAnyModel): ModelSnapshot {
   };
 }
 
-/** Asks the kernel for another unit: sets `source` (when it changes) and `feature`, sends both. */
-export function requestUnit(model: CardAnyModel, source: string, feature: number): void {
-  if (source && model.get("source") !== source) model.set("source", source);
-  model.set("feature", feature);
-  model.save_changes();
+/** Asks the kernel to show another unit; the index box shows it until the reply. */
+export function askUnit(
+  asker: Asker<ModelSnapshot>,
+  source: string,
+  feature: number,
+): Promise<Outcome> {
+  return asker.ask("show", { source, feature }, { source, feature });
 }

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { buildExamples, makeState } from "../../testing/make-state";
 import { mountWidget, q } from "../../testing/mount-widget";
-import type { CardModel } from "../core/schema";
+import { REQUEST_TIMEOUT_MS } from "../core/requests";
+import type { CardModel, Request } from "../core/schema";
 import { TYPING_DELAY_MS } from "./components/feature-card";
 import widget, { render, version } from "./widget";
 
@@ -129,12 +130,20 @@ describe("initial render", () => {
   });
 });
 
+type Sent = { sent: Array<{ content: unknown }> };
+const asked = (model: Sent, name: string) =>
+  model.sent.map((m) => m.content as Request).filter((c) => c.name === name);
+const shows = (model: Sent) => asked(model, "show").map((c) => c.args.feature);
+
 describe("choosing a feature", () => {
-  it("typing in the index box sets the model and saves it", () => {
+  it("typing in the index box asks the kernel to show it, writing no trait", () => {
     const { el, model } = mount();
     typeIndex(el, "7");
-    expect(model.get("feature")).toBe(7);
-    expect(model.saved).toEqual([{ feature: 7 }]); // the source stays: only the feature is sent
+    const [req] = asked(model, "show");
+    expect(req).toMatchObject({ kind: "fc-request", name: "show" });
+    expect(req?.args).toEqual({ source: "gpt2-small-res-jb", feature: 7 });
+    expect(model.saved).toEqual([]);
+    expect(model.get("feature")).toBe(3); // the kernel sets it, once it has the card
   });
 
   it("sends a typed number after a pause, without waiting for Enter", () => {
@@ -142,24 +151,22 @@ describe("choosing a feature", () => {
     const { el, model } = mount();
     typeIndex(el, "1", "input");
     typeIndex(el, "12", "input");
-    expect(model.saved).toEqual([]);
+    expect(shows(model)).toEqual([]);
     vi.advanceTimersByTime(TYPING_DELAY_MS);
-    expect(model.saved).toEqual([{ feature: 12 }]);
+    expect(shows(model)).toEqual([12]);
     typeIndex(el, "12", "change"); // blur afterwards: nothing new to send
-    expect(model.saved).toEqual([{ feature: 12 }]);
+    expect(shows(model)).toEqual([12]);
   });
 
   it("clamps to [0, n_features - 1] and ignores non-integers", () => {
     const { el, model } = mount();
     const input = q<HTMLInputElement>(el, "input.fc-index");
     typeIndex(el, "999");
-    expect(model.get("feature")).toBe(23);
     expect(input.value).toBe("23");
     typeIndex(el, "-5");
-    expect(model.get("feature")).toBe(0);
     typeIndex(el, "2.5");
     typeIndex(el, "");
-    expect(model.saved).toEqual([{ feature: 23 }, { feature: 0 }]);
+    expect(shows(model)).toEqual([23, 0]);
     expect(input.value).toBe("0");
   });
 
@@ -167,14 +174,43 @@ describe("choosing a feature", () => {
     const { el, model } = mount();
     q(el, "button.fc-next").click();
     q(el, "button.fc-next").click();
-    expect(model.get("feature")).toBe(5);
     q(el, "button.fc-prev").click();
-    expect(model.saved).toEqual([{ feature: 4 }, { feature: 5 }, { feature: 4 }]);
+    expect(shows(model)).toEqual([4, 5, 4]);
     expect(q<HTMLInputElement>(el, "input.fc-index").value).toBe("4");
     typeIndex(el, "0");
     expect(q<HTMLButtonElement>(el, "button.fc-prev").disabled).toBe(true);
     typeIndex(el, "23");
     expect(q<HTMLButtonElement>(el, "button.fc-next").disabled).toBe(true);
+  });
+
+  it("the kernel's answer sets the card; a refusal puts the index box back on the shown card", async () => {
+    const { el, model } = mount();
+    const input = q<HTMLInputElement>(el, "input.fc-index");
+    typeIndex(el, "7");
+    expect(input.value).toBe("7"); // while the kernel computes, the box shows what was asked
+    const first = asked(model, "show")[0] as Request;
+    model.pythonSet("state", makeState({ feature: 7 }));
+    model.pythonSet("feature", 7);
+    model.pythonSend({ kind: "fc-reply", id: first.id, ok: true, result: { feature: 7 } });
+    await Promise.resolve();
+    expect(q(el, ".fc-feature").textContent).toBe("feature 7 / 24");
+    typeIndex(el, "9");
+    const second = asked(model, "show")[1] as Request;
+    model.pythonSet("error", "feature 9 is refused");
+    model.pythonSend({ kind: "fc-reply", id: second.id, ok: false, error: "feature 9 is refused" });
+    await Promise.resolve();
+    expect(input.value).toBe("7");
+    expect(texts(el, ".fc-error-line")).toEqual(["feature 9 is refused"]);
+    expect(q(el, ".fc-feature").textContent).toBe("feature 7 / 24");
+  });
+
+  it("shows a request's failure that the kernel could not report (no reply)", async () => {
+    vi.useFakeTimers();
+    const { el } = mount();
+    typeIndex(el, "7");
+    await vi.advanceTimersByTimeAsync(REQUEST_TIMEOUT_MS);
+    expect(texts(el, ".fc-error-line")).toEqual(["show: no reply from the kernel in 20 s"]);
+    expect(q<HTMLInputElement>(el, "input.fc-index").value).toBe("3");
   });
 });
 

@@ -1,11 +1,13 @@
 /**
- * anywidget adapter: draws the FeatureCard component from the model's traitlets, turns the
- * user's navigation into `source` / `feature` changes, and sends search / random requests as
- * custom messages (../core/requests). Model access goes through ./sync, ../core/view-host and
- * ../core/requests.
+ * anywidget adapter: draws the FeatureCard component from the model's traitlets and turns the
+ * user's navigation into requests (../core/requests): `show` {source, feature} (index box,
+ * arrows, links, back/forward), `search`, `random`, and `complete` for a quick card's pending
+ * panels. Model access goes through ./sync, ../core/view-host and ../core/requests. The same
+ * render draws a card inside the graph or the table (./mount), whose stand-in model passes
+ * `show` on to its host's `select`, and an exported card, whose model answers `show` itself.
  */
 import type { RenderProps } from "@anywidget/types";
-import { createRequester } from "../core/requests";
+import { createAsker, createRequester } from "../core/requests";
 import {
   type CardModel,
   type FeatureCardState,
@@ -22,7 +24,7 @@ import {
 } from "../core/view-host";
 import { type CardData, decodeCard } from "./card-data";
 import { type CardProps, createFeatureCard } from "./components/feature-card";
-import { type ModelSnapshot, readModel, requestUnit, WATCHED } from "./sync";
+import { askUnit, type ModelSnapshot, readModel, WATCHED } from "./sync";
 import "./widget.css";
 
 export const version: string = __FEATURECARD_VERSION__;
@@ -66,8 +68,9 @@ export function propsMaker(): (snap: SnapshotIn) => CardProps {
 
 export function render({ model, el, signal }: RenderProps<CardModel>): () => void {
   const requests = createRequester(model);
+  const asker = createAsker<ModelSnapshot>(requests, () => draw());
   const card = createFeatureCard({
-    open: (u) => requestUnit(model, u.source, u.feature),
+    open: (u) => void askUnit(asker, u.source, u.feature),
     search: (text) => requests.request<SearchResult>("search", { text, k: 10 }),
     random: () =>
       requests.request<{ feature: number }>("random").then((r) => {
@@ -77,8 +80,8 @@ export function render({ model, el, signal }: RenderProps<CardModel>): () => voi
   });
   const toProps = propsMaker();
   let asked: unknown = null;
-  const draw = () => {
-    const snap = readModel(model);
+  function draw(): void {
+    const snap = asker.overlay(readModel(model));
     card.update(toProps(snap));
     // A quick card's pending panels (correlations over every latent) fill once the kernel has
     // the complete index: ask once per such state; failures come back in `error`.
@@ -87,7 +90,7 @@ export function render({ model, el, signal }: RenderProps<CardModel>): () => voi
       asked = snap.state;
       requests.request("complete", {}, COMPLETE_TIMEOUT_MS).catch(() => undefined);
     }
-  };
+  }
   const unwatch = mountView(model, WATCHED, draw, el, card.root);
   return disposeOnAbort(
     signal,

@@ -3,11 +3,15 @@
  * anywidget's model interface over plain values, with no kernel of its own (../card/mount.ts
  * draws the card with it).
  *
- * Its traits come from the host's `card` trait (`update`), and what the card asks for (another
- * feature from its index box, a correlated latent or neuron) comes back through `onOpen`, which
- * the host turns into a `selected` request. It reports `live: false`, so the card never sends
- * requests (search, random) that only a FeatureCard's kernel side answers.
+ * Its traits come from the host's `card` trait (`update`). The card asks through the one
+ * request protocol (./requests) as it would its own kernel; the proxy answers a `show`
+ * {source, feature} (another feature from its index box, a correlated latent or neuron) by
+ * passing it to `select`, which asks the host's kernel for its `select` request, and replies
+ * with the host's outcome. It reports `live: false`, so the card never asks for what only a
+ * FeatureCard's kernel side answers (search, random, complete); such a request is refused.
  */
+import { isRequest, type Outcome } from "./requests";
+import type { Reply } from "./schema";
 
 type Listener = (...args: unknown[]) => void;
 
@@ -21,15 +25,14 @@ export class CardProxy {
     live: false,
     choices: [],
   };
-  private pending = new Set<string>();
   private listeners = new Map<string, Set<Listener>>();
   readonly widget_manager = {
     get_model: async (): Promise<never> => {
-      throw new Error("featurecard: the node table's card has no widget manager");
+      throw new Error("featurecard: a card inside another view has no widget manager");
     },
   };
 
-  constructor(private readonly onOpen: (source: string, feature: number) => void) {}
+  constructor(private readonly select: (source: string, feature: number) => Promise<Outcome>) {}
 
   get(key: string): unknown {
     return this.values[key];
@@ -38,20 +41,32 @@ export class CardProxy {
   set(key: string, value: unknown): void {
     if (Object.is(this.values[key], value)) return;
     this.values[key] = value;
-    this.pending.add(key);
     this.emit(`change:${key}`);
   }
 
-  save_changes(): void {
-    const asked = this.pending.has("feature") || this.pending.has("source");
-    this.pending.clear();
-    const feature = this.values.feature;
-    if (asked && typeof feature === "number" && Number.isInteger(feature)) {
-      this.onOpen(String(this.values.source), feature);
+  save_changes(): void {}
+
+  /** A request from the card: `show` goes to the host's `select`; the reply comes back as the kernel's would. */
+  send(content: unknown): void {
+    if (!isRequest(content)) return;
+    const { id, name, args } = content;
+    const reply = (o: Outcome) => {
+      const msg: Reply = o.ok
+        ? { kind: "fc-reply", id, ok: true, result: o.result }
+        : { kind: "fc-reply", id, ok: false, error: o.error };
+      this.emit("msg:custom", msg);
+    };
+    const { source, feature } = args;
+    if (name !== "show") {
+      queueMicrotask(() =>
+        reply({ ok: false, error: `${name}: a card inside another view cannot ask for this` }),
+      );
+    } else if (typeof source !== "string" || !Number.isInteger(feature)) {
+      queueMicrotask(() => reply({ ok: false, error: `show: no unit in ${JSON.stringify(args)}` }));
+    } else {
+      void this.select(source, feature as number).then(reply);
     }
   }
-
-  send(): void {}
 
   on(event: string, cb: Listener): void {
     if (!this.listeners.has(event)) this.listeners.set(event, new Set());
@@ -70,7 +85,7 @@ export class CardProxy {
     return n;
   }
 
-  /** The NodeTable's `card` (a FeatureCardState or {}) and `busy` changed. */
+  /** The host's `card` (a FeatureCardState or {}) and `busy` changed. */
   update(card: unknown, busy: boolean): void {
     if (card !== this.values.state) {
       const c = (typeof card === "object" && card !== null ? card : {}) as Record<string, unknown>;
@@ -85,7 +100,7 @@ export class CardProxy {
     }
   }
 
-  private emit(event: string): void {
-    for (const cb of [...(this.listeners.get(event) ?? [])]) cb();
+  private emit(event: string, ...args: unknown[]): void {
+    for (const cb of [...(this.listeners.get(event) ?? [])]) cb(...args);
   }
 }

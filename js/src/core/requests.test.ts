@@ -1,12 +1,12 @@
 import type { AnyModel } from "@anywidget/types";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FakeModel } from "../../testing/fake-model.js";
-import { createRequester } from "./requests";
+import { createAsker, createRequester } from "./requests";
 import type { CardModel, Request } from "./schema";
 
 function setup() {
   const model = new FakeModel<CardModel>({});
-  const req = createRequester(model as unknown as AnyModel<CardModel>);
+  const req = createRequester(model as unknown as AnyModel<CardModel>); // any anywidget model
   const last = () => model.sent[model.sent.length - 1]?.content as Request;
   return { model, req, last };
 }
@@ -57,5 +57,63 @@ describe("requests over custom messages", () => {
     await expect(p).rejects.toThrow("closed");
     expect(model.listenerCount("msg:custom")).toBe(0);
     await expect(req.request("random")).rejects.toThrow("closed");
+  });
+});
+
+describe("the asker: what a view shows while it waits", () => {
+  type Snap = { feature: number; error: string };
+  function asker() {
+    const { model, req, last } = setup();
+    let draws = 0;
+    const a = createAsker<Snap>(req, () => {
+      draws += 1;
+    });
+    return { model, a, last, draws: () => draws };
+  }
+
+  it("shows the asked value until the reply, then the traits again", async () => {
+    const { model, a, last, draws } = asker();
+    const out = a.ask("show", { feature: 7 }, { feature: 7 });
+    expect(last()).toMatchObject({ kind: "fc-request", name: "show", args: { feature: 7 } });
+    expect(a.overlay({ feature: 3, error: "" })).toEqual({ feature: 7, error: "" });
+    expect(draws()).toBe(1);
+    model.pythonSend({ kind: "fc-reply", id: last().id, ok: true, result: { feature: 7 } });
+    await expect(out).resolves.toEqual({ ok: true, result: { feature: 7 } });
+    expect(draws()).toBe(2);
+    expect(a.overlay({ feature: 7, error: "" })).toEqual({ feature: 7, error: "" });
+  });
+
+  it("after a refusal shows the traits, and the kernel's error before its own", async () => {
+    const { model, a, last } = asker();
+    const out = a.ask("show", { feature: 99 }, { feature: 99 });
+    model.pythonSend({ kind: "fc-reply", id: last().id, ok: false, error: "out of range" });
+    await expect(out).resolves.toEqual({ ok: false, error: "out of range" });
+    expect(a.overlay({ feature: 3, error: "" })).toEqual({ feature: 3, error: "out of range" });
+    expect(a.overlay({ feature: 3, error: "kernel says" })).toEqual({
+      feature: 3,
+      error: "kernel says",
+    });
+    void a.ask("show", { feature: 4 }); // a new request forgets the old failure
+    expect(a.overlay({ feature: 3, error: "" }).error).toBe("");
+  });
+
+  it("a later request's value stays while an earlier reply comes; a timeout is shown", async () => {
+    vi.useFakeTimers();
+    const { model, a, last } = asker();
+    const first = a.ask("show", { feature: 5 }, { feature: 5 });
+    const firstId = last().id;
+    const second = a.ask("show", { feature: 6 }, { feature: 6 }, 1000);
+    model.pythonSend({ kind: "fc-reply", id: firstId, ok: true, result: {} });
+    await first;
+    expect(a.overlay({ feature: 5, error: "" }).feature).toBe(6);
+    await vi.advanceTimersByTimeAsync(1000);
+    await expect(second).resolves.toEqual({
+      ok: false,
+      error: "show: no reply from the kernel in 1 s",
+    });
+    expect(a.overlay({ feature: 5, error: "" })).toEqual({
+      feature: 5,
+      error: "show: no reply from the kernel in 1 s",
+    });
   });
 });

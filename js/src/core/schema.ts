@@ -127,7 +127,7 @@ export type EmptyState = Record<string, never>;
 /** The synced traitlets of the FeatureCard widget (FEATURE_CARD_TRAITS in schema.py). */
 export interface CardModel {
   source: string; // the SAE name (or "name::B" for its encoder B) or hook name whose unit is shown
-  feature: number; // the unit index; the front end sets it from the index box
+  feature: number; // the unit index shown; the front end asks for another with a "show" request
   state: FeatureCardState | EmptyState; // the last good card
   error: string; // why the last request failed ('' when it did not); the last good state stays
   busy: boolean; // a computation is running
@@ -135,11 +135,12 @@ export interface CardModel {
   choices: number[]; // the only features this view can show (an exported file); [] for any
 }
 
-/** A request from the front end to the kernel (a custom message), answered by one Reply. */
+/** A request from the front end to the kernel (a custom message), answered by one Reply
+ * (python/featurecard/core/view.py; every view asks this way, never by writing a trait). */
 export interface Request {
   kind: "fc-request";
   id: string;
-  name: string; // "search" | "random"
+  name: string; // card: show, search, random, complete; graph: target, threshold, select; table: position, select, ablations
   args: Record<string, unknown>;
 }
 

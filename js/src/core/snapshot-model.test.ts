@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { Reply } from "./schema";
 import { SnapshotModel } from "./snapshot-model";
 
 const states = [
@@ -62,5 +63,72 @@ describe("SnapshotModel", () => {
     expect(m.listeners.has("change:feature")).toBe(false);
     m.off();
     expect(m.listeners.size).toBe(0);
+  });
+});
+
+describe("SnapshotModel answers the views' requests without a kernel", () => {
+  function ask(m: SnapshotModel, name: string, args: Record<string, unknown>): Promise<Reply> {
+    return new Promise((resolve) => {
+      const onReply = (r: unknown) => {
+        m.off("msg:custom", onReply);
+        resolve(r as Reply);
+      };
+      m.on("msg:custom", onReply);
+      m.send({ kind: "fc-request", id: `r-${name}`, name, args });
+    });
+  }
+
+  it("shows a card the file holds, and refuses another, naming those it holds", async () => {
+    const m = new SnapshotModel(states, { source: "sae" });
+    const seen: unknown[] = [];
+    m.on("change:state", (v) => seen.push(v));
+    const ok = await ask(m, "show", { source: "sae", feature: 7 });
+    expect(ok).toEqual({
+      kind: "fc-reply",
+      id: "r-show",
+      ok: true,
+      result: { source: "sae", feature: 7 },
+    });
+    expect([m.get("feature"), m.get("state"), m.get("error")]).toEqual([7, states[1], ""]);
+    expect(seen).toEqual([states[1]]);
+    const no = await ask(m, "show", { source: "sae", feature: 5 });
+    expect(no.ok).toBe(false);
+    expect(no.error).toBe("feature 5 is not in this exported file; it holds: 3, 7");
+    expect(m.get("error")).toBe(no.error);
+    expect(m.get("state")).toBe(states[1]);
+    const other = await ask(m, "show", { source: "other", feature: 3 });
+    expect(other.error).toBe("other is not in this exported file; it holds sae");
+  });
+
+  it("sets the graph's target and threshold and closes an open card", async () => {
+    const m = new SnapshotModel(states, {
+      target: 1,
+      threshold: 0.04,
+      selected: { unit: 2 },
+      card: { feature: 2 },
+    });
+    expect((await ask(m, "target", { target: 0 })).result).toEqual({ target: 0 });
+    expect((await ask(m, "threshold", { threshold: 0.2 })).ok).toBe(true);
+    expect((await ask(m, "select", {})).ok).toBe(true);
+    expect([m.get("target"), m.get("threshold"), m.get("selected"), m.get("card")]).toEqual([
+      0,
+      0.2,
+      {},
+      {},
+    ]);
+  });
+
+  it("refuses what needs a kernel, with an error the view shows", async () => {
+    const m = new SnapshotModel(states, {});
+    for (const [name, args] of [
+      ["select", { source: "sae", unit: 4 }],
+      ["position", { position: 2 }],
+      ["search", { text: "x" }],
+    ] as const) {
+      const r = await ask(m, name, args);
+      expect(r.ok).toBe(false);
+      expect(r.error).toBe(`${name}: an exported file has no kernel to compute this`);
+      expect(m.get("error")).toBe(r.error);
+    }
   });
 });

@@ -1,10 +1,12 @@
 /**
- * The only module of the ContributionGraph that reads and writes the widget model
- * (get/set/save_changes); ../core/view-host subscribes to the `WATCHED` traitlets. Requests are
- * trait changes: `target`, `threshold` and `selected`; Python answers with `state`, `card`,
- * `error` and `busy`.
+ * The only module of the ContributionGraph that reads the widget model (get) and names its
+ * requests; ../core/view-host subscribes to the `WATCHED` traitlets. The front end writes no
+ * trait: it asks (../core/requests) for `target`, `threshold` and `select`, and Python
+ * (python/featurecard/graph/widget.py) answers by setting `target`, `threshold`, `state`,
+ * `selected`, `card`, `error` and `busy`.
  */
 import type { AnyModel } from "@anywidget/types";
+import type { Asker, Outcome } from "../core/requests";
 import type { GraphModel, SelectedUnit } from "./schema";
 
 export type GraphAnyModel = AnyModel<GraphModel>;
@@ -42,17 +44,20 @@ export function readGraph(model: GraphAnyModel): GraphSnapshot {
   };
 }
 
-export function requestTarget(model: GraphAnyModel, pos: number): void {
-  model.set("target", pos);
-  model.save_changes();
+/** A token click: its routes are drawn at once (the front end walks them), the kernel keeps it. */
+export function askTarget(asker: Asker<GraphSnapshot>, target: number): Promise<Outcome> {
+  return asker.ask("target", { target }, { target });
 }
 
-export function requestThreshold(model: GraphAnyModel, value: number): void {
-  model.set("threshold", value);
-  model.save_changes();
+/** The slider, once the user pauses: a new graph with the edges above `threshold`. */
+export function askThreshold(asker: Asker<GraphSnapshot>, threshold: number): Promise<Outcome> {
+  return asker.ask("threshold", { threshold }, { threshold });
 }
 
-export function requestSelected(model: GraphAnyModel, unit: SelectedUnit | null): void {
-  model.set("selected", unit ?? {});
-  model.save_changes();
+/** Open the card of `unit` inside the graph; null closes it. */
+export function askSelect(
+  asker: Asker<GraphSnapshot>,
+  unit: SelectedUnit | null,
+): Promise<Outcome> {
+  return asker.ask("select", unit ? { ...unit } : {});
 }

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { makeGraphState } from "../../testing/make-graph-state";
 import { mountWidget, q } from "../../testing/mount-widget";
+import type { Request } from "../core/schema";
 import { tokenLabel } from "../core/tokens";
 import { THRESHOLD_DELAY_MS } from "./components/contribution-graph";
 import { decodeGraph } from "./data";
@@ -21,6 +22,10 @@ function mount(over: Partial<GraphModel> = {}) {
 }
 
 const edges = (el: Element) => el.querySelectorAll(".fc-g-edge").length;
+const asked = (model: { sent: Array<{ content: unknown }> }) =>
+  model.sent.map((m) => m.content as Request).map((c) => [c.name, c.args]);
+const lastId = (model: { sent: Array<{ content: unknown }> }) =>
+  (model.sent[model.sent.length - 1]?.content as Request | undefined)?.id ?? "";
 
 afterEach(() => {
   document.body.replaceChildren();
@@ -40,11 +45,31 @@ describe("the graph widget", () => {
     expect(el.querySelector("b")).toBeNull(); // markup from the vocabulary stays text
   });
 
-  it("a click on a token asks for it as the target", () => {
+  it("a click on a token asks for it as the target, drawn at once, and kept when the kernel agrees", async () => {
     const { el, model } = mount();
     q(el, ".fc-g-token[data-pos='0']").dispatchEvent(new MouseEvent("click", { bubbles: true }));
-    expect(model.saved).toEqual([{ target: 0 }]);
+    expect(asked(model)).toEqual([["target", { target: 0 }]]);
+    expect(model.saved).toEqual([]); // no trait written
     expect(edges(el)).toBe(4);
+    model.pythonSet("target", 0);
+    model.pythonSend({ kind: "fc-reply", id: lastId(model), ok: true, result: { target: 0 } });
+    await Promise.resolve();
+    expect(edges(el)).toBe(4);
+  });
+
+  it("a refused target puts the drawing back on the kernel's", async () => {
+    const { el, model } = mount();
+    q(el, ".fc-g-token[data-pos='0']").dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    model.pythonSet("error", "target 0 is refused");
+    model.pythonSend({
+      kind: "fc-reply",
+      id: lastId(model),
+      ok: false,
+      error: "target 0 is refused",
+    });
+    await Promise.resolve();
+    expect(edges(el)).toBe(7);
+    expect(q(el, ".fc-g-error").textContent).toContain("target 0 is refused");
   });
 
   it("the slider redraws at once and asks the kernel once the user pauses", () => {
@@ -56,9 +81,30 @@ describe("the graph widget", () => {
       slider.dispatchEvent(new Event("input", { bubbles: true }));
     }
     expect(edges(el)).toBe(6); // source 0 and b_O of position 1 fall under 0.2
-    expect(model.saved).toEqual([]);
+    expect(model.sent).toEqual([]);
     vi.advanceTimersByTime(THRESHOLD_DELAY_MS);
-    expect(model.saved).toEqual([{ threshold: 0.2 }]);
+    expect(asked(model)).toEqual([["threshold", { threshold: 0.2 }]]);
+    expect(model.saved).toEqual([]);
+  });
+
+  it("a refused threshold puts the slider back on the shown graph's", async () => {
+    vi.useFakeTimers();
+    const { el, model } = mount();
+    const slider = q<HTMLInputElement>(el, "input.fc-g-threshold");
+    slider.value = "0.2";
+    slider.dispatchEvent(new Event("input", { bubbles: true }));
+    vi.advanceTimersByTime(THRESHOLD_DELAY_MS);
+    expect(edges(el)).toBe(6);
+    model.pythonSet("error", "RuntimeError: out of memory");
+    model.pythonSend({
+      kind: "fc-reply",
+      id: lastId(model),
+      ok: false,
+      error: "RuntimeError: out of memory",
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(Number(slider.value)).toBeCloseTo(0.04);
+    expect(edges(el)).toBe(7);
   });
 
   it("an error is shown and the last graph stays", () => {
@@ -81,7 +127,8 @@ describe("the graph widget", () => {
     const buttons = el.querySelectorAll<HTMLButtonElement>(".fc-g-open-card");
     expect(Array.from(buttons, (b) => b.dataset.unit)).toEqual(["9"]); // neuron 1 is silent there
     buttons[0]?.click();
-    expect(model.saved).toEqual([{ selected: { source: "blocks.0.mlp.hook_post", unit: 9 } }]);
+    expect(asked(model)).toEqual([["select", { source: "blocks.0.mlp.hook_post", unit: 9 }]]);
+    expect(model.saved).toEqual([]);
   });
 
   it("clicking a residual node shows its logit lens, an attention node its heads", () => {

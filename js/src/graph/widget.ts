@@ -1,12 +1,14 @@
 /**
  * anywidget adapter of the ContributionGraph: draws the component from the model's traitlets
- * and turns clicks into `target` / `threshold` / `selected` requests. Model access goes through
- * ./sync and ../core/view-host; the open card is drawn by the FeatureCard widget's own `render` with a
- * stand-in model fed from the `card` trait (../card/mount, as the NodeTable does).
+ * and turns clicks into `target` / `threshold` / `select` requests (../core/requests). Model
+ * access goes through ./sync and ../core/view-host; the open card is drawn by the FeatureCard
+ * widget's own `render` with a stand-in model fed from the `card` trait, whose `show` requests
+ * become this view's `select` (../card/mount, as the NodeTable does).
  */
 import type { RenderProps } from "@anywidget/types";
 import { renderProxyCard } from "../card/mount";
 import { CardProxy } from "../core/memory-model";
+import { createAsker, createRequester } from "../core/requests";
 import {
   disposeOnAbort,
   hasCard,
@@ -19,14 +21,7 @@ import {
 import { createContributionGraph, type GraphProps } from "./components/contribution-graph";
 import { decodeGraph, type GraphData } from "./data";
 import { type ContributionGraphState, GRAPH_SCHEMA_VERSION, type GraphModel } from "./schema";
-import {
-  type GraphSnapshot,
-  readGraph,
-  requestSelected,
-  requestTarget,
-  requestThreshold,
-  WATCHED,
-} from "./sync";
+import { askSelect, askTarget, askThreshold, type GraphSnapshot, readGraph, WATCHED } from "./sync";
 import "./graph.css";
 
 export const version: string = __FEATURECARD_VERSION__;
@@ -64,22 +59,30 @@ export function render({
   host,
   experimental,
 }: RenderProps<GraphModel>): () => void {
+  const requests = createRequester(model);
+  const asker = createAsker<GraphSnapshot>(requests, () => draw());
   const view = createContributionGraph({
-    onTarget: (pos) => requestTarget(model, pos),
-    onThreshold: (value) => requestThreshold(model, value),
-    onOpenCard: (source, unit) => requestSelected(model, { source, unit }),
-    onCloseCard: () => requestSelected(model, null),
+    onTarget: (pos) => void askTarget(asker, pos),
+    onThreshold: (value) => void askThreshold(asker, value),
+    onOpenCard: (source, unit) => void askSelect(asker, { source, unit }),
+    onCloseCard: () => void askSelect(asker, null),
   });
   const toProps = graphPropsMaker();
-  const proxy = new CardProxy((source, unit) => requestSelected(model, { source, unit }));
-  const draw = () => {
-    const snap = readGraph(model);
+  const proxy = new CardProxy((source, unit) => askSelect(asker, { source, unit }));
+  function draw(): void {
+    const snap = asker.overlay(readGraph(model));
     view.update(toProps(snap));
     proxy.update(snap.card, snap.busy);
-  };
+  }
   const unwatch = mountView(model, WATCHED, draw, el, view.root);
   const closeCard = renderProxyCard(proxy, view.cardHost, { host, experimental });
-  return disposeOnAbort(signal, unwatch, closeCard, () => view.destroy());
+  return disposeOnAbort(
+    signal,
+    unwatch,
+    () => requests.dispose(),
+    closeCard,
+    () => view.destroy(),
+  );
 }
 
 export default { render };

@@ -1,9 +1,12 @@
 /**
- * The only module of the NodeTable that reads and writes the widget model (get/set/save_changes);
- * ../core/view-host subscribes to the `WATCHED` traitlets. Requests are trait changes: `position`,
- * `selected` and `ablations`; Python answers with `state`, `card`, `error` and `busy`.
+ * The only module of the NodeTable that reads the widget model (get) and names its requests;
+ * ../core/view-host subscribes to the `WATCHED` traitlets. The front end writes no trait: it
+ * asks (../core/requests) for `position`, `select` and `ablations`, and Python
+ * (python/featurecard/nodes/widget.py) answers by setting `position`, `selected`, `ablations`,
+ * `state`, `card`, `error` and `busy`.
  */
 import type { AnyModel } from "@anywidget/types";
+import type { Asker, Outcome } from "../core/requests";
 import type { NodeAblation, NodesModel, SelectedNode } from "./schema";
 
 export type NodesAnyModel = AnyModel<NodesModel>;
@@ -50,17 +53,20 @@ export function readNodes(model: NodesAnyModel): NodesSnapshot {
   };
 }
 
-export function requestPosition(model: NodesAnyModel, pos: number): void {
-  model.set("position", pos);
-  model.save_changes();
+/** A prompt token click: the target moves there (a new table). */
+export function askPosition(asker: Asker<NodesSnapshot>, position: number): Promise<Outcome> {
+  return asker.ask("position", { position }, { position });
 }
 
-export function requestSelected(model: NodesAnyModel, node: SelectedNode | null): void {
-  model.set("selected", node ?? {});
-  model.save_changes();
+/** Open the card of `node` below the table; null closes it. */
+export function askSelect(
+  asker: Asker<NodesSnapshot>,
+  node: SelectedNode | null,
+): Promise<Outcome> {
+  return asker.ask("select", node ? { ...node } : {}, { selected: node });
 }
 
-export function requestAblations(model: NodesAnyModel, list: NodeAblation[]): void {
-  model.set("ablations", list);
-  model.save_changes();
+/** Recompute with `list` of ablations in place. */
+export function askAblations(asker: Asker<NodesSnapshot>, list: NodeAblation[]): Promise<Outcome> {
+  return asker.ask("ablations", { ablations: list }, { ablations: list });
 }

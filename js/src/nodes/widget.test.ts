@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { makeNodeState } from "../../testing/make-node-state";
 import { makeState } from "../../testing/make-state";
 import { mountWidget, q } from "../../testing/mount-widget";
+import type { Request } from "../core/schema";
 import type { NodesModel } from "./schema";
 import widget, { interpretTable, render } from "./widget";
 
@@ -19,6 +20,12 @@ function mount(over: Partial<NodesModel> = {}) {
 }
 
 const last = <T>(a: T[]): T | undefined => a[a.length - 1];
+/** The last request sent, as [name, args]; the front end writes no trait. */
+const lastAsked = (model: { sent: Array<{ content: unknown }>; saved: unknown[] }) => {
+  expect(model.saved).toEqual([]);
+  const c = last(model.sent)?.content as Request | undefined;
+  return c ? [c.name, c.args] : undefined;
+};
 const rowNames = (el: Element) =>
   Array.from(el.querySelectorAll("tr.nt-row td.nt-name"), (e) => e.textContent ?? "");
 
@@ -92,7 +99,7 @@ describe("the nodes widget", () => {
     expect(el.querySelector(".nt-prompts b")).toBeNull();
     expect(toks[3]?.classList.contains("nt-target")).toBe(true);
     toks[1]?.click();
-    expect(last(model.saved)).toEqual({ position: 1 });
+    expect(lastAsked(model)).toEqual(["position", { position: 1 }]);
     expect(el.querySelectorAll(".nt-prompt span.nt-tok")[1]?.classList.contains("nt-pending")).toBe(
       true,
     );
@@ -119,7 +126,7 @@ describe("the nodes widget", () => {
       (b) => b.textContent === "res #12",
     );
     latent?.click();
-    expect(last(model.saved)).toEqual({ selected: { family: "res", layer: 0, unit: 12 } });
+    expect(lastAsked(model)).toEqual(["select", { family: "res", layer: 0, unit: 12 }]);
     const head = Array.from(el.querySelectorAll("tr.nt-row")).find((r) =>
       r.textContent?.includes("attn L1 H3"),
     );
@@ -129,27 +136,29 @@ describe("the nodes widget", () => {
     expect(q(el, ".nt-card-area").hidden).toBe(false);
     expect(q<HTMLInputElement>(el, ".nt-card-area .fc-card input.fc-index").value).toBe("12");
     q(el, ".nt-card-area button.fc-next").click(); // the card's own navigation asks the table
-    expect(last(model.saved)).toEqual({ selected: { source: "gpt2-small-res-jb", unit: 13 } });
+    expect(lastAsked(model)).toEqual(["select", { source: "gpt2-small-res-jb", unit: 13 }]);
     q(el, "button.nt-close-card").click();
-    expect(last(model.saved)).toEqual({ selected: {} });
+    expect(lastAsked(model)).toEqual(["select", {}]);
   });
 
   it("adds and removes ablations", () => {
     const { el, model } = mount();
     q(el, "tr.nt-row button.nt-ablate").click();
-    expect(last(model.saved)).toEqual({
-      ablations: [{ family: "mlp", layer: 1, unit: 7, pos: 3, mode: "zero" }],
-    });
+    expect(lastAsked(model)).toEqual([
+      "ablations",
+      { ablations: [{ family: "mlp", layer: 1, unit: 7, pos: 3, mode: "zero" }] },
+    ]);
     expect(q(el, ".nt-ablation").textContent).toContain("zero-ablated mlp L1 n7 @3");
     q(el, "button.nt-unablate").click();
-    expect(last(model.saved)).toEqual({ ablations: [] });
+    expect(lastAsked(model)).toEqual(["ablations", { ablations: [] }]);
     const modeSelect = q<HTMLSelectElement>(el, "select.nt-mode");
     modeSelect.value = "mean";
     modeSelect.dispatchEvent(new Event("change"));
     q(el, "tr.nt-row button.nt-ablate").click();
-    expect(last(model.saved)).toEqual({
-      ablations: [{ family: "mlp", layer: 1, unit: 7, pos: 3, mode: "mean" }],
-    });
+    expect(lastAsked(model)).toEqual([
+      "ablations",
+      { ablations: [{ family: "mlp", layer: 1, unit: 7, pos: 3, mode: "mean" }] },
+    ]);
   });
 
   it("shows Left / Diff / Right for two prompts", () => {

@@ -1,11 +1,13 @@
 /**
  * anywidget adapter of the NodeTable: draws the component from the model's traitlets and turns
- * clicks into `position` / `selected` / `ablations` requests. Model access goes through ./sync
- * and ../core/view-host; the open card is drawn by the FeatureCard widget (../card/mount).
+ * clicks into `position` / `select` / `ablations` requests (../core/requests). Model access
+ * goes through ./sync and ../core/view-host; the open card is drawn by the FeatureCard widget
+ * (../card/mount), whose `show` requests become this view's `select`.
  */
 import type { RenderProps } from "@anywidget/types";
 import { renderProxyCard } from "../card/mount";
 import { CardProxy } from "../core/memory-model";
+import { createAsker, createRequester } from "../core/requests";
 import {
   disposeOnAbort,
   hasCard,
@@ -19,11 +21,11 @@ import { createNodeTable, type NodeTableProps } from "./components/node-table";
 import { decodeTable, type TableData } from "./data";
 import { NODE_SCHEMA_VERSION, type NodesModel, type NodeTableState } from "./schema";
 import {
+  askAblations,
+  askPosition,
+  askSelect,
   type NodesSnapshot,
   readNodes,
-  requestAblations,
-  requestPosition,
-  requestSelected,
   WATCHED,
 } from "./sync";
 import "./nodes.css";
@@ -64,21 +66,29 @@ export function render({
   host,
   experimental,
 }: RenderProps<NodesModel>): () => void {
+  const requests = createRequester(model);
+  const asker = createAsker<NodesSnapshot>(requests, () => draw());
   const view = createNodeTable({
-    onPosition: (pos) => requestPosition(model, pos),
-    onSelect: (node) => requestSelected(model, node),
-    onAblations: (list) => requestAblations(model, list),
+    onPosition: (pos) => void askPosition(asker, pos),
+    onSelect: (node) => void askSelect(asker, node),
+    onAblations: (list) => void askAblations(asker, list),
   });
   const toProps = nodePropsMaker();
-  const proxy = new CardProxy((source, unit) => requestSelected(model, { source, unit }));
-  const draw = () => {
-    const snap = readNodes(model);
+  const proxy = new CardProxy((source, unit) => askSelect(asker, { source, unit }));
+  function draw(): void {
+    const snap = asker.overlay(readNodes(model));
     view.update(toProps(snap));
     proxy.update(snap.card, snap.busy);
-  };
+  }
   const unwatch = mountView(model, WATCHED, draw, el, view.root);
   const closeCard = renderProxyCard(proxy, view.cardHost, { host, experimental });
-  return disposeOnAbort(signal, unwatch, closeCard, () => view.destroy());
+  return disposeOnAbort(
+    signal,
+    unwatch,
+    () => requests.dispose(),
+    closeCard,
+    () => view.destroy(),
+  );
 }
 
 export default { render };

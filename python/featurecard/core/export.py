@@ -3,8 +3,10 @@
 The page holds (1) the widget's own ES module bundle and CSS, inlined; (2) the card states
 as JSON in a ``<script type="application/json">``, binary buffers as base64; (3) a small
 module script that imports the bundle from a ``blob:`` URL (Chromium refuses external module
-scripts from ``file://``) and renders it into a Shadow DOM with an in-page model. Changing the
-feature in the page switches between the states the file holds; others show an error.
+scripts from ``file://``) and renders it into a Shadow DOM with an in-page model. There is no
+kernel: the in-page model (js/src/core/snapshot-model.ts) answers the view's requests itself, so
+asking for another feature switches between the states the file holds (others show an error), a
+graph's target and threshold move, and what needs a kernel is refused with an error.
 
 Escaping has one choke point, :func:`json_for_script`: ``<``, ``>`` and ``&`` become
 ``\\u003c``-style escapes, so a token such as ``</script>`` cannot end the script element, and
