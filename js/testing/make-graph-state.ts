@@ -7,6 +7,16 @@ import type { ContributionGraphState } from "../src/graph/schema";
 import { GRAPH_SCHEMA_VERSION } from "../src/graph/schema";
 import { buildTokenBytes, type PayloadOptions, payload } from "./make-state";
 
+/** The local vocabulary (ids 40, 41, ...; every entry whole text). */
+function graphVocab(as: PayloadOptions["as"]) {
+  const vocab = ["<b>x</b>", " the", " a", " cat"];
+  return {
+    vocab,
+    vocab_ids: payload("uint8", [40, 41, 42, 43], { as: as ?? "dataview" }),
+    vocab_bytes: buildTokenBytes([]),
+  };
+}
+
 export function makeGraphState(
   over: Partial<ContributionGraphState> = {},
   as: PayloadOptions["as"] = "dataview",
@@ -25,9 +35,7 @@ export function makeGraphState(
     mlp_in: [1],
     mlp_out: [2],
     tokens: p("uint8", [0, 1]),
-    vocab: ["<b>x</b>", " the", " a", " cat"],
-    vocab_ids: p("uint8", [40, 41, 42, 43]),
-    vocab_bytes: buildTokenBytes([]),
+    ...graphVocab(as),
     threshold: 0.01,
     resid: p("float32", [0.5, 0.3, 0.97, 0.4], [2, 2]),
     bias: p("float32", [0.02, 0.05], [1, 2]),

@@ -1,5 +1,5 @@
 /** A hand-built NodeTableState for tests (arrays encoded as a live widget receives them). */
-import { NODE_SCHEMA_VERSION, type NodeTableState } from "../src/nodes/schema";
+import { NODE_SCHEMA_VERSION, type NodePrompt, type NodeTableState } from "../src/nodes/schema";
 import { buildTokenBytes, payload } from "./make-state";
 
 export const NODE_TOKENS = ["<|endoftext|>", "The", " <b>cat</b>", " sat"];
@@ -20,6 +20,24 @@ const GROUPS = [
   { name: "direct_effect", label: "Direct effect", signed: true, help: "d" },
   { name: "activation", label: "Activation", signed: false, help: "act" },
 ];
+
+/** The local vocabulary (ids 100, 101, ...; every entry whole text). */
+function nodeVocab(): Pick<NodeTableState, "vocab" | "vocab_ids" | "vocab_bytes"> {
+  const ids = NODE_VOCAB.map((_, v) => 100 + v);
+  return { vocab: NODE_VOCAB, vocab_ids: payload("uint16", ids), vocab_bytes: buildTokenBytes([]) };
+}
+
+/** Prompt `p` of `nPrompts`: the right one has " dog" at position 2. */
+function nodePrompt(nPrompts: number, p: number): NodePrompt {
+  return {
+    label: nPrompts === 1 ? "Prompt" : p === 0 ? "Left" : "Right",
+    tokens: payload("uint8", p === 0 ? [0, 1, 2, 3] : [0, 1, 4, 3]),
+    target: 1.25 + p,
+    clean_target: 1.25 + p,
+    predictions: payload("uint8", [3, 5]),
+    prediction_probs: payload("float32", [0.5, 0.25]),
+  };
+}
 
 /** `nPrompts` 2 gives the right prompt the left values times -1 plus 1. */
 export function makeNodeState(nPrompts = 1, over: Partial<NodeTableState> = {}): NodeTableState {
@@ -42,20 +60,8 @@ export function makeNodeState(nPrompts = 1, over: Partial<NodeTableState> = {}):
   return {
     schema_version: NODE_SCHEMA_VERSION,
     kind: "node_table",
-    vocab: NODE_VOCAB,
-    vocab_ids: payload(
-      "uint16",
-      NODE_VOCAB.map((_, v) => 100 + v),
-    ),
-    vocab_bytes: buildTokenBytes([]),
-    prompts: Array.from({ length: nPrompts }, (_, p) => ({
-      label: nPrompts === 1 ? "Prompt" : p === 0 ? "Left" : "Right",
-      tokens: payload("uint8", p === 0 ? [0, 1, 2, 3] : [0, 1, 4, 3]),
-      target: 1.25 + p,
-      clean_target: 1.25 + p,
-      predictions: payload("uint8", [3, 5]),
-      prediction_probs: payload("float32", [0.5, 0.25]),
-    })),
+    ...nodeVocab(),
+    prompts: Array.from({ length: nPrompts }, (_, p) => nodePrompt(nPrompts, p)),
     target: {
       kind: "logit_diff",
       position: 3,

@@ -84,6 +84,21 @@ function decodePrompt(p: NodePrompt, vocab: DecodedVocab): PromptData {
   };
 }
 
+/** The prompts, their tokens and predictions from the table's local vocabulary (../core/vocab.ts). */
+function decodePrompts(state: NodeTableState): PromptData[] {
+  if (state.prompts.length < 1) throw new Error("featurecard: the table has no prompt");
+  const vocab = decodeVocab(state);
+  const prompts = state.prompts.map((p) => decodePrompt(p, vocab));
+  const nPos = prompts[0]?.tokens.length ?? 0;
+  for (const p of prompts) {
+    if (p.tokens.length !== nPos)
+      throw new Error(
+        `featurecard: the ${p.label} prompt has ${p.tokens.length} tokens, expected ${nPos}`,
+      );
+  }
+  return prompts;
+}
+
 /** Decodes and checks a table; throws an Error naming the first problem found. */
 export function decodeTable(state: NodeTableState): TableData {
   const r = state.rows;
@@ -101,16 +116,8 @@ export function decodeTable(state: NodeTableState): TableData {
   }
   const nPrompts = state.prompts.length;
   const nGroups = state.groups.length;
-  if (nPrompts < 1) throw new Error("featurecard: the table has no prompt");
-  const vocab = decodeVocab(state);
-  const prompts = state.prompts.map((p) => decodePrompt(p, vocab));
+  const prompts = decodePrompts(state);
   const nPos = prompts[0]?.tokens.length ?? 0;
-  for (const p of prompts) {
-    if (p.tokens.length !== nPos)
-      throw new Error(
-        `featurecard: the ${p.label} prompt has ${p.tokens.length} tokens, expected ${nPos}`,
-      );
-  }
   checkShape("rows.values", r.values.shape, [nPrompts, nGroups, n]);
   checkShape("rows.profiles", r.profiles.shape, [nPrompts, n, nPos]);
   const values = decodeArray(r.values);
