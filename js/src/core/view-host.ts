@@ -11,7 +11,8 @@
  * - `mountView` and `disposeOnAbort`: the render lifecycle (draw now and on every change,
  *   append the root, then clean up exactly once, on the returned call or on the abort signal).
  *
- * Reading and writing single traits stays in each view's own sync module.
+ * Reading single traits and naming a view's requests stays in each view's own sync module; the
+ * requests themselves go through ./requests (the front end writes no trait).
  */
 import type { AnyModel } from "@anywidget/types";
 
