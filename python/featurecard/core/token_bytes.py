@@ -95,10 +95,14 @@ _BY_TOKENIZER: weakref.WeakKeyDictionary[Any, TokenBytes] = weakref.WeakKeyDicti
 
 
 def token_bytes_of(tokenizer: Any) -> TokenBytes:
-    """The :class:`TokenBytes` of ``tokenizer``, one per tokenizer (its cache lives as long as it)."""
-    tb = _BY_TOKENIZER.get(tokenizer)
-    if tb is None:
-        tb = _BY_TOKENIZER[tokenizer] = TokenBytes(tokenizer)
+    """The :class:`TokenBytes` of ``tokenizer``, one per tokenizer (its cache lives as long as it;
+    a tokenizer that cannot be weakly referenced gets a fresh one each time)."""
+    try:
+        tb = _BY_TOKENIZER.get(tokenizer)
+        if tb is None:
+            tb = _BY_TOKENIZER[tokenizer] = TokenBytes(tokenizer)
+    except TypeError:  # unhashable, or no weak references
+        tb = TokenBytes(tokenizer)
     return tb
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
 
 from featurecard.core.codecs import decode_array
 from featurecard.core.schema import TokenBytes
+from featurecard.core.token_bytes import token_bytes_of
 from featurecard.core.vocab import cut_text, local_vocab, standalone_text
 
 # A vocabulary with pieces of characters ("é" = c3 a9, "—" = e2 80 94), a stray continuation
@@ -126,3 +128,16 @@ def test_standalone_text_escapes_bytes_that_are_not_text() -> None:
     assert standalone_text(b"\xdc") == "\\xdc"
     assert standalone_text(b"\xe2\x80") == "\\xe2\\x80"
     assert standalone_text(b" caf\xc3\xa9") == " café"
+
+
+def test_token_bytes_of_keeps_one_cache_per_tokenizer(tok: Any) -> None:
+    assert token_bytes_of(tok) is token_bytes_of(tok)
+    assert token_bytes_of(tok).one(tok.bos_token_id) == b"<|endoftext|>"
+
+    class Plain:  # no __weakref__: a fresh TokenBytes each time, still correct
+        __slots__ = ("added_tokens_decoder",)
+
+        def __init__(self) -> None:
+            self.added_tokens_decoder = {0: "<s>"}
+
+    assert token_bytes_of(Plain()).one(0) == b"<s>"
