@@ -6,10 +6,12 @@ What the FeatureCard (card_bridge.py), ContributionGraph (test_graph.py) and Nod
 * :func:`serve_harness` serves harness.html, the view's bundle (exactly what Python sends as
   ``_esm``) and js/testing/fake-model.js from a folder on 127.0.0.1;
 * :class:`PageBridge` holds the page and the widget: the page's FakeModel starts from the
-  widget's synced traits (``__pyInitialState``), :meth:`PageBridge.push` sends Python-side
-  changes to the page (``model.pythonSet``), and :meth:`PageBridge.wait_python` waits until
-  Python has seen a change the page made; each view's bridge says how ``save_changes()``
-  reaches the widget (``__pySaveChanges``);
+  widget's synced traits (``__pyInitialState``); a request the page sends (``model.send``,
+  ``__pySend``) runs the widget's own custom-message handler, and the traits it set come back
+  (the kernel's state echo) before its reply (``msg:custom``), as over a comm;
+  :meth:`PageBridge.push` sends Python-side changes to the page (``model.pythonSet``),
+  :meth:`PageBridge.ask` plays a request from Python, and :meth:`PageBridge.wait_python`
+  waits until Python has seen a change the page asked for;
 * :func:`open_bridged` opens a page, collects its errors and loads the harness.
 """
 
@@ -54,7 +56,30 @@ class PageBridge:
 
     def __init__(self, page: Any, widget: Any, synced: tuple[str, ...]) -> None:
         self.page, self.w, self.synced = page, widget, synced
+        self.replies: list[Any] = []  # every reply the widget sent, in order
+        widget.send = self._capture
         page.expose_function("__pyInitialState", lambda: self.portable())
+        page.expose_function("__pySend", self.on_send)
+
+    def _capture(self, content: Any, buffers: Any = None) -> None:
+        del buffers
+        self.replies.append(content)
+
+    def on_send(self, content: Any) -> dict[str, Any]:
+        """A custom message from the page: the widget handles it; the traits it changed and its replies come back."""
+        before = {k: getattr(self.w, k) for k in self.synced}
+        n = len(self.replies)
+        self.w._handle_custom_msg(content, [])
+        changed = tuple(k for k in self.synced if not _same(k, getattr(self.w, k), before[k]))
+        return {"traits": self.portable(changed), "replies": [to_portable(r) for r in self.replies[n:]]}
+
+    def ask(self, name: str, **args: Any) -> Any:
+        """Request ``name`` as the page would send it; the traits it set go to the page; the reply."""
+        out = self.on_send({"kind": "fc-request", "id": f"py-{len(self.replies)}", "name": name, "args": args})
+        self.page.evaluate(
+            "s => { for (const [k, v] of Object.entries(s)) window.model.pythonSet(k, v); }", out["traits"]
+        )
+        return out["replies"][0]
 
     def portable(self, keys: tuple[str, ...] | None = None) -> dict[str, Any]:
         return to_portable({k: getattr(self.w, k) for k in (self.synced if keys is None else keys)})
@@ -65,16 +90,20 @@ class PageBridge:
 
     def push(self, keys: tuple[str, ...] | None = None) -> None:
         """Python-side changes (``card.feature = 3`` in a cell) to the page."""
-        self.page.evaluate(
-            "s => { for (const [k, v] of Object.entries(s)) window.model.pythonSet(k, v); }",
-            self.portable(keys),
-        )
+        self._to_page(self.portable(keys))
+
+    def _to_page(self, values: dict[str, Any]) -> None:
+        self.page.evaluate("s => { for (const [k, v] of Object.entries(s)) window.model.pythonSet(k, v); }", values)
 
     def wait_python(self, cond: Any, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (self.python_timeout if timeout is None else timeout)
         while not cond():
             assert time.monotonic() < deadline, "Python never saw the change"
             self.page.wait_for_timeout(20)  # lets playwright dispatch the exposed-function call
+
+
+def _same(key: str, a: Any, b: Any) -> bool:
+    return a is b or (key != "state" and a == b)
 
 
 B = TypeVar("B", bound=PageBridge)

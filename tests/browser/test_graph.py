@@ -1,8 +1,8 @@
 """The ContributionGraph bundle in a plain page, bridged to a real widget in this process, and
 its exported file opened offline.
 
-The page's FakeModel stands in for the comm (as in test_harness.py): save_changes() calls
-Python's set_state, and Python-side changes are pushed back with model.pythonSet. The number
+The page's FakeModel stands in for the comm (as in test_harness.py): a request the page sends
+runs the widget's handler, whose traits come back before its reply (page_bridge.py). The number
 of edges the page draws is checked against Python's own routes (graphs.Graph.routes), so the
 front end's threshold rule and route walk are compared with the Python ones in a real browser.
 """
@@ -34,11 +34,6 @@ class Bridge(PageBridge):
 
     def __init__(self, page: Any, widget: ContributionGraph) -> None:
         super().__init__(page, widget, SYNCED)
-        page.expose_function("__pySaveChanges", self.save)
-
-    def save(self, patch: dict[str, Any]) -> dict[str, Any]:
-        self.w.set_state(patch)
-        return {}  # the test pushes Python's answer itself (push), once it has seen the change
 
 
 def open_graph(browser: Any, site: str, ws: Any, **kw: Any) -> tuple[Any, Bridge, list[str]]:
@@ -85,8 +80,8 @@ def test_the_slider_changes_the_drawn_edges_and_python_follows(browser: Any, sit
 def test_an_error_is_shown_and_the_graph_stays(browser: Any, site: str, ws: Any) -> None:
     page, bridge, errors = open_graph(browser, site, ws)
     n = page.locator(".fc-g-edge").count()
-    bridge.w.set_state({"target": 50})
-    bridge.push()
+    reply = bridge.ask("target", target=50)  # a refused request: the error comes back in the traits
+    assert not reply["ok"] and bridge.w.target == 11
     banner = page.locator(".fc-g-error")
     expect(banner).to_contain_text("target 50 is out of range for a prompt of 12 tokens")
     assert_on_top(banner)

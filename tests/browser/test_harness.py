@@ -77,9 +77,8 @@ def test_error_is_shown_and_the_last_card_stays(browser: Any, site: str, ws: Any
     f = live_features(ws, "mlp0", 1)[0]
     page, bridge, errors = open_card(browser, site, ws, f)
     n_tokens = page.locator("span.fc-tok").count()
-    bridge.w.set_state({"feature": 10_000})  # what an out-of-range value from the front end does
-    assert "out of range" in bridge.w.error and bridge.w.feature == f
-    bridge.push()
+    reply = bridge.ask("show", source="mlp0", feature=10_000)  # a refused request
+    assert not reply["ok"] and "out of range" in bridge.w.error and bridge.w.feature == f
     banner = page.locator(".fc-error")
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("accepted 0 .. 47")

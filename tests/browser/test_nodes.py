@@ -1,8 +1,8 @@
 """The NodeTable bundle in a plain page, bridged to a real NodeTable widget in this process,
 and its exported file opened offline.
 
-The page's FakeModel stands in for the comm (as in test_harness.py): save_changes() calls
-Python's set_state, and Python-side changes are pushed back with model.pythonSet.
+The page's FakeModel stands in for the comm (as in test_harness.py): a request the page sends
+runs the widget's handler, whose traits come back before its reply (page_bridge.py).
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ class Bridge(PageBridge):
 
     def __init__(self, page: Any, widget: NodeTable) -> None:
         super().__init__(page, widget, SYNCED)
-        page.expose_function("__pySaveChanges", lambda patch: self.w.set_state(patch))
 
 
 def open_table(browser: Any, site: str, ws: Any) -> tuple[Any, Bridge, list[str]]:
