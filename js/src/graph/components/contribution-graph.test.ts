@@ -37,10 +37,10 @@ describe("the target and the status line", () => {
 
   it("names the target and says what a slider below the graph's threshold lacks", () => {
     const d = data();
-    expect(statusLine(d, 0, false, null)).toBe('target "<b>x</b>" (0)');
-    expect(statusLine(d, 0, true, 0.02)).toBe('target "<b>x</b>" (0) · computing…');
+    expect(statusLine(d, 0, false, null)).toBe("target '<b>x</b>' (0)");
+    expect(statusLine(d, 0, true, 0.02)).toBe("target '<b>x</b>' (0) · computing…");
     expect(statusLine(d, 0, false, 0.005)).toBe(
-      'target "<b>x</b>" (0) · edges at or below 0.010 are not in this graph yet',
+      "target '<b>x</b>' (0) · edges at or below 0.010 are not in this graph yet",
     );
   });
 });

@@ -10,8 +10,7 @@
  * - an MLP block: its top neurons and SAE latents, each with a button that opens its card.
  */
 import { fmt, h } from "../../core/dom";
-import { escapeInvisible } from "../../core/text";
-import { tokenLabel } from "../../core/tokens";
+import { quoteToken, tokenLabel } from "../../core/tokens";
 import type { GraphData, UnitData } from "../data";
 import type { Edge, NodeKey } from "../routes";
 
@@ -22,10 +21,10 @@ export interface DetailCallbacks {
 const at = (a: ArrayLike<number>, i: number): number => a[i] ?? 0;
 
 export function tokenAt(d: GraphData, pos: number): string {
-  return `${escapeInvisible(JSON.stringify(d.tokens[pos] ?? ""))} (${pos})`;
+  return `${quoteToken(d.tokens[pos] ?? "")} (${pos})`;
 }
 
-/** A short name for a node, e.g. `"·the" (3) after 1.attn`, `attention 2 at "·the" (3)`. */
+/** A short name for a node, e.g. `'·the' (3) after 1.attn`, `attention 2 at '·the' (3)`. */
 export function nodeName(d: GraphData, n: NodeKey): string {
   if (n.kind === "resid") return `${tokenAt(d, n.pos)} after ${d.levels[n.index] ?? n.index}`;
   return `${n.kind === "attn" ? "attention" : "MLP"} ${n.index} at ${tokenAt(d, n.pos)}`;

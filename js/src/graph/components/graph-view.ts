@@ -5,8 +5,7 @@
  * caller; shift-click asks to pin it. Knows nothing of Jupyter.
  */
 import { fmt, h, s } from "../../core/dom";
-import { escapeInvisible } from "../../core/text";
-import { tokenLabel } from "../../core/tokens";
+import { quoteToken, tokenLabel } from "../../core/tokens";
 import type { GraphData } from "../data";
 import { type Layout, makeLayout } from "../layout";
 import { type Edge, type NodeKey, nodeId, parseNodeId } from "../routes";
@@ -118,13 +117,7 @@ function drawAxes(svg: SVGSVGElement, lay: Layout, props: GraphViewProps): void 
       "data-pos": p,
     });
     t.textContent = tokenLabel(text);
-    t.append(
-      s(
-        "title",
-        {},
-        `${escapeInvisible(JSON.stringify(text))} (position ${p}); click: routes to this token`,
-      ),
-    );
+    t.append(s("title", {}, `${quoteToken(text)} (position ${p}); click: routes to this token`));
     axis.append(t);
     if (p === props.target) {
       const x = lay.x(p);
