@@ -3,6 +3,8 @@
  * (`hand_data`): one sequential layer, two positions, two heads; every state's shares sum to 1.
  * Arrays arrive as DataViews at an offset (as in a live widget), unless `as` says otherwise.
  */
+
+import type { ArrayPayload } from "../src/core/schema";
 import type { ContributionGraphState } from "../src/graph/schema";
 import { GRAPH_SCHEMA_VERSION } from "../src/graph/schema";
 import { buildTokenBytes, type PayloadOptions, payload } from "./make-state";
@@ -17,11 +19,68 @@ function graphVocab(as: PayloadOptions["as"]) {
   };
 }
 
+type Encode = (dtype: "float32" | "uint8", values: number[], shape?: number[]) => ArrayPayload;
+type Graph = ContributionGraphState;
+
+/** The MLP block's neurons: top units per position, their shares, activations and parts. */
+function graphUnits(p: Encode): Graph["units"] {
+  return [
+    {
+      source: "blocks.0.mlp.hook_post",
+      unit: "neuron",
+      hook_name: "blocks.0.mlp.hook_post",
+      block: "mlp",
+      layer: 0,
+      level: 2,
+      n_units: 64,
+      ids: p("uint8", [7, 3, 9, 1], [2, 2]),
+      shares: p("float32", [0.2, 0.1, 0.3, 0.05], [2, 2]),
+      acts: p("float32", [1.5, 0.5, 2.0, 0], [2, 2]),
+      units: p("float32", [0.4, 0.6]),
+      part_names: ["bias", "rest"],
+      parts: p("float32", [0.1, 0.1, 0.5, 0.3], [2, 2]),
+    },
+  ];
+}
+
+/** The logit lens: top tokens per level and position, and the tokens each block moves. */
+function graphLens(p: Encode): Graph["lens"] {
+  return {
+    top_tokens: p("uint8", [1, 2, 2, 3, 3, 1, 1, 2, 2, 1, 3, 2], [3, 2, 2]),
+    top_values: p(
+      "float32",
+      [-1, -2, -1.5, -2.5, -0.5, -3, -1, -2, -0.7, -1.1, -0.2, -4],
+      [3, 2, 2],
+    ),
+    up_tokens: p("uint8", [3, 1, 2, 3, 1, 2, 3, 1], [2, 2, 2]),
+    up_values: p("float32", [0.9, 0.4, 0.8, 0.1, 0.7, 0.3, 0.6, 0.2], [2, 2, 2]),
+    down_tokens: p("uint8", [2, 3, 1, 2, 3, 2, 1, 3], [2, 2, 2]),
+    down_values: p("float32", [-0.9, -0.4, -0.8, -0.1, -0.7, -0.3, -0.6, -0.2], [2, 2, 2]),
+  };
+}
+
+/** The residual, bias, MLP and head shares and the attention edges. */
+function graphShares(p: Encode): Pick<Graph, "resid" | "bias" | "mlp" | "heads" | "edges"> {
+  return {
+    resid: p("float32", [0.5, 0.3, 0.97, 0.4], [2, 2]),
+    bias: p("float32", [0.02, 0.05], [1, 2]),
+    mlp: p("float32", [0.03, 0.6], [1, 2]),
+    heads: p("float32", [0.3, 0.18, 0.6, 0.05], [1, 2, 2]),
+    edges: {
+      layer: p("uint8", [0, 0, 0]),
+      query: p("uint8", [0, 1, 1]),
+      key: p("uint8", [0, 0, 1]),
+      share: p("float32", [0.48, 0.12, 0.53]),
+      heads: p("float32", [0.3, 0.18, 0.1, 0.02, 0.5, 0.03], [3, 2]),
+    },
+  };
+}
+
 export function makeGraphState(
   over: Partial<ContributionGraphState> = {},
   as: PayloadOptions["as"] = "dataview",
 ): ContributionGraphState {
-  const p = (dtype: "float32" | "uint8", values: number[], shape?: number[]) =>
+  const p: Encode = (dtype, values, shape) =>
     payload(dtype, values, { as, ...(shape ? { shape } : {}) });
   return {
     schema_version: GRAPH_SCHEMA_VERSION,
@@ -37,46 +96,9 @@ export function makeGraphState(
     tokens: p("uint8", [0, 1]),
     ...graphVocab(as),
     threshold: 0.01,
-    resid: p("float32", [0.5, 0.3, 0.97, 0.4], [2, 2]),
-    bias: p("float32", [0.02, 0.05], [1, 2]),
-    mlp: p("float32", [0.03, 0.6], [1, 2]),
-    heads: p("float32", [0.3, 0.18, 0.6, 0.05], [1, 2, 2]),
-    edges: {
-      layer: p("uint8", [0, 0, 0]),
-      query: p("uint8", [0, 1, 1]),
-      key: p("uint8", [0, 0, 1]),
-      share: p("float32", [0.48, 0.12, 0.53]),
-      heads: p("float32", [0.3, 0.18, 0.1, 0.02, 0.5, 0.03], [3, 2]),
-    },
-    units: [
-      {
-        source: "blocks.0.mlp.hook_post",
-        unit: "neuron",
-        hook_name: "blocks.0.mlp.hook_post",
-        block: "mlp",
-        layer: 0,
-        level: 2,
-        n_units: 64,
-        ids: p("uint8", [7, 3, 9, 1], [2, 2]),
-        shares: p("float32", [0.2, 0.1, 0.3, 0.05], [2, 2]),
-        acts: p("float32", [1.5, 0.5, 2.0, 0], [2, 2]),
-        units: p("float32", [0.4, 0.6]),
-        part_names: ["bias", "rest"],
-        parts: p("float32", [0.1, 0.1, 0.5, 0.3], [2, 2]),
-      },
-    ],
-    lens: {
-      top_tokens: p("uint8", [1, 2, 2, 3, 3, 1, 1, 2, 2, 1, 3, 2], [3, 2, 2]),
-      top_values: p(
-        "float32",
-        [-1, -2, -1.5, -2.5, -0.5, -3, -1, -2, -0.7, -1.1, -0.2, -4],
-        [3, 2, 2],
-      ),
-      up_tokens: p("uint8", [3, 1, 2, 3, 1, 2, 3, 1], [2, 2, 2]),
-      up_values: p("float32", [0.9, 0.4, 0.8, 0.1, 0.7, 0.3, 0.6, 0.2], [2, 2, 2]),
-      down_tokens: p("uint8", [2, 3, 1, 2, 3, 2, 1, 3], [2, 2, 2]),
-      down_values: p("float32", [-0.9, -0.4, -0.8, -0.1, -0.7, -0.3, -0.6, -0.2], [2, 2, 2]),
-    },
+    ...graphShares(p),
+    units: graphUnits(p),
+    lens: graphLens(p),
     unavailable: {},
     ...over,
   };

@@ -39,8 +39,36 @@ function nodePrompt(nPrompts: number, p: number): NodePrompt {
   };
 }
 
-/** `nPrompts` 2 gives the right prompt the left values times -1 plus 1. */
-export function makeNodeState(nPrompts = 1, over: Partial<NodeTableState> = {}): NodeTableState {
+const FAMILIES: NodeTableState["families"] = [
+  {
+    code: 0,
+    kind: "mlp",
+    name: "mlp",
+    hook: "blocks.{layer}.mlp.hook_post",
+    n_units: 64,
+    card: true,
+  },
+  {
+    code: 1,
+    kind: "attn",
+    name: "attn",
+    hook: "blocks.{layer}.attn.hook_z",
+    n_units: 4,
+    card: false,
+  },
+  { code: 2, kind: "sae", name: "res", hook: "blocks.0.hook_resid_post", n_units: 48, card: true },
+];
+
+const TARGET: NodeTableState["target"] = {
+  kind: "logit_diff",
+  position: 3,
+  token: " on",
+  distractor: " in",
+  description: "logit ' on' − logit ' in' at position 3",
+};
+
+/** The rows' values [prompt, group, row] and profiles [prompt, row, pos] of `nPrompts` prompts. */
+function nodeRows(nPrompts: number): NodeTableState["rows"] {
   const n = NODE_ROWS.length;
   const nPos = NODE_TOKENS.length;
   const values: number[] = [];
@@ -58,53 +86,27 @@ export function makeNodeState(nPrompts = 1, over: Partial<NodeTableState> = {}):
   }
   const col = (i: number) => NODE_ROWS.map((r) => r[i] as number);
   return {
+    family: payload("uint8", col(0)),
+    layer: payload("int32", col(1)),
+    unit: payload("int32", col(2)),
+    pos: payload("int32", col(3)),
+    src: payload("int32", col(4)),
+    values: payload("float32", values, { shape: [nPrompts, GROUPS.length, n] }),
+    profiles: payload("float32", profiles, { shape: [nPrompts, n, nPos] }),
+  };
+}
+
+/** `nPrompts` 2 gives the right prompt the left values times -1 plus 1. */
+export function makeNodeState(nPrompts = 1, over: Partial<NodeTableState> = {}): NodeTableState {
+  return {
     schema_version: NODE_SCHEMA_VERSION,
     kind: "node_table",
     ...nodeVocab(),
     prompts: Array.from({ length: nPrompts }, (_, p) => nodePrompt(nPrompts, p)),
-    target: {
-      kind: "logit_diff",
-      position: 3,
-      token: " on",
-      distractor: " in",
-      description: "logit ' on' − logit ' in' at position 3",
-    },
+    target: TARGET,
     groups: GROUPS,
-    families: [
-      {
-        code: 0,
-        kind: "mlp",
-        name: "mlp",
-        hook: "blocks.{layer}.mlp.hook_post",
-        n_units: 64,
-        card: true,
-      },
-      {
-        code: 1,
-        kind: "attn",
-        name: "attn",
-        hook: "blocks.{layer}.attn.hook_z",
-        n_units: 4,
-        card: false,
-      },
-      {
-        code: 2,
-        kind: "sae",
-        name: "res",
-        hook: "blocks.0.hook_resid_post",
-        n_units: 48,
-        card: true,
-      },
-    ],
-    rows: {
-      family: payload("uint8", col(0)),
-      layer: payload("int32", col(1)),
-      unit: payload("int32", col(2)),
-      pos: payload("int32", col(3)),
-      src: payload("int32", col(4)),
-      values: payload("float32", values, { shape: [nPrompts, GROUPS.length, n] }),
-      profiles: payload("float32", profiles, { shape: [nPrompts, n, nPos] }),
-    },
+    families: FAMILIES,
+    rows: nodeRows(nPrompts),
     sort_by: "direct_effect",
     k: 10,
     ablations: [],
