@@ -4,9 +4,8 @@
  * Arrays arrive as DataViews at an offset (as in a live widget), unless `as` says otherwise.
  */
 
-import type { ArrayPayload } from "../src/core/schema";
+import { type ArrayPayload, SCHEMA_VERSION } from "../src/core/schema";
 import type { ContributionGraphState } from "../src/graph/schema";
-import { GRAPH_SCHEMA_VERSION } from "../src/graph/schema";
 import { buildTokenBytes, type PayloadOptions, payload } from "./make-state";
 
 /** The local vocabulary (ids 40, 41, ...; every entry whole text). */
@@ -83,7 +82,7 @@ export function makeGraphState(
   const p: Encode = (dtype, values, shape) =>
     payload(dtype, values, { as, ...(shape ? { shape } : {}) });
   return {
-    schema_version: GRAPH_SCHEMA_VERSION,
+    schema_version: SCHEMA_VERSION,
     kind: "contribution_graph",
     n_layers: 1,
     n_heads: 2,

@@ -1,5 +1,6 @@
 /** A hand-built NodeTableState for tests (arrays encoded as a live widget receives them). */
-import { NODE_SCHEMA_VERSION, type NodePrompt, type NodeTableState } from "../src/nodes/schema";
+import { SCHEMA_VERSION } from "../src/core/schema";
+import type { NodePrompt, NodeTableState } from "../src/nodes/schema";
 import { buildTokenBytes, payload } from "./make-state";
 
 export const NODE_TOKENS = ["<|endoftext|>", "The", " <b>cat</b>", " sat"];
@@ -99,7 +100,7 @@ function nodeRows(nPrompts: number): NodeTableState["rows"] {
 /** `nPrompts` 2 gives the right prompt the left values times -1 plus 1. */
 export function makeNodeState(nPrompts = 1, over: Partial<NodeTableState> = {}): NodeTableState {
   return {
-    schema_version: NODE_SCHEMA_VERSION,
+    schema_version: SCHEMA_VERSION,
     kind: "node_table",
     ...nodeVocab(),
     prompts: Array.from({ length: nPrompts }, (_, p) => nodePrompt(nPrompts, p)),

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { buildExamples, makeState } from "../../testing/make-state";
 import { mountWidget, q } from "../../testing/mount-widget";
 import { REQUEST_TIMEOUT_MS } from "../core/requests";
-import type { CardModel, Request } from "../core/schema";
+import { type CardModel, type Request, SCHEMA_VERSION } from "../core/schema";
 import { TYPING_DELAY_MS } from "./components/feature-card";
 import widget, { render, version } from "./widget";
 
@@ -119,7 +119,9 @@ describe("initial render", () => {
     const { el } = mount({ state: makeState({ schema_version: 99 }) });
     const banner = q(el, ".fc-error");
     expect(banner.hidden).toBe(false);
-    expect(banner.textContent).toBe("unknown schema version 99 (this bundle reads 2)");
+    expect(banner.textContent).toBe(
+      `unknown schema version 99 (this bundle reads ${SCHEMA_VERSION})`,
+    );
   });
 
   it("shows a clear error for a malformed card", () => {

@@ -39,6 +39,7 @@ const CARD_FORMAT: StateFormat<FeatureCardState, CardData> = {
   noun: "card",
   versionName: "schema version",
   version: SCHEMA_VERSION,
+  kind: "feature_card",
   decode: decodeCard,
 };
 

@@ -6,7 +6,8 @@
  * both files with regexes): keep each interface flat, one `key: type;` per line.
  */
 
-export const SCHEMA_VERSION = 2;
+/** One version for every view's payload (each also says its `kind`); python/featurecard/core/schema.py. */
+export const SCHEMA_VERSION = 3;
 
 // "uint" below: the smallest of uint8, uint16, int32 that holds the values (decodeInts reads all).
 

@@ -3,12 +3,10 @@
  *
  * Mirrors python/featurecard/graph/payload.py key for key
  * (tests/unit/test_schema_sync.py parses both files with regexes): keep each interface
- * flat, one `key: type;` per line. The graph has its own GRAPH_SCHEMA_VERSION; the open card
- * uses the FeatureCard's schema.
+ * flat, one `key: type;` per line. The graph carries the one SCHEMA_VERSION of
+ * ../core/schema and `kind: "contribution_graph"`; the open card is a FeatureCardState.
  */
 import type { ArrayPayload, FeatureCardState, TokenBytes } from "../core/schema";
-
-export const GRAPH_SCHEMA_VERSION = 1;
 
 /** Attention edges resid(attn_in[layer], key) -> attn(layer, query) above the threshold. */
 export interface GraphEdges {

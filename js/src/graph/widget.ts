@@ -9,6 +9,7 @@ import type { RenderProps } from "@anywidget/types";
 import { renderProxyCard } from "../card/mount";
 import { CardProxy } from "../core/memory-model";
 import { createAsker, createRequester } from "../core/requests";
+import { SCHEMA_VERSION } from "../core/schema";
 import {
   disposeOnAbort,
   hasCard,
@@ -20,7 +21,7 @@ import {
 } from "../core/view-host";
 import { createContributionGraph, type GraphProps } from "./components/contribution-graph";
 import { decodeGraph, type GraphData } from "./data";
-import { type ContributionGraphState, GRAPH_SCHEMA_VERSION, type GraphModel } from "./schema";
+import type { ContributionGraphState, GraphModel } from "./schema";
 import { askSelect, askTarget, askThreshold, type GraphSnapshot, readGraph, WATCHED } from "./sync";
 import "./graph.css";
 
@@ -31,7 +32,7 @@ export type InterpretedGraph = Interpretation<GraphData>;
 const GRAPH_FORMAT: StateFormat<ContributionGraphState, GraphData> = {
   noun: "graph",
   versionName: "contribution-graph schema version",
-  version: GRAPH_SCHEMA_VERSION,
+  version: SCHEMA_VERSION,
   kind: "contribution_graph",
   decode: decodeGraph,
 };

@@ -3,11 +3,9 @@
  *
  * Mirrors python/featurecard/nodes/payload.py key for key (tests/unit/test_schema_sync.py
  * parses both files with regexes): keep each interface flat, one `key: type;` per line. The
- * table has its own NODE_SCHEMA_VERSION; the open card uses the FeatureCard's schema.
+ * table carries the one SCHEMA_VERSION of ../core/schema and `kind: "node_table"`; the open card is a FeatureCardState.
  */
 import type { ArrayPayload, FeatureCardState, TokenBytes } from "../core/schema";
-
-export const NODE_SCHEMA_VERSION = 1;
 
 export type FamilyKind = "mlp" | "attn" | "sae" | "error";
 

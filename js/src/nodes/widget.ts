@@ -8,6 +8,7 @@ import type { RenderProps } from "@anywidget/types";
 import { renderProxyCard } from "../card/mount";
 import { CardProxy } from "../core/memory-model";
 import { createAsker, createRequester } from "../core/requests";
+import { SCHEMA_VERSION } from "../core/schema";
 import {
   disposeOnAbort,
   hasCard,
@@ -19,7 +20,7 @@ import {
 } from "../core/view-host";
 import { createNodeTable, type NodeTableProps } from "./components/node-table";
 import { decodeTable, type TableData } from "./data";
-import { NODE_SCHEMA_VERSION, type NodesModel, type NodeTableState } from "./schema";
+import type { NodesModel, NodeTableState } from "./schema";
 import {
   askAblations,
   askPosition,
@@ -37,7 +38,7 @@ export type InterpretedTable = Interpretation<TableData>;
 const TABLE_FORMAT: StateFormat<NodeTableState, TableData> = {
   noun: "table",
   versionName: "node-table schema version",
-  version: NODE_SCHEMA_VERSION,
+  version: SCHEMA_VERSION,
   kind: "node_table",
   decode: decodeTable,
 };

@@ -11,7 +11,7 @@ from torch import Tensor
 from ..core.model import ModelAdapter
 from ..core.sae import SparseAutoencoder
 from .correlation import NeuronCorrelationSums
-from .index import ActivationIndex
+from .index import CardIndex
 
 if TYPE_CHECKING:
     from .quick_cards import FinalRows, StagedSource
@@ -30,7 +30,7 @@ class UnitColumn:
     seq_len: int
 
     @classmethod
-    def of(cls, index: ActivationIndex, unit: int, n_units: int | None = None) -> UnitColumn:
+    def of(cls, index: CardIndex, unit: int, n_units: int | None = None) -> UnitColumn:
         pos, val = index.column(unit)
         return cls(
             pos,
@@ -54,11 +54,11 @@ class CardContext:
     adapter: ModelAdapter
     source: str
     sae: SparseAutoencoder
-    index: ActivationIndex | None
+    index: CardIndex | None
     tokens: Int[Tensor, "batch pos"]
     neuron_sums: NeuronCorrelationSums | None
     final_resid: Float[Tensor, "batch pos d_model"] | None
-    index_b: ActivationIndex | None = None
+    index_b: CardIndex | None = None
     staged: StagedSource | None = None
     final_rows: FinalRows | None = None  # the final residual by row, on demand (without final_resid)
     has_b: bool = False  # the SAE has an encoder B (pending while ``index_b`` is None)

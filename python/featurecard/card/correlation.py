@@ -21,7 +21,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from .index import ActivationIndex
+from .index import CardIndex
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def neurons_from_column(
 @torch.no_grad()
 def correlate_with_index(
     f_dense: Float[Tensor, " n_positions"],
-    index: ActivationIndex,
+    index: CardIndex,
 ) -> tuple[Float[Tensor, " n_units"], Float[Tensor, " n_units"]]:
     """Pearson and cosine of one dense activation vector with every unit of ``index``.
 

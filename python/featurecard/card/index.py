@@ -18,10 +18,34 @@ they count neither for examples nor for density.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
+
+
+class CardIndex(Protocol):
+    """What cards, search, correlation and the node table's latent means read of a source's
+    complete index: :class:`ActivationIndex` (in memory) and
+    :class:`~featurecard.card.store.StoredIndex` (memory-mapped from a store) both give it."""
+
+    @property
+    def n_units(self) -> int: ...
+    @property
+    def n_tokens(self) -> int: ...
+    @property
+    def seq_len(self) -> int: ...
+    @property
+    def max_act(self) -> Float[Tensor, " n_units"]: ...
+    @property
+    def n_active(self) -> Int[Tensor, " n_units"]: ...
+    def column(self, unit: int) -> tuple[Int[Tensor, " k"], Float[Tensor, " k"]]: ...
+    def at_positions(
+        self, positions: Int[Tensor, " k"]
+    ) -> tuple[Int[Tensor, " m"], Int[Tensor, " m"], Float[Tensor, " m"]]: ...
+    def unit_sums(self) -> tuple[Float[Tensor, " n_units"], Float[Tensor, " n_units"]]: ...
+    def nbytes(self) -> int: ...
 
 
 @dataclass
@@ -110,15 +134,9 @@ class IndexBuilder:
         so other streamed statistics can reuse them.
         """
         batch, pos, _ = acts.shape
-        n_keep = int(keep.sum())
-        self.n_tokens += n_keep
+        self.n_tokens += int(keep.sum())
         self.n_rows = max(self.n_rows, row0 + batch)
-        flat = acts.reshape(batch * pos, self.n_units)
-        t, u64 = torch.nonzero(flat, as_tuple=True)
-        if n_keep < batch * pos:  # drop excluded positions' nonzeros (cheaper than masking acts)
-            kept = keep.reshape(-1)[t]
-            t, u64 = t[kept], u64[kept]
-        val = flat.reshape(-1)[t * self.n_units + u64].float()
+        t, u64, val = kept_nonzeros(acts, keep)
         b, p = t // pos, t % pos
         self.n_nonzero += torch.bincount(u64, minlength=self.n_units).to(self.n_nonzero.device)
         self.n_active += torch.bincount(u64[val > 0], minlength=self.n_units).to(self.n_active.device)
@@ -157,6 +175,21 @@ class IndexBuilder:
             pos_units=unit if by_position else None,
             pos_values=val if by_position else None,
         )
+
+
+@torch.no_grad()
+def kept_nonzeros(
+    acts: Float[Tensor, "batch pos n_units"], keep: Bool[Tensor, "batch pos"]
+) -> tuple[Int[Tensor, " m"], Int[Tensor, " m"], Float[Tensor, " m"]]:
+    """The nonzeros of ``acts`` at kept positions, in dataset order: (flat position within the
+    batch ``b * pos + p``, unit, value as float32); what :meth:`IndexBuilder.add` keeps."""
+    batch, pos, n_units = acts.shape
+    flat = acts.reshape(batch * pos, n_units)
+    t, u64 = torch.nonzero(flat, as_tuple=True)
+    if int(keep.sum()) < batch * pos:  # drop excluded positions' nonzeros (cheaper than masking acts)
+        kept = keep.reshape(-1)[t]
+        t, u64 = t[kept], u64[kept]
+    return t, u64, flat.reshape(-1)[t * n_units + u64].float()
 
 
 def _position_indptr(positions: Int[Tensor, " nnz"], n_positions: int) -> Int[Tensor, " n_positions_plus_1"]:

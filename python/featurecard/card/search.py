@@ -21,7 +21,7 @@ from ..core.model import ModelAdapter, flatten_hook_activation
 from ..core.sae import SparseAutoencoder
 from ..core.schema import SearchHit, SearchResult
 from ..core.token_bytes import TokenBytes
-from .index import ActivationIndex
+from .index import CardIndex
 
 MAX_QUERY_CHARS = 2000
 
@@ -46,7 +46,7 @@ def unit_peaks(
 def search_units(
     adapter: ModelAdapter,
     sae: SparseAutoencoder,
-    index: ActivationIndex,
+    index: CardIndex,
     text: str,
     *,
     source: str,
@@ -82,7 +82,7 @@ def search_units(
     return {"query": text, "source": source, "n_tokens": n_text, "hits": hits}
 
 
-def random_live(index: ActivationIndex, exclude: int | None = None, generator: torch.Generator | None = None) -> int:
+def random_live(index: CardIndex, exclude: int | None = None, generator: torch.Generator | None = None) -> int:
     """A uniformly random unit that fires somewhere in the dataset, other than ``exclude``."""
     live = torch.nonzero(index.n_active.cpu() > 0).flatten()
     if exclude is not None and live.numel() > 1:

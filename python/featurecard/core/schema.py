@@ -1,8 +1,8 @@
 """The versioned payloads that travel from the kernel to the front end.
 
 Every key here is mirrored one-to-one by ``js/src/core/schema.ts`` (``tests/test_schema_sync.py``
-checks that they agree), and both sides carry the same ``SCHEMA_VERSION``: the front end
-shows an error for a version it does not know instead of drawing nothing.
+checks that they agree), and every view's payload carries the one ``SCHEMA_VERSION`` and its ``kind``: the front end
+shows an error for a version or kind it does not know instead of drawing nothing.
 
 Numbers travel as typed binary arrays (``ArrayPayload``), never as JSON lists; "uint" below
 means the smallest of uint8, uint16, int32 that holds the values. In the live
@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-SCHEMA_VERSION = 2
+# One version for every payload (card, graph, table): a front end checks it and the payload's
+# ``kind``. 3: the graph and the table send their vocabulary as the card does (ids + bytes).
+SCHEMA_VERSION = 3
 
 DType = Literal["float32", "float16", "int32", "uint16", "uint8"]
 

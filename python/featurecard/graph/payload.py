@@ -1,7 +1,7 @@
 """The contribution graph's payload: versioned TypedDicts and the builder (numpy; no torch here).
 
 Mirrored key for key by ``js/src/graph/schema.ts`` (``tests/unit/test_schema_sync.py``),
-with its own ``GRAPH_SCHEMA_VERSION``. What travels:
+with the one ``SCHEMA_VERSION`` of ``core/schema.py`` and ``kind: "contribution_graph"``. What travels:
 
 * per residual state, the shares of its whole-vector parts (residual, ``b_O``, MLP) as float32,
   and per attention block the share of each head as float16;
@@ -24,10 +24,8 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 
 from ..core.codecs import encode_array, encode_indices
-from ..core.schema import ArrayPayload, TokenBytes
+from ..core.schema import SCHEMA_VERSION, ArrayPayload, TokenBytes
 from ..core.vocab import BytesOf, local_vocab
-
-GRAPH_SCHEMA_VERSION = 1
 
 
 class GraphEdges(TypedDict):
@@ -138,7 +136,7 @@ def build_graph_state(data: Any, threshold: float, token_bytes: BytesOf) -> Cont
         "heads": encode_array(np.asarray(data.edge_heads)[keep], "float16"),
     }
     return {
-        "schema_version": GRAPH_SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION,
         "kind": "contribution_graph",
         "n_layers": int(lay.n_layers),
         "n_heads": int(lay.n_heads),

@@ -1,8 +1,8 @@
 """The NodeTable's versioned payload, and its builder from plain arrays (no torch here).
 
 Every key here is mirrored one-to-one by ``js/src/nodes/schema.ts`` (checked by
-``tests/unit/test_schema_sync.py``); the table has its own ``NODE_SCHEMA_VERSION``, so the
-feature card's schema can move without it. Numbers travel as typed binary arrays: a row is a
+``tests/unit/test_schema_sync.py``); it carries the one ``SCHEMA_VERSION`` of ``core/schema.py``
+and ``kind: "node_table"``. Numbers travel as typed binary arrays: a row is a
 node key (family, layer, unit, position, source position) in ``int32``/``uint8`` arrays, its
 values ``float32 [n_prompts, n_groups, n_rows]`` and its activation profile over the prompt's
 positions ``float32 [n_prompts, n_rows, n_pos]`` (for attention: the head's attention from the
@@ -22,10 +22,8 @@ from typing import Literal, TypedDict
 import numpy as np
 
 from ..core.codecs import encode_array
-from ..core.schema import ArrayPayload, TokenBytes
+from ..core.schema import SCHEMA_VERSION, ArrayPayload, TokenBytes
 from ..core.vocab import BytesOf, LocalVocab, local_vocab
-
-NODE_SCHEMA_VERSION = 1
 
 GROUP_INFO: dict[str, tuple[str, str]] = {
     "write_norm": ("Write magnitude", "norm of the node's write to the residual stream"),
@@ -177,7 +175,7 @@ def build_node_table_state(
     }
     vocab = local_vocab([x for p in prompts for x in (p.token_ids, p.prediction_ids)], token_bytes)
     return {
-        "schema_version": NODE_SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION,
         "kind": "node_table",
         "vocab": vocab.texts,
         "vocab_ids": vocab.ids_payload,

@@ -1,4 +1,4 @@
-"""Each view's Python payload module and its TypeScript schema agree key for key, and on the version.
+"""Each view's Python payload module and its TypeScript schema agree key for key, on one version.
 
 One case per view: the FeatureCard (core/schema.py, js/src/core/schema.ts), the ContributionGraph
 (graph/payload.py, js/src/graph/schema.ts) and the NodeTable (nodes/payload.py,
@@ -25,25 +25,21 @@ JS_SRC = Path(__file__).resolve().parents[3] / "js" / "src"
 
 @dataclass(frozen=True)
 class View:
-    module: ModuleType  # the Python payloads (TypedDicts), the traits and the version
+    module: ModuleType  # the Python payloads (TypedDicts), and the traits
     ts_file: str  # under js/src
     payloads: frozenset[str]  # TypedDicts that must be there
     model: str  # the TypeScript interface of the widget's traits
     traits: str  # the module's dict of trait names (name -> TypeScript type)
-    version: str  # the version constant, the same name on both sides
 
 
 VIEWS = {
-    "card": View(
-        schema, "core/schema.ts", frozenset({"FeatureCardState"}), "CardModel", "FEATURE_CARD_TRAITS", "SCHEMA_VERSION"
-    ),
+    "card": View(schema, "core/schema.ts", frozenset({"FeatureCardState"}), "CardModel", "FEATURE_CARD_TRAITS"),
     "graph": View(
         graph_payload,
         "graph/schema.ts",
         frozenset({"ContributionGraphState", "GraphEdges", "UnitTops", "LogitLens"}),
         "GraphModel",
         "GRAPH_TRAITS",
-        "GRAPH_SCHEMA_VERSION",
     ),
     "nodes": View(
         nodes_payload,
@@ -51,7 +47,6 @@ VIEWS = {
         frozenset({"NodeTableState", "NodeRows", "NodePrompt", "NodeFamily"}),
         "NodesModel",
         "NODE_TABLE_TRAITS",
-        "NODE_SCHEMA_VERSION",
     ),
 }
 
@@ -93,7 +88,18 @@ def test_widget_traits_are_mirrored(view: View) -> None:
     assert ts_interfaces(ts_text(view))[view.model] == set(getattr(view.module, view.traits))
 
 
-def test_same_schema_version(view: View) -> None:
-    m = re.search(rf"export const {view.version}\s*=\s*(\d+)", ts_text(view))
-    assert m is not None, f"no {view.version} in {view.ts_file}"
-    assert int(m.group(1)) == getattr(view.module, view.version)
+def test_one_schema_version() -> None:
+    """Every view's payload carries the one version of core/schema.py; TypeScript declares it once."""
+    declared = {
+        str(p.relative_to(JS_SRC)): int(m.group(1))
+        for p in JS_SRC.rglob("*.ts")
+        for m in re.finditer(r"export const (?:\w+_)?SCHEMA_VERSION\s*=\s*(\d+)", p.read_text())
+    }
+    assert declared == {"core/schema.ts": schema.SCHEMA_VERSION}
+    python_versions = {
+        name: value
+        for module in (schema, graph_payload, nodes_payload)
+        for name, value in vars(module).items()
+        if name.endswith("SCHEMA_VERSION")
+    }
+    assert python_versions == {"SCHEMA_VERSION": schema.SCHEMA_VERSION}

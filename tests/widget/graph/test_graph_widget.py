@@ -17,7 +17,7 @@ import traitlets
 
 import tiny
 from featurecard.core.codecs import decode_array, payload_nbytes
-from featurecard.graph.payload import GRAPH_SCHEMA_VERSION
+from featurecard.core.schema import SCHEMA_VERSION
 from featurecard.workspace import Workspace
 
 PROMPT_POS = 12
@@ -37,7 +37,7 @@ def prompt(tok: Any) -> torch.Tensor:
 def test_state_is_compact_binary_and_holds_edges_above_the_threshold(ws: Workspace, prompt: torch.Tensor) -> None:
     g = ws.graph(prompt, threshold=0.05)
     st = g.state
-    assert st["schema_version"] == GRAPH_SCHEMA_VERSION and st["kind"] == "contribution_graph"
+    assert st["schema_version"] == SCHEMA_VERSION and st["kind"] == "contribution_graph"
     assert st["n_pos"] == PROMPT_POS and g.target == PROMPT_POS - 1 and g.error == ""
     assert isinstance(st["edges"]["share"]["buffer"], bytes)  # binary, never JSON lists
     shares = decode_array(st["edges"]["share"])
