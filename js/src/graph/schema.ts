@@ -83,8 +83,8 @@ export interface SelectedUnit {
 /** The synced traitlets of the ContributionGraph widget (GRAPH_TRAITS in contribution_graph.py). */
 export interface GraphModel {
   state: ContributionGraphState | EmptyObject; // the last good graph
-  target: number; // the token position whose routes are drawn; the front end sets it on a click
-  threshold: number; // keep parts whose share exceeds it; the front end's slider sets it
+  target: number; // the token position whose routes are drawn; the kernel sets it ("target" request)
+  threshold: number; // keep parts whose share exceeds it; the kernel sets it ("threshold" request)
   selected: SelectedUnit | EmptyObject; // the neuron or latent whose card is open
   card: FeatureCardState | EmptyObject; // the open unit's card
   error: string; // why the last request failed ('' when it did not); the last good state stays

@@ -98,8 +98,8 @@ export type EmptyObject = Record<string, never>;
 /** The synced traitlets of the NodeTable widget (NODE_TABLE_TRAITS in nodes/payload.py). */
 export interface NodesModel {
   state: NodeTableState | EmptyObject; // the last good table
-  position: number; // the target position; the front end sets it when a token is clicked
-  selected: SelectedNode | EmptyObject; // the node whose card is open; the front end sets it
+  position: number; // the target position; the kernel sets it (a click asks with the "position" request)
+  selected: SelectedNode | EmptyObject; // the node whose card is open; the kernel sets it ("select" request)
   card: FeatureCardState | EmptyObject; // the open node's card
   ablations: NodeAblation[]; // ablations in place; the front end adds and removes them
   error: string; // why the last request failed ('' when it did not); the last good state stays

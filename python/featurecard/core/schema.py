@@ -190,7 +190,7 @@ class SearchResult(TypedDict):
 # The synced traitlets of the FeatureCard widget, mirrored by `CardModel` in js/src/core/schema.ts.
 FEATURE_CARD_TRAITS: dict[str, str] = {
     "source": "str: the SAE name (or 'name::B' for its encoder B) or hook name whose unit is shown",
-    "feature": "int: the unit index; the front end sets it from the index box",
+    "feature": "int: the unit index; the kernel sets it ('show' request from the index box)",
     "state": "FeatureCardState | {}: the last good card",
     "error": "str: why the last request failed ('' when it did not); the last good state stays",
     "busy": "bool: a computation is running",

@@ -98,11 +98,11 @@ class ContributionGraphState(TypedDict):
 # The synced traitlets of the ContributionGraph widget, mirrored by `GraphModel` in js/src/graph/schema.ts.
 GRAPH_TRAITS: dict[str, str] = {
     "state": "ContributionGraphState | {}: the last good graph",
-    "target": "int: the token position whose routes are drawn; the front end sets it on a click",
-    "threshold": "float: keep parts whose share exceeds it; the front end's slider sets it",
+    "target": "int: the token position whose routes are drawn; the kernel sets it ('target' request)",
+    "threshold": "float: keep parts whose share exceeds it; the kernel sets it ('threshold' request)",
     "error": "str: why the last request failed ('' when it did not); the last good state stays",
     "busy": "bool: a computation is running",
-    "selected": "{source, unit} | {}: the neuron or latent whose card is open; the front end sets it",
+    "selected": "{source, unit} | {}: the neuron or latent whose card is open; the kernel sets it ('select' request)",
     "card": "FeatureCardState | {}: the open unit's card",
 }
 

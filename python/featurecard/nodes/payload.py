@@ -121,8 +121,8 @@ class NodeTableState(TypedDict):
 # The synced traitlets of the NodeTable widget, mirrored by `NodesModel` in js/src/nodes/schema.ts.
 NODE_TABLE_TRAITS: dict[str, str] = {
     "state": "NodeTableState | {}: the last good table",
-    "position": "int: the target position; the front end sets it when a token is clicked",
-    "selected": "{family, layer, unit} | {}: the node whose card is open; the front end sets it",
+    "position": "int: the target position; the kernel sets it ('position' request)",
+    "selected": "{family, layer, unit} | {}: the node whose card is open; the kernel sets it ('select' request)",
     "card": "FeatureCardState | {}: the open node's card",
     "ablations": "list[NodeAblation]: ablations in place; the front end adds and removes them",
     "error": "str: why the last request failed ('' when it did not); the last good state stays",
