@@ -6,16 +6,12 @@
  * become this view's `select` (../card/mount, as the NodeTable does).
  */
 import type { RenderProps } from "@anywidget/types";
-import { renderProxyCard } from "../card/mount";
-import { CardProxy } from "../core/memory-model";
-import { createAsker, createRequester } from "../core/requests";
+import { mountCardHost } from "../card/mount";
 import { SCHEMA_VERSION } from "../core/schema";
 import {
-  disposeOnAbort,
   hasCard,
   type Interpretation,
   interpretVersioned,
-  mountView,
   type StateFormat,
   stateProps,
 } from "../core/view-host";
@@ -53,37 +49,19 @@ export function graphPropsMaker(): (snap: GraphSnapshot) => GraphProps {
   });
 }
 
-export function render({
-  model,
-  el,
-  signal,
-  host,
-  experimental,
-}: RenderProps<GraphModel>): () => void {
-  const requests = createRequester(model);
-  const asker = createAsker<GraphSnapshot>(requests, () => draw());
-  const view = createContributionGraph({
-    onTarget: (pos) => void askTarget(asker, pos),
-    onThreshold: (value) => void askThreshold(asker, value),
-    onOpenCard: (source, unit) => void askSelect(asker, { source, unit }),
-    onCloseCard: () => void askSelect(asker, null),
-  });
-  const toProps = graphPropsMaker();
-  const proxy = new CardProxy((source, unit) => askSelect(asker, { source, unit }));
-  function draw(): void {
-    const snap = asker.overlay(readGraph(model));
-    view.update(toProps(snap));
-    proxy.update(snap.card, snap.busy);
-  }
-  const unwatch = mountView(model, WATCHED, draw, el, view.root);
-  const closeCard = renderProxyCard(proxy, view.cardHost, { host, experimental });
-  return disposeOnAbort(
-    signal,
-    unwatch,
-    () => requests.dispose(),
-    closeCard,
-    () => view.destroy(),
-  );
+export function render(props: RenderProps<GraphModel>): () => void {
+  return mountCardHost<GraphModel, GraphSnapshot, GraphProps>(props, (asker) => ({
+    view: createContributionGraph({
+      onTarget: (pos) => void askTarget(asker, pos),
+      onThreshold: (value) => void askThreshold(asker, value),
+      onOpenCard: (source, unit) => void askSelect(asker, { source, unit }),
+      onCloseCard: () => void askSelect(asker, null),
+    }),
+    watched: WATCHED,
+    read: readGraph,
+    toProps: graphPropsMaker(),
+    select: (a, source, unit) => askSelect(a, { source, unit }),
+  }));
 }
 
 export default { render };

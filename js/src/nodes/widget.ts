@@ -5,16 +5,12 @@
  * (../card/mount), whose `show` requests become this view's `select`.
  */
 import type { RenderProps } from "@anywidget/types";
-import { renderProxyCard } from "../card/mount";
-import { CardProxy } from "../core/memory-model";
-import { createAsker, createRequester } from "../core/requests";
+import { mountCardHost } from "../card/mount";
 import { SCHEMA_VERSION } from "../core/schema";
 import {
-  disposeOnAbort,
   hasCard,
   type Interpretation,
   interpretVersioned,
-  mountView,
   type StateFormat,
   stateProps,
 } from "../core/view-host";
@@ -60,36 +56,18 @@ export function nodePropsMaker(): (snap: NodesSnapshot) => NodeTableProps {
   });
 }
 
-export function render({
-  model,
-  el,
-  signal,
-  host,
-  experimental,
-}: RenderProps<NodesModel>): () => void {
-  const requests = createRequester(model);
-  const asker = createAsker<NodesSnapshot>(requests, () => draw());
-  const view = createNodeTable({
-    onPosition: (pos) => void askPosition(asker, pos),
-    onSelect: (node) => void askSelect(asker, node),
-    onAblations: (list) => void askAblations(asker, list),
-  });
-  const toProps = nodePropsMaker();
-  const proxy = new CardProxy((source, unit) => askSelect(asker, { source, unit }));
-  function draw(): void {
-    const snap = asker.overlay(readNodes(model));
-    view.update(toProps(snap));
-    proxy.update(snap.card, snap.busy);
-  }
-  const unwatch = mountView(model, WATCHED, draw, el, view.root);
-  const closeCard = renderProxyCard(proxy, view.cardHost, { host, experimental });
-  return disposeOnAbort(
-    signal,
-    unwatch,
-    () => requests.dispose(),
-    closeCard,
-    () => view.destroy(),
-  );
+export function render(props: RenderProps<NodesModel>): () => void {
+  return mountCardHost<NodesModel, NodesSnapshot, NodeTableProps>(props, (asker) => ({
+    view: createNodeTable({
+      onPosition: (pos) => void askPosition(asker, pos),
+      onSelect: (node) => void askSelect(asker, node),
+      onAblations: (list) => void askAblations(asker, list),
+    }),
+    watched: WATCHED,
+    read: readNodes,
+    toProps: nodePropsMaker(),
+    select: (a, source, unit) => askSelect(a, { source, unit }),
+  }));
 }
 
 export default { render };
