@@ -6,6 +6,8 @@
     card = ws.card("mlp0", feature=7)                    # renders in the cell
     card.feature = 42                                    # or use the index box in the widget
     card.export_html("card.html")                        # one offline file
+    fc.build_index(model, {"mlp0": sae}, "tokens.npy", "store")  # a large dataset, streamed to disk
+    ws = fc.Workspace.open("store", model, saes={"mlp0": sae})   # opens lazily
 
 TransformerLens and SAELens are imported only when needed (each takes seconds to import).
 """
@@ -22,6 +24,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 if TYPE_CHECKING:
+    from .card.store_pass import build_index
     from .card.widget import FeatureCard
     from .core.sae import SparseAutoencoder
     from .embedded import demo
@@ -32,6 +35,7 @@ _LAZY = {
     "FeatureCard": ("featurecard.card.widget", "FeatureCard"),
     "SparseAutoencoder": ("featurecard.core.sae", "SparseAutoencoder"),
     "demo": ("featurecard.embedded", "demo"),
+    "build_index": ("featurecard.card.store_pass", "build_index"),
 }
 
 
@@ -47,4 +51,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'featurecard' has no attribute {name!r}")
 
 
-__all__ = ["FeatureCard", "SparseAutoencoder", "Workspace", "__version__", "demo"]
+__all__ = ["FeatureCard", "SparseAutoencoder", "Workspace", "__version__", "build_index", "demo"]

@@ -2,6 +2,7 @@
 
 featurecard demo [--feature N] [--out featurecard-demo.html]
 featurecard card --model DIR --sae DIR --tokens FILE --feature N --out FILE
+featurecard index --model DIR --sae DIR --tokens FILE --out STORE [--memory-budget 4GB] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -49,7 +50,26 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--feature", type=int, required=True, help="latent index")
     c.add_argument("--out", required=True, help="output HTML file")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
+    _index_parser(sub)
     return p
+
+
+def _index_parser(sub: Any) -> None:
+    i = sub.add_parser(
+        "index",
+        help="build the activation store of a local model and SAELens folder (open it with fc.Workspace.open)",
+        description="Build the activation store of a SAELens SAE over a token dataset, streaming within "
+        "a memory budget (the tokens may be a memory-mapped .npy larger than memory); an interrupted "
+        "build resumes from its finished chunks when run again. Open it with fc.Workspace.open(STORE, model).",
+    )
+    i.add_argument("--model", required=True, help="model folder")
+    i.add_argument("--sae", required=True, help="SAELens folder (cfg.json + sae_weights.safetensors)")
+    i.add_argument("--tokens", required=True, help="token dataset: .npy (memory-mapped), .pt or .txt of text")
+    i.add_argument("--out", required=True, help="the store's folder")
+    i.add_argument("--memory-budget", default=None, help="the build's working set: bytes or e.g. 4GB (default 1GiB)")
+    i.add_argument("--device", default=None, help="where the pass runs: cpu, cuda, cuda:1 (default: the model's)")
+    i.add_argument("--batch-size", type=int, default=32, help="rows per forward pass (default 32)")
+    i.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def load_model_folder(path: str | Path) -> Any:
@@ -147,10 +167,29 @@ def _export(model: Any, sae: Any, tokens: Any, feature: int | None, out: str, qu
     return 0
 
 
-def _check_out(out: str) -> None:
+def _index(args: argparse.Namespace) -> int:
+    from .card.store import parse_memory_budget
+    from .card.store_pass import build_index, open_tokens
+
+    budget = parse_memory_budget(args.memory_budget)  # a bad budget or token file fails before the model loads
+    path = Path(args.tokens).expanduser()
+    tokens = open_tokens(path) if path.suffix == ".npy" else load_tokens(path)
+    model = load_model_folder(args.model)
+    if isinstance(tokens, list):
+        from .core.inputs import tokenize
+        from .core.model import ModelAdapter
+
+        tokens = tokenize(ModelAdapter(model), tokens, 128)
+    out = build_index(model, {"sae": args.sae}, tokens, args.out, device=args.device, memory_budget=budget,
+                      batch_size=args.batch_size, progress=not args.quiet)  # fmt: skip
+    print(f"featurecard: wrote the activation store {out.resolve()} (open it with fc.Workspace.open)")
+    return 0
+
+
+def _check_out(out: str, command: str) -> None:
     """Refuse an output path that cannot be a file before any slow work."""
     p = Path(out).expanduser()
-    if p.is_dir():
+    if p.is_dir() and command != "index":
         raise IsADirectoryError(f"--out {p} is a directory: give a file name such as {p / 'card.html'}")
 
 
@@ -162,7 +201,9 @@ def _one_line(e: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        _check_out(args.out)
+        _check_out(args.out, args.command)
+        if args.command == "index":
+            return _index(args)
         if args.command == "demo":
             from .embedded import demo
 

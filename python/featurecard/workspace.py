@@ -36,8 +36,8 @@ from torch import Tensor
 from .card.assemble import CardOptions, card_states
 from .card.context import CardContext
 from .card.correlation import NeuronCorrelationSums
-from .card.index import ActivationIndex
-from .card.index_pass import NEURON_SUMS_BUDGET, PassResult, index_pass
+from .card.index import CardIndex
+from .card.index_pass import NEURON_SUMS_BUDGET, index_pass
 from .card.quick_cards import (
     CAPTURE_BUDGET,
     Capture,
@@ -47,6 +47,8 @@ from .card.quick_cards import (
     capture_pass,
     resid_to_keep,
 )
+from .card.store_cache import IndexStores, open_for_workspace, verify_store
+from .card.store_pass import B_SUFFIX
 from .core.inputs import check_count, check_finite, check_mapping, check_tokens, unit_width
 from .core.model import HookNameError, ModelAdapter, flatten_hook_activation
 from .core.sae import SAEError, SparseAutoencoder, identity_sae
@@ -59,7 +61,6 @@ if TYPE_CHECKING:
     from .graph.widget import ContributionGraph
     from .nodes.widget import NodeTable
 
-B_SUFFIX = "::B"  # source name of an SAE's encoder B: "mlp0::B"
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -91,6 +92,7 @@ class Workspace:
         progress: bool = True,
         card_options: CardOptions | None = None,
         cache_dir: str | Path | None = None,
+        memory_budget: int | str | None = None,
     ) -> None:
         self.adapter = ModelAdapter(model)
         self.model = model
@@ -99,8 +101,8 @@ class Workspace:
         self.progress = progress
         self.card_options = card_options or CardOptions()
         self._lock = threading.RLock()
-        # Where the activation index is kept between kernels (keyed by a content hash); None: memory only.
-        self.cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
+        self._stores = IndexStores(cache_dir, memory_budget)  # complete indexes on disk (card/store_cache.py)
+        self.cache_dir = self._stores.cache_dir
         self.tokens = check_tokens(self.adapter, tokens, check_count("seq_len", seq_len))
         self.saes: dict[str, SparseAutoencoder] = {}
         for name, obj in check_mapping("saes", saes).items():
@@ -111,13 +113,26 @@ class Workspace:
                 raise KeyError(f"sae_b has {name!r}, which is not one of the SAEs {sorted(self.saes)}")
             self.sae_b[name] = self._check_sae(f"{name} (encoder B)", obj)
         self._neurons: dict[str, SparseAutoencoder] = {}
-        self._indexes: dict[str, ActivationIndex] = {}
+        self._indexes: dict[str, CardIndex] = {}
         self._neuron_sums: dict[str, NeuronCorrelationSums | None] = {}
         self._final_resid: Tensor | None = None
         # Before the complete index: the kept SAE inputs and the blocks encoded so far (card/quick_cards.py).
         self._capture: Capture | None = None
         self._staged: dict[str, StagedSource] = {}
         self._final_rows: FinalRows | None = None
+
+    @classmethod
+    def open(cls, store_dir: str | Path, model: Any, saes: Mapping[str, Any] | None = None,
+             sae_b: Mapping[str, Any] | None = None, verify: bool = True, **options: Any) -> Workspace:  # fmt: skip
+        """The Workspace of the store at ``store_dir`` (``fc.build_index``'s, a ``cache_dir``'s): its tokens and
+        SAEs (the folders it records, unless given), the index read lazily. ``verify``: recompute its content
+        key from the model, SAEs and tokens, and refuse a mismatch naming what differs."""
+        opened = open_for_workspace(store_dir, saes, sae_b)
+        ws = cls(model, opened.saes, opened.tokens, opened.sae_b, exclude_bos=opened.exclude_bos, **options)
+        if verify:
+            verify_store(opened.store, ws.model, ws._group(next(iter(ws.saes))), ws.tokens)
+        ws._stores.pinned = opened.store
+        return ws
 
     # -- validation ----------------------------------------------------------------------
     def _check_sae(self, name: str, obj: Any) -> SparseAutoencoder:
@@ -164,7 +179,7 @@ class Workspace:
 
     # -- the index -----------------------------------------------------------------------
     @_serialised
-    def index(self, name: str) -> ActivationIndex:
+    def index(self, name: str) -> CardIndex:
         """The activation index of one source, building it (for all SAEs at once) if needed.
 
         One pass indexes every SAE not indexed yet and its encoder B (as ``"name::B"``); a
@@ -180,7 +195,10 @@ class Workspace:
                 self._complete_staged(n)
             rest = {n: s for n, s in todo.items() if n not in self._indexes}
             if rest:
-                result = self._pass(rest, keep_final_resid=self._final_resid is None)
+                opts = self._pass_options()  # the indexes from a store where there is one, else one pass
+                result = self._stores.pass_result(self.adapter, rest, self.tokens, **opts) or index_pass(
+                    self.adapter, rest, self.tokens, keep_final_resid=self._final_resid is None, **opts
+                )
                 if result.final_resid is not None:
                     self._final_resid = result.final_resid
                 self._neuron_sums.update(result.neuron_sums)
@@ -215,11 +233,11 @@ class Workspace:
 
     def _stage(self, name: str) -> StagedSource | None:
         """The staged source ``name`` (capturing its inputs if needed), or None where it cannot
-        be staged: a TopK SAE, inputs over :data:`CAPTURE_BUDGET`, or an on-disk index cache
-        (whose complete index is what gets saved and reopened)."""
+        be staged: a TopK SAE, inputs over :data:`CAPTURE_BUDGET`, or a store (whose complete
+        index is what gets built and reopened)."""
         if name in self._staged:
             return self._staged[name]
-        if self.cache_dir is not None:
+        if self._stores.active:
             return None
         todo = {n: s for n, s in self._group(name).items() if n not in self._staged}
         if not all(s.columnwise for s in todo.values()):
@@ -247,26 +265,6 @@ class Workspace:
 
     def _pass_options(self) -> dict[str, Any]:
         return {"exclude_bos": self.exclude_bos, "batch_size": self.batch_size, "progress": self.progress}
-
-    def _pass(self, todo: dict[str, SparseAutoencoder], keep_final_resid: bool) -> PassResult:
-        """One streamed pass, or its result from ``cache_dir`` when the same pass ran before."""
-        path = None
-        if self.cache_dir is not None:
-            from .card.index_cache import open_pass, pass_key
-
-            key = pass_key(
-                self.model, todo, self.tokens, exclude_bos=self.exclude_bos, keep_final_resid=keep_final_resid
-            )
-            path = self.cache_dir / f"index-{key}.pt"
-            cached = open_pass(path, self.adapter.device, todo)  # None (and a warning) if unreadable
-            if cached is not None:
-                return cached
-        result = index_pass(self.adapter, todo, self.tokens, keep_final_resid=keep_final_resid, **self._pass_options())
-        if path is not None:
-            from .card.index_cache import keep_pass
-
-            keep_pass(path, result)  # a warning, and the index in memory, where it cannot be written
-        return result
 
     def card_state(self, name: str, feature: int, complete: bool = True) -> FeatureCardState:
         """The data of one card (what the widget's ``state`` holds).

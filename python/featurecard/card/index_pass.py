@@ -25,7 +25,7 @@ from ..core.dataset import FINAL_RESID_BUDGET, dataset_batches
 from ..core.model import ModelAdapter, flatten_hook_activation
 from ..core.sae import SparseAutoencoder
 from .correlation import NeuronCorrelationSums
-from .index import ActivationIndex, IndexBuilder
+from .index import CardIndex, IndexBuilder
 
 # Streamed neuron-correlation sums cost d_sae x d_in float64s; above this we skip that table.
 NEURON_SUMS_BUDGET = 512 * 2**20
@@ -35,7 +35,7 @@ NEURON_SUMS_BUDGET = 512 * 2**20
 class PassResult:
     """What one streamed pass leaves behind for the cards."""
 
-    indexes: dict[str, ActivationIndex]
+    indexes: dict[str, CardIndex]
     neuron_sums: dict[str, NeuronCorrelationSums | None]
     final_resid: Tensor | None  # [batch, pos, d_model], or None when over budget
 
@@ -91,7 +91,7 @@ def build_indexes(
     exclude_bos: bool = True,
     batch_size: int = 32,
     progress: bool = True,
-) -> dict[str, ActivationIndex]:
+) -> dict[str, CardIndex]:
     """Only the activation indexes of :func:`index_pass`."""
     return index_pass(
         adapter,

@@ -168,6 +168,7 @@ class StoredIndex:
     entry: dict[str, Any]
     n_tokens: int
     seq_len: int
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where read tensors go
     _maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -188,8 +189,8 @@ class StoredIndex:
         if not 0 <= unit < self.n_units:
             raise IndexError(f"unit {unit} is out of range: this index has units 0..{self.n_units - 1}")
         lo, hi = (int(x) for x in self._map("indptr")[unit : unit + 2])
-        pos = self._map("positions")[lo:hi].astype(np.int64)
-        return torch.from_numpy(pos), torch.from_numpy(np.array(self._map("values")[lo:hi]))
+        pos = torch.from_numpy(self._map("positions")[lo:hi].astype(np.int64))
+        return pos.to(self.device), torch.from_numpy(np.array(self._map("values")[lo:hi])).to(self.device)
 
     def at_positions(
         self, positions: Int[Tensor, " k"]
@@ -206,7 +207,7 @@ class StoredIndex:
         return torch.from_numpy(which).to(dev), torch.from_numpy(units).to(dev), torch.from_numpy(values).to(dev)
 
     def _stat(self, name: str) -> Tensor:
-        return torch.from_numpy(np.array(self._map(name)))
+        return torch.from_numpy(np.array(self._map(name))).to(self.device)
 
     @cached_property
     def max_act(self) -> Float[Tensor, " n_units"]:
@@ -259,25 +260,35 @@ class Store:
         entry: dict[str, Any] = self.manifest["sources"][source]
         return entry
 
-    def index(self, source: str) -> StoredIndex:
-        if source not in self._indexes:
-            self._indexes[source] = StoredIndex(self.root, self._entry(source), self.n_tokens, self.seq_len)
+    def index(self, source: str, device: torch.device | str = "cpu") -> StoredIndex:
+        """Source ``source``'s index; what it reads goes to ``device``."""
+        dev = torch.device(device)
+        if source not in self._indexes or self._indexes[source].device != dev:
+            self._indexes[source] = StoredIndex(self.root, self._entry(source), self.n_tokens, self.seq_len, dev)
         return self._indexes[source]
+
+    def check(self) -> None:
+        """Map every array from its header (no data is read): ValueError naming a file that is
+        missing, truncated or not what the manifest says."""
+        entries = [a for s in self.manifest["sources"].values() for a in s["arrays"].values()]
+        for entry in [*entries, *([self.manifest["tokens"]] if self.manifest.get("tokens") else [])]:
+            map_array(self.root, entry)
 
     def tokens(self) -> np.ndarray:
         """The token ids [n_rows, seq_len], memory-mapped read-only (copy rows before torch)."""
         return map_array(self.root, self.manifest["tokens"])
 
-    def neuron_sums(self, source: str) -> NeuronCorrelationSums | None:
-        """The streamed neuron-correlation sums (``s_fx`` mapped copy-on-write), or None."""
+    def neuron_sums(self, source: str, device: torch.device | str = "cpu") -> NeuronCorrelationSums | None:
+        """The streamed neuron-correlation sums (on the CPU: ``s_fx`` mapped copy-on-write), or None."""
         entry = self._entry(source)
         if entry.get("neuron_n") is None:
             return None
         arrays = {n: map_array(self.root, entry["arrays"][n], mode="c") for n in SUMS_ARRAYS}
         s = NeuronCorrelationSums(0, 0)
         s.n = int(entry["neuron_n"])
+        on_cpu = torch.device(device).type == "cpu"
         for n, a in arrays.items():
-            setattr(s, n, torch.from_numpy(a if n == "s_fx" else np.array(a)))
+            setattr(s, n, torch.from_numpy(a if n == "s_fx" and on_cpu else np.array(a)).to(device))
         return s
 
 

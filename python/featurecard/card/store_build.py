@@ -77,6 +77,7 @@ class StoreSpec:
     chunk_rows: int
     sources: Mapping[str, SourceSpec]
     settings: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    about: Mapping[str, Any] = field(default_factory=dict)  # the manifest's "about" (not compared)
 
     def chunks(self) -> list[tuple[int, int]]:
         return [(r, min(r + self.chunk_rows, self.n_rows)) for r in range(0, self.n_rows, self.chunk_rows)]
@@ -182,6 +183,7 @@ class StoreWriter:
             "kind": KIND, "format": FORMAT, "state": "building", "key": self.spec.key,
             "n_rows": self.spec.n_rows, "seq_len": self.spec.seq_len, "sources": {}, "tokens": None,
             "build": {"spec": layout, "memory_budget": self.budget, "versions": _versions()},
+            "about": dict(self.spec.about),
         })  # fmt: skip
 
     def _write_tokens(self, tokens: Any) -> None:
@@ -270,6 +272,14 @@ class StoreWriter:
         out.parent.mkdir(parents=True, exist_ok=True)
         replace_atomically(out, lambda tmp: tmp.write_text(json.dumps(rec)))
         self._held, self._sums = [], {}
+
+    def commit_after_interrupt(self) -> None:
+        """:meth:`commit`, unless an interrupt landed in one after its record was written (the
+        held chunks are recorded already: they are dropped, never committed twice)."""
+        done = {tuple(c["rows"]) for rec in commits(self.root) for c in rec["chunks"]}
+        if self._held and all((h.row0, h.row1) in done for h in self._held):
+            self._held, self._sums = [], {}
+        self.commit()
 
     def finish(self) -> None:
         """Commit what is held, then :func:`~featurecard.card.store_merge.finish_store`."""
