@@ -210,3 +210,54 @@ def test_load_tokens_keeps_integer_ids_exactly(tmp_path: Path) -> None:
         assert t.dtype == torch.int64 and t.tolist() == small.tolist()
     torch.save(torch.from_numpy(ids).to(torch.int32), tmp_path / "t.pt")
     assert load_tokens(tmp_path / "t.pt").tolist() == ids.tolist()
+
+
+def _index(folder: Path, sae: Path, tokens: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    args = ["index", "--model", str(folder), "--sae", str(sae), "--tokens", str(tokens), "--out", str(out)]
+    return subprocess.run([*CLI, *args, *extra], capture_output=True, text=True, timeout=300)
+
+
+def test_index_command_builds_a_store_that_workspace_open_reads(hf_folder: tuple[Path, Any], tmp_path: Path) -> None:
+    from featurecard.card.index_pass import index_pass
+    from featurecard.cli import load_model_folder
+    from featurecard.core.model import ModelAdapter
+    from featurecard.workspace import Workspace
+
+    folder, hf = hf_folder
+    sae = as_sae({**tiny.random_sae_weights(128, 64, seed=5), "hook_name": "blocks.0.mlp.hook_post"})
+    save_saelens_folder(sae, tmp_path / "sae")
+    g = torch.Generator().manual_seed(1)
+    toks = torch.randint(1, hf.config.vocab_size, (12, 20), generator=g)
+    np.save(tmp_path / "tokens.npy", toks.numpy().astype(np.int32))
+    r = _index(folder, tmp_path / "sae", tmp_path / "tokens.npy", tmp_path / "store", "--memory-budget", "250KB",
+               "--quiet", "--batch-size", "2")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "wrote the activation store" in r.stdout
+    model = load_model_folder(folder)
+    ws = Workspace.open(tmp_path / "store", model, progress=False)  # the SAE from the folder the store records
+    assert torch.equal(ws.tokens, toks)
+    want = index_pass(ModelAdapter(model), {"sae": sae}, toks, progress=False).indexes["sae"]
+    got = ws.index("sae")
+    assert got.n_tokens == want.n_tokens and torch.equal(got.max_act, want.max_act)
+    for u in range(64):
+        (gp, gv), (wp, wv) = got.column(u), want.column(u)
+        assert torch.equal(gp, wp.long()) and torch.equal(gv, wv), u
+
+
+@pytest.mark.parametrize(
+    ("extra", "tokens", "match"),
+    [
+        (["--memory-budget", "lots"], np.ones((2, 8), dtype=np.int64), "memory_budget 'lots' is not understood"),
+        ([], np.ones((2, 8), dtype=np.float32), "integer token ids"),
+        ([], np.ones(8, dtype=np.int64), r"shape \[n_rows, seq_len\]"),
+    ],
+)
+def test_index_command_reports_bad_input(
+    hf_folder: tuple[Path, Any], tmp_path: Path, extra: list[str], tokens: np.ndarray, match: str
+) -> None:
+    folder, _ = hf_folder
+    np.save(tmp_path / "t.npy", tokens)
+    r = _index(folder, tmp_path / "no-sae", tmp_path / "t.npy", tmp_path / "store", *extra)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("featurecard: error:") and re.search(match, lines[0]), r.stderr
