@@ -4,7 +4,10 @@ Layout (``<store>/``)::
 
     manifest.json       kind, format, state ("building" | "complete"), the content key
                         (card.index_cache.pass_key), n_rows, seq_len, n_tokens, the tokens' and
-                        every source's arrays (file, dtype, shape), how it was built
+                        every source's arrays (file, dtype, shape), how it was built, and
+                        "about" (card.store_pass): exclude_bos, the digests behind the key
+                        (model, each source, tokens, settings) and each source's hook, sizes
+                        and SAELens folder, which Workspace.open reads and verifies
     tokens.npy          [n_rows, seq_len] token ids, as given
     sources/<i>/        one folder per source (its name is in the manifest, not the path):
       indptr.npy        int64 [n_units + 1]: unit f's nonzeros are [indptr[f], indptr[f+1])
