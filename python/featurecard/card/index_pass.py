@@ -1,6 +1,6 @@
 """The index pass: one streamed pass over the dataset, then cards as slices of the index.
 
-``build_indexes`` runs the model once over the token dataset in batches, with a progress bar
+``index_pass`` runs the model once over the token dataset in batches, with a progress bar
 (:func:`~featurecard.core.dataset.dataset_batches`), captures every hook the sources read,
 encodes each source (an SAE, or a hook's neurons via the identity "SAE") and feeds the
 activations to one :class:`~featurecard.card.index.IndexBuilder` per source. Peers re-run
@@ -81,24 +81,3 @@ def index_pass(
             if s is not None:
                 s.add_nonzeros(rows, units, values, x.flatten(0, 1), b.keep.flatten())
     return PassResult({name: b.finish() for name, b in builders.items()}, sums, final)
-
-
-def build_indexes(
-    adapter: ModelAdapter,
-    sources: Mapping[str, SparseAutoencoder],
-    tokens: Int[Tensor, "batch pos"],
-    *,
-    exclude_bos: bool = True,
-    batch_size: int = 32,
-    progress: bool = True,
-) -> dict[str, CardIndex]:
-    """Only the activation indexes of :func:`index_pass`."""
-    return index_pass(
-        adapter,
-        sources,
-        tokens,
-        exclude_bos=exclude_bos,
-        batch_size=batch_size,
-        progress=progress,
-        keep_final_resid=False,
-    ).indexes

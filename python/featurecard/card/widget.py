@@ -31,7 +31,7 @@ bundle_files()  # a clear ImportError, before anywidget's FileNotFoundError, if 
 
 if TYPE_CHECKING:
     from ..core.schema import FeatureCardState, SearchResult
-    from .index import ActivationIndex
+    from .index import CardIndex
 
 
 class CardSource(CardWorkspace, Protocol):
@@ -39,7 +39,7 @@ class CardSource(CardWorkspace, Protocol):
 
     def card_states(self, name: str, features: Sequence[int], complete: bool = True) -> list[FeatureCardState]: ...
     def search(self, name: str, text: str, k: int = 10) -> SearchResult: ...
-    def index(self, name: str) -> ActivationIndex: ...
+    def index(self, name: str) -> CardIndex: ...
 
 
 class FeatureCard(View):

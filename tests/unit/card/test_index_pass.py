@@ -8,7 +8,7 @@ import torch
 
 import tiny
 from featurecard.card.correlation import dense_column
-from featurecard.card.index_pass import build_indexes
+from featurecard.card.index_pass import index_pass
 from featurecard.card.windows import Window, logit_table, top_windows
 from featurecard.core.codecs import decode_array
 from featurecard.core.model import ModelAdapter
@@ -28,7 +28,7 @@ def dense_acts(model: Any, sae: Any, tokens: torch.Tensor, bos: int) -> torch.Te
 def test_index_equals_dense_encoding(model: Any, tokens: torch.Tensor) -> None:
     sae = as_sae({**tiny.random_sae_weights(64, 96), "hook_name": HOOK})
     adapter = ModelAdapter(model)
-    idx = build_indexes(adapter, {"s": sae}, tokens, batch_size=3, progress=False)["s"]
+    idx = index_pass(adapter, {"s": sae}, tokens, batch_size=3, progress=False, keep_final_resid=False).indexes["s"]
     dense = dense_acts(model, sae, tokens, adapter.bos_token_id or 0).reshape(-1, 96)
     rebuilt = torch.zeros_like(dense)
     for f in range(96):
