@@ -3,6 +3,7 @@
 featurecard demo [--feature N] [--out featurecard-demo.html]
 featurecard card --model DIR --sae DIR --tokens FILE --feature N --out FILE
 featurecard index --model DIR --sae DIR --tokens FILE --out STORE [--memory-budget 4GB] [--device cpu|cuda]
+                  [--workers N] [--ray auto|ADDRESS]
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ def _index_parser(sub: Any) -> None:
     i.add_argument("--memory-budget", default=None, help="the build's working set: bytes or e.g. 4GB (default 1GiB)")
     i.add_argument("--device", default=None, help="where the pass runs: cpu, cuda, cuda:1 (default: the model's)")
     i.add_argument("--batch-size", type=int, default=32, help="rows per forward pass (default 32)")
+    i.add_argument("--workers", type=int, default=None,
+                   help="Ray tasks building shards of the dataset at once (needs featurecard[ray]; default: "
+                   "in this process, or with --ray one per GPU of the cluster, or per core on the CPU)")  # fmt: skip
+    i.add_argument("--ray", default=None, metavar="auto|ADDRESS",
+                   help="build on Ray: auto (this machine's cluster from `ray start`, else a local one) or a "
+                   "cluster's address; the store's folder must be one every worker can write")  # fmt: skip
     i.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -170,8 +177,15 @@ def _export(model: Any, sae: Any, tokens: Any, feature: int | None, out: str, qu
 def _index(args: argparse.Namespace) -> int:
     from .card.store import parse_memory_budget
     from .card.store_pass import build_index, open_tokens
+    from .card.store_ray import check_workers, import_ray
 
     budget = parse_memory_budget(args.memory_budget)  # a bad budget or token file fails before the model loads
+    if check_workers(args.workers, args.ray):
+        try:
+            import_ray()
+        except ImportError as e:  # the extra that --workers and --ray need, named
+            print(f"featurecard: error: {e}", file=sys.stderr)
+            return 2
     path = Path(args.tokens).expanduser()
     tokens = open_tokens(path) if path.suffix == ".npy" else load_tokens(path)
     model = load_model_folder(args.model)
@@ -181,7 +195,8 @@ def _index(args: argparse.Namespace) -> int:
 
         tokens = tokenize(ModelAdapter(model), tokens, 128)
     out = build_index(model, {"sae": args.sae}, tokens, args.out, device=args.device, memory_budget=budget,
-                      batch_size=args.batch_size, progress=not args.quiet)  # fmt: skip
+                      batch_size=args.batch_size, progress=not args.quiet, workers=args.workers,
+                      ray=args.ray)  # fmt: skip
     print(f"featurecard: wrote the activation store {out.resolve()} (open it with fc.Workspace.open)")
     return 0
 

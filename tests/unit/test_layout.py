@@ -67,6 +67,8 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("core.saelens_folder", "safetensors.torch"): "safetensors loads only when a folder is read",
     ("cli", "card.store"): _LIGHT_CLI,
     ("cli", "card.store_pass"): _LIGHT_CLI,
+    ("cli", "card.store_ray"): _LIGHT_CLI,
+    ("card.store_ray", "ray"): "Ray is the optional extra featurecard[ray], loaded only by a build with workers",
     ("cli", "core.inputs"): _LIGHT_CLI,
     ("cli", "core.model"): _LIGHT_CLI,
     ("cli", "embedded"): _LIGHT_CLI,

@@ -29,23 +29,25 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..core.dataset import TokenRows, dataset_batches
+from ..core.dataset import TokenRows
 from ..core.inputs import check_finite, check_mapping
-from ..core.model import ModelAdapter, flatten_hook_activation
+from ..core.model import ModelAdapter
 from ..core.sae import SAEError, SparseAutoencoder
 from ..core.sae_input import as_sae
-from .correlation import NeuronCorrelationSums
-from .index import kept_nonzeros
 from .index_cache import content_digests, key_of
-from .index_pass import NEURON_SUMS_BUDGET
 from .store import LOCK, MANIFEST, Store, parse_memory_budget, read_manifest, store_lock
-from .store_build import Chunk, Nonzeros, SourceSpec, StoreSpec, StoreWriter
+from .store_build import Chunk, SourceSpec, StoreSpec, StoreWriter
+from .store_chunk import chunk_pass as chunk_pass  # re-exported: card.store_cache builds with it
+from .store_chunk import sums_fit
+from .store_ray import RayCluster, ShardJob, check_workers, import_ray
 
 B_SUFFIX = "::B"  # source name of an SAE's encoder B: "mlp0::B"
 # A chunk's share of the budget per token (its nonzeros while the pass holds them, ~12 bytes
 # each, at up to a few hundred per token); a chunk is also the unit a resumed build redoes.
 CHUNK_BYTES_PER_TOKEN = 4096
 Compute = Callable[[int, int, Any], Chunk]  # (row0, row1, progress bar) -> the chunk
+# (the coordinator's writer, the chunks to compute, progress bar): computes and commits them
+RunTodo = Callable[[StoreWriter, list[tuple[int, int]], Any], None]
 
 
 def open_tokens(tokens: Any) -> TokenRows:
@@ -71,57 +73,6 @@ def open_tokens(tokens: Any) -> TokenRows:
         raise ValueError(f"tokens must have shape [n_rows, seq_len] with both >= 1; got {tuple(tokens.shape)}")
     rows: TokenRows = tokens
     return rows
-
-
-def _check_rows(adapter: ModelAdapter, part: TokenRows, row0: int) -> None:
-    lo, hi = int(part.min()), int(part.max())
-    if lo < 0 or hi >= adapter.d_vocab:
-        raise ValueError(
-            f"token ids of rows {row0}..{row0 + part.shape[0] - 1} span [{lo}, {hi}]; "
-            f"the vocabulary accepts [0, {adapter.d_vocab - 1}]"
-        )
-
-
-def _sums_fit(sae: SparseAutoencoder) -> bool:
-    return sae.d_sae * sae.d_in * 8 <= NEURON_SUMS_BUDGET
-
-
-@torch.no_grad()
-def chunk_pass(
-    adapter: ModelAdapter,
-    sources: Mapping[str, SparseAutoencoder],
-    tokens: TokenRows,
-    rows: tuple[int, int],
-    *,
-    exclude_bos: bool = True,
-    batch_size: int = 32,
-    bar: Any = None,
-) -> Chunk:
-    """One chunk's nonzeros (flat positions within the chunk) and neuron sums per source."""
-    row0, row1 = rows
-    _check_rows(adapter, tokens[row0:row1], row0)
-    seq_len = int(tokens.shape[1])
-    found: dict[str, list[tuple[torch.Tensor, ...]]] = {name: [] for name in sources}
-    sums = {n: NeuronCorrelationSums(s.d_sae, s.d_in, device=adapter.device) if _sums_fit(s) else None
-            for n, s in sources.items()}  # fmt: skip
-    n_tokens = 0
-    hooks = sorted({s.hook_name for s in sources.values()})
-    for b in dataset_batches(adapter, tokens, hooks, exclude_bos=exclude_bos, batch_size=batch_size,
-                             progress=False, rows=rows):  # fmt: skip
-        n_tokens += int(b.keep.sum())
-        for name, sae in sources.items():
-            x = flatten_hook_activation(b.acts[sae.hook_name], sae.d_in, sae.hook_name)
-            t, u, v = kept_nonzeros(sae.encode(x), b.keep)
-            s = sums[name]
-            if s is not None:
-                s.add_nonzeros(t, u, v, x.flatten(0, 1), b.keep.flatten())
-            pos = t + (b.row0 - row0) * seq_len
-            found[name].append((pos.to(torch.int32).cpu(), u.to(torch.int32).cpu(), v.cpu()))
-        if bar is not None:
-            bar.update(b.tokens.numel())
-    parts = {n: Nonzeros(*(torch.cat([p[i] for p in f]) if f else torch.zeros(0) for i in range(3)))
-             for n, f in found.items()}  # fmt: skip
-    return Chunk(parts, n_tokens, sums)
 
 
 def chunk_rows_for(budget: int, seq_len: int, batch_size: int) -> int:
@@ -170,19 +121,37 @@ def _existing(root: Path, spec: StoreSpec, rebuild: bool) -> Store | int | None:
         return None
 
 
+def in_process(compute: Compute) -> RunTodo:
+    """The build's chunks computed here, one after another, into the coordinator's writer."""
+
+    def run(w: StoreWriter, todo: list[tuple[int, int]], bar: Any) -> None:
+        for row0, row1 in todo:
+            c = compute(row0, row1, bar)
+            w.add(row0, c.parts, c.n_tokens, c.sums)
+
+    return run
+
+
 def build_store(
     root: Path,
     spec: StoreSpec,
-    compute: Compute,
+    compute: Compute | None,
     *,
     tokens: TokenRows,
     memory_budget: int | str | None = None,
     progress: bool = True,
     rebuild_unreadable: bool = False,
+    run: RunTodo | None = None,
 ) -> Store:
     """The complete store at ``root``: opened if built (checked from its arrays' headers),
     else built (resumed) under its exclusive lock. ``spec.chunk_rows`` gives way to that of a
-    build under way there. ``rebuild_unreadable``: an unreadable store is rebuilt with a warning."""
+    build under way there. ``rebuild_unreadable``: an unreadable store is rebuilt with a warning.
+    The chunks not committed yet are computed by ``run`` (e.g. Ray workers, card.store_ray) or,
+    without it, here by ``compute``; the manifest and the tokens are written before, the merge after."""
+    if run is None:
+        if compute is None:
+            raise TypeError("build_store needs compute (in-process) or run (e.g. Ray workers)")
+        run = in_process(compute)
     with store_lock(root, exclusive=True):
         found = _existing(root, spec, rebuild_unreadable)
         if isinstance(found, Store):
@@ -202,9 +171,7 @@ def build_store(
         bar = tqdm(total=total, initial=total - left, unit="tok", unit_scale=True, disable=not progress,
                    desc=f"featurecard: indexing {', '.join(spec.sources)} into {root.name}")  # fmt: skip
         try:
-            for row0, row1 in todo:
-                c = compute(row0, row1, bar)
-                w.add(row0, c.parts, c.n_tokens, c.sums)
+            run(w, todo, bar)
         except KeyboardInterrupt:
             w.commit_after_interrupt()  # what it holds is kept: a rerun redoes only the rest
             raise
@@ -228,7 +195,7 @@ def store_spec(
     digests = content_digests(model, sources, tokens, exclude_bos=exclude_bos)
     about_sources = {n: {"hook_name": s.hook_name, "d_sae": s.d_sae, "d_in": s.d_in,
                          "path": (origins or {}).get(n)} for n, s in sources.items()}  # fmt: skip
-    specs = {n: SourceSpec(s.d_sae, s.d_in if _sums_fit(s) else None) for n, s in sources.items()}
+    specs = {n: SourceSpec(s.d_sae, s.d_in if sums_fit(s) else None) for n, s in sources.items()}
     n_rows, seq_len = (int(n) for n in tokens.shape)
     about = {"exclude_bos": exclude_bos, "digests": digests, "sources": about_sources}
     return StoreSpec(key_of(digests), n_rows, seq_len, chunk_rows, specs, {"exclude_bos": exclude_bos}, about)
@@ -257,6 +224,15 @@ def _sources(
     return sources, origins
 
 
+def _out_folder(out: str | Path) -> Path:
+    root = Path(out).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"out {root} is a file; give a folder for the store")
+    if root.is_dir() and not (root / MANIFEST).is_file() and any(p.name != LOCK for p in root.iterdir()):
+        raise ValueError(f"out {root} is a folder that holds no featurecard store; give a new or empty folder")
+    return root
+
+
 def build_index(
     model: Any,
     saes: Mapping[str, Any],
@@ -264,6 +240,8 @@ def build_index(
     out: str | Path,
     *,
     sae_b: Mapping[str, Any] | None = None,
+    workers: int | None = None,
+    ray: str | None = None,
     device: torch.device | str | None = None,
     memory_budget: int | str | None = None,
     exclude_bos: bool = True,
@@ -278,9 +256,18 @@ def build_index(
     is moved there). ``memory_budget``: bytes or a string like ``"4GB"`` for the build's own
     working set (held runs, merge buffers), not the model's weights; default 1 GiB. A progress
     bar shows tokens/s and the time left; an interrupted build resumes from its finished chunks
-    when called again with the same inputs. Builds on one process (workers on Ray come later).
+    when called again with the same inputs.
+
+    ``workers`` (> 1) or ``ray`` (``"auto"`` or a cluster's address) build on Ray (the extra
+    ``featurecard[ray]``; an ImportError naming it without): the chunks run as shards, one Ray
+    task per worker (one GPU each on CUDA; default: the cluster's GPUs, or its cores on the CPU),
+    each within its own ``memory_budget``; see card.store_ray. Without them the build runs here.
     """
-    if device is not None:
+    root = _out_folder(out)
+    on_ray = check_workers(workers, ray)
+    if on_ray:
+        import_ray()  # without Ray: fails here, before any slow work
+    elif device is not None:
         model = model.to(device)
     adapter = ModelAdapter(model)
     rows = open_tokens(tokens)
@@ -290,15 +277,17 @@ def build_index(
     budget = parse_memory_budget(memory_budget)
     chunk_rows = chunk_rows_for(budget, int(rows.shape[1]), batch_size)
     spec = store_spec(model, sources, rows, exclude_bos=exclude_bos, chunk_rows=chunk_rows, origins=origins)
+    if on_ray:  # the model stays where it is here; the workers move their copies to `device`
+        cluster = RayCluster(ray, workers, torch.device(device) if device is not None else adapter.device)
+        job = ShardJob(str(root), spec, str(cluster.device), exclude_bos, batch_size, budget)
+        with cluster.session():
+            run = cluster.run(model, sources, job)
+            build_store(root, spec, None, run=run, tokens=rows, memory_budget=budget, progress=progress)
+        return root
 
     def compute(row0: int, row1: int, bar: Any) -> Chunk:
         return chunk_pass(adapter, sources, rows, (row0, row1), exclude_bos=exclude_bos, batch_size=batch_size,
                           bar=bar)  # fmt: skip
 
-    root = Path(out).expanduser()
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"out {root} is a file; give a folder for the store")
-    if root.is_dir() and not (root / MANIFEST).is_file() and any(p.name != LOCK for p in root.iterdir()):
-        raise ValueError(f"out {root} is a folder that holds no featurecard store; give a new or empty folder")
     build_store(root, spec, compute, tokens=rows, memory_budget=budget, progress=progress)
     return root

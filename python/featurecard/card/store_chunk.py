@@ -1,0 +1,76 @@
+"""One chunk of a store's build: the model's pass over the chunk's rows, its nonzeros and sums.
+
+:func:`chunk_pass` runs :func:`~featurecard.core.dataset.dataset_batches` over one chunk's rows
+with every source's hook, encodes each source, keeps its nonzeros at counted positions exactly
+as :meth:`~featurecard.card.index.IndexBuilder.add` does
+(:func:`~featurecard.card.index.kept_nonzeros`) and the chunk's
+:class:`~featurecard.card.correlation.NeuronCorrelationSums`. The same function runs in-process
+(:mod:`featurecard.card.store_pass`) and on Ray workers (:mod:`featurecard.card.store_ray`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from ..core.dataset import TokenRows, dataset_batches
+from ..core.model import ModelAdapter, flatten_hook_activation
+from ..core.sae import SparseAutoencoder
+from .correlation import NeuronCorrelationSums
+from .index import kept_nonzeros
+from .index_pass import NEURON_SUMS_BUDGET
+from .store_build import Chunk, Nonzeros
+
+
+def check_rows(adapter: ModelAdapter, part: TokenRows, row0: int) -> None:
+    lo, hi = int(part.min()), int(part.max())
+    if lo < 0 or hi >= adapter.d_vocab:
+        raise ValueError(
+            f"token ids of rows {row0}..{row0 + part.shape[0] - 1} span [{lo}, {hi}]; "
+            f"the vocabulary accepts [0, {adapter.d_vocab - 1}]"
+        )
+
+
+def sums_fit(sae: SparseAutoencoder) -> bool:
+    """Whether the neuron-correlation sums of ``sae`` fit NEURON_SUMS_BUDGET (else none are kept)."""
+    return sae.d_sae * sae.d_in * 8 <= NEURON_SUMS_BUDGET
+
+
+@torch.no_grad()
+def chunk_pass(
+    adapter: ModelAdapter,
+    sources: Mapping[str, SparseAutoencoder],
+    tokens: TokenRows,
+    rows: tuple[int, int],
+    *,
+    exclude_bos: bool = True,
+    batch_size: int = 32,
+    bar: Any = None,
+) -> Chunk:
+    """One chunk's nonzeros (flat positions within the chunk) and neuron sums per source."""
+    row0, row1 = rows
+    check_rows(adapter, tokens[row0:row1], row0)
+    seq_len = int(tokens.shape[1])
+    found: dict[str, list[tuple[torch.Tensor, ...]]] = {name: [] for name in sources}
+    sums = {n: NeuronCorrelationSums(s.d_sae, s.d_in, device=adapter.device) if sums_fit(s) else None
+            for n, s in sources.items()}  # fmt: skip
+    n_tokens = 0
+    hooks = sorted({s.hook_name for s in sources.values()})
+    for b in dataset_batches(adapter, tokens, hooks, exclude_bos=exclude_bos, batch_size=batch_size,
+                             progress=False, rows=rows):  # fmt: skip
+        n_tokens += int(b.keep.sum())
+        for name, sae in sources.items():
+            x = flatten_hook_activation(b.acts[sae.hook_name], sae.d_in, sae.hook_name)
+            t, u, v = kept_nonzeros(sae.encode(x), b.keep)
+            s = sums[name]
+            if s is not None:
+                s.add_nonzeros(t, u, v, x.flatten(0, 1), b.keep.flatten())
+            pos = t + (b.row0 - row0) * seq_len
+            found[name].append((pos.to(torch.int32).cpu(), u.to(torch.int32).cpu(), v.cpu()))
+        if bar is not None:
+            bar.update(b.tokens.numel())
+    parts = {n: Nonzeros(*(torch.cat([p[i] for p in f]) if f else torch.zeros(0) for i in range(3)))
+             for n, f in found.items()}  # fmt: skip
+    return Chunk(parts, n_tokens, sums)
