@@ -14,45 +14,41 @@ construction, with errors that name the bad value and what is accepted:
 * ``sae_b``: optional ``{name: encoder}`` used by later cards (correlated latents of B);
 * ``batch_size``, ``seq_len``: ints >= 1 (:mod:`featurecard.core.inputs` holds the checks).
 
-The index is built lazily, in one pass for all SAEs, the first time a card needs it.
+The index is built lazily, in one pass for all SAEs, the first time a card needs it; first
+cards come before it (card/first_cards.py), and past the budget it is built in the background.
 
 **Faults.** State changes only when a step is done (an index is stored after its sums, kept
-rows are marked as they advance), so an interrupt (Ctrl-C) at any point leaves a Workspace whose
-next call gives what a fresh one gives. Calls that read or change the state hold the
-Workspace's lock (two threads' cards are made one after the other); forward calls on the model
-hold the model's own lock, one call at a time (:func:`~featurecard.core.model.forward_guard`).
+rows are marked as they advance; a background build's result is taken whole), so an interrupt
+(Ctrl-C) at any point leaves a Workspace whose next call gives what a fresh one gives. Calls
+that read or change the state hold the Workspace's lock; forward calls on the model hold the
+model's own lock, one call at a time (:func:`~featurecard.core.forward_guard.forward_guard`).
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from torch import Tensor
 
+from .card import first_cards
 from .card.assemble import CardOptions, card_states
 from .card.context import CardContext
 from .card.correlation import NeuronCorrelationSums
+from .card.first_cards import Builds, KeptColumns, QuickColumns, StreamedSource, kept_capture, stage_plan, sums_fit
 from .card.index import CardIndex
-from .card.index_pass import NEURON_SUMS_BUDGET, index_pass
-from .card.quick_cards import (
-    CAPTURE_BUDGET,
-    Capture,
-    FinalRows,
-    StagedSource,
-    capture_bytes,
-    capture_pass,
-    resid_to_keep,
-)
+from .card.index_pass import PassResult, index_pass
+from .card.quick_cards import Capture, FinalRows, StagedSource
 from .card.store_cache import IndexStores, open_for_workspace, verify_store
 from .card.store_pass import B_SUFFIX
-from .core.inputs import check_count, check_finite, check_mapping, check_tokens, unit_width
-from .core.model import HookNameError, ModelAdapter, flatten_hook_activation
-from .core.sae import SAEError, SparseAutoencoder, identity_sae
-from .core.sae_input import as_sae
+from .core.inputs import check_count, check_mapping, check_tokens
+from .core.model import ModelAdapter
+from .core.sae import SparseAutoencoder
+from .core.sources import check_sae, neuron_source
 from .core.view import register_workspace
 
 if TYPE_CHECKING:
@@ -79,21 +75,10 @@ def _serialised(method: Callable[_P, _R]) -> Callable[_P, _R]:
 class Workspace:
     """Model + named SAEs + token dataset + activation index; the factory of every view."""
 
-    def __init__(
-        self,
-        model: Any,
-        saes: Mapping[str, Any] | None = None,
-        tokens: Tensor | Sequence[str] | None = None,
-        sae_b: Mapping[str, Any] | None = None,
-        *,
-        exclude_bos: bool = True,
-        batch_size: int = 32,
-        seq_len: int = 128,
-        progress: bool = True,
-        card_options: CardOptions | None = None,
-        cache_dir: str | Path | None = None,
-        memory_budget: int | str | None = None,
-    ) -> None:
+    def __init__(self, model: Any, saes: Mapping[str, Any] | None = None, tokens: Tensor | Sequence[str] | None = None,
+                 sae_b: Mapping[str, Any] | None = None, *, exclude_bos: bool = True, batch_size: int = 32,
+                 seq_len: int = 128, progress: bool = True, card_options: CardOptions | None = None,
+                 cache_dir: str | Path | None = None, memory_budget: int | str | None = None) -> None:  # fmt: skip
         self.adapter = ModelAdapter(model)
         self.model = model
         self.exclude_bos = exclude_bos
@@ -101,17 +86,17 @@ class Workspace:
         self.progress = progress
         self.card_options = card_options or CardOptions()
         self._lock = threading.RLock()
-        self._stores = IndexStores(cache_dir, memory_budget)  # complete indexes on disk (card/store_cache.py)
+        self._stores = IndexStores(cache_dir, memory_budget, exclude_bos)  # indexes on disk (card/store_cache.py)
         self.cache_dir = self._stores.cache_dir
         self.tokens = check_tokens(self.adapter, tokens, check_count("seq_len", seq_len))
         self.saes: dict[str, SparseAutoencoder] = {}
         for name, obj in check_mapping("saes", saes).items():
-            self.saes[name] = self._check_sae(name, obj)
+            self.saes[name] = check_sae(self.adapter, self.tokens, name, obj)
         self.sae_b: dict[str, SparseAutoencoder] = {}
         for name, obj in check_mapping("sae_b", sae_b).items():
             if name not in self.saes:
                 raise KeyError(f"sae_b has {name!r}, which is not one of the SAEs {sorted(self.saes)}")
-            self.sae_b[name] = self._check_sae(f"{name} (encoder B)", obj)
+            self.sae_b[name] = check_sae(self.adapter, self.tokens, f"{name} (encoder B)", obj)
         self._neurons: dict[str, SparseAutoencoder] = {}
         self._indexes: dict[str, CardIndex] = {}
         self._neuron_sums: dict[str, NeuronCorrelationSums | None] = {}
@@ -120,6 +105,10 @@ class Workspace:
         self._capture: Capture | None = None
         self._staged: dict[str, StagedSource] = {}
         self._final_rows: FinalRows | None = None
+        self._streamed: dict[str, StreamedSource] = {}  # else streamed passes (card/first_cards.py)
+        self._builds = Builds()
+        first_cards.cancel_builds(model)  # a Workspace made again: the last one's builds stop
+        weakref.finalize(self, self._builds.cancel)
 
     @classmethod
     def open(cls, store_dir: str | Path, model: Any, saes: Mapping[str, Any] | None = None,
@@ -134,22 +123,6 @@ class Workspace:
         ws._stores.pinned = opened.store
         return ws
 
-    # -- validation ----------------------------------------------------------------------
-    def _check_sae(self, name: str, obj: Any) -> SparseAutoencoder:
-        try:
-            sae = as_sae(obj)
-        except SAEError as e:
-            raise SAEError(f"SAE {name!r}: {e}") from e
-        check_finite(name, sae)
-        self.adapter.validate_hook(sae.hook_name, what=f"the hook of SAE {name!r}")
-        probe = self.tokens[:1, : min(4, self.tokens.shape[1])]
-        act = self.adapter.capture(probe, [sae.hook_name])[sae.hook_name]
-        try:
-            flatten_hook_activation(act, sae.d_in, sae.hook_name)
-        except ValueError as e:
-            raise SAEError(f"SAE {name!r}: {e}") from e
-        return sae.to(device=self.adapter.device)
-
     @_serialised
     def source(self, name: str) -> SparseAutoencoder:
         """An SAE by name, or a hook's neurons (as an identity SAE) by hook name."""
@@ -159,14 +132,7 @@ class Workspace:
             return self.sae_b[name[: -len(B_SUFFIX)]]
         if name in self._neurons:
             return self._neurons[name]
-        try:
-            self.adapter.validate_hook(name)
-        except HookNameError as e:
-            raise KeyError(f"{name!r} is neither an SAE of this Workspace {sorted(self.saes)} nor a hook: {e}") from e
-        probe = self.tokens[:1, : min(4, self.tokens.shape[1])]
-        act = self.adapter.capture(probe, [name])[name]
-        d = unit_width(name, act, probe.shape[1])
-        self._neurons[name] = identity_sae(name, d, device=self.adapter.device, dtype=act.dtype)
+        self._neurons[name] = neuron_source(self.adapter, self.tokens, name, list(self.saes))
         return self._neurons[name]
 
     def check_feature(self, name: str, feature: object) -> int:
@@ -178,35 +144,58 @@ class Workspace:
         return feature
 
     # -- the index -----------------------------------------------------------------------
-    @_serialised
     def index(self, name: str) -> CardIndex:
         """The activation index of one source, building it (for all SAEs at once) if needed.
 
         One pass indexes every SAE not indexed yet and its encoder B (as ``"name::B"``); a
         hook's neurons are indexed on their first card. Sources staged for quick cards
         (:meth:`card_state` with ``complete=False``) complete from their kept inputs, without
-        a second forward pass.
+        a second forward pass; a build under way in the background is waited for (without the
+        Workspace's lock: cards of other threads go on meanwhile).
         """
+        self._builds.wait(name, self._lock)
+        return self._index(name)
+
+    @_serialised
+    def _index(self, name: str) -> CardIndex:
         if name.endswith(B_SUFFIX) and name[: -len(B_SUFFIX)] in self.sae_b:
-            self.index(name[: -len(B_SUFFIX)])  # encoder B is indexed in its SAE's pass
+            self._index(name[: -len(B_SUFFIX)])  # encoder B is indexed in its SAE's pass
+        self._collect()
         if name not in self._indexes:
             todo = self._group(name)
             for n in [n for n in todo if n in self._staged]:
                 self._complete_staged(n)
             rest = {n: s for n, s in todo.items() if n not in self._indexes}
             if rest:
-                opts = self._pass_options()  # the indexes from a store where there is one, else one pass
-                result = self._stores.pass_result(self.adapter, rest, self.tokens, **opts) or index_pass(
-                    self.adapter, rest, self.tokens, keep_final_resid=self._final_resid is None, **opts
-                )
-                if result.final_resid is not None:
-                    self._final_resid = result.final_resid
-                self._neuron_sums.update(result.neuron_sums)
-                self._indexes.update(result.indexes)  # last: an index stored means its pass is done
+                self._install(self._run_pass(rest, self._final_resid is None, self.adapter, self.progress))
         return self._indexes[name]
 
-    def is_complete(self, name: str) -> bool:
-        """Whether the complete index of source ``name`` exists (every card panel is ready)."""
+    def _run_pass(self, todo: dict[str, SparseAutoencoder], keep_final: bool, adapter: ModelAdapter,
+                  progress: bool) -> PassResult:  # fmt: skip
+        opts = {**self._pass_options(), "progress": progress}
+        result = self._stores.pass_result(adapter, todo, self.tokens, **opts)
+        return result or index_pass(adapter, todo, self.tokens, keep_final_resid=keep_final, **opts)
+
+    def _install(self, result: PassResult) -> None:
+        if result.final_resid is not None:
+            self._final_resid = result.final_resid
+        self._neuron_sums.update(result.neuron_sums)
+        self._indexes.update(result.indexes)  # last: an index stored means its pass is done
+        self._streamed = {n: s for n, s in self._streamed.items() if n not in result.indexes}
+        self._builds.forget(result.indexes)
+
+    def _collect(self) -> None:  # the results of the background builds that finished
+        for result in self._builds.finished():
+            self._install(result)
+
+    def close(self) -> None:
+        """Stop the background builds of complete indexes (a later card builds what it needs)."""
+        self._builds.cancel()
+
+    def building(self, name: str) -> bool:  # the complete index of ``name`` is being built in the background
+        return name in self._builds
+
+    def is_complete(self, name: str) -> bool:  # every card panel is ready
         return name in self._indexes
 
     def _group(self, name: str) -> dict[str, SparseAutoencoder]:
@@ -220,7 +209,7 @@ class Workspace:
     def _complete_staged(self, name: str) -> None:
         staged = self._staged[name]  # dropped once the index is stored: an interrupt loses nothing
         index = staged.complete_index(progress=self.progress)
-        fits = staged.sae.d_sae * staged.sae.d_in * 8 <= NEURON_SUMS_BUDGET
+        fits = sums_fit(staged.sae)
         self._neuron_sums[name] = staged.neuron_sums(index) if fits else None
         self._indexes[name] = index
         if fits:  # else correlated neurons keep reading the kept inputs
@@ -232,32 +221,22 @@ class Workspace:
             del self._capture.inputs[hook]  # nothing reads these inputs any more
 
     def _stage(self, name: str) -> StagedSource | None:
-        """The staged source ``name`` (capturing its inputs if needed), or None where it cannot
-        be staged: a TopK SAE, inputs over :data:`CAPTURE_BUDGET`, or a store (whose complete
-        index is what gets built and reopened)."""
+        """The staged source ``name`` (capturing its inputs if needed), or None: a TopK SAE,
+        inputs over the budget (:func:`~featurecard.card.first_cards.stage_plan`), or a store."""
         if name in self._staged:
             return self._staged[name]
         if self._stores.active:
             return None
         todo = {n: s for n, s in self._group(name).items() if n not in self._staged}
-        if not all(s.columnwise for s in todo.values()):
-            return None
-        have = self._capture.inputs if self._capture is not None else {}
-        missing = {n: s for n, s in todo.items() if s.hook_name not in have}
-        n_pos = self.tokens.numel()
-        held = sum(x.numel() * x.element_size() for x in have.values())
-        if held + capture_bytes(missing, n_pos) > CAPTURE_BUDGET:
+        missing = stage_plan(todo, self._capture, self.tokens.numel())
+        if missing is None:
             return None
         if missing or self._capture is None:
             hooks = {s.hook_name: s.d_in for s in missing.values()}
             has_final = self._final_resid is not None or self._final_rows is not None
-            keep_resid = None if has_final else resid_to_keep(self.adapter, hooks, n_pos)
-            cap = capture_pass(self.adapter, hooks, self.tokens, keep_resid=keep_resid, **self._pass_options())
-            if keep_resid == self.adapter.final_resid_hook:
-                self._final_resid = cap.resid
-            elif keep_resid is not None and cap.resid is not None:
-                self._final_rows = FinalRows(self.adapter, cap.resid, keep_resid, self.batch_size)
-            cap.resid = None  # handed over (FinalRows rewrites its rows in place)
+            cap, resid, rows = kept_capture(self.adapter, hooks, self.tokens, has_final, self._pass_options())
+            if not has_final:
+                self._final_resid, self._final_rows = resid, rows
             self._capture = cap if self._capture is None else self._capture.merge(cap)
         for n, s in todo.items():
             self._staged[n] = StagedSource(s, self._capture)
@@ -270,19 +249,24 @@ class Workspace:
         """The data of one card (what the widget's ``state`` holds).
 
         With ``complete=False`` and no complete index yet, the card comes from the unit's block
-        alone (see :mod:`featurecard.card.quick_cards`): every panel is exact and final except the
-        correlated latents of the same SAE and of encoder B, listed in the state's ``pending``
-        until the complete index exists (the widget then asks for it and redraws).
-        """
+        alone (:mod:`featurecard.card.first_cards`): every panel is final but the correlated latents
+        of the same SAE and of encoder B, ``pending`` until the complete index exists."""
         return self.card_states(name, [feature], complete)[0]
 
-    @_serialised
     def card_states(self, name: str, features: Sequence[int], complete: bool = True) -> list[FeatureCardState]:
         """The data of several cards, as :meth:`card_state` gives each, made together: the
         later blocks run once for the tokens all of them show (what an export of N cards uses)."""
+        if complete:
+            self._builds.wait(name, self._lock)  # without the lock: other threads' cards go on
+        return self._card_states(name, features, complete)
+
+    @_serialised
+    def _card_states(self, name: str, features: Sequence[int], complete: bool) -> list[FeatureCardState]:
         features = [self.check_feature(name, f) for f in features]
+        self._collect()
         index = self._indexes.get(name)
-        if index is None and (complete or self._stage(name) is None):
+        quick = None if index is not None or complete else self._quick(name)
+        if index is None and quick is None:
             index = self.index(name)
         ctx = CardContext(
             adapter=self.adapter,
@@ -293,11 +277,30 @@ class Workspace:
             neuron_sums=self._neuron_sums.get(name),
             final_resid=self._final_resid,
             index_b=self._indexes.get(f"{name}{B_SUFFIX}"),
-            staged=self._staged.get(name),
+            staged=quick or (KeptColumns(self._staged[name]) if name in self._staged else None),
             final_rows=self._final_rows,
             has_b=name in self.sae_b,
         )
-        return card_states(ctx, features, self.card_options)
+        states = card_states(ctx, features, self.card_options)
+        if isinstance(quick, StreamedSource):  # the complete index of its group, in the background
+            todo, keep = (
+                {n: s for n, s in self._group(name).items() if n not in self._staged},
+                self._final_resid is None,
+            )
+            self._builds.start(self.adapter, todo, lambda a: self._run_pass(todo, keep, a, False))
+        return states
+
+    def _quick(self, name: str) -> QuickColumns | None:
+        """``name``'s first cards: kept inputs, streamed passes, or None (a store has the index)."""
+        if name in self._streamed:
+            return self._streamed[name]
+        staged = self._stage(name)
+        if staged is not None:
+            return KeptColumns(staged)
+        if name not in self._builds and self._stores.holds(self.adapter, self._group(name), self.tokens):
+            return None
+        streamed = StreamedSource(self.adapter, self.source(name), self.tokens, **self._pass_options())
+        return self._streamed.setdefault(name, streamed)
 
     def search(self, name: str, text: str, k: int = 10) -> SearchResult:
         """The ``k`` units of source ``name`` most active on ``text`` (one tiny forward pass)."""

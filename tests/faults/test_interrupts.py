@@ -84,7 +84,9 @@ def _tripwire(monkeypatch: pytest.MonkeyPatch, hooks: bool = True) -> Tripwire:
         wire.wrap(quick_cards, name)
     for name in ("read_rows", "keep_mask"):
         wire.wrap(dataset, name)
-    for name in ("capture_pass", "index_pass", "card_states", "FinalRows", "StagedSource"):
+    for name in ("capture_pass", "FinalRows"):
+        wire.wrap(quick_cards, name)
+    for name in ("index_pass", "card_states", "StagedSource"):
         wire.wrap(workspace, name)
     return wire
 
@@ -142,7 +144,7 @@ def test_an_interrupted_quick_card(model: Any, tokens: torch.Tensor, monkeypatch
             ws.card_state("s", F1),
         ],
     )
-    steps = {"HookPoint.forward", "workspace.capture_pass", "dataset.read_rows", "dataset.keep_mask"}
+    steps = {"HookPoint.forward", "quick_cards.capture_pass", "dataset.read_rows", "dataset.keep_mask"}
     steps |= {"StagedSource.prepare", "SparseAutoencoder.encode_units"}
     assert steps <= where
     if ModelAdapter(model).can_resume:  # rows resume after block 0, advance through block 1
@@ -186,13 +188,13 @@ def test_an_interrupted_completion(model: Any, tokens: torch.Tensor, monkeypatch
 
 def test_an_interrupted_one_pass_engine(model: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing kept (over the capture budget): the one streamed pass, interrupted anywhere."""
-    monkeypatch.setattr(workspace, "CAPTURE_BUDGET", 0)
+    monkeypatch.setattr(quick_cards, "CAPTURE_BUDGET", 0)
     where = _run(
         model,
         tokens,
         monkeypatch,
         prepare=lambda _ws: None,
-        act=lambda ws: ws.card_state("s", F1, complete=False),
+        act=lambda ws: ws.card_state("s", F1),
         after=lambda ws: [ws.card_state("s", F1), ws.card_state("s", F2)],
     )
     steps = {"workspace.index_pass", "HookPoint.forward", "dataset.read_rows", "dataset.keep_mask", "IndexBuilder.add"}

@@ -33,7 +33,6 @@ from .correlation import (
     Correlated,
     correlate_with_index,
     dense_column,
-    neurons_from_column,
     top_correlated,
 )
 from .payload import (
@@ -164,10 +163,8 @@ def _left(
     if ctx.neuron_sums is not None:
         c = ctx.neuron_sums.correlated(feature, k=k_neurons)
     elif ctx.staged is not None:
-        cap = ctx.staged.capture
-        x = cap.inputs[sae.hook_name]
-        c = neurons_from_column(col.positions, col.values, x, *cap.moments[sae.hook_name], cap.n_tokens, k=k_neurons)
-    else:
+        c = ctx.staged.neurons(feature, col.positions, col.values, k_neurons)
+    if c is None:
         unavailable["neurons"] = "too many units x input dimensions to keep correlation sums in memory"
     if c is not None:
         if is_neuron_basis(sae):  # a neuron's best match is itself: drop it

@@ -14,7 +14,8 @@ from .correlation import NeuronCorrelationSums
 from .index import CardIndex
 
 if TYPE_CHECKING:
-    from .quick_cards import FinalRows, StagedSource
+    from .first_cards import QuickColumns
+    from .quick_cards import FinalRows
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class CardContext:
     neuron_sums: NeuronCorrelationSums | None
     final_resid: Float[Tensor, "batch pos d_model"] | None
     index_b: CardIndex | None = None
-    staged: StagedSource | None = None
+    staged: QuickColumns | None = None  # some units' columns (card/first_cards.py)
     final_rows: FinalRows | None = None  # the final residual by row, on demand (without final_resid)
     has_b: bool = False  # the SAE has an encoder B (pending while ``index_b`` is None)
 

@@ -58,10 +58,7 @@ def _final_resid_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray, rerun: 
 
 def _kept_inputs(ctx: CardContext) -> Tensor | None:
     """The SAE's inputs at every position, where the capture pass kept them."""
-    staged = ctx.staged
-    if staged is not None and ctx.sae.hook_name in staged.capture.inputs:
-        return staged.capture.inputs[ctx.sae.hook_name]
-    return None
+    return None if ctx.staged is None else ctx.staged.kept_inputs()
 
 
 def _sae_inputs_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray, rerun: dict[str, Tensor]) -> Tensor:
@@ -69,8 +66,7 @@ def _sae_inputs_at(ctx: CardContext, rows: np.ndarray, pos: np.ndarray, rerun: d
     kept = _kept_inputs(ctx)
     if kept is None:
         return rerun[ctx.sae.hook_name]
-    assert ctx.staged is not None
-    return kept[torch.as_tensor(rows * ctx.staged.capture.seq_len + pos, device=kept.device)]
+    return kept[torch.as_tensor(rows * int(ctx.tokens.shape[1]) + pos, device=kept.device)]
 
 
 def _captured_at(

@@ -33,9 +33,9 @@ from torch import Tensor
 from ..core.model import ModelAdapter
 from ..core.sae import SparseAutoencoder
 from .index import CardIndex
-from .index_cache import content_digests
+from .index_cache import content_digests, key_of
 from .index_pass import PassResult
-from .store import Store, open_store, parse_memory_budget
+from .store import Store, open_store, parse_memory_budget, read_manifest
 from .store_build import Chunk
 from .store_pass import B_SUFFIX, build_store, chunk_pass, chunk_rows_for, store_spec
 
@@ -51,10 +51,25 @@ class IndexStores:
     """Where a Workspace's complete indexes come from: its ``cache_dir``'s stores, and the store
     it was opened from (``pinned``)."""
 
-    def __init__(self, cache_dir: str | Path | None, memory_budget: int | str | None) -> None:
+    def __init__(self, cache_dir: str | Path | None, memory_budget: int | str | None, exclude_bos: bool = True) -> None:
         self.cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
         self.memory_budget = parse_memory_budget(memory_budget)  # a bad budget fails at construction
+        self.exclude_bos = exclude_bos
         self.pinned: Store | None = None
+
+    def holds(self, adapter: ModelAdapter, todo: Mapping[str, SparseAutoencoder], tokens: Tensor) -> bool:
+        """Whether a complete store holds the indexes of ``todo`` now (read without its lock, so a
+        build under way, ours or another kernel's, is not waited for: it does not hold them yet)."""
+        if self.pinned is not None and set(todo) <= set(self.pinned.sources):
+            return True
+        if self.cache_dir is None:
+            return False
+        key = key_of(content_digests(adapter.model, todo, tokens, exclude_bos=self.exclude_bos))
+        try:
+            manifest = read_manifest(self.cache_dir / f"index-{key}")
+        except (OSError, ValueError):
+            return False
+        return bool(manifest["key"] == key and set(todo) <= set(manifest["sources"]))
 
     @property
     def active(self) -> bool:

@@ -18,6 +18,7 @@ one-SAE Workspace from the factory that :mod:`featurecard.workspace` registers.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import traitlets
 
 from ..core.static import STATIC, bundle_files
-from ..core.view import CardWorkspace, View, check_kwargs, make_workspace, request
+from ..core.view import REQUEST, CardWorkspace, View, check_kwargs, make_workspace, request, shown
 
 bundle_files()  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
@@ -40,6 +41,7 @@ class CardSource(CardWorkspace, Protocol):
     def card_states(self, name: str, features: Sequence[int], complete: bool = True) -> list[FeatureCardState]: ...
     def search(self, name: str, text: str, k: int = 10) -> SearchResult: ...
     def index(self, name: str) -> CardIndex: ...
+    def building(self, name: str) -> bool: ...
 
 
 class FeatureCard(View):
@@ -83,6 +85,7 @@ class FeatureCard(View):
             raise TypeError("FeatureCard(workspace=...) also needs source= (an SAE name or a hook name)")
         self._workspace = cast("CardSource", workspace)
         self._shown: tuple[str, int] | None = None
+        self._showing = threading.RLock()  # one card computed and set at a time (``complete`` may wait in a thread)
         workspace.check_feature(source, feature)
         super().__init__(kwargs, source=source, feature=feature)
         self._recompute()
@@ -125,6 +128,10 @@ class FeatureCard(View):
     def _show(self, unit: tuple[str, int], complete: bool) -> None:
         """Compute ``unit``'s card and set it with ``source`` and ``feature``; a failure sets
         ``error``, keeps the last good state and propagates."""
+        with self._showing:
+            self._show_now(unit, complete)
+
+    def _show_now(self, unit: tuple[str, int], complete: bool) -> None:
         self.busy = True
         try:
             state = self._workspace.card_state(*unit, complete=complete)
@@ -151,15 +158,36 @@ class FeatureCard(View):
                 self.source, self.feature = unit
         return {"source": unit[0], "feature": unit[1]}
 
-    @request("complete")
+    def _on_request(self, widget: object, content: object, buffers: Sequence[Any]) -> None:
+        """A ``complete`` request while the complete index is built in the background is answered
+        from a thread once it is built: the kernel answers the card's other requests meanwhile."""
+        ask = isinstance(content, dict) and content.get("kind") == REQUEST and content.get("name") == "complete"
+        if ask and self.state.get("pending") and self._workspace.building(self.source):
+            threading.Thread(target=super()._on_request, args=(widget, content, buffers), daemon=True).start()
+        else:
+            super()._on_request(widget, content, buffers)
+
+    @request("complete", quiet=True)
     def complete(self) -> dict[str, bool]:
         """Fill the shown card's pending panels (building the complete index if needed).
 
         The front end asks for this as soon as it draws a card with ``pending`` panels, so the
-        first card shows while every latent is being indexed; from Python, call it to wait.
+        first card shows while every latent is being indexed; from Python, call it to wait. A
+        background build is waited for without ``busy`` (the shown card stays usable); the card
+        is redrawn complete if it is still the one shown. A failed build sets ``error``.
         """
-        if self.state.get("pending"):
-            self._show((self.source, self.feature), complete=True)
+        unit = (self.source, self.feature)
+        if not self.state.get("pending"):
+            return {"complete": True}
+        if self._workspace.building(unit[0]):
+            try:
+                self._workspace.index(unit[0])  # waits without the Workspace's lock
+            except Exception as e:
+                self.error = shown(e)
+                raise
+        with self._showing:
+            if self._shown == unit and self.state.get("pending"):
+                self._show(unit, complete=True)
         return {"complete": True}
 
     @request("search", quiet=True)

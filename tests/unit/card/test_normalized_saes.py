@@ -18,8 +18,7 @@ import torch
 
 import featurecard as fc
 import featurecard.card.assemble as cards_module
-from featurecard import workspace
-from featurecard.card import index_pass
+from featurecard.card import index_pass, quick_cards
 from featurecard.card.payload import HoverRows
 from featurecard.core.model import ModelAdapter
 from featurecard.core.sae_input import as_sae
@@ -175,7 +174,7 @@ def test_with_nothing_kept_the_shown_rows_run_once(
     nor the SAE's inputs (both over budget): its shown rows run forward once for both hooks, and
     the effects are still the model's."""
     sae, _x, latent, delta = _reference(model, tokens, arch, kw, hook)
-    monkeypatch.setattr(workspace, "CAPTURE_BUDGET", 0)
+    monkeypatch.setattr(quick_cards, "CAPTURE_BUDGET", 0)
     monkeypatch.setattr(index_pass, "FINAL_RESID_BUDGET", 0)
     seen = _recorded_hovers(monkeypatch)
     ws = fc.Workspace(model, saes={"s": sae}, tokens=tokens, progress=False)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import tiny
-from featurecard.card import quick_cards
+from featurecard.card import first_cards, quick_cards
 from featurecard.card.correlation import add_counted_moments, counted_mean, neurons_from_column
 from featurecard.card.widget import FeatureCard
 from featurecard.core.codecs import decode_array
@@ -238,12 +238,14 @@ def test_capture_moments_equal_float64_sums_where_the_mean_dwarfs_the_spread() -
 def test_topk_and_over_budget_sources_are_not_staged(
     model: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """They keep no inputs: their first cards are streamed (tests/unit/card/test_first_cards.py)."""
+    monkeypatch.setattr(first_cards, "BACKGROUND", False)
     topk = _ws(model, tokens, architecture="topk", k=4)
-    assert topk.card_state("s", 2, complete=False)["pending"] == [] and topk.is_complete("s")
+    assert topk.card_state("s", 2, complete=False)["pending"] == ["latents"] and not topk._staged
     monkeypatch.setattr(quick_cards, "CAPTURE_BUDGET", 0)
-    monkeypatch.setattr("featurecard.workspace.CAPTURE_BUDGET", 0)
     big = _ws(model, tokens)
-    assert big.card_state("s", 2, complete=False)["pending"] == [] and big.is_complete("s")
+    assert big.card_state("s", 2, complete=False)["pending"] == ["latents"] and not big._staged
+    assert big._capture is None and not big.is_complete("s")
 
 
 def test_encoder_b_is_pending_too_and_completes_with_its_sae(model: Any, tokens: torch.Tensor) -> None:

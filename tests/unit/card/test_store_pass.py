@@ -137,7 +137,7 @@ def test_cards_from_a_store_equal_the_cards_of_the_in_memory_index(
         raise AssertionError("a Workspace opened on a store runs no pass over the dataset")
 
     monkeypatch.setattr("featurecard.workspace.index_pass", no_pass)
-    monkeypatch.setattr("featurecard.workspace.capture_pass", no_pass)
+    monkeypatch.setattr("featurecard.card.quick_cards.capture_pass", no_pass)
     monkeypatch.setattr(store_cache, "chunk_pass", no_pass)
     opened = Workspace.open(out, model, saes={"s": _sae(0)}, sae_b={"s": _sae(1)}, progress=False)
     for f in range(0, 48, 5):
