@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -365,9 +366,12 @@ class ModelAdapter:
 def _savers(hook_names: Sequence[str], out: dict[str, Tensor]) -> list[tuple[str, Callable[..., None]]]:
     """Forward hooks that store each named activation in ``out`` and stop the pass after the last."""
     wanted = list(dict.fromkeys(hook_names))
+    owner = threading.get_ident()  # a forward of another thread (the user's, during a background build) is not ours
 
     def saver(name: str) -> Callable[..., None]:
         def hook(act: Tensor, hook: object) -> None:  # noqa: ARG001 - TL passes the HookPoint
+            if threading.get_ident() != owner:
+                return
             out[name] = act.detach()
             if len(out) == len(wanted):
                 raise _Captured
