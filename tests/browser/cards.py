@@ -32,3 +32,14 @@ def markup_workspace(folder: Path) -> tuple[Any, Any]:
 def live_features(ws: Any, name: str, n: int) -> list[int]:
     idx = ws.index(name)
     return [int(i) for i in torch.argsort(idx.n_active, descending=True)[:n]]
+
+
+def plain_workspace(folder: Path, seed: int = 0) -> Any:
+    """A Workspace on the tiny byte-level vocabulary (short tokens), over 16 rows of 32 tokens."""
+    from featurecard.workspace import Workspace
+
+    tok = tiny.make_tokenizer(folder)
+    model = tiny.bridge(tok)
+    sae = {**tiny.random_sae_weights(64, 48, seed=5), "hook_name": "blocks.0.mlp.hook_post"}
+    tokens = tiny.random_tokens(tok, batch=16, pos=32, seed=seed)
+    return Workspace(model, saes={"mlp0": sae}, tokens=tokens, progress=False)

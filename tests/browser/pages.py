@@ -51,3 +51,28 @@ def open_offline(browser: Any, path: Path) -> OfflinePage:
     p.page.goto(path.as_uri())
     p.page.wait_for_selector("body[data-ready='1']", timeout=10_000)
     return p
+
+
+OVERFLOW_JS = """root => {
+  const box = root.getBoundingClientRect();
+  const scrolls = el => ['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX);
+  const out = [];
+  for (const el of root.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.left >= box.left - 0.5 && r.right <= box.right + 0.5) continue;
+    let a = el.parentElement, inside = false;
+    while (a && a !== root) { if (scrolls(a)) { inside = true; break; } a = a.parentElement; }
+    const name = `${el.tagName.toLowerCase()}.${el.getAttribute('class') || ''}`;
+    if (!inside) out.push(`${name} ${Math.round(r.left)}..${Math.round(r.right)} of ${box.left}..${box.right}`);
+  }
+  return out;
+}"""
+
+SPLIT_TOKENS_JS = """root => [...root.querySelectorAll('span.fc-tok')]
+  .filter(s => s.getClientRects().length > 1).map(s => s.dataset.text)"""
+
+
+def overflowing(locator: Any) -> list[str]:
+    """The elements of ``locator``'s element that extend past its box, outside any element that scrolls."""
+    return list(locator.evaluate(OVERFLOW_JS))

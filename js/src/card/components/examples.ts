@@ -1,11 +1,34 @@
 /**
  * The right column: example groups ("Top activations", the activation intervals with their
  * range and share, "Bottom activations"), each a title and one token row per sequence.
+ *
+ * A group's rows sit in `.fc-seqs`, whose CSS columns are as wide as the card's longest row
+ * (`--fc-seq-ch`, `seqChars`): a wide card shows the rows side by side instead of half empty.
  */
 
 import { h } from "../../core/dom";
-import type { CardData } from "../card-data";
+import { tokenDisplay } from "../../core/tokens";
+import type { CardData, SeqData } from "../card-data";
 import { lossScale, renderSequence } from "./sequence";
+
+/** The most characters a column of rows is sized for (longer rows wrap between tokens). */
+export const MAX_SEQ_CHARS = 120;
+
+/** A row's width in characters of the code font: its tokens as shown, plus their padding. */
+export function seqChars(seq: Pick<SeqData, "tokens">): number {
+  let n = 0;
+  for (const t of seq.tokens) {
+    const { lead, rest } = tokenDisplay(t);
+    n += lead.length + Math.max(1, rest.length);
+  }
+  return n + Math.ceil(seq.tokens.length * 0.3); // 2 px of padding per token
+}
+
+/** The column width of the examples, in characters: the longest row, within [20, MAX_SEQ_CHARS]. */
+export function columnChars(seqs: readonly Pick<SeqData, "tokens">[]): number {
+  const longest = Math.max(0, ...seqs.map(seqChars));
+  return Math.min(MAX_SEQ_CHARS, Math.max(20, longest + 2));
+}
 
 /**
  * @param scale activation that gets the full colour (the card's max |act|)
@@ -18,12 +41,15 @@ export function renderExamples(data: CardData, scale: number, unavailable?: stri
     return root;
   }
   if (data.groups.length === 0) root.append(h("div", "fc-unavailable", "no examples"));
+  root.style.setProperty("--fc-seq-ch", String(columnChars(data.seqs)));
   const loss = lossScale(data);
   for (const g of data.groups) {
     const section = h("section", "fc-group");
     section.append(h("h4", "fc-group-title", g.title));
     if (g.seqs.length === 0) section.append(h("div", "fc-unavailable", "none"));
-    for (const seq of g.seqs) section.append(renderSequence(seq, scale, data, loss));
+    const rows = h("div", "fc-seqs");
+    for (const seq of g.seqs) rows.append(renderSequence(seq, scale, data, loss));
+    if (g.seqs.length > 0) section.append(rows);
     root.append(section);
   }
   return root;
