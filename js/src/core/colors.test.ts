@@ -4,13 +4,19 @@ import {
   actRGB,
   barColor,
   barWidth,
+  contrast,
   intensity,
   LOSS_DOWN,
   LOSS_UP,
   lossColor,
+  MARK_NEGATIVE,
+  MARK_POSITIVE,
+  markColor,
   maxAbs,
   NEGATIVE,
   POSITIVE,
+  rankIntensity,
+  shadeColor,
   textColor,
 } from "./colors";
 
@@ -72,5 +78,28 @@ describe("loss underline and value bars", () => {
     expect(barWidth(-1, 0.5)).toBe("100%");
     expect(barWidth(1 / 3, 1)).toBe("33.3%");
     expect(barWidth(1, 0)).toBe("0%");
+  });
+});
+
+describe("marks and ranked shades", () => {
+  it("keeps a histogram bar's colour for small values (no fade to white)", () => {
+    expect(shadeColor(0, 2)).toBe("transparent");
+    expect(shadeColor(1e-6, 2)).toBe(actColor(0.3, 1)); // the floor
+    expect(shadeColor(2, 2)).toBe(actColor(1, 1));
+    expect(shadeColor(-1, 2)).toBe(actColor(-0.65, 1));
+  });
+  it("gives marks a 3:1 contrast on white and on a dark background", () => {
+    for (const c of [MARK_POSITIVE, MARK_NEGATIVE]) {
+      expect(contrast(c, [255, 255, 255])).toBeGreaterThanOrEqual(3);
+      expect(contrast(c, [30, 30, 30])).toBeGreaterThanOrEqual(3);
+    }
+    expect(markColor(-2)).toBe(`rgb(${MARK_NEGATIVE.join(", ")})`);
+  });
+  it("shades a ranked table from its largest |value| (full) to its smallest (the floor)", () => {
+    const v = [3.1, 3.0, 2.8, 2.6];
+    const want = [1, 0.15 + (0.85 * 0.4) / 0.5, 0.15 + (0.85 * 0.2) / 0.5, 0.15];
+    v.forEach((x, i) => expect(rankIntensity(x, v)).toBeCloseTo(want[i] ?? Number.NaN, 12));
+    expect(rankIntensity(-1, [-1, -1])).toBe(1);
+    expect(rankIntensity(Number.NaN, v)).toBe(0);
   });
 });

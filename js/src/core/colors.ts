@@ -85,3 +85,46 @@ export function barColor(value: number): string {
 export function barWidth(value: number, scale: number): string {
   return `${Math.round(intensity(value, scale) * 1000) / 10}%`;
 }
+
+/** The full colour of a mark (a histogram bar's outline): a darker orange than POSITIVE, so
+ * both keep a 3:1 contrast on white and on a dark theme's background (WCAG, non-text). */
+export const MARK_POSITIVE: RGB = [201, 87, 0];
+export const MARK_NEGATIVE: RGB = NEGATIVE;
+
+/** The colour of a mark for a value's sign; "transparent" for 0 or NaN. */
+export function markColor(value: number): string {
+  if (!Number.isFinite(value) || value === 0) return "transparent";
+  const [r, g, b] = value > 0 ? MARK_POSITIVE : MARK_NEGATIVE;
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
+/** actColor with at least `floor` of the full colour for any nonzero value: a bar of small
+ * values keeps its colour instead of fading to white. */
+export function shadeColor(value: number, scale: number, floor = 0.3): string {
+  const t = intensity(value, scale);
+  if (t === 0) return "transparent";
+  return actColor(Math.sign(value) * (floor + (1 - floor) * t), 1);
+}
+
+/** WCAG contrast ratio of two colours. */
+export function contrast(a: RGB, b: RGB): number {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/** A row's shade in a ranked table: the table's largest |value| full, its smallest `floor`,
+ * linear in between (every row equal: full), so the rows' order shows as a gradation. */
+export function rankIntensity(value: number, values: ArrayLike<number>, floor = 0.15): number {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = Math.abs(values[i] ?? Number.NaN);
+    if (!Number.isFinite(v)) continue;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  const v = Math.abs(value);
+  if (!Number.isFinite(v) || !(hi > 0)) return 0;
+  if (!(hi > lo)) return 1;
+  return floor + ((1 - floor) * (Math.min(hi, Math.max(lo, v)) - lo)) / (hi - lo);
+}

@@ -9,6 +9,7 @@
 import { h } from "../../core/dom";
 import { tokenDisplay } from "../../core/tokens";
 import type { CardData, SeqData } from "../card-data";
+import { renderLegend } from "./legend";
 import { lossScale, renderSequence } from "./sequence";
 
 /** The most characters a column of rows is sized for (longer rows wrap between tokens). */
@@ -43,6 +44,8 @@ export function renderExamples(data: CardData, scale: number, unavailable?: stri
   if (data.groups.length === 0) root.append(h("div", "fc-unavailable", "no examples"));
   root.style.setProperty("--fc-seq-ch", String(columnChars(data.seqs)));
   const loss = lossScale(data);
+  const negative = data.seqs.some((q) => Array.from(q.acts).some((a) => a < 0));
+  if (data.seqs.length > 0) root.append(renderLegend(scale, negative, loss > 0));
   for (const g of data.groups) {
     const section = h("section", "fc-group");
     section.append(h("h4", "fc-group-title", g.title));

@@ -4,7 +4,7 @@
  * (`markAct`, `markLogit`). A panel the card cannot have says why, in its place.
  */
 
-import { actColor, barColor } from "../../core/colors";
+import { barColor, markColor, shadeColor } from "../../core/colors";
 import { h, percent } from "../../core/dom";
 import type { CardData } from "../card-data";
 import { type HistView, renderHistogram } from "./histogram";
@@ -46,7 +46,11 @@ export function renderMiddle(data: CardData, scale: number): MiddleView {
     act = renderHistogram(data.actHist, {
       className: "fc-act-hist",
       label: "histogram of the unit's nonzero activations",
-      fill: (mid) => actColor(mid, scale),
+      fill: (mid) => shadeColor(mid, scale),
+      stroke: markColor,
+      xTitle: "activation",
+      yTitle: "tokens",
+      zero: true,
     });
     dens.append(act.root);
   }
@@ -58,6 +62,9 @@ export function renderMiddle(data: CardData, scale: number): MiddleView {
       className: "fc-logit-hist",
       label: "histogram of the direct logit effect over the vocabulary",
       fill: (mid) => barColor(mid),
+      stroke: markColor,
+      xTitle: "direct logit effect",
+      yTitle: "vocab entries",
     });
     logit.append(lh.root);
   }
