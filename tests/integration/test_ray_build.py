@@ -89,6 +89,12 @@ def rows(tok: Any) -> torch.Tensor:
     return tiny.random_tokens(tok, batch=N_ROWS, pos=24, seed=6)
 
 
+@pytest.fixture(scope="module")
+def in_process(model: Any, rows: torch.Tensor, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store built in this process: what the Ray builds must equal."""
+    return _build(model, rows, tmp_path_factory.mktemp("here") / "st")
+
+
 def _build(model: Any, rows: torch.Tensor, out: Path, **kw: Any) -> Path:
     sae = {**tiny.random_sae_weights(64, 48, seed=3), "hook_name": HOOK}
     sae_b = {**tiny.random_sae_weights(64, 48, seed=4), "hook_name": HOOK}
@@ -122,10 +128,11 @@ def _log(folder: Path) -> list[tuple[int, str, list[int]]]:
     return out
 
 
-def test_two_workers_build_the_in_process_store(cluster: None, model: Any, rows: torch.Tensor, tmp_path: Path) -> None:
-    want = _build(model, rows, tmp_path / "here" / "st")
+def test_two_workers_build_the_in_process_store(
+    cluster: None, model: Any, rows: torch.Tensor, in_process: Path, tmp_path: Path
+) -> None:
     got = _build(model, rows, tmp_path / "ray" / "st", workers=2)
-    assert_same_store(got, want)
+    assert_same_store(got, in_process)
     log = _log(tmp_path / "ray")
     computed = Counter(r for _, what, rs in log if what == "computed" for r in rs)
     assert computed == Counter(range(0, N_ROWS, 2)), computed  # every chunk once
@@ -134,14 +141,13 @@ def test_two_workers_build_the_in_process_store(cluster: None, model: Any, rows:
 
 
 def test_a_killed_worker_is_retried_and_redoes_only_its_uncommitted_chunk(
-    cluster: None, model: Any, rows: torch.Tensor, tmp_path: Path
+    cluster: None, model: Any, rows: torch.Tensor, in_process: Path, tmp_path: Path
 ) -> None:
-    want = _build(model, rows, tmp_path / "here" / "st")
     (tmp_path / "ray").mkdir()
     (tmp_path / "ray" / "die-once").touch()
     got = _build(model, rows, tmp_path / "ray" / "st", workers=2)
     assert (tmp_path / "ray" / "died-once").exists()
-    assert_same_store(got, want)
+    assert_same_store(got, in_process)
     log = _log(tmp_path / "ray")
     dead = {pid for pid, what, _ in log if what == "died"}
     assert len(dead) == 1, log

@@ -1,20 +1,22 @@
 """The streaming build of a store (:mod:`featurecard.card.store`) over a real model.
 
 The dataset's rows are cut into chunks (:class:`~featurecard.card.store_build.StoreSpec`'s grid).
-For each chunk not committed yet, :func:`chunk_pass` runs
-:func:`~featurecard.core.dataset.dataset_batches` over the chunk's rows with every source's
-hook, encodes each source, keeps its nonzeros at counted positions exactly as
-:meth:`~featurecard.card.index.IndexBuilder.add` does (:func:`~featurecard.card.index.kept_nonzeros`)
-and the chunk's :class:`~featurecard.card.correlation.NeuronCorrelationSums`, and hands them to
-a :class:`~featurecard.card.store_build.StoreWriter`, which commits them as sorted runs within
-``memory_budget`` and merges them on disk at the end. An interrupted build (Ctrl-C) commits
-the chunks it holds and keeps its committed chunks: the next build at the same place redoes
-only the others. Only one batch of activations is on the device at a time, so the build's
-memory follows the budget, never the dataset; tokens may be a memory-mapped ``.npy``.
+For each chunk not committed yet, :func:`~featurecard.card.store_chunk.chunk_pass` runs the
+model over the chunk's rows and gives each source's nonzeros at counted positions (exactly as
+:meth:`~featurecard.card.index.IndexBuilder.add` keeps them) and the chunk's
+:class:`~featurecard.card.correlation.NeuronCorrelationSums` to a
+:class:`~featurecard.card.store_build.StoreWriter`, which commits them as sorted runs within
+``memory_budget`` and merges them on disk at the end. The chunks run here, one after another,
+or as shards on Ray workers (:mod:`featurecard.card.store_ray`), each worker committing its own.
+An interrupted build (Ctrl-C) commits the chunks it holds and keeps its committed chunks: the
+next build at the same place redoes only the others. Only one batch of activations is on the
+device at a time, so the build's memory follows the budget, never the dataset; tokens may be a
+memory-mapped ``.npy``.
 
 The neuron sums of a multi-chunk build are added chunk by chunk (each chunk's Σx, Σx² summed
-about its own first batch's mean): within float64 rounding of the one-pass sums, not equal to
-the bit; the index arrays and per-unit statistics are equal to the bit.
+about its own first batch's mean, then by commit groups, which differ between writers): within
+float64 rounding of the one-pass sums, not equal to the bit; the index arrays and per-unit
+statistics are equal to the bit, however many workers built them.
 """
 
 from __future__ import annotations

@@ -96,7 +96,10 @@ def run_shard(job: ShardJob, payload: tuple[Any, Mapping[str, SparseAutoencoder]
     if device.type == "cpu":
         torch.set_num_threads(1)  # one core per task (num_cpus=1): threads would fight the other tasks
     model, saes = payload
-    adapter = ModelAdapter(model.to(device))
+    here = next(iter(model.parameters()), torch.zeros(0)).device
+    if here.type != device.type or (device.index is not None and here.index != device.index):
+        model = model.to(device)  # (TransformerLens prints a line when it moves a model)
+    adapter = ModelAdapter(model)
     sources = {n: s.to(device=adapter.device) for n, s in saes.items()}
     tokens = np.load(Path(job.root) / "tokens.npy", mmap_mode="r")
     w = StoreWriter(job.root, job.spec, memory_budget=job.memory_budget)
