@@ -131,7 +131,7 @@ def _log(folder: Path) -> list[tuple[int, str, list[int]]]:
 def test_two_workers_build_the_in_process_store(
     cluster: None, model: Any, rows: torch.Tensor, in_process: Path, tmp_path: Path
 ) -> None:
-    got = _build(model, rows, tmp_path / "ray" / "st", workers=2)
+    got = _build(model, rows, tmp_path / "ray" / "st", ray="auto")  # this process's Ray: one worker per core
     assert_same_store(got, in_process)
     log = _log(tmp_path / "ray")
     computed = Counter(r for _, what, rs in log if what == "computed" for r in rs)
