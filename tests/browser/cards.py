@@ -43,3 +43,30 @@ def plain_workspace(folder: Path, seed: int = 0) -> Any:
     sae = {**tiny.random_sae_weights(64, 48, seed=5), "hook_name": "blocks.0.mlp.hook_post"}
     tokens = tiny.random_tokens(tok, batch=16, pos=32, seed=seed)
     return Workspace(model, saes={"mlp0": sae}, tokens=tokens, progress=False)
+
+
+def shown_sequences(st: dict[str, Any]) -> list[tuple[str, list[int]]]:
+    """Each group's title as sent and the indices of the sequences the card shows in it: an
+    interval leaves out a sequence Top activations shows (same dataset row and first position)."""
+    from featurecard.core.codecs import decode_array
+
+    ex = st["examples"]
+    rows, pos0 = decode_array(ex["seq_batch"]).tolist(), decode_array(ex["seq_pos0"]).tolist()
+    out, start, top = [], 0, set()
+    for g in ex["groups"]:
+        idx = list(range(start, start + g["count"]))
+        start += g["count"]
+        if g["title"] == "Top activations":
+            top = {(rows[i], pos0[i]) for i in idx}
+        elif g["title"].startswith("Interval"):
+            idx = [i for i in idx if (rows[i], pos0[i]) not in top]
+        out.append((g["title"], idx))
+    return out
+
+
+def shown_tokens(st: dict[str, Any]) -> list[int]:
+    """The flat indices of the tokens the card draws (those of the sequences it shows), in order."""
+    from featurecard.core.codecs import decode_array
+
+    offs = decode_array(st["examples"]["seq_offsets"])
+    return [t for _, idx in shown_sequences(st) for i in idx for t in range(int(offs[i]), int(offs[i + 1]))]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cards import live_features, plain_workspace
+from cards import live_features, plain_workspace, shown_sequences
 from pages import SPLIT_TOKENS_JS, open_offline, overflowing
 
 pytestmark = pytest.mark.browser
@@ -64,5 +64,34 @@ def test_a_wide_card_fills_its_examples_column(browser: Any, plain: Any, tmp_pat
         assert share >= 0.5, f"at {width} px the tokens cover {share:.0%} of the examples column"
         assert col.evaluate(SPLIT_TOKENS_JS) == []
         assert overflowing(page.locator("#featurecard-root .fc-card")) == []
+    offline.assert_clean()
+    offline.ctx.close()
+
+
+def test_interval_titles_count_and_do_not_repeat_top_activations(browser: Any, plain: Any, tmp_path: Path) -> None:
+    feature = live_features(plain, "mlp0", 1)[0]
+    card = plain.card("mlp0", feature=feature)
+    groups = shown_sequences(card.state)
+    sent = sum(g["count"] for g in card.state["examples"]["groups"])
+    assert sum(len(idx) for _, idx in groups) < sent, "this card's top interval must repeat Top activations"
+    offline = open_offline(browser, card.export_html(tmp_path / "card.html"))
+    root = offline.page.locator("#featurecard-root")
+    sections = root.locator("section.fc-group")
+    assert sections.count() == len(groups)
+    for k, (title, idx) in enumerate(groups):
+        sec = sections.nth(k)
+        shown = sec.locator(".fc-group-title").inner_text()
+        assert sec.locator(".fc-seq").count() == len(idx)
+        if not title.startswith("Interval"):
+            assert shown == title
+            continue
+        assert "contains" not in shown
+        sent_n = card.state["examples"]["groups"][k]["count"]
+        if sent_n == 0:
+            assert shown.endswith(" · empty"), shown
+        else:
+            assert (f"{len(idx)} example" in shown) or (len(idx) == 0 and "no other examples" in shown), shown
+            if sent_n > len(idx):
+                assert f"{sent_n - len(idx)} more in Top activations" in shown, shown
     offline.assert_clean()
     offline.ctx.close()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from card_bridge import Bridge, open_card, serve_harness
-from cards import live_features
+from cards import live_features, shown_sequences, shown_tokens
 from pages import assert_on_top
 from playwright.sync_api import expect
 
@@ -51,7 +51,7 @@ def expected(st: dict[str, Any]) -> dict[str, Any]:
         "left": [str(i) for i in decode_array(st["left"]["latents"]["ids"])],
         "middle": int((decode_array(st["act_hist"]["counts"]) > 0).sum()),
         "logits": [f3(v) for v in decode_array(st["logits"]["top_values"])],
-        "right": len(decode_array(st["examples"]["tokens"])),
+        "right": len(shown_tokens(st)),
     }
 
 
@@ -91,12 +91,14 @@ def test_columns_and_tooltip_equal_the_python_state(browser: Any, site: str, ws:
     shown = [float(t) for t in page.locator(".fc-act-hist .fc-tick").all_text_contents()]
     assert shown == pytest.approx(want, abs=0.05)
     # right: titles, and each sequence's text is its tokens' bytes decoded by Python
-    titles = [g["title"] for g in st["examples"]["groups"]]
-    assert page.locator(".fc-group-title").all_text_contents() == titles
+    groups = shown_sequences(st)
+    titles = page.locator(".fc-group-title").all_text_contents()
+    assert [t.split(" · ")[0] for t in titles] == [t.split(" · ")[0] for t, _ in groups]
     shown = page.locator(".fc-seq").evaluate_all(
         "rows => rows.map(r => [...r.querySelectorAll('span.fc-tok')].map(s => s.dataset.text).join(''))"
     )
-    assert shown == sequence_texts(st, TokenBytes(ws.adapter.model.tokenizer))
+    texts = sequence_texts(st, TokenBytes(ws.adapter.model.tokenizer))
+    assert shown == [texts[i] for _, idx in groups for i in idx]
     assert not any("\ufffd" in s for s in shown)
 
     # hover: a token where the unit fires

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cards import MARKUP, live_features
+from cards import MARKUP, live_features, shown_tokens
 from pages import assert_on_top, open_offline
 from playwright.sync_api import expect
 
@@ -36,7 +36,7 @@ def test_export_renders_offline_from_file(browser: Any, ws: Any, tmp_path: Path,
     page = offline.page
     root = page.locator("#featurecard-root")  # Playwright's CSS locators pierce the open shadow root
     st = card.state
-    expect(root.locator("span.fc-tok")).to_have_count(len(decode_array(st["examples"]["tokens"])))
+    expect(root.locator("span.fc-tok")).to_have_count(len(shown_tokens(st)))
     expect(root.locator("input.fc-index")).to_have_value(str(card.feature))
     assert root.locator("b, i, img, script").count() == 0
     page.screenshot(path=str(artifacts / "export-markup.png"), full_page=True)
@@ -76,7 +76,7 @@ def test_multi_feature_export_switches_offline(browser: Any, ws: Any, artifacts:
         expect(root.locator(".fc-card")).to_have_attribute("data-feature", str(nxt))
     box.fill(str(f2))
     box.press("Enter")
-    want = len(decode_array(ws.card_state("mlp0", f2)["examples"]["tokens"]))
+    want = len(shown_tokens(ws.card_state("mlp0", f2)))
     expect(root.locator("span.fc-tok")).to_have_count(want)
     expect(root.locator(".fc-card")).to_contain_text(f"feature {f2}")
     # the tooltip works offline, inside the shadow root, on top

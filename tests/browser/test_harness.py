@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from card_bridge import open_card, serve_harness
-from cards import MARKUP, live_features
+from cards import MARKUP, live_features, shown_tokens
 from pages import assert_on_top
 from playwright.sync_api import expect
 
@@ -33,11 +33,12 @@ def test_card_shows_python_numbers_and_markup_as_text(browser: Any, site: str, w
     expect(page.locator("input.fc-index")).to_have_value(str(f))
     # every shown token, in order, is the state's token text
     vocab = st["vocab"]
-    want = [vocab[i] for i in decode_array(st["examples"]["tokens"])]
+    shown = shown_tokens(st)
+    want = [vocab[i] for i in decode_array(st["examples"]["tokens"])[shown]]
     spans = page.locator("span.fc-tok")
     expect(spans).to_have_count(len(want))
     assert [float(a) for a in spans.evaluate_all("els => els.map(e => e.dataset.act)")] == pytest.approx(
-        decode_array(st["examples"]["acts"]).tolist(), abs=1e-4
+        decode_array(st["examples"]["acts"])[shown].tolist(), abs=1e-4
     )
     # top logit rows carry the tokens and values Python computed
     rows = page.locator(".fc-logits-top tr:has(td.fc-logit-tok)")

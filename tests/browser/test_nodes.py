@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cards import MARKUP
+from cards import MARKUP, shown_tokens
 from page_bridge import PageBridge, open_bridged, serve_harness
 from pages import assert_on_top, open_offline
 from playwright.sync_api import expect
@@ -113,7 +113,7 @@ def test_clicking_a_latent_opens_its_card(browser: Any, site: str, ws: Any, arti
     card = page.locator(".nt-card-area .fc-card")
     expect(card).to_be_visible()
     expect(card.locator("input.fc-index")).to_have_value(str(unit))
-    want = len(decode_array(bridge.w.card["examples"]["tokens"]))
+    want = len(shown_tokens(bridge.w.card))
     expect(card.locator("span.fc-tok")).to_have_count(want)
     card.scroll_into_view_if_needed()
     assert_on_top(card.locator("input.fc-index"))

@@ -18,6 +18,7 @@ import {
   type HoverData,
   type LeftData,
   lengthIs,
+  shownGroups,
 } from "./panel-data";
 
 export type { HistData, HoverData, LeftData, TableRow } from "./panel-data";
@@ -59,7 +60,7 @@ export type CardHeader = Pick<
 export interface CardData {
   header: CardHeader;
   groups: GroupData[];
-  seqs: SeqData[]; // every sequence, in group order
+  seqs: SeqData[]; // every sequence sent, in group order (groups leave out repeats)
   logits: LogitsData | null;
   unavailable: Record<string, string>;
   vocab: VocabText;
@@ -152,11 +153,12 @@ export function decodeCard(state: FeatureCardState): CardData {
   const vt = vocab.text;
   const seqs = decodeSeqs(state, vt);
   let next = 0;
-  const groups = state.examples.groups.map((g) => {
+  const sent = state.examples.groups.map((g) => {
     const group = { title: g.title, seqs: seqs.slice(next, next + g.count) };
     next += g.count;
     return group;
   });
+  const groups = shownGroups(sent); // `seqs` keeps every sequence: hover and marks index it
   const nTok = state.examples.tokens.shape[0] ?? 0;
   return {
     header: { source, unit, hook_name, feature, n_features, n_tokens, max_act, density },

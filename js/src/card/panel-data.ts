@@ -105,3 +105,50 @@ export function decodeLeft(state: FeatureCardState): LeftData {
     latentsB: corr(l.latents_b, "left.latents_b"),
   };
 }
+
+/**
+ * The example groups as the card shows them: an activation interval's sequences that "Top
+ * activations" already shows (the same dataset row and first position) are left out of it,
+ * and an interval's title counts what it shows ("5 examples", "empty") instead of a share that
+ * rounds to "0.0%" both for an empty interval and for one with a few activations.
+ */
+/** What a group needs here: a title and sequences that know their dataset row and start. */
+export interface Titled<S extends { row: number; pos0: number }> {
+  title: string;
+  seqs: S[];
+}
+
+const TOP = "Top activations";
+const INTERVAL = /^Interval (.+?) · contains ([\d.]+)%$/;
+
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
+
+/** An interval's title from Python's ("Interval lo – hi · contains p%"): its counts; others as sent. */
+export function intervalTitle(title: string, shown: number, repeated: number): string {
+  const m = INTERVAL.exec(title);
+  if (!m) return title;
+  const [, range, pct] = m;
+  const share = Number(pct);
+  const parts = [`Interval ${range}`];
+  if (shown === 0 && repeated === 0) parts.push("empty");
+  else {
+    parts.push(shown > 0 ? plural(shown, "example") : "no other examples");
+    if (repeated > 0) parts.push(`${repeated} more in ${TOP}`);
+    parts.push(share >= 0.1 ? `${pct}% of activations` : "< 0.1% of activations");
+  }
+  return parts.join(" · ");
+}
+
+/** The groups with the sequences "Top activations" shows left out of the others, and titles that count. */
+export function shownGroups<S extends { row: number; pos0: number }>(
+  groups: Titled<S>[],
+): Titled<S>[] {
+  const top = groups.find((g) => g.title === TOP);
+  const key = (s: S) => `${s.row}:${s.pos0}`;
+  const seen = new Set((top?.seqs ?? []).map(key));
+  return groups.map((g) => {
+    if (g === top || !INTERVAL.test(g.title)) return g;
+    const seqs = g.seqs.filter((s) => !seen.has(key(s)));
+    return { title: intervalTitle(g.title, seqs.length, g.seqs.length - seqs.length), seqs };
+  });
+}

@@ -98,7 +98,8 @@ describe("marks and ranked shades", () => {
   it("shades a ranked table from its largest |value| (full) to its smallest (the floor)", () => {
     const v = [3.1, 3.0, 2.8, 2.6];
     const want = [1, 0.15 + (0.85 * 0.4) / 0.5, 0.15 + (0.85 * 0.2) / 0.5, 0.15];
-    v.forEach((x, i) => expect(rankIntensity(x, v)).toBeCloseTo(want[i] ?? Number.NaN, 12));
+    for (const [i, x] of v.entries())
+      expect(rankIntensity(x, v)).toBeCloseTo(want[i] ?? Number.NaN, 12);
     expect(rankIntensity(-1, [-1, -1])).toBe(1);
     expect(rankIntensity(Number.NaN, v)).toBe(0);
   });
