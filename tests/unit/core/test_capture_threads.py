@@ -29,7 +29,7 @@ def test_a_forward_of_another_thread_runs_whole_and_leaves_the_capture_alone(mod
     reached, release = threading.Event(), threading.Event()
     capturer: list[int] = []
 
-    def pause(act: torch.Tensor, hook: object) -> None:  # noqa: ARG001 - TransformerLens passes the HookPoint
+    def pause(act: torch.Tensor, hook: object) -> None:
         if capturer and threading.get_ident() == capturer[0]:
             reached.set()
             assert release.wait(TIMEOUT)
