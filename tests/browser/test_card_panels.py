@@ -201,6 +201,11 @@ def test_index_arrow_link_and_history_update_all_columns_and_python(browser: Any
     bridge.wait_python(lambda: (bridge.w.source, bridge.w.feature) == ("blocks.0.mlp.hook_post", n))
     expect(page.locator(".fc-unit")).to_have_text("neuron")
     assert bridge.w.state["unit"] == "neuron" and bridge.w.error == ""
+    d_mlp = bridge.w.state["n_features"]
+    expect(page.locator(".fc-feature")).to_have_text(f"neuron {n} / {d_mlp} of blocks.0.mlp.hook_post")
+    # its correlated neurons are its correlated units: one table, not two
+    left_titles = page.locator(".fc-col-left .fc-panel-title").all_text_contents()
+    assert [t for t in left_titles if t.startswith("Correlated")] == ["Correlated neurons (same hook)"]
     page.locator("button.fc-back").click()
     bridge.wait_python(lambda: (bridge.w.source, bridge.w.feature) == ("mlp0", g))
     wait_columns(page, bridge)

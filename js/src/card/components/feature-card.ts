@@ -62,6 +62,12 @@ export interface FeatureCardView {
 
 const CACHE_SIZE = 64;
 
+/** "feature 5 / 48", or for a neuron "neuron 101 / 512 of blocks.0.mlp.hook_post". */
+export function unitTitle(hd: CardHeader): string {
+  if (hd.unit === "neuron") return `neuron ${hd.feature} / ${hd.n_features} of ${hd.hook_name}`;
+  return `feature ${hd.feature} / ${hd.n_features}`;
+}
+
 function renderHeader(hd: CardHeader): HTMLElement {
   const header = h("div", "fc-header");
   const title = h("div", "fc-title");
@@ -69,7 +75,7 @@ function renderHeader(hd: CardHeader): HTMLElement {
     h("span", "fc-source", hd.source),
     h("span", "fc-unit", hd.unit),
     h("span", "fc-hook", hd.hook_name),
-    h("span", "fc-feature", `feature ${hd.feature} / ${hd.n_features}`),
+    h("span", "fc-feature", unitTitle(hd)),
   );
   const stats = h("div", "fc-stats");
   const density = h("span", "fc-density", `density ${percent(hd.density)}`);

@@ -98,7 +98,7 @@ export function renderLeft(data: CardData, links: LeftLinks): HTMLElement {
     },
     {
       key: "neurons",
-      title: isNeuron ? "Correlated input dimensions" : "Correlated neurons",
+      title: isNeuron ? "Correlated neurons (same hook)" : "Correlated neurons",
       unit: "neuron",
       value: "Pearson",
       second: "cosine",
@@ -125,6 +125,9 @@ export function renderLeft(data: CardData, links: LeftLinks): HTMLElement {
     },
   ];
   for (const spec of specs) {
+    // A neuron's source is its hook: its correlated "latents" are the same hook's neurons,
+    // the table above, so it is shown once.
+    if (isNeuron && spec.key === "latents") continue;
     const why = data.unavailable[spec.key];
     if (spec.rows === null && why === undefined) continue;
     const section = h("section", `fc-panel fc-left-panel fc-panel-${spec.key}`);
