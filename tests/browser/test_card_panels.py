@@ -265,9 +265,12 @@ def test_dead_latent_and_unavailable_panels_are_explained(
     expect(page.locator(".fc-card")).to_have_attribute("data-feature", str(live))
     page.locator("span.fc-tok").first.hover()
     expect(page.locator(".fc-tooltip .fc-tt-note")).to_contain_text("no linear path")
-    box.fill("99")
-    box.press("Enter")  # clamped to the last index: in range
-    bridge.wait_python(lambda: bridge.w.feature == 15)
+    box.fill("99999")
+    box.press("Enter")  # refused with the range, never clamped; the box shows the card again
+    expect(page.locator(".fc-error")).to_have_text("index: 99999 is out of range: the index is 0 to 15")
+    expect(box).to_have_value(str(live))
+    page.wait_for_timeout(100)
+    assert bridge.w.feature == live
     assert not errors, errors
     page.close()
 

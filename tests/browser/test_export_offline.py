@@ -88,8 +88,10 @@ def test_multi_feature_export_switches_offline(browser: Any, ws: Any, artifacts:
     missing = next(i for i in range(48) if i not in held)
     box.fill(str(missing))
     box.press("Enter")
-    expect(root.locator(".fc-error")).to_contain_text(f"feature {missing} is not in this exported file")
+    have = ", ".join(str(f) for f in held)
+    expect(root.locator(".fc-error")).to_have_text(f"index: {missing} is not in this exported file; it holds {have}")
     expect(root.locator("span.fc-tok")).to_have_count(want)  # the last card stays
+    expect(box).to_have_value(str(f2))  # and the box shows it again
     page.screenshot(path=str(artifacts / "export-multi.png"), full_page=True)
     assert not errors, errors
     assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests

@@ -160,16 +160,22 @@ describe("choosing a feature", () => {
     expect(shows(model)).toEqual([12]);
   });
 
-  it("clamps to [0, n_features - 1] and ignores non-integers", () => {
+  it("refuses an index out of [0, n_features - 1] with the range, never clamps, and ignores non-integers", () => {
     const { el, model } = mount();
     const input = q<HTMLInputElement>(el, "input.fc-index");
+    const before = input.value;
     typeIndex(el, "999");
-    expect(input.value).toBe("23");
+    expect(input.value).toBe(before); // the box shows the card again
+    expect(q(el, ".fc-error").textContent).toBe("index: 999 is out of range: the index is 0 to 23");
     typeIndex(el, "-5");
+    expect(q(el, ".fc-error").textContent).toBe("index: -5 is out of range: the index is 0 to 23");
     typeIndex(el, "2.5");
     typeIndex(el, "");
-    expect(shows(model)).toEqual([23, 0]);
-    expect(input.value).toBe("0");
+    expect(shows(model)).toEqual([]);
+    expect(input.value).toBe(before);
+    typeIndex(el, "0");
+    expect(shows(model)).toEqual([0]);
+    expect(q<HTMLElement>(el, ".fc-error").hidden).toBe(true);
   });
 
   it("prev / next step by one and stop at the ends", () => {

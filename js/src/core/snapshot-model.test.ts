@@ -132,3 +132,13 @@ describe("SnapshotModel answers the views' requests without a kernel", () => {
     }
   });
 });
+
+describe("a refused show", () => {
+  it("keeps the feature of the shown card (the index box goes back to it)", async () => {
+    const m = new SnapshotModel([{ feature: 1 }, { feature: 3 }], { source: "s" });
+    m.send({ kind: "fc-request", id: "a", name: "show", args: { source: "s", feature: 9 } });
+    await Promise.resolve();
+    expect(m.get("feature")).toBe(1);
+    expect(m.get("error")).toBe("feature 9 is not in this exported file; it holds: 1, 3");
+  });
+});

@@ -89,7 +89,8 @@ export class SnapshotModel {
       if (source !== undefined && held !== undefined && source !== held) {
         return { ok: false, error: `${source} is not in this exported file; it holds ${held}` };
       }
-      if (this.values.feature !== feature) {
+      const holds = this.states.some((x) => x.feature === feature);
+      if (holds && this.values.feature !== feature) {
         this.values.feature = feature;
         this.emit("change:feature", feature);
       }

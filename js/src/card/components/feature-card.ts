@@ -321,6 +321,7 @@ function navCallbacks(card: () => Card): NavCallbacks {
     random: () => pickRandom(card()),
     search: (text) => runSearch(card(), text),
     pick: select,
+    refuse: (msg) => fail(card(), `index: ${msg}`),
   };
 }
 

@@ -29,6 +29,7 @@ export interface NavCallbacks {
   random(): void;
   search(text: string): void;
   pick(feature: number): void; // a search result
+  refuse(message: string): void; // a typed index the card does not hold (the box shows the card again)
 }
 
 export interface NavState {
@@ -117,6 +118,18 @@ export function typedIndex(text: string, final: boolean, count: number): number 
   const n = Number(raw);
   if (raw === "" || !Number.isInteger(n)) return final ? "reset" : null;
   return final || n === clampIndex(n, count) ? n : null;
+}
+
+/** Why a typed index is refused ("" when it is accepted): out of 0 .. count - 1, or not among
+ * `choices` (an exported file's cards). Never clamped: the message names the accepted range. */
+export function refusal(n: number, count: number, choices: readonly number[]): string {
+  if (choices.length > 0) {
+    if (choices.includes(n)) return "";
+    const held = [...choices].sort((a, b) => a - b).join(", ");
+    return `${n} is not in this exported file; it holds ${held}`;
+  }
+  if (n >= 0 && n < count) return "";
+  return `${n} is out of range: the index is 0 to ${count - 1}`;
 }
 
 export function navFlags(st: NavState, current: number | null): NavFlags {
@@ -212,13 +225,16 @@ function selectIndex(el: NavParts, m: NavModel, cb: NavCallbacks, n: number): vo
   cb.select(target);
 }
 
-function commitTyped(el: NavParts, m: NavModel, final: boolean, select: (n: number) => void) {
+function commitTyped(el: NavParts, m: NavModel, cb: NavCallbacks, final: boolean) {
   clearTimeout(m.timer);
   m.timer = undefined;
   const asked = typedIndex(el.input.value, final, m.st.count);
-  if (asked === "reset") {
-    if (m.current !== null) el.input.value = String(m.current); // ignore non-integers
-  } else if (asked !== null) select(asked);
+  if (asked === null) return;
+  const why = asked === "reset" ? "" : refusal(asked, m.st.count, m.st.choices);
+  if (asked === "reset" || why) {
+    if (m.current !== null) el.input.value = String(m.current); // the box shows the card again
+    if (why) cb.refuse(why);
+  } else selectIndex(el, m, cb, asked);
 }
 
 function listen(
@@ -266,13 +282,7 @@ export function createNav(cb: NavCallbacks): NavView {
     const target = stepTarget(m.current ?? m.st.feature, delta, m.st.count, m.st.choices);
     if (target !== undefined) select(target);
   };
-  listen(
-    el,
-    m,
-    cb,
-    { step, commit: (final) => commitTyped(el, m, final, select) },
-    listeners.signal,
-  );
+  listen(el, m, cb, { step, commit: (final) => commitTyped(el, m, cb, final) }, listeners.signal);
   return {
     root: el.root,
     input: el.input,
