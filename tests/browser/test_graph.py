@@ -103,7 +103,7 @@ def test_an_mlp_node_opens_a_unit_card_inline(browser: Any, site: str, ws: Any) 
     assert bridge.w.card["source"] == source
     bridge.push()
     expect(page.locator(".fc-g-card .fc-card")).to_be_visible()
-    expect(page.locator(".fc-g-card .fc-card")).to_contain_text(f"feature {unit}")
+    expect(page.locator(".fc-g-card .fc-card")).to_contain_text(f"neuron {unit} / ")
     assert not errors, errors
     page.close()
 
