@@ -7,10 +7,15 @@ import {
   columnsFor,
   defaultSort,
   filterRows,
+  fmtValue,
+  isSelected,
   layersOf,
   NO_FILTER,
+  shownSign,
+  sortInView,
   sortRows,
   toggleSort,
+  visibleColumns,
 } from "./table-logic";
 
 const one = decodeTable(makeNodeState(1));
@@ -122,5 +127,49 @@ describe("filtering", () => {
     const de = cols.find((c) => c.key === "direct_effect");
     if (!de) throw new Error("missing");
     expect(columnScale(one.rows, de)).toBeCloseTo(0.9, 6);
+  });
+});
+
+describe("two prompts' views, printing and the open row", () => {
+  it("shows one view's columns at a time; a one-prompt table shows all", () => {
+    const cols = columnsFor(two.groups, 2);
+    for (const v of ["left", "diff", "right"] as const) {
+      const shown = visibleColumns(cols, v);
+      expect(shown.map((c) => c.key)).toEqual(two.groups.map((g) => `${g.name}:${v}`));
+    }
+    expect(visibleColumns(columnsFor(one.groups, 1), "diff")).toHaveLength(one.groups.length);
+  });
+
+  it("moves a value sort to the view's column of the same group, keeping direction", () => {
+    const s = { column: "direct_effect:left", descending: false };
+    expect(sortInView(s, "diff")).toEqual({ column: "direct_effect:diff", descending: false });
+    expect(sortInView({ column: "name", descending: false }, "right").column).toBe("name");
+    expect(sortInView({ column: "pos", descending: true }, "diff").column).toBe("pos");
+  });
+
+  it("prints values to 3 decimals, never -0.000", () => {
+    expect([-0.0004, -0, 0, 0.0004, -0.0005, -0.0006, 1.23456].map((v) => fmtValue(v))).toEqual([
+      "0.000",
+      "0.000",
+      "0.000",
+      "0.000",
+      "-0.001", // toFixed rounds the binary value of -0.0005 away from zero
+      "-0.001",
+      "1.235",
+    ]);
+    expect(fmtValue(-0.04, 1)).toBe("0.0");
+    expect(fmtValue(Number.NaN)).toBe("NaN");
+    expect([-0.0004, 0.0004, -0.002, 0.002].map((v) => shownSign(v))).toEqual([0, 0, -1, 1]);
+  });
+
+  it("finds the open node's rows", () => {
+    const [mlp, attn, res] = one.rows;
+    if (!mlp || !attn || !res) throw new Error("rows");
+    expect(isSelected(mlp, { family: "mlp", layer: 0, unit: 5 })).toBe(true);
+    expect(isSelected(mlp, { family: "mlp", layer: 1, unit: 5 })).toBe(false);
+    expect(isSelected(mlp, { family: "res", layer: 0, unit: 5 })).toBe(false);
+    expect(isSelected(res, { family: "res", layer: -1, unit: 12 })).toBe(true);
+    expect(isSelected(res, { family: "res", unit: 13 })).toBe(false);
+    expect(isSelected(attn, null)).toBe(false);
   });
 });

@@ -138,3 +138,47 @@ export function columnScale(rows: readonly RowData[], col: Column): number {
   }
   return m;
 }
+
+/** Which set of a two-prompt table's columns is shown: one at a time, so they fit. */
+export type CompareView = "left" | "diff" | "right";
+
+export const COMPARE_VIEWS: readonly { view: CompareView; label: string; title: string }[] = [
+  { view: "left", label: "Left", title: "the left prompt's values" },
+  { view: "right", label: "Right", title: "the right prompt's values" },
+  { view: "diff", label: "Diff", title: "Right − Left" },
+];
+
+/** The columns shown: all of a one-prompt table's, else only those of `view`. */
+export const visibleColumns = (columns: readonly Column[], view: CompareView): Column[] =>
+  columns.filter((c) => c.view === "value" || c.view === view);
+
+/** The sort after switching to `view`: a value column's key moves to the same group's column
+ * of `view` (direction kept); name and position sorts stay. */
+export function sortInView(sort: SortKey, view: CompareView): SortKey {
+  const m = /^(.*):(left|diff|right)$/.exec(sort.column);
+  return m ? { ...sort, column: `${m[1]}:${view}` } : sort;
+}
+
+/** A value as the table prints it (3 decimals); a value that rounds to zero prints "0.000",
+ * never "-0.000". */
+export function fmtValue(v: number, digits = 3): string {
+  if (!Number.isFinite(v)) return String(v);
+  const s = v.toFixed(digits);
+  return /^-0\.?0*$/.test(s) ? s.slice(1) : s;
+}
+
+/** The sign a printed value shows: -1, 0 (it prints as zero) or 1. */
+export function shownSign(v: number, digits = 3): number {
+  const s = fmtValue(v, digits);
+  return Number(s) === 0 ? 0 : Math.sign(v);
+}
+
+/** Whether `row` is the node whose card is open (a neuron's layer must match; an SAE's
+ * latent is named by its family and unit alone). */
+export function isSelected(
+  row: RowData,
+  sel: { family?: string; layer?: number; unit: number } | null,
+): boolean {
+  if (!sel || sel.family !== row.family.name || sel.unit !== row.unit) return false;
+  return row.family.kind !== "mlp" || sel.layer === row.layer;
+}

@@ -161,9 +161,14 @@ describe("the nodes widget", () => {
     ]);
   });
 
-  it("shows Left / Diff / Right for two prompts", () => {
+  it("shows Left / Right / Diff for two prompts, one set of columns at a time", () => {
     const { el } = mount({ state: makeNodeState(2) });
-    expect(el.querySelectorAll("th.nt-th-val")).toHaveLength(12);
+    expect(el.querySelectorAll("th.nt-th-val")).toHaveLength(4);
+    const views = Array.from(
+      el.querySelectorAll<HTMLElement>("button.nt-view"),
+      (b) => b.dataset.view,
+    );
+    expect(views).toEqual(["left", "right", "diff"]);
     expect(el.querySelectorAll(".nt-prompt")).toHaveLength(2);
     expect(q(el, "th[data-key='direct_effect:left']").getAttribute("aria-sort")).toBe("descending");
     const rowAt = (name: string) =>

@@ -5,24 +5,28 @@
  * Sorting, filters and hover are UI-only state and never leave this component.
  */
 
-import { fmt, h } from "../../core/dom";
+import { h } from "../../core/dom";
 import { quoteToken } from "../../core/tokens";
 import type { PromptData, RowData, TableData } from "../data";
-import type { NodeAblation, NodeFamily, SelectedNode } from "../schema";
+import type { NodeAblation, SelectedNode } from "../schema";
 import {
   type Column,
+  type CompareView,
   columnsFor,
   defaultSort,
   type Filter,
   filterRows,
-  layersOf,
+  fmtValue as fmt,
   NO_FILTER,
   type SortKey,
+  sortInView,
   sortRows,
   toggleSort,
+  visibleColumns,
 } from "../table-logic";
+import { familyBoxes, layerSelect, modeSelect, viewSwitch } from "./controls";
 import { type PromptStrip, renderPrompts } from "./prompt";
-import { renderTable, type TableCallbacks } from "./table";
+import { renderTable, revealSelected, stickColumns, type TableCallbacks } from "./table";
 
 export interface NodeTableProps {
   data: TableData | null; // the last good table
@@ -47,8 +51,6 @@ export interface NodeTableView {
   update(props: NodeTableProps): void;
   destroy(): void;
 }
-
-const FAMILY_LABEL: Record<string, string> = { mlp: "MLP neurons", attn: "attention heads" };
 
 export function ablationLabel(a: NodeAblation): string {
   const what =
@@ -76,12 +78,7 @@ export function targetText(p: PromptData, nPrompts: number, ablated: boolean): s
   );
 }
 
-/** The label of a family's show/hide box. */
-export const familyLabel = (f: NodeFamily): string =>
-  FAMILY_LABEL[f.kind] ?? (f.kind === "error" ? f.name : `${f.name} latents`);
-
-export const layerLabel = (layer: number): string =>
-  layer < 0 ? "outside blocks" : `layer ${layer}`;
+export { familyLabel, layerLabel } from "./controls";
 
 /** `filter` with family `name` shown or hidden. */
 export function withFamily(filter: Filter, name: string, shown: boolean): Filter {
@@ -133,6 +130,9 @@ interface TableState {
   filter: Filter;
   hovered: number | null;
   mode: NodeAblation["mode"];
+  view: CompareView; // which set of a two-prompt table's columns is shown
+  stick: ResizeObserver | null; // keeps the Token column's sticky offset at the Node column's width
+  reveal: boolean; // a newly selected node's card is to be scrolled into view once it is open
 }
 
 /** The view's elements; `head` and `prompts` are replaced when the table changes. */
@@ -230,65 +230,45 @@ function drawTable(t: NodeTable): void {
     return;
   }
   const rows = sortRows(filterRows(data.rows, st.filter), st.columns, st.sort);
-  el.scroll.replaceChildren(renderTable(data, st.columns, rows, st.sort, tableCallbacks(t)));
+  const shown = visibleColumns(st.columns, st.view);
+  const sel = st.props.selected;
+  const table = renderTable(data, shown, rows, st.sort, tableCallbacks(t), sel);
+  el.scroll.replaceChildren(table);
+  st.stick?.disconnect();
+  st.stick = stickColumns(table);
   el.count.textContent = `${rows.length} of ${data.rows.length} nodes (top ${data.k} per group)`;
 }
 
-function familyBoxes(t: NodeTable, data: TableData): HTMLElement {
-  const fams = h("span", "nt-families");
-  for (const f of data.families) {
-    if (!data.rows.some((r) => r.family.code === f.code)) continue;
-    const label = h("label", "nt-family-label");
-    const box = h("input", "nt-family");
-    box.type = "checkbox";
-    box.checked = !t.st.filter.hidden.has(f.name);
-    box.dataset.family = f.name;
-    box.addEventListener("change", () => {
-      t.st.filter = withFamily(t.st.filter, f.name, box.checked);
+/** The controls over the table (the Left / Right / Diff switch only for two prompts). */
+function controls(t: NodeTable, data: TableData): HTMLElement[] {
+  const { st } = t;
+  const out: HTMLElement[] = [
+    familyBoxes(data, st.filter.hidden, (name, shown) => {
+      st.filter = withFamily(st.filter, name, shown);
       drawTable(t);
-    });
-    label.append(box, ` ${familyLabel(f)}`);
-    fams.append(label);
+    }),
+    layerSelect(data, st.filter.layer, (layer) => {
+      st.filter = { ...st.filter, layer };
+      drawTable(t);
+    }),
+    modeSelect(st.mode, (mode) => {
+      st.mode = mode;
+    }),
+  ];
+  if (data.prompts.length > 1) {
+    out.push(
+      viewSwitch(st.view, (view) => {
+        st.view = view;
+        st.sort = sortInView(st.sort, view);
+        drawTable(t);
+      }),
+    );
   }
-  return fams;
+  return out;
 }
 
-function layerSelect(t: NodeTable, data: TableData): HTMLSelectElement {
-  const select = h("select", "nt-layer");
-  select.setAttribute("aria-label", "layer");
-  const all = h("option", "", "all layers");
-  all.value = "";
-  select.append(all);
-  for (const l of layersOf(data.rows)) {
-    const o = h("option", "", layerLabel(l));
-    o.value = String(l);
-    select.append(o);
-  }
-  select.value = t.st.filter.layer === null ? "" : String(t.st.filter.layer);
-  select.addEventListener("change", () => {
-    t.st.filter = { ...t.st.filter, layer: select.value === "" ? null : Number(select.value) };
-    drawTable(t);
-  });
-  return select;
-}
-
-function modeSelect(st: TableState): HTMLSelectElement {
-  const select = h("select", "nt-mode");
-  select.setAttribute("aria-label", "ablation mode");
-  for (const [value, text] of [
-    ["zero", "ablate: zero"],
-    ["mean", "ablate: dataset mean"],
-  ] as const) {
-    const o = h("option", "", text);
-    o.value = value;
-    select.append(o);
-  }
-  select.value = st.mode;
-  select.addEventListener("change", () => {
-    st.mode = select.value === "mean" ? "mean" : "zero";
-  });
-  return select;
-}
+const selectionKey = (s: SelectedNode | null): string =>
+  s ? `${s.family ?? s.source}/${s.layer ?? -1}/${s.unit}` : "";
 
 function drawAblations(t: NodeTable): void {
   const list = t.st.props.ablations;
@@ -316,7 +296,7 @@ function drawData(t: NodeTable, data: TableData | null): void {
     const old = st.columns;
     st.columns = columnsFor(data.groups, data.prompts.length);
     if (!sameColumns(old, st.columns)) st.sort = defaultSort(data, st.columns);
-    el.controls.replaceChildren(familyBoxes(t, data), layerSelect(t, data), modeSelect(st));
+    el.controls.replaceChildren(...controls(t, data));
   } else el.controls.replaceChildren();
   el.notes.replaceChildren(...(data?.notes ?? []).map((n) => h("div", "nt-note", n)));
   drawTable(t);
@@ -345,9 +325,17 @@ function update(t: NodeTable, next: NodeTableProps): void {
     el.prompts.root.replaceWith(fresh.root);
     el.prompts = fresh;
   }
+  const reselected = selectionKey(next.selected) !== selectionKey(old.selected);
   if (data !== old.data) drawData(t, data);
+  else if (reselected) drawTable(t);
   if (next.ablations !== old.ablations) drawAblations(t);
   drawChrome(el, next);
+  // a card opened here (not one already open when the view was drawn) is brought into view
+  if (reselected && old.data !== null && next.selected) st.reveal = true;
+  if (st.reveal && next.cardOpen) {
+    st.reveal = false;
+    revealSelected(el.scroll, el.cardArea);
+  }
 }
 
 export function createNodeTable(callbacks: NodeTableCallbacks): NodeTableView {
@@ -369,6 +357,9 @@ export function createNodeTable(callbacks: NodeTableCallbacks): NodeTableView {
     filter: NO_FILTER,
     hovered: null,
     mode: "zero",
+    view: "left",
+    stick: null,
+    reveal: false,
   };
   const t: NodeTable = { cb: callbacks, st, el };
   drawAblations(t);
@@ -377,6 +368,7 @@ export function createNodeTable(callbacks: NodeTableCallbacks): NodeTableView {
     cardHost: el.cardHost,
     update: (next) => update(t, next),
     destroy() {
+      st.stick?.disconnect();
       el.root.remove();
     },
   };

@@ -3,10 +3,19 @@
  * Left / Diff / Right per group) with a bar scaled to the column's largest |value| and the sign
  * coloured, and an ablate button. Rows report hover, click (open card) and ablate.
  */
-import { fmt, h } from "../../core/dom";
+import { h } from "../../core/dom";
 import { fillToken, quoteToken } from "../../core/tokens";
 import type { RowData, TableData } from "../data";
-import { type Column, cellValue, columnScale, type SortKey } from "../table-logic";
+import type { SelectedNode } from "../schema";
+import {
+  type Column,
+  cellValue,
+  columnScale,
+  fmtValue,
+  isSelected,
+  type SortKey,
+  shownSign,
+} from "../table-logic";
 
 export interface TableCallbacks {
   onSort(column: string): void;
@@ -37,7 +46,7 @@ function header(
 }
 
 function tokenCell(data: TableData, row: RowData): HTMLElement {
-  const td = h("td", "nt-where");
+  const td = h("td", "nt-where nt-c2");
   const tok = (pos: number) => {
     // the token at `pos` in each prompt, shown once when the prompts agree there
     const texts = data.prompts.map((p) => p.tokens[pos] ?? "");
@@ -76,7 +85,8 @@ function valueCell(v: number, scale: number): HTMLElement {
   }
   const bar = h("div", `nt-bar ${v < 0 ? "nt-neg" : "nt-posv"}`);
   bar.style.width = `${barWidth(v, scale)}%`;
-  const num = h("span", `nt-num ${v < 0 ? "nt-neg" : v > 0 ? "nt-posv" : ""}`, fmt(v));
+  const sign = shownSign(v);
+  const num = h("span", `nt-num ${sign < 0 ? "nt-neg" : sign > 0 ? "nt-posv" : ""}`, fmtValue(v));
   td.dataset.value = String(v);
   td.append(bar, num);
   return td;
@@ -100,10 +110,17 @@ function headerRow(
   onSort: (k: string) => void,
 ): HTMLElement {
   const hr = h("tr", "");
-  hr.append(
-    header("Node", "name", "node type, layer and index", sort, onSort),
-    header("Token", "pos", "the node's position (attention: query ← source)", sort, onSort),
+  const node = header("Node", "name", "node type, layer and index", sort, onSort);
+  const where = header(
+    "Token",
+    "pos",
+    "the node's position (attention: query ← source)",
+    sort,
+    onSort,
   );
+  node.classList.add("nt-c1");
+  where.classList.add("nt-c2");
+  hr.append(node, where);
   for (const c of columns) {
     const group = data.groups[c.group]?.label ?? "";
     const th = header(columnLabel(c, group), c.key, c.title, sort, onSort);
@@ -115,7 +132,7 @@ function headerRow(
 }
 
 function nameCell(row: RowData, onSelect: (row: RowData) => void): HTMLElement {
-  const td = h("td", "nt-name");
+  const td = h("td", "nt-name nt-c1");
   if (row.family.card) {
     const b = h("button", "nt-open", row.name);
     b.type = "button";
@@ -153,8 +170,13 @@ function bodyRow(
   scales: number[],
   row: RowData,
   callbacks: TableCallbacks,
+  selected: SelectedNode | null,
 ): HTMLElement {
   const tr = h("tr", `nt-row nt-${row.family.kind}`);
+  if (isSelected(row, selected)) {
+    tr.classList.add("nt-selected");
+    tr.setAttribute("aria-current", "true");
+  }
   tr.dataset.index = String(row.index);
   tr.dataset.family = row.family.name;
   tr.append(nameCell(row, callbacks.onSelect), tokenCell(data, row));
@@ -173,13 +195,40 @@ export function renderTable(
   rows: RowData[],
   sort: SortKey,
   callbacks: TableCallbacks,
+  selected: SelectedNode | null = null,
 ): HTMLTableElement {
   const table = h("table", "nt-table");
   const head = h("thead", "");
   head.append(headerRow(data, columns, sort, callbacks.onSort));
   const scales = columns.map((c) => columnScale(rows, c));
   const body = h("tbody", "");
-  for (const row of rows) body.append(bodyRow(data, columns, scales, row, callbacks));
+  for (const row of rows) body.append(bodyRow(data, columns, scales, row, callbacks, selected));
   table.append(head, body);
   return table;
+}
+
+/** The Token column sticks right of the Node column: its offset follows that column's width
+ * (a ResizeObserver keeps it there; the caller disconnects it when the table is redrawn). */
+export function stickColumns(table: HTMLElement): ResizeObserver | null {
+  const first = table.querySelector<HTMLElement>("th.nt-c1");
+  if (!first) return null;
+  const set = () => table.style.setProperty("--nt-c2-left", `${first.offsetWidth}px`);
+  set();
+  if (typeof ResizeObserver === "undefined") return null;
+  const obs = new ResizeObserver(set);
+  obs.observe(first);
+  return obs;
+}
+
+/** The open node's row scrolled into the table's view, and the card into the page's. */
+export function revealSelected(scroll: HTMLElement, cardArea: HTMLElement): void {
+  const row = scroll.querySelector<HTMLElement>("tr.nt-selected");
+  const head = scroll.querySelector<HTMLElement>("thead");
+  if (row) {
+    const box = scroll.getBoundingClientRect();
+    const r = row.getBoundingClientRect();
+    const top = box.top + (head?.offsetHeight ?? 0);
+    if (r.top < top || r.bottom > box.bottom) scroll.scrollTop += r.top - top;
+  }
+  cardArea.scrollIntoView?.({ block: "start" });
 }
