@@ -26,7 +26,13 @@ import {
 } from "../table-logic";
 import { familyBoxes, layerSelect, modeSelect, viewSwitch } from "./controls";
 import { type PromptStrip, renderPrompts } from "./prompt";
-import { renderTable, revealSelected, stickColumns, type TableCallbacks } from "./table";
+import {
+  renderTable,
+  revealSelected,
+  revealSort,
+  stickColumns,
+  type TableCallbacks,
+} from "./table";
 
 export interface NodeTableProps {
   data: TableData | null; // the last good table
@@ -236,6 +242,7 @@ function drawTable(t: NodeTable): void {
   el.scroll.replaceChildren(table);
   st.stick?.disconnect();
   st.stick = stickColumns(table);
+  revealSort(el.scroll);
   el.count.textContent = `${rows.length} of ${data.rows.length} nodes (top ${data.k} per group)`;
 }
 

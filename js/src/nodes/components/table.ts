@@ -232,3 +232,14 @@ export function revealSelected(scroll: HTMLElement, cardArea: HTMLElement): void
   }
   cardArea.scrollIntoView?.({ block: "start" });
 }
+
+/** The sorted column scrolled sideways into the table's view, right of the sticky columns. */
+export function revealSort(scroll: HTMLElement): void {
+  const th = scroll.querySelector("th[aria-sort='descending'], th[aria-sort='ascending']");
+  if (!th || th.classList.contains("nt-c1") || th.classList.contains("nt-c2")) return;
+  const box = scroll.getBoundingClientRect();
+  const r = th.getBoundingClientRect();
+  const left = scroll.querySelector("th.nt-c2")?.getBoundingClientRect().right ?? box.left;
+  if (r.right > box.right) scroll.scrollLeft += r.right - box.right;
+  else if (r.left < left) scroll.scrollLeft -= left - r.left;
+}
