@@ -32,10 +32,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core.dataset import TokenRows
-from ..core.inputs import check_finite, check_mapping
+from ..core.inputs import check_mapping
 from ..core.model import ModelAdapter
-from ..core.sae import SAEError, SparseAutoencoder
-from ..core.sae_input import as_sae
+from ..core.sae import SparseAutoencoder
+from ..core.sources import named_sae
 from .index_cache import content_digests, key_of
 from .store import LOCK, MANIFEST, Store, parse_memory_budget, read_manifest, store_lock
 from .store_build import Chunk, SourceSpec, StoreSpec, StoreWriter
@@ -213,13 +213,7 @@ def _sources(
     for name, obj in [*check_mapping("saes", saes).items(), *((f"{n}{B_SUFFIX}", o) for n, o in b.items())]:
         if name.endswith(B_SUFFIX) and name[: -len(B_SUFFIX)] not in saes:
             raise KeyError(f"sae_b has {name[: -len(B_SUFFIX)]!r}, which is not one of the SAEs {sorted(saes)}")
-        try:
-            sae = as_sae(obj)
-        except SAEError as e:
-            raise SAEError(f"SAE {name!r}: {e}") from e
-        check_finite(name, sae)
-        adapter.validate_hook(sae.hook_name, what=f"the hook of SAE {name!r}")
-        sources[name] = sae.to(device=adapter.device)
+        sources[name] = named_sae(adapter, name, obj).to(device=adapter.device)
         origins[name] = str(Path(obj).expanduser().resolve()) if isinstance(obj, str | Path) else None
     if not sources:
         raise ValueError("build_index needs at least one SAE in saes")

@@ -17,15 +17,22 @@ def _probe(tokens: Int[Tensor, "batch pos"]) -> Tensor:
     return tokens[:1, : min(4, tokens.shape[1])]
 
 
-def check_sae(adapter: ModelAdapter, tokens: Int[Tensor, "batch pos"], name: str, obj: Any) -> SparseAutoencoder:
-    """``obj`` as an SAE on the model's device: finite weights, a hook of the model, of the SAE's ``d_in``
-    (errors name the SAE)."""
+def named_sae(adapter: ModelAdapter, name: str, obj: Any) -> SparseAutoencoder:
+    """``obj`` as an SAE (an SAELens object or folder, or weights) with finite weights on a hook of the
+    model (errors name the SAE); not yet moved to the model's device."""
     try:
         sae = as_sae(obj)
     except SAEError as e:
         raise SAEError(f"SAE {name!r}: {e}") from e
     check_finite(name, sae)
     adapter.validate_hook(sae.hook_name, what=f"the hook of SAE {name!r}")
+    return sae
+
+
+def check_sae(adapter: ModelAdapter, tokens: Int[Tensor, "batch pos"], name: str, obj: Any) -> SparseAutoencoder:
+    """``obj`` as an SAE on the model's device: :func:`named_sae`, and its hook's vectors of the SAE's
+    ``d_in`` (errors name the SAE)."""
+    sae = named_sae(adapter, name, obj)
     act = adapter.capture(_probe(tokens), [sae.hook_name])[sae.hook_name]
     try:
         flatten_hook_activation(act, sae.d_in, sae.hook_name)
