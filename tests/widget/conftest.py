@@ -35,3 +35,28 @@ def ask() -> Ask:
         return dict(reply)
 
     return run
+
+
+SearchCheck = Callable[..., None]
+
+
+@pytest.fixture
+def check_hits() -> SearchCheck:
+    """``check_hits(hits, model, hook, encode, max_act, text, k)``: asserts a search's hits equal
+    those computed independently: the model's own ``run_with_cache``, ``encode`` (an SAE's, or
+    the identity for neurons), a max over the text's non-BOS positions, and ``frac`` as the peak
+    over the unit's dataset max ``max_act``."""
+
+    def run(hits: list[dict[str, Any]], model: Any, hook: str, encode: Any, max_act: Any, text: str, k: int) -> None:
+        toks = model.to_tokens(text)
+        _, cache = model.run_with_cache(toks, names_filter=lambda n: n == hook)
+        peak, where = encode(cache[hook][0, 1:]).detach().float().max(0)
+        want = [u for u in peak.argsort(descending=True)[:k].tolist() if peak[u] > 0]
+        assert [h["feature"] for h in hits] == want and want
+        for h in hits:
+            u = h["feature"]
+            m = float(max_act[u])
+            assert h["act"] == pytest.approx(float(peak[u]), abs=1e-5) and h["pos"] == int(where[u]) + 1
+            assert h["frac"] == pytest.approx(h["act"] / m if m > 0 else 0.0, rel=1e-5)
+
+    return run

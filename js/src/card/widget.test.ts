@@ -196,18 +196,22 @@ describe("choosing a feature", () => {
     const input = q<HTMLInputElement>(el, "input.fc-index");
     typeIndex(el, "7");
     expect(input.value).toBe("7"); // while the kernel computes, the box shows what was asked
+    expect(q(el, ".fc-loading-text").textContent).toBe("loading #7…"); // over the stale card
+    expect(q(el, "div.fc-card").classList.contains("fc-stale")).toBe(true);
     const first = asked(model, "show")[0] as Request;
     model.pythonSet("state", makeState({ feature: 7 }));
     model.pythonSet("feature", 7);
     model.pythonSend({ kind: "fc-reply", id: first.id, ok: true, result: { feature: 7 } });
     await Promise.resolve();
     expect(q(el, ".fc-feature").textContent).toBe("feature 7 / 24");
+    expect(q(el, "div.fc-card").classList.contains("fc-stale")).toBe(false);
     typeIndex(el, "9");
     const second = asked(model, "show")[1] as Request;
     model.pythonSet("error", "feature 9 is refused");
     model.pythonSend({ kind: "fc-reply", id: second.id, ok: false, error: "feature 9 is refused" });
     await Promise.resolve();
     expect(input.value).toBe("7");
+    expect(q(el, ".fc-loading").hidden).toBe(true); // refused: nothing loads
     expect(texts(el, ".fc-error-line")).toEqual(["feature 9 is refused"]);
     expect(q(el, ".fc-feature").textContent).toBe("feature 7 / 24");
   });

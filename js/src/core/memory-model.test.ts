@@ -64,3 +64,63 @@ describe("CardProxy: a card inside another view", () => {
     expect(seen).toEqual(["feature"]);
   });
 });
+
+describe("CardProxy in a host with a kernel", () => {
+  function live(answer: Outcome) {
+    const forwarded: Array<[string, Record<string, unknown>]> = [];
+    const proxy = new CardProxy(
+      async () => ({ ok: true, result: {} }),
+      async (name, args) => {
+        forwarded.push([name, args]);
+        return answer;
+      },
+    );
+    const replies: Reply[] = [];
+    proxy.on("msg:custom", (m) => replies.push(m as Reply));
+    return { proxy, forwarded, replies };
+  }
+
+  it("is live and passes search and random to the host's kernel as they are", async () => {
+    const hits = { query: "x", source: "sae", n_tokens: 1, hits: [] };
+    const { proxy, forwarded, replies } = live({ ok: true, result: hits });
+    expect(proxy.get("live")).toBe(true);
+    proxy.send({ kind: "fc-request", id: "s", name: "search", args: { text: "x", k: 10 } });
+    proxy.send({ kind: "fc-request", id: "r", name: "random", args: {} });
+    proxy.send({ kind: "fc-request", id: "c", name: "complete", args: {} });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(forwarded).toEqual([
+      ["search", { text: "x", k: 10 }],
+      ["random", {}],
+    ]);
+    expect(replies.map((r) => [r.id, r.ok, r.result])).toEqual([
+      ["s", true, hits],
+      ["r", true, hits],
+      ["c", false, undefined],
+    ]);
+  });
+
+  it("passes the host's failure on as the card's reply", async () => {
+    const { proxy, replies } = live({ ok: false, error: "no card is open" });
+    proxy.send({ kind: "fc-request", id: "s", name: "search", args: { text: "x" } });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(replies).toEqual([{ kind: "fc-reply", id: "s", ok: false, error: "no card is open" }]);
+  });
+
+  it("reports the unit the host asks for until it is cleared, then its card's again", () => {
+    const { proxy } = live({ ok: true, result: {} });
+    const card = { source: "sae", feature: 9 };
+    proxy.update(card, false);
+    proxy.update(card, true, { source: "hook", feature: 4 });
+    expect([proxy.get("source"), proxy.get("feature"), proxy.get("state")]).toEqual([
+      "hook",
+      4,
+      card,
+    ]);
+    proxy.update(card, true, { source: null, feature: 5 }); // a node: its source is the kernel's to say
+    expect([proxy.get("source"), proxy.get("feature")]).toEqual(["sae", 5]);
+    proxy.update(card, false, null); // refused: the shown card's unit again
+    expect([proxy.get("source"), proxy.get("feature")]).toEqual(["sae", 9]);
+    proxy.update({}, false, null); // closed: the last unit stays
+    expect([proxy.get("source"), proxy.get("feature")]).toEqual(["sae", 9]);
+  });
+});

@@ -15,6 +15,7 @@ describe("SnapshotModel", () => {
     expect(m.get("busy")).toBe(false);
     expect(m.get("threshold")).toBe(0.5);
     expect(m.get("error")).toBe("kept"); // extra values win over the defaults
+    expect(m.get("live")).toBe(false); // no kernel: a card inside it disables search and random
   });
 
   it("switches to a feature the file holds, and tells its listeners in order", () => {

@@ -11,6 +11,9 @@
  * - `select` {} closes the open card;
  * - anything else (a new table, another card, a search) needs a kernel, and is refused.
  *
+ * It reports `live: false` (unless the file's values say otherwise), so a view knows it has no
+ * kernel: a card inside an exported graph or table disables search and random with the reason.
+ *
  * A refusal sets `error` and replies `ok: false`, as the kernel does. Listeners get the new value
  * (`change:<key>`), as Backbone's do; replies come as `msg:custom`, after the changes.
  */
@@ -40,6 +43,7 @@ export class SnapshotModel {
       state: states[0],
       error: "",
       busy: false,
+      live: false,
       ...extra,
     };
   }

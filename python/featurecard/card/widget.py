@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import traitlets
 
 from ..core.static import STATIC, bundle_files
-from ..core.view import REQUEST, CardWorkspace, View, check_kwargs, make_workspace, request, shown
+from ..core.view import (
+    REQUEST,
+    CardWorkspace,
+    View,
+    check_kwargs,
+    check_search,
+    make_workspace,
+    request,
+    shown,
+)
 
 bundle_files()  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
@@ -39,7 +48,6 @@ class CardSource(CardWorkspace, Protocol):
     """What a FeatureCard asks of its Workspace, beyond what every view does."""
 
     def card_states(self, name: str, features: Sequence[int], complete: bool = True) -> list[FeatureCardState]: ...
-    def search(self, name: str, text: str, k: int = 10) -> SearchResult: ...
     def index(self, name: str) -> CardIndex: ...
     def building(self, name: str) -> bool: ...
 
@@ -192,11 +200,8 @@ class FeatureCard(View):
 
     @request("search", quiet=True)
     def _search_request(self, text: object = "", k: object = 10) -> SearchResult:
-        if isinstance(k, bool) or not isinstance(k, int):
-            raise TypeError(f"k must be an int in [1, 100]; got {k!r}")
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str; got {text!r}")
-        return self.search(text, k=k)
+        checked, n = check_search(text, k)
+        return self.search(checked, k=n)
 
     @request("random", quiet=True)
     def _random(self) -> dict[str, int]:

@@ -21,14 +21,17 @@ accepted range, and a failed computation sets ``error`` and keeps the last good 
 
 :class:`CardHost` adds what the ContributionGraph and the NodeTable share: the open ``card``
 of a ``selected`` unit, opened through the view's session (the ``select`` request; ``{}``
-closes it). :func:`register_workspace` lets the Workspace module tell the card how to build
-the one-SAE Workspace of ``FeatureCard(model, sae, tokens)`` without the card importing it.
+closes it), and the open card's ``search`` and ``random`` requests, answered by the session's
+Workspace for that card's source as a FeatureCard's kernel side answers them.
+:func:`register_workspace` lets the Workspace module tell the card how to build the one-SAE
+Workspace of ``FeatureCard(model, sae, tokens)`` without the card importing it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -37,15 +40,24 @@ import anywidget
 import traitlets
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from .model import ModelAdapter
     from .sae import SparseAutoencoder
-    from .schema import FeatureCardState
+    from .schema import FeatureCardState, SearchResult
 
 REQUEST = "fc-request"
 REPLY = "fc-reply"
 _MARK = "_featurecard_request"
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UnitCounts(Protocol):
+    """What a random pick reads of a source's activation index (``card.index.CardIndex`` is one)."""
+
+    @property
+    def n_active(self) -> Tensor: ...
 
 
 class CardWorkspace(Protocol):
@@ -63,6 +75,8 @@ class CardWorkspace(Protocol):
     def card_state(self, name: str, feature: int, complete: bool = True) -> FeatureCardState: ...
     def card(self, name: str, feature: int = 0) -> anywidget.AnyWidget: ...
     def neuron_card(self, hook_name: str, index: int = 0) -> anywidget.AnyWidget: ...
+    def search(self, name: str, text: str, k: int = 10) -> SearchResult: ...
+    def index(self, name: str) -> UnitCounts: ...
 
 
 WorkspaceFactory = Callable[[object, Mapping[str, object], object], CardWorkspace]
@@ -86,9 +100,30 @@ def make_workspace(model: object, saes: Mapping[str, object], tokens: object) ->
 
 
 class CardSession(Protocol):
-    """What a CardHost needs from its session to open a card."""
+    """What a CardHost needs from its session: to open a card, and its Workspace (search, random)."""
 
+    @property
+    def ws(self) -> CardWorkspace: ...
     def card_state(self, selected: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+
+def check_search(text: object, k: object) -> tuple[str, int]:
+    """A search request's ``text`` and ``k`` as the front end sent them, checked for type."""
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise TypeError(f"k must be an int in [1, 100]; got {k!r}")
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str; got {text!r}")
+    return text, k
+
+
+def random_live(n_active: Tensor, exclude: int | None = None) -> int:
+    """A uniformly random unit with ``n_active > 0`` (it fires in the dataset), other than ``exclude``."""
+    live = [int(u) for u in (n_active > 0).nonzero().flatten().tolist()]
+    if exclude is not None and len(live) > 1:
+        live = [u for u in live if u != exclude]
+    if not live:
+        raise ValueError(f"none of the {n_active.numel()} units fires on the dataset tokens")
+    return random.choice(live)
 
 
 def check_kwargs(view: str, kwargs: Mapping[str, Any]) -> None:
@@ -259,6 +294,24 @@ class CardHost(View):
             self.selected = selected
             self.card = card
         return {"selected": selected}
+
+    def _open_unit(self) -> tuple[str, int]:
+        source, feature = self.card.get("source"), self.card.get("feature")
+        if not isinstance(source, str) or isinstance(feature, bool) or not isinstance(feature, int):
+            raise ValueError("no card is open: select a unit first")
+        return source, feature
+
+    @request("search", quiet=True)
+    def _search(self, text: object = "", k: object = 10) -> SearchResult:
+        """The units of the open card's source most active on ``text`` (its search box)."""
+        checked, n = check_search(text, k)
+        return self._session.ws.search(self._open_unit()[0], checked, k=n)
+
+    @request("random", quiet=True)
+    def _random(self) -> dict[str, int]:
+        """A random live unit of the open card's source, other than the open one (its random button)."""
+        source, feature = self._open_unit()
+        return {"feature": random_live(self._session.ws.index(source).n_active, exclude=feature)}
 
     @traitlets.observe("selected")
     def _on_selected(self, change: dict[str, Any]) -> None:

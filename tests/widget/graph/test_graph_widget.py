@@ -21,6 +21,7 @@ from featurecard.core.schema import SCHEMA_VERSION
 from featurecard.workspace import Workspace
 
 PROMPT_POS = 12
+HOOK = "blocks.0.mlp.hook_post"
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_refused_requests_name_the_range_and_keep_the_graph(ws: Workspace, promp
     assert reply["error"] == f"target 99 is out of range for a prompt of {PROMPT_POS} tokens: accepted -12 .. 11"
     assert g.error == reply["error"] and g.target == PROMPT_POS - 1
     assert "out of range" in ask(g, "target", target="3")["error"] and g.target == PROMPT_POS - 1
-    known = "known: ['select', 'target', 'threshold']"
+    known = "known: ['random', 'search', 'select', 'target', 'threshold']"
     assert ask(g, "walk")["error"] == f"ValueError: unknown request 'walk'; {known}" == g.error
     assert ask(g, "target", target=3)["ok"] and g.error == ""  # a success clears the error
     with pytest.raises(traitlets.TraitError, match=r"accepted -12 \.\. 11"):
@@ -142,6 +143,26 @@ def test_selecting_a_unit_opens_its_card(ws: Workspace, prompt: torch.Tensor, as
     g.open_card("mlp0", 2)
     g.selected = {}
     assert g.card == {}
+
+
+def test_the_open_cards_search_and_random_are_answered_by_the_graph(
+    model: Any, ws: Workspace, prompt: torch.Tensor, ask: Any, check_hits: Any
+) -> None:
+    g = ws.graph(prompt)
+    assert ask(g, "search", text="the value")["error"] == "ValueError: no card is open: select a unit first"
+    text = "The value of the argument is"
+    ask(g, "select", source="mlp0", unit=7)
+    reply = ask(g, "search", text=text, k=5)
+    assert reply["ok"] and reply["result"]["source"] == "mlp0"
+    check_hits(reply["result"]["hits"], model, HOOK, ws.saes["mlp0"].encode, ws.index("mlp0").max_act, text, 5)
+    ask(g, "select", source=HOOK, unit=5)  # a neuron card searches the hook's neurons
+    hits = ask(g, "search", text=text, k=4)["result"]["hits"]
+    check_hits(hits, model, HOOK, lambda x: x, ws.index(HOOK).max_act, text, 4)
+    assert ask(g, "search", text="a", k="3")["error"].startswith("TypeError: k must be an int")
+    live = set(torch.nonzero(ws.index(HOOK).n_active > 0).flatten().tolist())
+    seen = {ask(g, "random")["result"]["feature"] for _ in range(20)}
+    assert seen <= live - {5} and len(seen) > 1
+    assert g.error == "" and g.card["feature"] == 5  # asking is not showing: the card stays
 
 
 def test_options_and_prompts_are_checked(ws: Workspace, tok: Any) -> None:

@@ -97,7 +97,7 @@ def test_refused_requests_name_the_range_and_keep_the_table(ws: Workspace, promp
     assert "ablation has unknown keys ['mdoe']" in ask(table, "ablations", ablations=bad)["error"]
     assert "ablations is a list of dicts" in ask(table, "ablations", ablations={"family": "mlp"})["error"]
     assert table.state is before and table.ablations == []
-    known = "known: ['ablations', 'position', 'select']"
+    known = "known: ['ablations', 'position', 'random', 'search', 'select']"
     assert ask(table, "sort")["error"] == f"ValueError: unknown request 'sort'; {known}" == table.error
     reply = ask(table, "select", family="attn", layer=0, unit=1)
     assert "attention heads have no feature card" in reply["error"] and table.card == {}
@@ -133,6 +133,26 @@ def test_clicking_a_latent_or_neuron_opens_its_card(ws: Workspace, prompt: torch
     table.open_card("mlp0", unit=3)
     table.selected = {}
     assert table.card == {}
+
+
+def test_the_open_cards_search_and_random_are_answered_by_the_table(
+    model: Any, ws: Workspace, prompt: torch.Tensor, ask: Any, check_hits: Any
+) -> None:
+    table = ws.nodes(prompt, target=T, distractor=D)
+    assert "no card is open" in ask(table, "random")["error"]
+    ask(table, "select", family="mlp", layer=1, unit=7)
+    hook = "blocks.1.mlp.hook_post"
+    text = "The value of the argument is"
+    hits = ask(table, "search", text=text, k=6)["result"]["hits"]
+    check_hits(hits, model, hook, lambda x: x, ws.index(hook).max_act, text, 6)
+    ask(table, "select", family="mlp0", layer=0, unit=11)
+    hits = ask(table, "search", text=text)["result"]["hits"]
+    sae = ws.saes["mlp0"]
+    check_hits(hits, model, sae.hook_name, sae.encode, ws.index("mlp0").max_act, text, 10)
+    assert "type some text" in ask(table, "search", text=" ")["error"] and table.error == ""
+    live = set(torch.nonzero(ws.index("mlp0").n_active > 0).flatten().tolist())
+    seen = {ask(table, "random")["result"]["feature"] for _ in range(20)}
+    assert seen <= live - {11} and len(seen) > 1 and table.card["feature"] == 11
 
 
 def test_a_failed_computation_keeps_the_last_good_state(

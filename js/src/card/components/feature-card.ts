@@ -30,6 +30,7 @@ import { renderExamples } from "./examples";
 import { hoverContent } from "./hover-content";
 import { handleKey } from "./keys";
 import { renderLeft } from "./left";
+import { createLoading, type LoadingView, loadingOf } from "./loading";
 import { type MiddleView, renderMiddle } from "./middle";
 import { createNav, type NavCallbacks, type NavView } from "./nav";
 import { createTooltip, type Tooltip } from "./tooltip";
@@ -102,6 +103,7 @@ interface CardParts {
   top: HTMLElement;
   header: HTMLElement;
   busy: HTMLElement;
+  loading: LoadingView; // "loading #N…" while another unit is asked for; the shown card is stale
   notice: HTMLElement;
   body: HTMLElement;
 }
@@ -130,7 +132,7 @@ function buildCard(): CardParts {
   const body = h("div", "fc-body");
   top.append(header);
   root.append(banner, top, notice, body);
-  return { root, banner, top, header, busy, notice, body };
+  return { root, banner, top, header, busy, loading: createLoading(), notice, body };
 }
 
 function renderBody(
@@ -191,8 +193,7 @@ function runSearch(c: Card, text: string): void {
   c.cb.search(text).then(
     (r) => {
       c.st.localErrors = [];
-      const none = r.hits.length === 0 ? `no unit of ${r.source} fires on this text` : "";
-      c.nav.showResults(r, none);
+      c.nav.showResults(r, "");
       drawChrome(c);
     },
     (e: unknown) => {
@@ -239,7 +240,9 @@ function drawChrome(c: Card): void {
   banner.hidden = errors.length === 0;
   notice.textContent = shown ? "" : props.notice;
   notice.hidden = shown !== null || props.notice === "";
-  busy.hidden = !props.busy;
+  const loading = loadingOf(props, shown);
+  c.el.loading.update(loading, shown, root);
+  busy.hidden = !props.busy || loading !== null;
   root.classList.toggle("fc-is-busy", props.busy);
   root.setAttribute("aria-busy", String(props.busy));
   c.nav.update(navStateOf(props, shown, c.st.history, c.cb.search !== undefined));
@@ -346,8 +349,8 @@ export function createFeatureCard(callbacks: CardCallbacks): FeatureCardView {
     cache: new Map(),
   };
   const nav = createNav(navCallbacks(() => card));
-  nav.root.prepend(el.busy);
-  el.top.append(nav.root);
+  nav.root.prepend(el.busy, el.loading.root);
+  el.top.append(nav.root, nav.panel);
   const card: Card = { cb: callbacks, st, el, nav, tooltip: createTooltip(el.root) };
   listen(card, listeners.signal);
   update(card, st.props);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clampIndex, type NavState, navFlags, stepTarget, typedIndex } from "./nav";
+import { clampIndex, type NavState, navFlags, randomTitle, stepTarget, typedIndex } from "./nav";
 
 const state = (over: Partial<NavState> = {}): NavState => ({
   feature: 3,
@@ -84,5 +84,13 @@ describe("the disabled controls", () => {
   it("disable everything but history before the first card", () => {
     const f = navFlags(state({ count: 0, feature: null }), null);
     expect(f).toMatchObject({ max: "", index: true, prev: true, next: true, random: true });
+  });
+
+  it("say why random is disabled: no kernel, or no card yet", () => {
+    expect(randomTitle(navFlags(state({ live: false }), 3))).toBe("random needs a running kernel");
+    expect(randomTitle(navFlags(state({ count: 0, feature: null }), null))).toBe(
+      "no card to pick from yet",
+    );
+    expect(randomTitle(navFlags(state(), 3))).toBe("random live unit");
   });
 });

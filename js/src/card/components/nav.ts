@@ -3,12 +3,13 @@
  * unit, and a search box that lists the units most active on a typed string. It draws
  * `NavState` and reports what the user asks through `NavCallbacks`; it never talks to the
  * model. In an exported file (`choices` set) the arrows and random step through the cards
- * the file holds, and search (which needs a kernel) is disabled with the reason.
+ * the file holds, and search (which needs a kernel) is disabled with the reason. The search
+ * results are a panel of their own (./search-results), which the card puts under the bar.
  */
 
-import { fmt, h, percent } from "../../core/dom";
+import { h } from "../../core/dom";
 import type { SearchResult } from "../../core/schema";
-import { quoteToken } from "../../core/tokens";
+import { buildResults, type ResultsPanel, showResults } from "./search-results";
 
 /** Typing pauses this long before a partial number is sent; Enter/blur/arrows send at once. */
 export const TYPING_DELAY_MS = 400;
@@ -45,6 +46,7 @@ export interface NavView {
   root: HTMLElement;
   input: HTMLInputElement;
   searchBox: HTMLInputElement;
+  panel: HTMLElement; // the search results, for the card to place under the bar
   update(state: NavState): void;
   step(delta: 1 | -1): void;
   showResults(result: SearchResult | null, status: string): void;
@@ -69,8 +71,7 @@ interface NavParts {
   random: HTMLButtonElement;
   input: HTMLInputElement;
   searchBox: HTMLInputElement;
-  status: HTMLElement;
-  results: HTMLElement;
+  results: ResultsPanel;
 }
 
 /** The bar's state: what it was last told, the index it shows, a pending typed index. */
@@ -167,13 +168,15 @@ function buildNav(): NavParts {
   searchBox.type = "search";
   searchBox.placeholder = "search text…";
   searchBox.setAttribute("aria-label", "find the units most active on a text");
-  const status = h("div", "fc-search-status");
-  status.hidden = true;
-  const results = h("ul", "fc-search-results");
-  results.hidden = true;
-  searchWrap.append(searchBox, status, results);
+  searchWrap.append(searchBox);
   root.append(back, forward, prev, input, next, random, searchWrap, help);
-  return { root, back, forward, prev, next, random, input, searchBox, status, results };
+  return { root, back, forward, prev, next, random, input, searchBox, results: buildResults() };
+}
+
+/** Why random is disabled, or what it does. */
+export function randomTitle(f: Pick<NavFlags, "random" | "search">): string {
+  if (!f.random) return "random live unit";
+  return f.search ? "random needs a running kernel" : "no card to pick from yet";
 }
 
 function applyFlags(el: NavParts, f: NavFlags): void {
@@ -184,34 +187,9 @@ function applyFlags(el: NavParts, f: NavFlags): void {
   el.back.disabled = f.back;
   el.forward.disabled = f.forward;
   el.random.disabled = f.random;
+  el.random.title = randomTitle(f);
   el.searchBox.disabled = f.search;
   el.searchBox.title = f.search ? "search needs a running kernel" : "type a text and press Enter";
-}
-
-function hitButton(hit: SearchResult["hits"][number]): HTMLButtonElement {
-  const b = h("button", "fc-hit");
-  b.type = "button";
-  b.dataset.feature = String(hit.feature);
-  b.append(
-    h("span", "fc-hit-id", `#${hit.feature}`),
-    h("span", "fc-hit-act", fmt(hit.act)),
-    h("span", "fc-hit-frac", hit.frac > 0 ? `${percent(hit.frac)} of max` : "dead in data"),
-    h("span", "fc-hit-tok", quoteToken(hit.token)),
-  );
-  b.title = `unit ${hit.feature} peaks at token ${hit.pos} ${quoteToken(hit.token)}`;
-  return b;
-}
-
-function showResults(el: NavParts, result: SearchResult | null, message: string): void {
-  el.status.textContent = message;
-  el.status.hidden = message === "";
-  el.results.replaceChildren();
-  el.results.hidden = result === null || result.hits.length === 0;
-  for (const hit of result?.hits ?? []) {
-    const li = h("li", "");
-    li.append(hitButton(hit));
-    el.results.append(li);
-  }
 }
 
 /** Shows index `n` (clamped) and reports it when it changed. */
@@ -262,11 +240,14 @@ function listen(
   on(el.searchBox, "keydown", (e) => {
     if ((e as KeyboardEvent).key === "Enter") cb.search(el.searchBox.value);
   });
-  on(el.results, "click", (e) => {
+  on(el.results.list, "click", (e) => {
     const hit = (e.target as Element).closest<HTMLElement>("button.fc-hit");
     const f = Number(hit?.dataset.feature);
-    if (hit && Number.isInteger(f)) cb.pick(f);
+    if (!hit || !Number.isInteger(f)) return;
+    showResults(el.results, null, ""); // a pick closes the results
+    cb.pick(f);
   });
+  on(el.results.close, "click", () => showResults(el.results, null, ""));
 }
 
 export function createNav(cb: NavCallbacks): NavView {
@@ -287,6 +268,7 @@ export function createNav(cb: NavCallbacks): NavView {
     root: el.root,
     input: el.input,
     searchBox: el.searchBox,
+    panel: el.results.root,
     step,
     update(next) {
       const old = m.st;
@@ -297,7 +279,7 @@ export function createNav(cb: NavCallbacks): NavView {
       }
       applyFlags(el, navFlags(m.st, m.current));
     },
-    showResults: (result, message) => showResults(el, result, message),
+    showResults: (result, message) => showResults(el.results, result, message),
     destroy() {
       clearTimeout(m.timer);
       listeners.abort();
