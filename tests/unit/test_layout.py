@@ -59,7 +59,6 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("workspace", "nodes.table"): "the node table's code loads only when a table is asked for",
     ("workspace", "nodes.session"): "the node table's code loads only when a table is asked for",
     ("workspace", "card.search"): "search loads only when it is used",
-    ("card.widget", "card.search"): "the widget module imports no torch; search runs on request",
     ("card.widget", "core.export"): "the export loads only when a file is written",
     ("graph.widget", "core.export"): "the export loads only when a file is written",
     ("nodes.widget", "core.export"): "the export loads only when a file is written",

@@ -80,13 +80,3 @@ def search_units(
         )
     n_text = sum(1 for i, t in enumerate(ids) if not (i == 0 and t == adapter.bos_token_id))
     return {"query": text, "source": source, "n_tokens": n_text, "hits": hits}
-
-
-def random_live(index: CardIndex, exclude: int | None = None, generator: torch.Generator | None = None) -> int:
-    """A uniformly random unit that fires somewhere in the dataset, other than ``exclude``."""
-    live = torch.nonzero(index.n_active.cpu() > 0).flatten()
-    if exclude is not None and live.numel() > 1:
-        live = live[live != exclude]
-    if live.numel() == 0:
-        raise ValueError(f"none of the {index.n_units} units fires on the {index.n_tokens} dataset tokens")
-    return int(live[int(torch.randint(live.numel(), (1,), generator=generator))])

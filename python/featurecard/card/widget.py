@@ -33,6 +33,7 @@ from ..core.view import (
     check_kwargs,
     check_search,
     make_workspace,
+    random_live,
     request,
     shown,
 )
@@ -205,9 +206,7 @@ class FeatureCard(View):
 
     @request("random", quiet=True)
     def _random(self) -> dict[str, int]:
-        from .search import random_live
-
-        return {"feature": random_live(self._workspace.index(self.source), exclude=self.feature)}
+        return {"feature": random_live(self._workspace.index(self.source).n_active, exclude=self.feature)}
 
     def search(self, text: str, k: int = 10) -> SearchResult:
         """The units of this card's source most active on ``text`` (what the search box shows)."""
