@@ -76,3 +76,72 @@ SPLIT_TOKENS_JS = """root => [...root.querySelectorAll('span.fc-tok')]
 def overflowing(locator: Any) -> list[str]:
     """The elements of ``locator``'s element that extend past its box, outside any element that scrolls."""
     return list(locator.evaluate(OVERFLOW_JS))
+
+
+# JupyterLab 4's dark theme, as far as the views read it (its --jp-* variables)
+LAB_DARK = {
+    "--jp-layout-color0": "#111111",
+    "--jp-layout-color1": "#212121",
+    "--jp-content-font-color1": "rgba(255, 255, 255, 1)",
+    "--jp-content-font-color2": "rgba(255, 255, 255, 0.7)",
+    "--jp-ui-font-color1": "rgba(255, 255, 255, 1)",
+    "--jp-border-color2": "#424242",
+    "--jp-brand-color1": "#42a5f5",
+}
+
+
+def set_theme(page: Any, variables: dict[str, str]) -> None:
+    """A page themed as Lab themes it: the variables on the body, its background the layout colour."""
+    page.evaluate(
+        """vars => {
+          for (const [k, v] of Object.entries(vars)) document.body.style.setProperty(k, v);
+          document.body.style.background = vars['--jp-layout-color0'] ?? '';
+          document.body.style.colorScheme = 'dark';
+        }""",
+        variables,
+    )
+
+
+CONTRAST_JS = """([root, selector]) => {
+  const ctx = document.createElement('canvas').getContext('2d', {willReadFrequently: true});
+  const rgba = css => {  // any CSS colour (color-mix, color(srgb ...)) as rendered: [r, g, b, a]
+    ctx.clearRect(0, 0, 1, 1); ctx.fillStyle = '#000'; ctx.fillStyle = css; ctx.fillRect(0, 0, 1, 1);
+    const d = ctx.getImageData(0, 0, 1, 1).data; return [d[0], d[1], d[2], d[3] / 255];
+  };
+  const over = (top, under) => top.slice(0, 3).map((c, i) => c * top[3] + under[i] * (1 - top[3]));
+  const lin = v => { const s = v / 255; return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
+  const lum = c => 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]);
+  const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const out = [];
+  for (const el of root.querySelectorAll(selector)) {
+    if (!el.textContent.trim()) continue;
+    const box = el.getBoundingClientRect();
+    const layers = [];  // top first: the element's own background, a bar under it, its ancestors'
+    for (let a = el; a; a = a.parentElement) {
+      if (a === el.parentElement) {
+        for (const bar of a.querySelectorAll(':scope > .nt-bar, :scope > .fc-bar-fill'))
+          if (overlaps(bar.getBoundingClientRect(), box)) layers.push(rgba(getComputedStyle(bar).backgroundColor));
+      }
+      const bg = rgba(getComputedStyle(a).backgroundColor);
+      layers.push(bg);
+      if (bg[3] === 1) break;
+    }
+    let bg = [255, 255, 255];
+    for (const l of layers.reverse()) bg = over(l, bg);
+    const fg = over(rgba(getComputedStyle(el).color), bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    out.push({text: el.textContent.trim(), cls: el.className, ratio, fg: fg.map(Math.round), bg: bg.map(Math.round)});
+  }
+  return out;
+}"""
+
+
+def contrast_failures(locator: Any, selector: str, minimum: float) -> list[dict[str, Any]]:
+    """The text elements matching ``selector`` in ``locator``'s element whose WCAG contrast with
+    the background they are drawn on (their own, a value bar under them, their ancestors',
+    composited from the computed colours) is below ``minimum``."""
+    handle = locator.element_handle()
+    found = locator.page.evaluate(CONTRAST_JS, [handle, selector])
+    assert found, f"no text matches {selector!r}"
+    return [f for f in found if f["ratio"] < minimum]

@@ -241,8 +241,7 @@ function drawTable(t: NodeTable): void {
   const table = renderTable(data, shown, rows, st.sort, tableCallbacks(t), sel);
   el.scroll.replaceChildren(table);
   st.stick?.disconnect();
-  st.stick = stickColumns(table);
-  revealSort(el.scroll);
+  st.stick = stickColumns(table, () => revealSort(el.scroll));
   el.count.textContent = `${rows.length} of ${data.rows.length} nodes (top ${data.k} per group)`;
 }
 

@@ -61,9 +61,12 @@ function tokenCell(data: TableData, row: RowData): HTMLElement {
     });
     return frag;
   };
-  td.append(tok(row.pos), h("span", "nt-where-pos", `@${row.pos}`));
+  // a box of at most a few tokens' width: the sticky columns leave room for the values
+  const box = h("span", "nt-where-box");
+  td.append(box);
+  box.append(tok(row.pos), h("span", "nt-where-pos", `@${row.pos}`));
   if (row.family.kind === "attn" && row.src >= 0) {
-    td.append(
+    box.append(
       h("span", "nt-where-arrow", " ← "),
       tok(row.src),
       h("span", "nt-where-pos", `@${row.src}`),
@@ -209,10 +212,13 @@ export function renderTable(
 
 /** The Token column sticks right of the Node column: its offset follows that column's width
  * (a ResizeObserver keeps it there; the caller disconnects it when the table is redrawn). */
-export function stickColumns(table: HTMLElement): ResizeObserver | null {
+export function stickColumns(table: HTMLElement, onLayout: () => void): ResizeObserver | null {
   const first = table.querySelector<HTMLElement>("th.nt-c1");
   if (!first) return null;
-  const set = () => table.style.setProperty("--nt-c2-left", `${first.offsetWidth}px`);
+  const set = () => {
+    table.style.setProperty("--nt-c2-left", `${first.offsetWidth}px`);
+    onLayout();
+  };
   set();
   if (typeof ResizeObserver === "undefined") return null;
   const obs = new ResizeObserver(set);
