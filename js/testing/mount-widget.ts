@@ -1,6 +1,6 @@
 /**
- * What the views' widget tests share: `mountWidget` renders a view's anywidget `render` into a
- * fresh element on the page, with a FakeModel holding `values` in place of the comm, and `q`
+ * What the views' widget tests share: `mountWidget` renders a view's anywidget module (its
+ * default export, `{ render }`, as anywidget loads it) into a fresh element on the page, with a FakeModel holding `values` in place of the comm, and `q`
  * finds one element or fails the test.
  */
 import type { AnyModel, Host, RenderProps } from "@anywidget/types";
@@ -10,14 +10,14 @@ import { FakeModel } from "./fake-model.js";
 type Traits = RenderProps extends RenderProps<infer H> ? H : never;
 
 export function mountWidget<T extends Traits>(
-  render: (props: RenderProps<T>) => () => void,
+  widget: { render: (props: RenderProps<T>) => () => void },
   values: T,
 ) {
   const model = new FakeModel<T>(values);
   const el = document.createElement("div");
   document.body.append(el);
   const controller = new AbortController();
-  const cleanup = render({
+  const cleanup = widget.render({
     model: model as unknown as AnyModel<T>,
     el,
     signal: controller.signal,

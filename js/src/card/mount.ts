@@ -23,7 +23,7 @@ import {
 } from "../core/requests";
 import type { CardModel } from "../core/schema";
 import { disposeOnAbort, mountView } from "../core/view-host";
-import { render as renderCard } from "./widget";
+import cardWidget from "./widget";
 
 /** Draws the FeatureCard into `el` with `proxy` as its model; returns what takes it down. */
 export function renderProxyCard(
@@ -32,7 +32,7 @@ export function renderProxyCard(
   { host, experimental }: Pick<RenderProps, "host" | "experimental">,
 ): () => void {
   const controller = new AbortController();
-  renderCard({
+  cardWidget.render({
     model: proxy as unknown as AnyModel<CardModel>,
     el,
     signal: controller.signal,

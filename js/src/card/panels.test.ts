@@ -11,12 +11,12 @@ import {
 } from "../../testing/make-state";
 import { mountWidget, q } from "../../testing/mount-widget";
 import type { CardModel, FeatureCardState, Request } from "../core/schema";
-import { render } from "./widget";
+import widget from "./widget";
 
 type Fake = FakeModel<CardModel>;
 
 function mount(over: Partial<CardModel> = {}) {
-  return mountWidget<CardModel>(render, {
+  return mountWidget<CardModel>(widget, {
     source: "gpt2-small-res-jb",
     feature: 3,
     state: makeState(),

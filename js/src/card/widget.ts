@@ -67,7 +67,7 @@ export function propsMaker(): (snap: SnapshotIn) => CardProps {
   };
 }
 
-export function render({ model, el, signal }: RenderProps<CardModel>): () => void {
+function render({ model, el, signal }: RenderProps<CardModel>): () => void {
   const requests = createRequester(model);
   const asker = createAsker<ModelSnapshot>(requests, () => draw());
   const card = createFeatureCard({
@@ -101,4 +101,8 @@ export function render({ model, el, signal }: RenderProps<CardModel>): () => voi
   );
 }
 
+/**
+ * anywidget's module format (>= 0.9): one default export with the lifecycle methods; a named
+ * `render` export is the old form, which anywidget warns about once per view.
+ */
 export default { render };

@@ -9,7 +9,7 @@ import { buildTokenBytes, payload } from "../../testing/make-state";
 import { mountWidget, q } from "../../testing/mount-widget";
 import { decodeGraph } from "./data";
 import type { ContributionGraphState, GraphModel } from "./schema";
-import { render } from "./widget";
+import widget from "./widget";
 
 // 0: " caf", 1: c3, 2: a9 ("é" cut in two), 3: "<script>", 4: dc (a byte that is no text)
 const VOCAB = [" caf", "\uFFFD", "\uFFFD", "<script>", "\uFFFD"];
@@ -44,7 +44,7 @@ describe("the graph's tokens", () => {
   });
 
   it("are drawn as text: the lens shows \\xdc and markup, the prompt é", () => {
-    const { el } = mountWidget<GraphModel>(render, {
+    const { el } = mountWidget<GraphModel>(widget, {
       state: byteState(),
       target: 1,
       threshold: 0.04,

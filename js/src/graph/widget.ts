@@ -49,7 +49,7 @@ export function graphPropsMaker(): (snap: GraphSnapshot) => GraphProps {
   });
 }
 
-export function render(props: RenderProps<GraphModel>): () => void {
+function render(props: RenderProps<GraphModel>): () => void {
   return mountCardHost<GraphModel, GraphSnapshot, GraphProps>(props, (asker) => ({
     view: createContributionGraph({
       onTarget: (pos) => void askTarget(asker, pos),
@@ -64,4 +64,8 @@ export function render(props: RenderProps<GraphModel>): () => void {
   }));
 }
 
+/**
+ * anywidget's module format (>= 0.9): one default export with the lifecycle methods; a named
+ * `render` export is the old form, which anywidget warns about once per view.
+ */
 export default { render };

@@ -9,10 +9,10 @@ import { makeState } from "../../testing/make-state";
 import { mountWidget, q } from "../../testing/mount-widget";
 import type { Request } from "../core/schema";
 import type { NodesModel } from "./schema";
-import { render } from "./widget";
+import widget from "./widget";
 
 function mount(over: Partial<NodesModel> & { live?: boolean } = {}) {
-  return mountWidget<NodesModel>(render, {
+  return mountWidget<NodesModel>(widget, {
     state: makeNodeState(1),
     position: 3,
     selected: { family: "sae", layer: 0, unit: 12 },

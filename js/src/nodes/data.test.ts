@@ -9,7 +9,7 @@ import { buildTokenBytes, payload } from "../../testing/make-state";
 import { mountWidget } from "../../testing/mount-widget";
 import { decodeTable } from "./data";
 import type { NodesModel, NodeTableState } from "./schema";
-import { render } from "./widget";
+import widget from "./widget";
 
 // 0: "<|endoftext|>", 1: c3, 2: a9 ("é" cut in two), 3: "<script>", 4: dc (a byte that is no text)
 const VOCAB = ["<|endoftext|>", "\uFFFD", "\uFFFD", "<script>", "\uFFFD"];
@@ -47,7 +47,7 @@ describe("the node table's tokens", () => {
   });
 
   it("are drawn as text in the prompt and the predictions", () => {
-    const { el } = mountWidget<NodesModel>(render, {
+    const { el } = mountWidget<NodesModel>(widget, {
       state: byteState(1),
       position: 3,
       selected: {},

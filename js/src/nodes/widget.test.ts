@@ -4,10 +4,11 @@ import { makeState } from "../../testing/make-state";
 import { mountWidget, q } from "../../testing/mount-widget";
 import type { Request } from "../core/schema";
 import type { NodesModel } from "./schema";
-import widget, { interpretTable, render } from "./widget";
+import * as widgetModule from "./widget";
+import widget, { interpretTable } from "./widget";
 
 function mount(over: Partial<NodesModel> = {}) {
-  return mountWidget<NodesModel>(render, {
+  return mountWidget<NodesModel>(widget, {
     state: makeNodeState(1),
     position: 3,
     selected: {},
@@ -32,8 +33,11 @@ const rowNames = (el: Element) =>
 afterEach(() => document.body.replaceChildren());
 
 describe("the nodes widget", () => {
-  it("exports render", () => {
-    expect(widget.render).toBe(render);
+  it("exports only a default { render } (anywidget's module format)", () => {
+    // anywidget (>= 0.9) warns once per view about a module that exports `render` by name.
+    expect(Object.keys(widgetModule)).not.toContain("render");
+    expect(Object.keys(widget)).toEqual(["render"]);
+    expect(typeof widget.render).toBe("function");
   });
 
   it("draws the rows sorted by direct effect, with bars and signs", () => {

@@ -56,7 +56,7 @@ export function nodePropsMaker(): (snap: NodesSnapshot) => NodeTableProps {
   });
 }
 
-export function render(props: RenderProps<NodesModel>): () => void {
+function render(props: RenderProps<NodesModel>): () => void {
   return mountCardHost<NodesModel, NodesSnapshot, NodeTableProps>(props, (asker) => ({
     view: createNodeTable({
       onPosition: (pos) => void askPosition(asker, pos),
@@ -70,4 +70,8 @@ export function render(props: RenderProps<NodesModel>): () => void {
   }));
 }
 
+/**
+ * anywidget's module format (>= 0.9): one default export with the lifecycle methods; a named
+ * `render` export is the old form, which anywidget warns about once per view.
+ */
 export default { render };
