@@ -27,7 +27,7 @@ VIEWS = ("card", "graph", "nodes")
 MAX_LINES = 400
 MAX_FUNCTION_LINES = 60
 # Libraries a user may lack (extras) or that only some hosts have: imported where they are used.
-OPTIONAL = ("sae_lens", "transformers", "IPython", "google.colab", "marimo")
+OPTIONAL = ("sae_lens", "transformers", "IPython", "google.colab", "marimo", "pandas")
 # Modules that carry data to the front end or draw it: no torch, so they stay light and
 # cannot hold a tensor by mistake.
 TORCH_FREE = (
@@ -37,12 +37,15 @@ TORCH_FREE = (
     "core.static",
     "core.export",
     "core.files",
+    "core.frames",
     "core.vocab",
     "card.payload",
     "card.widget",
     "graph.payload",
+    "graph.frame",
     "graph.widget",
     "nodes.payload",
+    "nodes.frame",
     "nodes.widget",
 )
 

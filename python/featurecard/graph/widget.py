@@ -26,11 +26,13 @@ import traitlets
 
 from ..core.static import STATIC, bundle_files
 from ..core.view import CardHost, request
+from .frame import edge_frame, node_frame
 
 bundle_files("graph")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
 if TYPE_CHECKING:
     from anywidget import AnyWidget
+    from pandas import DataFrame
 
     from .build import ContributionData, Graph, GraphEdge
     from .session import GraphSession
@@ -133,6 +135,29 @@ class ContributionGraph(CardHost):
     def routes(self) -> tuple[GraphEdge, ...]:
         """The edges reached backwards from the current target: what the widget draws."""
         return self.graph().routes(self.target)
+
+    def to_dataframe(self, what: str = "edges") -> DataFrame:
+        """The graph at the current threshold as a pandas DataFrame (pandas is optional:
+        ``pip install pandas``).
+
+        ``what="edges"`` (default): one row per kept edge, for every target. Columns: ``kind``
+        (``resid``, ``attn`` source token -> attention block, ``attn_out``, ``mlp_in``,
+        ``mlp_out``); for each end (``src_`` / ``dst_``) ``node`` (resid / attn / mlp),
+        ``layer`` (the residual level for a resid node, the block's layer otherwise), ``label``
+        (``"0.attn"``-style level name, or ``"attn 0"``), ``pos`` and ``token``; ``share`` (of
+        the destination state, before renormalising), ``weight`` (after), ``heads`` (an attn
+        edge's weight split by head, else empty) and ``on_route`` (reached backwards from the
+        current ``target``: what the widget draws).
+
+        ``what="nodes"``: one row per node a kept edge touches: ``node``, ``layer``, ``label``,
+        ``pos``, ``token``, ``weight_in`` / ``weight_out`` (sums over its kept edges) and
+        ``on_route``.
+        """
+        if what not in ("edges", "nodes"):
+            raise ValueError(f"what={what!r}: accepted 'edges' or 'nodes'")
+        graph = self.graph()
+        make = edge_frame if what == "edges" else node_frame
+        return make(graph, self.state, graph.routes(self.target))  # type: ignore[arg-type]
 
     def open_card(self, source: str, unit: int) -> ContributionGraph:
         """Open the card of a neuron (``source`` = its hook) or an SAE latent inside the graph."""

@@ -23,11 +23,13 @@ import traitlets
 
 from ..core.static import STATIC, bundle_files
 from ..core.view import CardHost, request
+from .frame import node_frame
 
 bundle_files("nodes")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
 if TYPE_CHECKING:
     from anywidget import AnyWidget
+    from pandas import DataFrame
 
     from .session import NodeTableSession
     from .table import NodeTableResult
@@ -163,6 +165,20 @@ class NodeTable(CardHost):
     def result(self) -> NodeTableResult | None:
         """The last computation's tensors (every node's values in ``result.blocks``)."""
         return self._session.result
+
+    def to_dataframe(self) -> DataFrame:
+        """The table as a pandas DataFrame (pandas is optional: ``pip install pandas``).
+
+        One row per node of the shown table, in the payload's order. Columns: ``family`` (``"mlp"``,
+        ``"attn"``, an SAE's name, or that name + ``" error"``), ``kind`` (mlp / attn / sae /
+        error), ``layer`` (-1 outside blocks), ``unit`` (neuron, head or latent index),
+        ``position`` (the query position for a head), ``source`` (the attended-to position for a
+        head, ``<NA>`` otherwise), ``token`` (the prompt's token at ``position``), then one float
+        column per value group (``write_norm``, ``act_times_grad``, ``direct_effect``,
+        ``activation``; NaN where undefined), or per group and prompt when comparing two
+        prompts (``"direct_effect (Left)"``, ``"direct_effect (Right)"``).
+        """
+        return node_frame(self.state)  # type: ignore[arg-type]
 
     def export_html(self, path: str | Path, title: str | None = None) -> Path:
         """Write one self-contained HTML file that renders offline (with the open card)."""
