@@ -38,6 +38,7 @@ TORCH_FREE = (
     "core.export",
     "core.files",
     "core.frames",
+    "core.provenance",
     "core.vocab",
     "card.payload",
     "card.widget",

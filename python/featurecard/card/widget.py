@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import traitlets
 
+from ..core.provenance import provenance
 from ..core.static import STATIC, bundle_files
 from ..core.view import (
     REQUEST,
@@ -230,7 +231,8 @@ class FeatureCard(View):
         shown = [self.feature, *extra]
         name = title or f"featurecard: {self.source} #{self.feature}"
         values = {"source": self.source, "live": False, "choices": sorted(shown)}
-        return write_html(path, states, title=name, values=values)
+        prov = provenance(self._workspace, [self.source])
+        return write_html(path, states, title=name, values=values, provenance=prov)
 
     def __repr__(self) -> str:
         return f"FeatureCard(source={self.source!r}, feature={self.feature})"

@@ -13,6 +13,12 @@ Escaping has one choke point, :func:`json_for_script`: ``<``, ``>`` and ``&`` be
 so do bidi controls and zero-width characters (a token holding U+202E cannot reorder the file's
 source as an editor shows it). Token text is then drawn by the bundle through ``textContent``
 only, with such characters shown as escapes and each token's direction isolated.
+
+A page made with ``provenance`` (:mod:`featurecard.core.provenance`; every view's
+``export_html`` passes it) carries it three times: as JSON in
+``<script type="application/json" id="featurecard-provenance">`` (escaped as above), in
+``<meta name="featurecard:...">`` tags and in an "about this file" line under the view (both
+through :func:`html.escape`), so a model name holding ``</script>`` stays text.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 
 from .codecs import to_portable
 from .files import replace_atomically
+from .provenance import Provenance
 from .static import bundle_files, runtime_file
 
 # Characters written as \uXXXX escapes in the page's JSON: "<", ">", "&" (so a token cannot end
@@ -51,11 +58,13 @@ def to_html(
     *,
     view: str = "widget",
     values: Mapping[str, Any] | None = None,
+    provenance: Provenance | None = None,
 ) -> str:
     """The page for one or more states of a view (the first is shown).
 
     ``view`` names the bundle (``widget`` for the FeatureCard, ``graph``, ``nodes``); ``values``
-    holds the view's other traitlets (e.g. a threshold), set on the page's model as they are.
+    holds the view's other traitlets (e.g. a threshold), set on the page's model as they are;
+    ``provenance`` says where the file came from (see the module docstring).
     """
     if not states or not all(s for s in states):
         raise ValueError("nothing to export: the view has no state yet")
@@ -66,13 +75,49 @@ def to_html(
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title>\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        "<style>body{margin:16px;font-family:system-ui,sans-serif;background:#fff}</style>\n"
+        f"{_meta(provenance)}"
+        "<style>body{margin:16px;font-family:system-ui,sans-serif;background:#fff}"
+        ".featurecard-about{margin:12px 0 0;font-size:12px;color:#555}</style>\n"
         '</head><body>\n<div id="featurecard-root"></div>\n'
+        f"{_about(provenance)}"
         # CSS and JS sit in inert text scripts; only "</script" could end them, so escape that.
         f'<script type="text/plain" id="featurecard-css">{_inert(css.read_text(encoding="utf-8"))}</script>\n'
         f'<script type="text/plain" id="featurecard-esm">{_inert(bundle)}</script>\n'
         f'<script type="application/json" id="featurecard-data">{json_for_script(payload)}</script>\n'
         f'<script type="module">{_runtime()}</script>\n</body></html>\n'
+    )
+
+
+def about_line(p: Provenance) -> str:
+    """The "about this file" line's text (plain text: the caller escapes it)."""
+    saes = ", ".join(f"{s['name']} ({s['hook']})" for s in p["saes"]) or "none"
+    libs = ", ".join(f"{lib} {v}" for lib, v in p["versions"].items())
+    key = f" · content key {p['content_key']}" if p["content_key"] else ""
+    return (
+        f"About this file: made by featurecard {p['featurecard']} on {p['date']} · model {p['model']}"
+        f" · SAEs {saes}{key} · {libs}"
+    )
+
+
+def _meta(p: Provenance | None) -> str:
+    if p is None:
+        return ""
+    tags = {
+        "generator": f"featurecard {p['featurecard']}",
+        "featurecard:model": p["model"],
+        "featurecard:saes": ", ".join(f"{s['name']} ({s['hook']})" for s in p["saes"]),
+        "featurecard:content-key": p["content_key"] or "",
+        "featurecard:date": p["date"],
+    }
+    return "".join(f'<meta name="{n}" content="{html.escape(v, quote=True)}">\n' for n, v in tags.items())
+
+
+def _about(p: Provenance | None) -> str:
+    if p is None:
+        return ""
+    return (
+        f'<p class="featurecard-about">{html.escape(about_line(p))}</p>\n'
+        f'<script type="application/json" id="featurecard-provenance">{json_for_script(p)}</script>\n'
     )
 
 
@@ -91,6 +136,7 @@ def write_html(
     *,
     view: str = "widget",
     values: Mapping[str, Any] | None = None,
+    provenance: Provenance | None = None,
 ) -> Path:
     """Write the page to ``path`` atomically: an existing file is either replaced whole or left as it was.
 
@@ -103,7 +149,7 @@ def write_html(
         out = out.resolve()  # write through a link, as a plain write would, instead of replacing it
     if out.is_dir():
         raise IsADirectoryError(f"export path {out} is a directory: give a file name such as {out / 'card.html'}")
-    page = to_html(states, title=title, view=view, values=values)  # before touching the disk
+    page = to_html(states, title=title, view=view, values=values, provenance=provenance)  # before touching the disk
     out.parent.mkdir(parents=True, exist_ok=True)
     replace_atomically(out, lambda tmp: tmp.write_text(page, encoding="utf-8", newline=""))
     return out

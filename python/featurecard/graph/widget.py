@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from ..core.provenance import provenance
 from ..core.static import STATIC, bundle_files
 from ..core.view import CardHost, request
 from .frame import edge_frame, node_frame
@@ -171,12 +172,14 @@ class ContributionGraph(CardHost):
         return self._session.card_widget(self.selected)
 
     def export_html(self, path: str | Path, title: str | None = None) -> Path:
-        """Write one self-contained HTML file that renders offline (with the open card, if any)."""
+        """Write one self-contained HTML file that renders offline (with the open card, if any),
+        with where it came from (:mod:`featurecard.core.provenance`)."""
         from ..core.export import write_html
 
         values = {"target": self.target, "threshold": self.threshold, "selected": self.selected, "card": self.card}
         name = title or f"featurecard contribution graph ({self._session.n_pos} tokens)"
-        return write_html(path, [self.state], title=name, view="graph", values=values)
+        prov = provenance(self._session.ws)
+        return write_html(path, [self.state], title=name, view="graph", values=values, provenance=prov)
 
     def __repr__(self) -> str:
         return f"ContributionGraph(n_pos={self._session.n_pos}, target={self.target}, threshold={self.threshold})"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import traitlets
 
+from ..core.provenance import provenance
 from ..core.static import STATIC, bundle_files
 from ..core.view import CardHost, request
 from .frame import node_frame
@@ -181,12 +182,14 @@ class NodeTable(CardHost):
         return node_frame(self.state)  # type: ignore[arg-type]
 
     def export_html(self, path: str | Path, title: str | None = None) -> Path:
-        """Write one self-contained HTML file that renders offline (with the open card)."""
+        """Write one self-contained HTML file that renders offline (with the open card), with
+        where it came from (:mod:`featurecard.core.provenance`)."""
         from ..core.export import write_html
 
         values = {"position": self.position, "selected": self.selected, "card": self.card, "ablations": self.ablations}
         name = title or f"featurecard node table: {self.state['target']['description']}"
-        return write_html(path, [self.state], title=name, view="nodes", values=values)
+        prov = provenance(self._session.ws)
+        return write_html(path, [self.state], title=name, view="nodes", values=values, provenance=prov)
 
     def __repr__(self) -> str:
         desc = self.state.get("target", {}).get("description", "") if self.state else ""
