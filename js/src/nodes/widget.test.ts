@@ -165,6 +165,28 @@ describe("the nodes widget", () => {
     ]);
   });
 
+  it("in an exported file (live: false) disables ablating and says it needs a running kernel", () => {
+    const ablation = { family: "mlp", layer: 1, unit: 7, pos: 3, mode: "zero" as const };
+    const { el, model } = mount({ live: false, ablations: [ablation] } as Partial<NodesModel>);
+    const buttons = Array.from(el.querySelectorAll<HTMLButtonElement>("button.nt-ablate"));
+    expect(buttons.length).toBeGreaterThan(0);
+    for (const b of buttons) {
+      expect(b.disabled).toBe(true);
+      expect(b.title).toMatch(/^ablate needs a running kernel: ablate /);
+    }
+    expect(q(el, ".nt-offline").textContent).toBe("ablate needs a running kernel");
+    expect(q<HTMLSelectElement>(el, "select.nt-mode").disabled).toBe(true);
+    const x = q<HTMLButtonElement>(el, "button.nt-unablate");
+    expect([x.disabled, x.title]).toEqual([true, "ablate needs a running kernel"]);
+    buttons[0]?.click();
+    x.click();
+    expect(model.sent).toEqual([]);
+    // live (no `live` value, as in the widget): enabled, no note
+    const live = mount();
+    expect(q<HTMLButtonElement>(live.el, "button.nt-ablate").disabled).toBe(false);
+    expect(live.el.querySelector(".nt-offline")).toBeNull();
+  });
+
   it("shows Left / Right / Diff for two prompts, one set of columns at a time", () => {
     const { el } = mount({ state: makeNodeState(2) });
     expect(el.querySelectorAll("th.nt-th-val")).toHaveLength(4);

@@ -4,7 +4,7 @@
  * goes through ./sync and ../core/view-host; the open card is drawn by the FeatureCard widget
  * (../card/mount), whose `show` requests become this view's `select`.
  */
-import type { RenderProps } from "@anywidget/types";
+import type { AnyModel, RenderProps } from "@anywidget/types";
 import { mountCardHost } from "../card/mount";
 import { SCHEMA_VERSION } from "../core/schema";
 import {
@@ -44,8 +44,11 @@ export function interpretTable(state: unknown): InterpretedTable {
   return interpretVersioned(state, TABLE_FORMAT);
 }
 
+/** A snapshot and whether a kernel answers (an exported file's model says `live: false`). */
+export type LiveNodesSnapshot = NodesSnapshot & { live?: boolean };
+
 /** Turns a model snapshot into the component's props, decoding each state object once. */
-export function nodePropsMaker(): (snap: NodesSnapshot) => NodeTableProps {
+export function nodePropsMaker(): (snap: LiveNodesSnapshot) => NodeTableProps {
   const shown = stateProps(interpretTable);
   return (snap) => ({
     ...shown(snap),
@@ -53,18 +56,25 @@ export function nodePropsMaker(): (snap: NodesSnapshot) => NodeTableProps {
     ablations: snap.ablations,
     selected: snap.selected,
     cardOpen: hasCard(snap.card),
+    live: snap.live !== false,
   });
 }
 
+/** The model's traits, and `live` (not a trait of the widget: only an exported file sets it). */
+function readLive(model: AnyModel<NodesModel>): LiveNodesSnapshot {
+  const live = (model as unknown as { get(key: string): unknown }).get("live");
+  return { ...readNodes(model), live: live !== false };
+}
+
 function render(props: RenderProps<NodesModel>): () => void {
-  return mountCardHost<NodesModel, NodesSnapshot, NodeTableProps>(props, (asker) => ({
+  return mountCardHost<NodesModel, LiveNodesSnapshot, NodeTableProps>(props, (asker) => ({
     view: createNodeTable({
       onPosition: (pos) => void askPosition(asker, pos),
       onSelect: (node) => void askSelect(asker, node),
       onAblations: (list) => void askAblations(asker, list),
     }),
     watched: WATCHED,
-    read: readNodes,
+    read: readLive,
     toProps: nodePropsMaker(),
     select: (a, source, unit) => askSelect(a, { source, unit }),
   }));

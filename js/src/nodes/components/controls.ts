@@ -6,6 +6,7 @@ import { h } from "../../core/dom";
 import type { TableData } from "../data";
 import type { NodeAblation, NodeFamily } from "../schema";
 import { COMPARE_VIEWS, type CompareView, layersOf } from "../table-logic";
+import { ABLATE_NEEDS_KERNEL } from "./table";
 
 const FAMILY_LABEL: Record<string, string> = { mlp: "MLP neurons", attn: "attention heads" };
 
@@ -58,12 +59,16 @@ export function layerSelect(
   return select;
 }
 
+/** The ablation mode; offline (`live` false) disabled, with the reason in its title. */
 export function modeSelect(
   mode: NodeAblation["mode"],
   onChange: (mode: NodeAblation["mode"]) => void,
+  live = true,
 ): HTMLSelectElement {
   const select = h("select", "nt-mode");
   select.setAttribute("aria-label", "ablation mode");
+  select.disabled = !live;
+  if (!live) select.title = ABLATE_NEEDS_KERNEL;
   for (const [value, text] of [
     ["zero", "ablate: zero"],
     ["mean", "ablate: dataset mean"],
@@ -76,6 +81,9 @@ export function modeSelect(
   select.addEventListener("change", () => onChange(select.value === "mean" ? "mean" : "zero"));
   return select;
 }
+
+/** Offline, next to the disabled ablation controls: why they are disabled. */
+export const offlineNote = (): HTMLElement => h("span", "nt-offline", ABLATE_NEEDS_KERNEL);
 
 /** Left / Right / Diff: which prompt's columns a two-prompt table shows (one set at a time). */
 export function viewSwitch(view: CompareView, onChange: (view: CompareView) => void): HTMLElement {

@@ -24,9 +24,10 @@ import {
   toggleSort,
   visibleColumns,
 } from "../table-logic";
-import { familyBoxes, layerSelect, modeSelect, viewSwitch } from "./controls";
+import { familyBoxes, layerSelect, modeSelect, offlineNote, viewSwitch } from "./controls";
 import { type PromptStrip, renderPrompts } from "./prompt";
 import {
+  ABLATE_NEEDS_KERNEL,
   renderTable,
   revealSelected,
   revealSort,
@@ -43,6 +44,7 @@ export interface NodeTableProps {
   ablations: NodeAblation[]; // the requested ablations
   selected: SelectedNode | null;
   cardOpen: boolean; // a card is open (drawn into `cardHost` by the widget)
+  live?: boolean; // a kernel answers (false in an exported file: ablating is disabled)
 }
 
 export interface NodeTableCallbacks {
@@ -223,7 +225,10 @@ function tableCallbacks(t: NodeTable): TableCallbacks {
       }
     },
     onSelect: (row) => cb.onSelect({ family: row.family.name, layer: row.layer, unit: row.unit }),
-    onAblate: (row) => cb.onAblations([...st.props.ablations, ablationOf(row, st.mode)]),
+    onAblate:
+      st.props.live === false
+        ? undefined
+        : (row) => cb.onAblations([...st.props.ablations, ablationOf(row, st.mode)]),
   };
 }
 
@@ -257,10 +262,15 @@ function controls(t: NodeTable, data: TableData): HTMLElement[] {
       st.filter = { ...st.filter, layer };
       drawTable(t);
     }),
-    modeSelect(st.mode, (mode) => {
-      st.mode = mode;
-    }),
+    modeSelect(
+      st.mode,
+      (mode) => {
+        st.mode = mode;
+      },
+      st.props.live !== false,
+    ),
   ];
+  if (st.props.live === false) out.push(offlineNote());
   if (data.prompts.length > 1) {
     out.push(
       viewSwitch(st.view, (view) => {
@@ -285,7 +295,8 @@ function drawAblations(t: NodeTable): void {
     const chip = h("span", "nt-ablation", ablationLabel(a));
     const x = h("button", "nt-unablate", "×");
     x.type = "button";
-    x.title = "remove this ablation";
+    x.title = t.st.props.live === false ? ABLATE_NEEDS_KERNEL : "remove this ablation";
+    x.disabled = t.st.props.live === false;
     x.addEventListener("click", () => t.cb.onAblations(list.filter((_, j) => j !== i)));
     chip.append(x);
     ablations.append(chip);

@@ -1,7 +1,8 @@
 /**
  * The sortable node table: a name column, the node's token(s), one column per group (or
  * Left / Diff / Right per group) with a bar scaled to the column's largest |value| and the sign
- * coloured, and an ablate button. Rows report hover, click (open card) and ablate.
+ * coloured, and an ablate button. Rows report hover, click (open card) and ablate; without
+ * `onAblate` (an exported file: no kernel) the ablate buttons are disabled and say why.
  */
 import { h } from "../../core/dom";
 import { fillToken, quoteToken } from "../../core/tokens";
@@ -21,8 +22,11 @@ export interface TableCallbacks {
   onSort(column: string): void;
   onHover(row: RowData | null): void;
   onSelect(row: RowData): void;
-  onAblate(row: RowData): void;
+  onAblate: ((row: RowData) => void) | undefined; // undefined offline: ablate buttons disabled
 }
+
+/** Why ablating is disabled in an exported file (shown by the controls, and on each button). */
+export const ABLATE_NEEDS_KERNEL = "ablate needs a running kernel";
 
 function header(
   label: string,
@@ -154,14 +158,15 @@ function nameCell(row: RowData, onSelect: (row: RowData) => void): HTMLElement {
   return td;
 }
 
-function actionCell(row: RowData, onAblate: (row: RowData) => void): HTMLElement {
+function actionCell(row: RowData, onAblate: ((row: RowData) => void) | undefined): HTMLElement {
   const act = h("td", "nt-actions");
   if (row.family.kind !== "error") {
     // an SAE's error term is not a unit the table ablates
     const ab = h("button", "nt-ablate", "ablate");
     ab.type = "button";
-    ab.title = ablateTitle(row);
-    ab.addEventListener("click", () => onAblate(row));
+    ab.title = onAblate ? ablateTitle(row) : `${ABLATE_NEEDS_KERNEL}: ${ablateTitle(row)}`;
+    ab.disabled = !onAblate;
+    if (onAblate) ab.addEventListener("click", () => onAblate(row));
     act.append(ab);
   }
   return act;
