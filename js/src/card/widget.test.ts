@@ -4,6 +4,7 @@ import { mountWidget, q } from "../../testing/mount-widget";
 import { REQUEST_TIMEOUT_MS } from "../core/requests";
 import { type CardModel, type Request, SCHEMA_VERSION } from "../core/schema";
 import { TYPING_DELAY_MS } from "./components/feature-card";
+import { SHORTCUTS } from "./components/nav";
 import * as widgetModule from "./widget";
 import widget, { version } from "./widget";
 
@@ -227,6 +228,42 @@ describe("choosing a feature", () => {
     await vi.advanceTimersByTimeAsync(REQUEST_TIMEOUT_MS);
     expect(texts(el, ".fc-error-line")).toEqual(["show: no reply from the kernel in 20 s"]);
     expect(q<HTMLInputElement>(el, "input.fc-index").value).toBe("3");
+  });
+});
+
+describe("the keyboard help", () => {
+  it("opens a panel under the bar listing every shortcut; ?, × and Esc close it", () => {
+    const { el } = mount();
+    const help = q<HTMLButtonElement>(el, "button.fc-help");
+    const panel = q(el, ".fc-help-panel");
+    const box = q(el, ".fc-nav-panels");
+    expect([panel.hidden, box.hidden, help.getAttribute("aria-expanded")]).toEqual([
+      true,
+      true,
+      "false",
+    ]);
+    help.click();
+    expect([panel.hidden, box.hidden, help.getAttribute("aria-expanded")]).toEqual([
+      false,
+      false,
+      "true",
+    ]);
+    const keys = Array.from(panel.querySelectorAll("dt"), (d) => d.textContent);
+    const what = Array.from(panel.querySelectorAll("dd"), (d) => d.textContent);
+    expect(keys.map((k, i) => [k, what[i]])).toEqual(SHORTCUTS.map(([k, v]) => [k, v]));
+    // under the bar, in the card's flow (not a tooltip, not inside the bar)
+    expect(q(el, ".fc-nav").contains(panel)).toBe(false);
+    expect(
+      q(el, ".fc-nav").compareDocumentPosition(panel) & Node.DOCUMENT_POSITION_FOLLOWING,
+    ).toBeTruthy();
+    help.click();
+    expect([panel.hidden, box.hidden]).toEqual([true, true]);
+    help.click();
+    q(el, "button.fc-help-close").click();
+    expect([panel.hidden, help.getAttribute("aria-expanded")]).toEqual([true, "false"]);
+    help.click();
+    help.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    expect([panel.hidden, box.hidden]).toEqual([true, true]);
   });
 });
 

@@ -4,7 +4,8 @@
  * `NavState` and reports what the user asks through `NavCallbacks`; it never talks to the
  * model. In an exported file (`choices` set) the arrows and random step through the cards
  * the file holds, and search (which needs a kernel) is disabled with the reason. The search
- * results are a panel of their own (./search-results), which the card puts under the bar.
+ * results and the keyboard help ("?": the shortcuts, closed by "?" again, × or Esc) are panels
+ * in `panel`, which the card puts under the bar.
  */
 
 import { h } from "../../core/dom";
@@ -46,7 +47,7 @@ export interface NavView {
   root: HTMLElement;
   input: HTMLInputElement;
   searchBox: HTMLInputElement;
-  panel: HTMLElement; // the search results, for the card to place under the bar
+  panel: HTMLElement; // the search results and the keyboard help, for the card to place under the bar
   update(state: NavState): void;
   step(delta: 1 | -1): void;
   showResults(result: SearchResult | null, status: string): void;
@@ -69,9 +70,12 @@ interface NavParts {
   prev: HTMLButtonElement;
   next: HTMLButtonElement;
   random: HTMLButtonElement;
+  help: HTMLButtonElement;
   input: HTMLInputElement;
   searchBox: HTMLInputElement;
   results: ResultsPanel;
+  keys: { root: HTMLElement; close: HTMLButtonElement };
+  panels: HTMLElement; // the results and the keyboard help, under the bar
 }
 
 /** The bar's state: what it was last told, the index it shows, a pending typed index. */
@@ -157,7 +161,8 @@ function buildNav(): NavParts {
   const prev = button("fc-prev", "‹", "previous feature");
   const next = button("fc-next", "›", "next feature");
   const random = button("fc-random", "⚄", "random live unit");
-  const help = button("fc-help", "?", SHORTCUTS.map(([k, v]) => `${k}: ${v}`).join("\n"));
+  const help = button("fc-help", "?", "keyboard shortcuts");
+  help.setAttribute("aria-expanded", "false");
   const input = h("input", "fc-index");
   input.type = "number";
   input.min = "0";
@@ -170,7 +175,68 @@ function buildNav(): NavParts {
   searchBox.setAttribute("aria-label", "find the units most active on a text");
   searchWrap.append(searchBox);
   root.append(back, forward, prev, input, next, random, searchWrap, help);
-  return { root, back, forward, prev, next, random, input, searchBox, results: buildResults() };
+  const results = buildResults();
+  const keys = buildHelp();
+  // one flex item of the card's top row, taking the row's width; hidden when both panels are
+  const panels = h("div", "fc-nav-panels");
+  panels.style.flex = "1 1 100%";
+  panels.style.minWidth = "0";
+  panels.append(results.root, keys.root);
+  panels.hidden = true;
+  return { root, back, forward, prev, next, random, help, input, searchBox, results, keys, panels };
+}
+
+/** The keyboard help: a small panel listing SHORTCUTS, with a close button. */
+function buildHelp(): { root: HTMLElement; close: HTMLButtonElement } {
+  const root = h("div", "fc-help-panel");
+  root.setAttribute("role", "region");
+  root.setAttribute("aria-label", "keyboard shortcuts");
+  Object.assign(root.style, {
+    padding: "4px 6px",
+    border: "1px solid var(--fc-border)",
+    borderRadius: "4px",
+  });
+  const close = h("button", "fc-help-close", "×");
+  close.type = "button";
+  close.title = "close the keyboard help (Esc)";
+  close.setAttribute("aria-label", "close the keyboard help");
+  close.style.float = "right";
+  const list = h("dl", "fc-help-list");
+  Object.assign(list.style, {
+    display: "grid",
+    gridTemplateColumns: "max-content 1fr",
+    gap: "2px 12px",
+    margin: "0",
+  });
+  for (const [key, what] of SHORTCUTS) {
+    const dt = h("dt", "fc-help-key", key);
+    dt.style.fontWeight = "600";
+    list.append(dt, h("dd", "fc-help-what", what));
+  }
+  for (const dd of list.querySelectorAll<HTMLElement>("dd")) dd.style.margin = "0";
+  root.append(
+    close,
+    h("div", "fc-help-title", "Keyboard shortcuts (when the card has focus)"),
+    list,
+  );
+  root.hidden = true;
+  return { root, close };
+}
+
+/** Opens or closes the keyboard help; the panels' box shows while either panel does. */
+function showHelp(el: NavParts, open: boolean): void {
+  el.keys.root.hidden = !open;
+  el.help.setAttribute("aria-expanded", String(open));
+  syncPanels(el);
+}
+
+function syncPanels(el: NavParts): void {
+  el.panels.hidden = el.results.root.hidden && el.keys.root.hidden;
+}
+
+function results(el: NavParts, result: SearchResult | null, status: string): void {
+  showResults(el.results, result, status);
+  syncPanels(el);
 }
 
 /** Why random is disabled, or what it does. */
@@ -244,10 +310,17 @@ function listen(
     const hit = (e.target as Element).closest<HTMLElement>("button.fc-hit");
     const f = Number(hit?.dataset.feature);
     if (!hit || !Number.isInteger(f)) return;
-    showResults(el.results, null, ""); // a pick closes the results
+    results(el, null, ""); // a pick closes the results
     cb.pick(f);
   });
-  on(el.results.close, "click", () => showResults(el.results, null, ""));
+  on(el.results.close, "click", () => results(el, null, ""));
+  on(el.help, "click", () => showHelp(el, el.keys.root.hidden));
+  on(el.keys.close, "click", () => showHelp(el, false));
+  for (const target of [el.help, el.keys.root]) {
+    on(target, "keydown", (e) => {
+      if ((e as KeyboardEvent).key === "Escape" && !el.keys.root.hidden) showHelp(el, false);
+    });
+  }
 }
 
 export function createNav(cb: NavCallbacks): NavView {
@@ -268,7 +341,7 @@ export function createNav(cb: NavCallbacks): NavView {
     root: el.root,
     input: el.input,
     searchBox: el.searchBox,
-    panel: el.results.root,
+    panel: el.panels,
     step,
     update(next) {
       const old = m.st;
@@ -279,7 +352,7 @@ export function createNav(cb: NavCallbacks): NavView {
       }
       applyFlags(el, navFlags(m.st, m.current));
     },
-    showResults: (result, message) => showResults(el.results, result, message),
+    showResults: (result, message) => results(el, result, message),
     destroy() {
       clearTimeout(m.timer);
       listeners.abort();
