@@ -1,8 +1,10 @@
 """One JupyterLab smoke test: headless Lab on 127.0.0.1, a real kernel, Debian Chromium.
 
 The harness cannot see what JupyterLab's page does to a widget (clipping by the output
-area, containing blocks, Lab's CSS, the real comm), so this test renders the card in a
-notebook, checks it is whole and on top, and types an index that must reach the kernel.
+area, containing blocks, Lab's CSS, the real comm, anywidget's own module loader), so this
+test renders the card, a graph and a node table in a notebook, checks the card is whole and
+on top, types an index that must reach the kernel, and checks anywidget loaded every view's
+module without a warning (a named ``render`` export draws "Direct export of a 'render'...").
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ TESTS = Path(__file__).resolve().parents[1]
 CELLS = [
     "import tempfile, cards\n"
     "ws, _ = cards.markup_workspace(__import__('pathlib').Path(tempfile.mkdtemp()))\n"
-    "f0, f1 = cards.live_features(ws, 'mlp0', 2)\n"
-    "card = ws.card('mlp0', feature=f0)\n"
-    "card",
+    "f0, f1 = cards.live_features(ws, 'mlp0', 2)",
+    "graph = ws.graph(ws.tokens[0, :12], target=6)\ngraph",
+    "table = ws.nodes(ws.tokens[0, :12], target=5, distractor=7)\ntable",
+    # the card last, as when it was the only view: a hover box near its bottom may pass the cell's
+    # edge, where a later cell's output would cover it
+    "card = ws.card('mlp0', feature=f0)\ncard",
 ]
 
 KERNEL_IDLE = """() => {
@@ -144,15 +149,24 @@ def test_card_in_jupyterlab(lab: dict[str, Any], browser: Any, artifacts: Path) 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    anywidget_warnings: list[str] = []
+    page.on("console", lambda m: anywidget_warnings.append(m.text) if "[anywidget]" in m.text else None)
     page.goto(f"{lab['url']}/lab/tree/card.ipynb?token={lab['token']}")
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    card = page.locator(".jp-OutputArea-output .fc-card")
+    # the last cell's card (the graph and the table hold an empty card host of their own)
+    first = page.locator(".jp-Notebook .jp-Cell").nth(3)
+    card = first.locator(".jp-OutputArea-output .fc-card")
     expect(card).to_be_visible(timeout=120_000)
     expect(card.locator("span.fc-tok").first).to_be_visible()
+    expect(page.locator(".jp-OutputArea-output .fc-graph")).to_be_visible(timeout=120_000)
+    expect(page.locator(".jp-OutputArea-output .nt-widget")).to_be_visible(timeout=120_000)
+    # anywidget's loader warns once per view about a module that exports `render` by name
+    assert not anywidget_warnings, anywidget_warnings
+    card.locator(".fc-index").scroll_into_view_if_needed()  # below the graph and the table
     # whole and on top: not clipped by the output area, not wider than it
     assert_on_top(card.locator(".fc-index"))
-    out_box = page.locator(".jp-OutputArea-output:has(.fc-card)").bounding_box()
+    out_box = first.locator(".jp-OutputArea-output:has(.fc-card)").bounding_box()
     card_box = card.bounding_box()
     assert out_box is not None and card_box is not None
     assert (
