@@ -145,3 +145,68 @@ def contrast_failures(locator: Any, selector: str, minimum: float) -> list[dict[
     found = locator.page.evaluate(CONTRAST_JS, [handle, selector])
     assert found, f"no text matches {selector!r}"
     return [f for f in found if f["ratio"] < minimum]
+
+
+MARKS_JS = """([root, selector]) => {
+  const ctx = document.createElement('canvas').getContext('2d', {willReadFrequently: true});
+  const rgba = css => {
+    ctx.clearRect(0, 0, 1, 1); ctx.fillStyle = '#000'; ctx.fillStyle = css; ctx.fillRect(0, 0, 1, 1);
+    const d = ctx.getImageData(0, 0, 1, 1).data; return [d[0], d[1], d[2], d[3] / 255];
+  };
+  const over = (top, under, a) => top.slice(0, 3).map((c, i) => c * a + under[i] * (1 - a));
+  const lin = v => { const s = v / 255; return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
+  const lum = c => 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]);
+  const out = [];
+  for (const el of root.querySelectorAll(selector)) {
+    const cs = getComputedStyle(el);
+    const stroked = cs.fill === 'none' || ['line', 'path', 'polyline'].includes(el.tagName.toLowerCase());
+    const paint = rgba(stroked ? cs.stroke : cs.fill);
+    let alpha = paint[3] * Number(stroked ? cs.strokeOpacity : cs.fillOpacity);
+    for (let a = el; a && a !== document.documentElement; a = a.parentElement)
+      alpha *= Number(getComputedStyle(a).opacity);
+    let bg = [255, 255, 255];
+    const layers = [];
+    for (let a = el.closest('svg').parentElement; a; a = a.parentElement) {
+      const c = rgba(getComputedStyle(a).backgroundColor); layers.push(c); if (c[3] === 1) break;
+    }
+    for (const l of layers.reverse()) bg = over(l, bg, l[3]);
+    const fg = over(paint, bg, alpha);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    out.push({cls: el.getAttribute('class'), ratio, fg: fg.map(Math.round), bg: bg.map(Math.round)});
+  }
+  return out;
+}"""
+
+
+def mark_contrasts(locator: Any, selector: str) -> list[dict[str, Any]]:
+    """WCAG contrast of each SVG mark (or SVG text) matching ``selector`` in ``locator``'s element:
+    its fill (its stroke when it has no fill, or is a line), with its opacities, against the
+    background of the HTML the svg sits in."""
+    handle = locator.element_handle()
+    found: list[dict[str, Any]] = locator.page.evaluate(MARKS_JS, [handle, selector])
+    assert found, f"no mark matches {selector!r}"
+    return found
+
+
+def mark_contrast_failures(locator: Any, selector: str, minimum: float) -> list[dict[str, Any]]:
+    """The marks of ``mark_contrasts`` below ``minimum``."""
+    return [f for f in mark_contrasts(locator, selector) if f["ratio"] < minimum]
+
+
+INSIDE_JS = """([el, box]) => {
+  const r = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+  const view = {left: Math.max(b.left, 0), top: Math.max(b.top, 0),
+                right: Math.min(b.right, innerWidth), bottom: Math.min(b.bottom, innerHeight)};
+  const ok = r.left >= view.left - 0.5 && r.right <= view.right + 0.5 && r.top >= view.top - 0.5
+    && r.bottom <= view.bottom + 0.5;
+  return {ok, el: [r.left, r.top, r.right, r.bottom].map(Math.round),
+          view: [view.left, view.top, view.right, view.bottom].map(Math.round)};
+}"""
+
+
+def inside_visible(locator: Any, box: Any) -> dict[str, Any]:
+    """Whether ``locator``'s element lies inside the part of ``box``'s element that is in the window
+    (for a scroller, pass it: its box is what shows), with both rectangles."""
+    result: dict[str, Any] = locator.page.evaluate(INSIDE_JS, [locator.element_handle(), box.element_handle()])
+    return result

@@ -24,6 +24,35 @@ export const DEFAULT_LAYOUT: LayoutOptions = {
   bottom: 44,
 };
 
+/** A token column's width: no narrower than this unless "fit" asks for the whole prompt in view. */
+export const MIN_COL = 64; // room for 8 characters
+export const MAX_COL = 110;
+/** The narrowest column "fit" draws (labels go; the dots and edges stay apart). */
+export const MIN_FIT_COL = 6;
+/** The advance of one character of the token labels (12 px monospace), and the gap beside it. */
+export const CHAR_WIDTH = 7.2;
+const LABEL_GAP = 6;
+
+/**
+ * The width of a token column when `avail` pixels are there for the graph: the room each of
+ * `nPos` columns has, within [MIN_COL, MAX_COL] (a longer prompt scrolls), or within
+ * [MIN_FIT_COL, MAX_COL] with `fit` (the whole prompt in view).
+ */
+export function columnWidth(
+  avail: number,
+  nPos: number,
+  fit = false,
+  options: LayoutOptions = DEFAULT_LAYOUT,
+): number {
+  if (!(avail > 0) || nPos < 1) return options.colWidth;
+  const room = (avail - options.left - 8) / nPos;
+  return Math.min(MAX_COL, Math.max(fit ? MIN_FIT_COL : MIN_COL, Math.floor(room)));
+}
+
+/** How many characters of a token label fit in a column `colWidth` wide (0: none). */
+export const labelChars = (colWidth: number): number =>
+  Math.max(0, Math.floor((colWidth - LABEL_GAP) / CHAR_WIDTH));
+
 export interface Layout {
   width: number;
   height: number;
@@ -33,6 +62,10 @@ export interface Layout {
   point(n: NodeKey): { x: number; y: number };
   tokenY: number; // the baseline of the token labels
 }
+
+/** The layout with token columns `colWidth` wide (the other sizes from DEFAULT_LAYOUT). */
+export const layoutFor = (d: GraphData, colWidth: number): Layout =>
+  makeLayout(d, { ...DEFAULT_LAYOUT, colWidth });
 
 export function makeLayout(d: GraphData, options: LayoutOptions = DEFAULT_LAYOUT): Layout {
   const { colWidth, rowHeight, left, top, bottom } = options;

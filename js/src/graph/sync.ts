@@ -18,6 +18,7 @@ export interface GraphSnapshot {
   card: unknown; // a FeatureCardState or {}
   error: string;
   busy: boolean;
+  live: boolean; // a kernel answers requests; an exported file's model says false
 }
 
 export const WATCHED = [
@@ -41,6 +42,7 @@ export function readGraph(model: GraphAnyModel): GraphSnapshot {
     card: model.get("card"),
     error: typeof error === "string" ? error : "",
     busy: model.get("busy") === true,
+    live: (model as unknown as { get(key: string): unknown }).get("live") !== false,
   };
 }
 

@@ -135,6 +135,75 @@ describe("the graph widget", () => {
     expect(model.saved).toEqual([]);
   });
 
+  it("in an exported file, card buttons are disabled with the reason and the slider stops at the floor", () => {
+    const { el, model } = mount({ live: false } as Partial<GraphModel>);
+    q(el, "[data-node='mlp:0:1']").dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    const button = q<HTMLButtonElement>(el, ".fc-g-open-card");
+    expect(button.disabled).toBe(true);
+    expect(button.title).toContain("needs a running kernel");
+    expect(q(el, ".fc-g-needs-kernel").textContent).toBe("card: needs a running kernel");
+    button.click();
+    expect(model.sent).toEqual([]);
+    const slider = q<HTMLInputElement>(el, "input.fc-g-threshold");
+    expect(Number(slider.min)).toBe(0.01); // the graph's floor (make-graph-state)
+    const floor = q(el, ".fc-g-floor");
+    expect(floor.hidden).toBe(false);
+    expect(floor.textContent).toBe(
+      "edges below 0.010 need a recompute: open the graph in a running kernel",
+    );
+  });
+
+  it("live, the card buttons work and the floor note shows only for a slider below it", () => {
+    const { el } = mount();
+    q(el, "[data-node='mlp:0:1']").dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    expect(q<HTMLButtonElement>(el, ".fc-g-open-card").disabled).toBe(false);
+    expect(el.querySelector(".fc-g-needs-kernel")).toBeNull();
+    const slider = q<HTMLInputElement>(el, "input.fc-g-threshold");
+    expect(Number(slider.min)).toBe(0.005);
+    expect(q(el, ".fc-g-floor").hidden).toBe(true);
+    slider.value = "0.005";
+    slider.dispatchEvent(new Event("input"));
+    expect(q(el, ".fc-g-floor").textContent).toBe(
+      "edges below 0.010 need a recompute: asked of the kernel",
+    );
+  });
+
+  it("a hover box opens over a node and a click closes it", () => {
+    const { el } = mount();
+    const node = q(el, "[data-node='resid:2:1']");
+    node.dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    const box = q(el, ".fc-g-hover");
+    expect(box.hidden).toBe(false);
+    expect(box.parentElement).toBe(q(el, ".fc-graph")); // outside the scroller
+    node.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    expect(box.hidden).toBe(true);
+    // the clicked node, drawn anew under the pointer, opens none until the pointer leaves it
+    const again = q(el, "[data-node='resid:2:1']");
+    again.dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    expect(box.hidden).toBe(true);
+    q(el, "[data-node='resid:1:1']").dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    expect(box.hidden).toBe(false);
+  });
+
+  it("has a legend of the edge colours and node kinds", () => {
+    const { el } = mount();
+    const keys = Array.from(
+      el.querySelectorAll<HTMLElement>(".fc-g-legend-item"),
+      (i) => i.dataset.key,
+    );
+    expect(keys).toEqual([
+      "attn",
+      "mlp",
+      "resid",
+      "state",
+      "dot",
+      "attn-block",
+      "mlp-block",
+      "pinned",
+    ]);
+    expect(el.querySelectorAll(".fc-g-legend .fc-g-edge, .fc-g-legend .fc-g-node")).toHaveLength(0);
+  });
+
   it("clicking a residual node shows its logit lens, an attention node its heads", () => {
     const { el } = mount();
     q(el, "[data-node='resid:2:1']").dispatchEvent(new MouseEvent("click", { bubbles: true }));

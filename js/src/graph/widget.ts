@@ -46,6 +46,7 @@ export function graphPropsMaker(): (snap: GraphSnapshot) => GraphProps {
     target: snap.target,
     threshold: snap.threshold,
     cardOpen: hasCard(snap.card),
+    live: snap.live,
   });
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { makeGraphState } from "../../../testing/make-graph-state";
 import { decodeGraph } from "../data";
 import {
+  floorNote,
   followModel,
   keptEdges,
   routeStarts,
@@ -35,13 +36,21 @@ describe("the target and the status line", () => {
     expect([targetPos(null, 2), targetPos(0, 2), targetPos(5, 2)]).toEqual([1, 0, 1]);
   });
 
-  it("names the target and says what a slider below the graph's threshold lacks", () => {
+  it("names the target and says when the kernel computes", () => {
     const d = data();
-    expect(statusLine(d, 0, false, null)).toBe("target '<b>x</b>' (0)");
-    expect(statusLine(d, 0, true, 0.02)).toBe("target '<b>x</b>' (0) · computing…");
-    expect(statusLine(d, 0, false, 0.005)).toBe(
-      "target '<b>x</b>' (0) · edges at or below 0.010 are not in this graph yet",
+    expect(statusLine(d, 0, false)).toBe("target '<b>x</b>' (0)");
+    expect(statusLine(d, 0, true)).toBe("target '<b>x</b>' (0) · computing…");
+  });
+
+  it("says beside the slider why it cannot go below the graph's floor, and what to do", () => {
+    expect(floorNote(0.04, 0.05, true)).toBe(""); // above the floor: the graph holds the edges
+    expect(floorNote(0.04, 0.04, true)).toBe("");
+    expect(floorNote(0.04, 0.01, true)).toBe(
+      "edges below 0.040 need a recompute: asked of the kernel",
     );
+    // an exported file's slider stops at the floor: going lower needs a kernel, whatever is asked
+    const file = "edges below 0.040 need a recompute: open the graph in a running kernel";
+    expect([floorNote(0.04, 0.01, false), floorNote(0.04, 0.2, false)]).toEqual([file, file]);
   });
 });
 

@@ -23,6 +23,8 @@ import {
 } from "../routes";
 import { contributorsTable, details, nodeName, tokenAt } from "./details";
 import { createGraphView, type GraphView } from "./graph-view";
+import { placeHover } from "./hover";
+import { createLegend } from "./legend";
 
 export const THRESHOLD_DELAY_MS = 250;
 export const SLIDER = { min: 0.005, max: 0.25, step: 0.005 };
@@ -35,6 +37,7 @@ export interface GraphProps {
   busy: boolean;
   notice: string; // shown instead of the graph when data is null
   cardOpen: boolean;
+  live: boolean; // a kernel answers requests (false in an exported file)
 }
 
 export interface GraphCallbacks {
@@ -78,7 +81,10 @@ interface GraphParts {
   controls: HTMLElement;
   slider: HTMLInputElement;
   value: HTMLElement;
+  floor: HTMLElement;
+  fit: HTMLButtonElement;
   status: HTMLElement;
+  legend: HTMLElement;
   pins: HTMLElement;
   main: HTMLElement;
   panel: HTMLElement;
@@ -110,11 +116,20 @@ export function shownThreshold(
 export const targetPos = (target: number | null, nPos: number): number =>
   target !== null && target < nPos ? target : nPos - 1;
 
-/** The status line: the target, whether the kernel computes, and what a low slider lacks. */
-export function statusLine(d: GraphData, target: number, busy: boolean, ui: number | null): string {
-  const below = ui !== null && ui < d.threshold;
-  const note = below ? ` · edges at or below ${fmt(d.threshold)} are not in this graph yet` : "";
-  return `target ${tokenAt(d, target)}${busy ? " · computing…" : ""}${note}`;
+/** The status line: the target and whether the kernel computes. */
+export function statusLine(d: GraphData, target: number, busy: boolean): string {
+  return `target ${tokenAt(d, target)}${busy ? " · computing…" : ""}`;
+}
+
+/**
+ * What the slider says beside it about the graph's floor (it holds the edges above the
+ * threshold it was computed with): live, a value below it is a recompute, asked once the slider
+ * pauses; in an exported file the slider stops at it, and going lower needs a running kernel.
+ */
+export function floorNote(floor: number, asked: number, live: boolean): string {
+  const f = fmt(floor);
+  if (!live) return `edges below ${f} need a recompute: open the graph in a running kernel`;
+  return asked < floor ? `edges below ${f} need a recompute: asked of the kernel` : "";
 }
 
 /**
@@ -156,10 +171,15 @@ function buildGraph(): GraphParts {
   slider.step = String(SLIDER.step);
   const value = h("span", "fc-g-threshold-value");
   const status = h("span", "fc-g-status");
+  const floor = h("span", "fc-g-floor");
+  const fit = h("button", "fc-g-fit", "fit");
+  fit.type = "button";
+  fit.title = "draw the whole prompt in the width there is";
+  fit.setAttribute("aria-pressed", "false");
   const pins = h("span", "fc-g-pins");
   const label = h("label", "fc-g-slider", "threshold ");
   label.append(slider, value);
-  controls.append(label, status, pins);
+  controls.append(label, floor, fit, status, pins);
   const main = h("div", "fc-g-main");
   const panel = h("div", "fc-g-panel");
   const hoverBox = h("div", "fc-g-hover");
@@ -170,8 +190,8 @@ function buildGraph(): GraphParts {
   cardBar.append(closeCard);
   const cardHost = h("div", "fc-g-card");
   const empty = h("div", "fc-g-notice");
-  const parts = { root, banner, controls, slider, value, status, pins, main, panel, hoverBox };
-  return { ...parts, cardBar, closeCard, cardHost, empty };
+  const parts = { root, banner, controls, slider, value, floor, fit, status, pins, main, panel };
+  return { ...parts, legend: createLegend(), hoverBox, cardBar, closeCard, cardHost, empty };
 }
 
 const threshold = (g: Graph, d: GraphData) =>
@@ -199,9 +219,7 @@ function showHover(g: Graph, n: NodeKey | null, at: { x: number; y: number }): v
     h("div", "fc-g-hover-title", nodeName(d, n)),
     contributorsTable(d, k.into.get(nodeId(n)) ?? []),
   );
-  box.style.left = `${Math.round(at.x + 14)}px`;
-  box.style.top = `${Math.round(at.y + 8)}px`;
-  box.hidden = false;
+  placeHover(box, g.el.root, at);
 }
 
 function drawPins(g: Graph, d: GraphData): void {
@@ -242,7 +260,8 @@ function drawPanel(g: Graph, d: GraphData, into: Map<string, Edge[]>): void {
     togglePin(g.st, id);
     draw(g);
   });
-  const rows = details(d, clicked, into.get(id) ?? [], { openCard: g.cb.onOpenCard });
+  const live = g.st.props?.live ?? true;
+  const rows = details(d, clicked, into.get(id) ?? [], { openCard: g.cb.onOpenCard, live });
   g.el.panel.replaceChildren(pin, ...rows);
 }
 
@@ -256,6 +275,7 @@ function drawChrome(el: GraphParts, props: GraphProps): void {
   el.cardHost.hidden = !props.cardOpen;
   el.main.hidden = !d;
   el.controls.hidden = !d;
+  el.legend.hidden = !d;
   el.empty.hidden = !!d;
   el.empty.textContent = props.notice;
 }
@@ -267,10 +287,15 @@ function draw(g: Graph): void {
   drawChrome(el, st.props);
   if (!d) return;
   const t = threshold(g, d);
+  const live = st.props.live;
+  el.slider.min = String(live ? SLIDER.min : Math.min(d.threshold, SLIDER.max));
   if (st.ui === null) el.slider.value = String(t);
   el.value.textContent = fmt(st.ui ?? t);
+  el.floor.textContent = floorNote(d.threshold, st.ui ?? st.props.threshold, live);
+  el.floor.hidden = el.floor.textContent === "";
+  el.slider.title = live ? "" : `the lowest this file holds: ${floorNote(d.threshold, 0, false)}`;
   const target = targetPos(st.props.target, d.nPos);
-  el.status.textContent = statusLine(d, target, st.props.busy, st.ui);
+  el.status.textContent = statusLine(d, target, st.props.busy);
   const k = kept(g, d);
   st.drawn = routes(k.edges, routeStarts(d, target, st.pinned), k.into);
   g.view.update({
@@ -282,6 +307,16 @@ function draw(g: Graph): void {
   });
   drawPins(g, d);
   drawPanel(g, d, k.into);
+}
+
+/** "fit": the whole prompt in the width there is, or columns wide enough for their labels. */
+function toggleFit(g: Graph): void {
+  const on = g.el.fit.getAttribute("aria-pressed") !== "true";
+  g.el.fit.setAttribute("aria-pressed", String(on));
+  g.el.fit.title = on
+    ? "columns wide enough for their labels (the graph scrolls)"
+    : "draw the whole prompt in the width there is";
+  g.view.setFit(on);
 }
 
 /** The slider redraws at once and sends its value once the user pauses. */
@@ -327,10 +362,11 @@ export function createContributionGraph(cb: GraphCallbacks): ContributionGraphVi
     },
   });
   const g: Graph = { cb, st, el, view };
-  view.content.append(el.hoverBox);
-  el.main.append(view.root, el.panel);
-  el.root.append(el.banner, el.controls, el.empty, el.main, el.cardBar, el.cardHost);
   const listeners = new AbortController();
+  el.main.append(view.root, el.panel);
+  el.root.append(el.banner, el.controls, el.legend, el.empty, el.main, el.cardBar, el.cardHost);
+  el.root.append(el.hoverBox); // outside the scroller, which would cut it off
+  el.fit.addEventListener("click", () => toggleFit(g), { signal: listeners.signal });
   el.slider.addEventListener("input", () => onSlider(g), { signal: listeners.signal });
   el.closeCard.addEventListener("click", () => cb.onCloseCard(), { signal: listeners.signal });
   return {

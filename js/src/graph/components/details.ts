@@ -16,7 +16,11 @@ import type { Edge, NodeKey } from "../routes";
 
 export interface DetailCallbacks {
   openCard(source: string, unit: number): void;
+  live: boolean; // a kernel answers: without one (an exported file) a card cannot be opened
 }
+
+/** Why a card button is disabled in an exported file. */
+export const CARD_NEEDS_KERNEL = "needs a running kernel";
 
 const at = (a: ArrayLike<number>, i: number): number => a[i] ?? 0;
 
@@ -153,11 +157,17 @@ function unitsPanel(d: GraphData, u: UnitData, pos: number, cb: DetailCallbacks)
     open.type = "button";
     open.dataset.source = u.source;
     open.dataset.unit = String(id);
-    open.title = `open the FeatureCard of ${u.unit} ${id} of ${u.source}`;
+    open.title = cb.live
+      ? `open the FeatureCard of ${u.unit} ${id} of ${u.source}`
+      : `the FeatureCard of ${u.unit} ${id} ${CARD_NEEDS_KERNEL}`;
+    open.disabled = !cb.live;
     open.addEventListener("click", () => cb.openCard(u.source, id));
     rows.push([String(id), fmt(at(u.shares, i)), fmt(act), open]);
   }
   box.append(table("fc-g-units-table", [u.unit, "share", "act", ""], rows));
+  if (!cb.live && rows.length > 0) {
+    box.append(h("div", "fc-g-muted fc-g-needs-kernel", `card: ${CARD_NEEDS_KERNEL}`));
+  }
   const parts = u.partNames.map((name, p) => `${name} ${fmt(at(u.parts, p * d.nPos + pos))}`);
   box.append(h("div", "fc-g-muted", `all ${what} ${fmt(at(u.total, pos))}; ${parts.join(", ")}`));
   return box;

@@ -7,7 +7,7 @@
 import { fmt, h, s } from "../../core/dom";
 import { quoteToken, tokenLabel } from "../../core/tokens";
 import type { GraphData } from "../data";
-import { type Layout, makeLayout } from "../layout";
+import { columnWidth, type Layout, labelChars, layoutFor } from "../layout";
 import { type Edge, type NodeKey, nodeId, parseNodeId } from "../routes";
 
 export interface GraphViewProps {
@@ -20,7 +20,7 @@ export interface GraphViewProps {
 
 export interface GraphViewCallbacks {
   onToken(pos: number): void;
-  onHover(node: NodeKey | null, at: { x: number; y: number }): void;
+  onHover(node: NodeKey | null, at: { x: number; y: number }): void; // at: the node's centre, in the window
   onNode(node: NodeKey, pin: boolean): void;
 }
 
@@ -28,6 +28,10 @@ export interface GraphView {
   root: HTMLDivElement; // a scrolling box; `content` inside it holds the svg
   content: HTMLDivElement;
   update(props: GraphViewProps): void;
+  /** Whole prompt in view (narrow columns) or columns at least MIN_COL wide (scrolls). */
+  setFit(fit: boolean): void;
+  /** The layout drawn now (null before the first update). */
+  layout(): Layout | null;
   destroy(): void;
 }
 
@@ -35,7 +39,8 @@ export interface GraphView {
 export const MAX_GRID_NODES = 6000;
 
 export const edgeWidth = (w: number): number => 0.75 + 5 * Math.min(1, Math.max(0, w));
-export const edgeOpacity = (w: number): number => 0.2 + 0.8 * Math.min(1, Math.max(0, w));
+/** At least 0.75, so the lightest edge keeps 3:1 against the background (graph.css colours). */
+export const edgeOpacity = (w: number): number => 0.75 + 0.25 * Math.min(1, Math.max(0, w));
 
 function drawEdges(g: SVGGElement, lay: Layout, edges: Edge[]): void {
   for (const e of [...edges].sort((a, b) => a.weight - b.weight)) {
@@ -116,7 +121,7 @@ function drawAxes(svg: SVGSVGElement, lay: Layout, props: GraphViewProps): void 
       y: lay.tokenY,
       "data-pos": p,
     });
-    t.textContent = tokenLabel(text);
+    t.textContent = tokenLabel(text, Math.max(1, labelChars(lay.options.colWidth)));
     t.append(s("title", {}, `${quoteToken(text)} (position ${p}); click: routes to this token`));
     axis.append(t);
     if (p === props.target) {
@@ -164,61 +169,116 @@ const nodeOf = (ev: Event): NodeKey | null => {
   return el ? parseNodeId(el.getAttribute("data-node") ?? "") : null;
 };
 
-/** Reports token clicks, node clicks (shift: pin) and node hovers at the node's point. */
+const nodeAttr = (t: EventTarget | null): string | null =>
+  (t as Element | null)?.closest?.("[data-node]")?.getAttribute("data-node") ?? null;
+
+/**
+ * Reports token clicks, node clicks (shift: pin) and node hovers at the node's centre. A click
+ * ends a hover, and the clicked node (drawn anew under the pointer) opens none until the
+ * pointer leaves it.
+ */
 function listen(
   content: HTMLElement,
   cb: GraphViewCallbacks,
   layout: () => Layout | null,
   signal: AbortSignal,
 ): void {
-  content.addEventListener(
-    "click",
-    (ev) => {
-      const tok = (ev.target as Element | null)?.closest?.("[data-pos]");
-      if (tok) {
-        cb.onToken(Number(tok.getAttribute("data-pos")));
-        return;
-      }
-      const n = nodeOf(ev);
-      if (n) cb.onNode(n, (ev as MouseEvent).shiftKey);
-    },
-    { signal },
-  );
-  content.addEventListener(
-    "mouseover",
-    (ev) => {
-      const n = nodeOf(ev);
-      const lay = layout();
-      if (n && lay) cb.onHover(n, lay.point(n));
-    },
-    { signal },
-  );
-  content.addEventListener(
-    "mouseout",
-    (ev) => {
-      if (nodeOf(ev)) cb.onHover(null, { x: 0, y: 0 });
-    },
-    { signal },
-  );
+  let quiet: string | null = null; // the node clicked last, while the pointer stays on it
+  const click = (ev: Event) => {
+    cb.onHover(null, { x: 0, y: 0 }); // a click closes the hover box: it would cover the edges
+    quiet = nodeAttr(ev.target);
+    const tok = (ev.target as Element | null)?.closest?.("[data-pos]");
+    if (tok) {
+      cb.onToken(Number(tok.getAttribute("data-pos")));
+      return;
+    }
+    const n = nodeOf(ev);
+    if (n) cb.onNode(n, (ev as MouseEvent).shiftKey);
+  };
+  const over = (ev: Event) => {
+    const el = (ev.target as Element | null)?.closest?.("[data-node]");
+    const n = nodeOf(ev);
+    if (!n || !el || !layout() || el.getAttribute("data-node") === quiet) return;
+    const r = el.getBoundingClientRect();
+    cb.onHover(n, { x: r.left + r.width / 2, y: r.top + r.height / 2 });
+  };
+  const out = (ev: Event) => {
+    if (!nodeOf(ev)) return;
+    if (nodeAttr((ev as MouseEvent).relatedTarget) !== quiet) quiet = null;
+    cb.onHover(null, { x: 0, y: 0 });
+  };
+  content.addEventListener("click", click, { signal });
+  content.addEventListener("mouseover", over, { signal });
+  content.addEventListener("mouseout", out, { signal });
+}
+
+/**
+ * Scrolls `root` so the target's token (the bottom row, at column x) is in view, unless it is:
+ * horizontally to the target's column centred, vertically to the token row.
+ */
+export function scrollToTarget(root: HTMLElement, lay: Layout, target: number): void {
+  const x = lay.x(target);
+  const half = lay.options.colWidth / 2;
+  if (x - half < root.scrollLeft || x + half > root.scrollLeft + root.clientWidth) {
+    root.scrollLeft = Math.max(0, x - root.clientWidth / 2);
+  }
+  if (lay.tokenY + 8 > root.scrollTop + root.clientHeight) {
+    root.scrollTop = lay.tokenY + 8 - root.clientHeight;
+  }
+}
+
+interface ViewState {
+  props: GraphViewProps | null;
+  lay: Layout | null;
+  fit: boolean;
+  shown: string; // the target and widths last scrolled to
+}
+
+function redraw(root: HTMLElement, content: HTMLElement, st: ViewState): void {
+  const props = st.props;
+  if (!props) return;
+  const col = columnWidth(root.clientWidth, props.data.nPos, st.fit);
+  st.lay = layoutFor(props.data, col);
+  const svg = renderSvg(st.lay, props);
+  content.querySelector("svg")?.remove();
+  content.prepend(svg);
+  const key = `${props.target}:${col}:${root.clientWidth}`; // a new target, or a new width
+  if (key !== st.shown && root.clientWidth > 0) {
+    st.shown = key;
+    scrollToTarget(root, st.lay, props.target);
+  }
 }
 
 export function createGraphView(cb: GraphViewCallbacks): GraphView {
   const root = h("div", "fc-g-scroll");
   const content = h("div", "fc-g-content");
   root.append(content);
-  let lay: Layout | null = null;
+  const st: ViewState = { props: null, lay: null, fit: false, shown: "" };
   const listeners = new AbortController();
-  listen(content, cb, () => lay, listeners.signal);
+  listen(content, cb, () => st.lay, listeners.signal);
+  // the columns follow the room the graph has (the panel beside it or below, the window)
+  let width = -1;
+  const resized = () => {
+    if (root.clientWidth === width) return;
+    width = root.clientWidth;
+    redraw(root, content, st);
+  };
+  const observer = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(resized);
+  observer?.observe(root);
   return {
     root,
     content,
     update(props) {
-      lay = makeLayout(props.data);
-      const svg = renderSvg(lay, props);
-      content.querySelector("svg")?.remove();
-      content.prepend(svg);
+      st.props = props;
+      redraw(root, content, st);
     },
+    setFit(fit) {
+      st.fit = fit;
+      redraw(root, content, st);
+    },
+    layout: () => st.lay,
     destroy() {
+      observer?.disconnect();
       listeners.abort();
       root.remove();
     },
