@@ -77,6 +77,23 @@ def test_the_slider_changes_the_drawn_edges_and_python_follows(browser: Any, sit
     page.close()
 
 
+def test_a_slider_below_the_graphs_floor_says_it_asks_for_a_recompute(browser: Any, site: str, ws: Any) -> None:
+    page, bridge, errors = open_graph(browser, site, ws, threshold=0.04)
+    w = bridge.w
+    note = page.locator(".fc-g-floor")
+    expect(note).to_be_hidden()  # at the floor: the graph holds the edges
+    page.locator("input.fc-g-threshold").fill("0.01")
+    expect(note).to_have_text("edges below 0.040 need a recompute: asked of the kernel")
+    assert_on_top(note)
+    bridge.wait_python(lambda: w.threshold == pytest.approx(0.01))
+    bridge.push()
+    expect(note).to_be_hidden()  # the kernel's new graph holds the edges above 0.01
+    expect(page.locator(".fc-g-threshold-value")).to_have_text("0.010")
+    expect(page.locator(".fc-g-edge")).to_have_count(len(w.routes()))
+    assert not errors, errors
+    page.close()
+
+
 def test_an_error_is_shown_and_the_graph_stays(browser: Any, site: str, ws: Any) -> None:
     page, bridge, errors = open_graph(browser, site, ws)
     n = page.locator(".fc-g-edge").count()
