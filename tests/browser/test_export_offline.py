@@ -21,7 +21,7 @@ def test_export_escapes_every_markup_token(ws: Any, tmp_path: Path) -> None:
     page = card.export_html(tmp_path / "card.html").read_text()
     for m in MARKUP:
         assert m not in page, f"{m!r} reached the HTML unescaped"
-    assert len(re.findall(r"</script", page, re.I)) == 4  # our own four script elements, no more
+    assert len(re.findall(r"</script", page, re.I)) == 5  # our own five script elements (with provenance), no more
     data = re.search(r'<script type="application/json" id="featurecard-data">(.*?)</script>', page, re.S)
     assert data is not None
     states = json.loads(data.group(1))["states"]
