@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,21 @@ def provenance_of(path: Path) -> dict[str, Any]:
     return dict(json.loads(block.group(1)))
 
 
+def _installed(dist: str) -> str:
+    """The distribution's version, or "absent" (the TL4 environment has no SAELens)."""
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "absent"
+
+
 def _check(p: dict[str, Any], model: Any, key: str | None) -> None:
     assert p["featurecard"] == version("featurecard")
     want_name = getattr(model.cfg, "model_name", None) or type(model).__name__
     assert p["model"] == want_name
     assert p["saes"] == [{"name": "mlp0", "hook": HOOK}]
     assert p["content_key"] == key
-    assert p["versions"] == {lib: version(lib) for lib in ("torch", "transformer_lens", "sae_lens")}
+    assert p["versions"] == {lib: _installed(lib) for lib in ("torch", "transformer_lens", "sae_lens")}
     made = datetime.fromisoformat(p["date"])
     assert abs((datetime.now(UTC) - made).total_seconds()) < 600
 
