@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..core.model import ModelAdapter, parse_hook
+from ..core.model import parse_hook
 from ..core.sae import SparseAutoencoder, is_neuron_basis
 from ..core.schema import FeatureCardState
-from ..core.token_bytes import TokenBytes
+from ..core.token_bytes import token_bytes_of
 from .context import CardContext, UnitColumn
 from .correlation import (
     Correlated,
@@ -73,17 +73,6 @@ def _np(t: Tensor) -> np.ndarray:
     if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
         t = t.float()
     return np.asarray(t.detach().cpu())
-
-
-_TOKEN_BYTES: weakref.WeakKeyDictionary[ModelAdapter, TokenBytes] = weakref.WeakKeyDictionary()
-
-
-def token_bytes(adapter: ModelAdapter) -> TokenBytes:
-    """The adapter's tokenizer as token id -> raw bytes (one cache per adapter)."""
-    tb = _TOKEN_BYTES.get(adapter)
-    if tb is None:
-        tb = _TOKEN_BYTES[adapter] = TokenBytes(adapter.model.tokenizer)
-    return tb
 
 
 # Every unit's residual-stream direction, mapped once per SAE (a TransformerBridge stacks all
@@ -278,7 +267,7 @@ def _finish(
         logits=rows,
         unavailable=unavailable,
         pending=shown.pending,
-        token_bytes=token_bytes(ctx.adapter),
+        token_bytes=token_bytes_of(ctx.adapter.model.tokenizer),
         hover=hover,
         act_hist=_hist(col.values[col.values != 0], opt.n_bins),
         logit_hist=logit_hist,

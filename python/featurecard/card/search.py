@@ -20,7 +20,7 @@ from jaxtyping import Float
 from ..core.model import ModelAdapter, flatten_hook_activation
 from ..core.sae import SparseAutoencoder
 from ..core.schema import SearchHit, SearchResult
-from ..core.token_bytes import TokenBytes
+from ..core.token_bytes import token_bytes_of
 from .index import CardIndex
 
 MAX_QUERY_CHARS = 2000
@@ -60,7 +60,7 @@ def search_units(
     if not 1 <= k <= 100:
         raise ValueError(f"k must be in [1, 100]; got {k}")
     peak, where, ids = unit_peaks(adapter, sae, text)
-    raw = TokenBytes(adapter.model.tokenizer)
+    raw = token_bytes_of(adapter.model.tokenizer)
     top = peak.topk(min(k, peak.numel()))
     max_act = index.max_act.to(peak.device).float()
     hits: list[SearchHit] = []
