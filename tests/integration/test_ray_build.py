@@ -9,6 +9,7 @@ where a test leaves a ``die-once`` file beside the store."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -95,11 +96,24 @@ def in_process(model: Any, rows: torch.Tensor, tmp_path_factory: pytest.TempPath
     return _build(model, rows, tmp_path_factory.mktemp("here") / "st")
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one thread, as in a Ray task on CPU: the in-process reference then runs the same kernels,
+    so bit-equality does not hang on how a CPU's matmul splits its work between threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _build(model: Any, rows: torch.Tensor, out: Path, **kw: Any) -> Path:
     sae = {**tiny.random_sae_weights(64, 48, seed=3), "hook_name": HOOK}
     sae_b = {**tiny.random_sae_weights(64, 48, seed=4), "hook_name": HOOK}
-    return fc.build_index(model, {"s": sae}, rows, out, sae_b={"s": sae_b}, memory_budget=BUDGET, batch_size=2,
-                          progress=False, **kw)  # fmt: skip
+    with one_thread():  # a no-op for the Ray builds' coordinator, which computes nothing itself
+        return fc.build_index(model, {"s": sae}, rows, out, sae_b={"s": sae_b}, memory_budget=BUDGET, batch_size=2,
+                              progress=False, **kw)  # fmt: skip
 
 
 def assert_same_store(got_dir: Path, want_dir: Path) -> None:
@@ -192,7 +206,8 @@ def test_index_command_with_two_ray_workers(cluster: None, hf_folder: tuple[Path
     r = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "wrote the activation store" in r.stdout
-    want = fc.build_index(load_model_folder(folder), {"sae": tmp_path / "sae"}, tmp_path / "tokens.npy",
-                          tmp_path / "here", memory_budget="250KB", batch_size=2, progress=False)  # fmt: skip
+    with one_thread():
+        want = fc.build_index(load_model_folder(folder), {"sae": tmp_path / "sae"}, tmp_path / "tokens.npy",
+                              tmp_path / "here", memory_budget="250KB", batch_size=2, progress=False)  # fmt: skip
     assert open_store(tmp_path / "ray").manifest["build"]["spec"]["chunk_rows"] < 12  # several chunks
     assert_same_store(tmp_path / "ray", want)
