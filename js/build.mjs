@@ -2,8 +2,9 @@
 //   widget  js/src/card/widget.ts   the FeatureCard
 //   graph   js/src/graph/widget.ts  the ContributionGraph (when present)
 //   nodes   js/src/nodes/widget.ts  the NodeTable (when present)
-// and the exported page's runtime (no CSS) into static/standalone.js:
-//   standalone  js/src/standalone.ts  (python/featurecard/core/export.py inlines it)
+// and the exported page's runtime into static/standalone.js, with the page's own styles
+// (js/src/core/export-page.css: its body, the "about this file" line) in static/standalone.css:
+//   standalone  js/src/standalone.ts  (python/featurecard/core/export.py inlines both)
 //   node js/build.mjs           one minified build (what `pip install` runs)
 //   node js/build.mjs --watch   rebuild on change, with source maps, until killed
 // The esbuild API (not the CLI) is used for --watch, so closing stdin does not stop it.

@@ -1,6 +1,7 @@
 """Exported files in Chromium: the node table's kernel-only ablate controls are disabled and say
 why, and every view's page shows an "about this file" line with its provenance, a model name
-holding markup staying text (no element, no dialog)."""
+holding markup staying text (no element, no dialog), readable at 4.5:1 in Lab's light and dark
+themes (the page's styles read the theme's variables, js/src/core/export-page.css)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pages import open_offline
+from pages import LAB_DARK, contrast_failures, open_offline, set_theme
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -61,5 +62,23 @@ def test_every_export_shows_where_it_came_from(browser: Any, ws: Any, tmp_path: 
     # the line sits under the view, inside the page's width
     view_box, about_box = page.locator("#featurecard-root").bounding_box(), about.bounding_box()
     assert view_box is not None and about_box is not None and about_box["y"] >= view_box["y"] + view_box["height"] - 1
+    offline.assert_clean()
+    offline.ctx.close()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_about_line_reads_in_light_and_dark(browser: Any, ws: Any, tmp_path: Path, theme: str) -> None:
+    offline = open_offline(browser, ws.card("mlp0", feature=1).export_html(tmp_path / "card.html"))
+    page = offline.page
+    if theme == "dark":
+        set_theme(page, LAB_DARK)
+    body = page.locator("body")
+    assert contrast_failures(body, "p.featurecard-about", 4.5) == []
+    about = page.locator("p.featurecard-about")
+    assert about.get_attribute("style") is None
+    # the card and the line under it share the theme's background (no light band in a dark page)
+    card_bg = page.locator("#featurecard-root .fc-card").evaluate("e => getComputedStyle(e).backgroundColor")
+    page_bg = body.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert card_bg == page_bg == ("rgb(17, 17, 17)" if theme == "dark" else "rgb(255, 255, 255)")
     offline.assert_clean()
     offline.ctx.close()

@@ -76,8 +76,7 @@ def to_html(
         f"<title>{html.escape(title)}</title>\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"{_meta(provenance)}"
-        "<style>body{margin:16px;font-family:system-ui,sans-serif;background:#fff}"
-        ".featurecard-about{margin:12px 0 0;font-size:12px;color:#555}</style>\n"
+        f"<style>{_page_css()}</style>\n"
         '</head><body>\n<div id="featurecard-root"></div>\n'
         f"{_about(provenance)}"
         # CSS and JS sit in inert text scripts; only "</script" could end them, so escape that.
@@ -86,6 +85,14 @@ def to_html(
         f'<script type="application/json" id="featurecard-data">{json_for_script(payload)}</script>\n'
         f'<script type="module">{_runtime()}</script>\n</body></html>\n'
     )
+
+
+def _page_css() -> str:
+    """The page's own styles (its body, the about line): js/src/core/export-page.css, built."""
+    css = runtime_file(".css").read_text(encoding="utf-8")
+    if "</style" in css.lower():
+        raise ValueError("the page's CSS contains '</style' and cannot be inlined safely")
+    return css
 
 
 def about_line(p: Provenance) -> str:

@@ -18,9 +18,10 @@ def bundle_files(view: str = "widget") -> tuple[Path, Path]:
     return js, css
 
 
-def runtime_file() -> Path:
-    """The exported page's runtime (js/src/standalone.ts), built beside the bundles."""
-    path = STATIC / "standalone.js"
+def runtime_file(suffix: str = ".js") -> Path:
+    """The exported page's runtime (js/src/standalone.ts), built beside the bundles; with
+    ``suffix=".css"`` the page's own styles (js/src/core/export-page.css)."""
+    path = STATIC / f"standalone{suffix}"
     if not path.is_file():
         raise ImportError(
             f"featurecard's front end is missing ({path}); build it with `npm install && npm run build` "

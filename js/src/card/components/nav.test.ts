@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { clampIndex, type NavState, navFlags, randomTitle, stepTarget, typedIndex } from "./nav";
+import {
+  clampIndex,
+  createNav,
+  type NavState,
+  navFlags,
+  randomTitle,
+  stepTarget,
+  typedIndex,
+} from "./nav";
 
 const state = (over: Partial<NavState> = {}): NavState => ({
   feature: 3,
@@ -92,5 +100,25 @@ describe("the disabled controls", () => {
       "no card to pick from yet",
     );
     expect(randomTitle(navFlags(state(), 3))).toBe("random live unit");
+  });
+});
+
+describe("the bar's panels", () => {
+  it("take their look from the card's CSS, not inline styles, so Lab's themes reach them", () => {
+    const noop = () => undefined;
+    const nav = createNav({
+      select: noop,
+      back: noop,
+      forward: noop,
+      random: noop,
+      search: noop,
+      pick: noop,
+      refuse: noop,
+    });
+    nav.root.querySelector<HTMLButtonElement>("button.fc-help")?.click();
+    const all = [nav.root, nav.panel].flatMap((r) => [r, ...r.querySelectorAll<HTMLElement>("*")]);
+    expect(nav.panel.querySelector(".fc-help-panel")?.hasAttribute("hidden")).toBe(false);
+    expect(all.filter((e) => e.getAttribute("style")).map((e) => e.className)).toEqual([]);
+    nav.destroy();
   });
 });

@@ -179,8 +179,6 @@ function buildNav(): NavParts {
   const keys = buildHelp();
   // one flex item of the card's top row, taking the row's width; hidden when both panels are
   const panels = h("div", "fc-nav-panels");
-  panels.style.flex = "1 1 100%";
-  panels.style.minWidth = "0";
   panels.append(results.root, keys.root);
   panels.hidden = true;
   return { root, back, forward, prev, next, random, help, input, searchBox, results, keys, panels };
@@ -191,29 +189,14 @@ function buildHelp(): { root: HTMLElement; close: HTMLButtonElement } {
   const root = h("div", "fc-help-panel");
   root.setAttribute("role", "region");
   root.setAttribute("aria-label", "keyboard shortcuts");
-  Object.assign(root.style, {
-    padding: "4px 6px",
-    border: "1px solid var(--fc-border)",
-    borderRadius: "4px",
-  });
   const close = h("button", "fc-help-close", "×");
   close.type = "button";
   close.title = "close the keyboard help (Esc)";
   close.setAttribute("aria-label", "close the keyboard help");
-  close.style.float = "right";
   const list = h("dl", "fc-help-list");
-  Object.assign(list.style, {
-    display: "grid",
-    gridTemplateColumns: "max-content 1fr",
-    gap: "2px 12px",
-    margin: "0",
-  });
   for (const [key, what] of SHORTCUTS) {
-    const dt = h("dt", "fc-help-key", key);
-    dt.style.fontWeight = "600";
-    list.append(dt, h("dd", "fc-help-what", what));
+    list.append(h("dt", "fc-help-key", key), h("dd", "fc-help-what", what));
   }
-  for (const dd of list.querySelectorAll<HTMLElement>("dd")) dd.style.margin = "0";
   root.append(
     close,
     h("div", "fc-help-title", "Keyboard shortcuts (when the card has focus)"),
