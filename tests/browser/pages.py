@@ -147,7 +147,7 @@ def contrast_failures(locator: Any, selector: str, minimum: float) -> list[dict[
     return [f for f in found if f["ratio"] < minimum]
 
 
-MARKS_JS = """([root, selector]) => {
+MARKS_JS = """([root, selector, underSelector]) => {
   const ctx = document.createElement('canvas').getContext('2d', {willReadFrequently: true});
   const rgba = css => {
     ctx.clearRect(0, 0, 1, 1); ctx.fillStyle = '#000'; ctx.fillStyle = css; ctx.fillRect(0, 0, 1, 1);
@@ -156,42 +156,63 @@ MARKS_JS = """([root, selector]) => {
   const over = (top, under, a) => top.slice(0, 3).map((c, i) => c * a + under[i] * (1 - a));
   const lin = v => { const s = v / 255; return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
   const lum = c => 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]);
-  const out = [];
-  for (const el of root.querySelectorAll(selector)) {
+  const paintOf = el => {  // [colour, alpha]: fill (stroke when unfilled or a line), with every opacity
     const cs = getComputedStyle(el);
     const stroked = cs.fill === 'none' || ['line', 'path', 'polyline'].includes(el.tagName.toLowerCase());
     const paint = rgba(stroked ? cs.stroke : cs.fill);
     let alpha = paint[3] * Number(stroked ? cs.strokeOpacity : cs.fillOpacity);
     for (let a = el; a && a !== document.documentElement; a = a.parentElement)
       alpha *= Number(getComputedStyle(a).opacity);
+    return [paint, alpha];
+  };
+  const out = [];
+  for (const el of root.querySelectorAll(selector)) {
+    const svg = el.closest('svg');
     let bg = [255, 255, 255];
     const layers = [];
-    for (let a = el.closest('svg').parentElement; a; a = a.parentElement) {
+    for (let a = svg.parentElement; a; a = a.parentElement) {
       const c = rgba(getComputedStyle(a).backgroundColor); layers.push(c); if (c[3] === 1) break;
     }
     for (const l of layers.reverse()) bg = over(l, bg, l[3]);
-    const fg = over(paint, bg, alpha);
-    const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
-    const ratio = (hi + 0.05) / (lo + 0.05);
-    out.push({cls: el.getAttribute('class'), ratio, fg: fg.map(Math.round), bg: bg.map(Math.round)});
+    // the grounds the mark can sit on: the page's background and each mark of `under` in its svg on it
+    const grounds = [['background', bg]];
+    for (const u of underSelector ? svg.querySelectorAll(underSelector) : []) {
+      const [paint, alpha] = paintOf(u);
+      grounds.push([u.getAttribute('class'), over(paint, bg, alpha)]);
+    }
+    const [paint, alpha] = paintOf(el);
+    let worst = null;
+    for (const [name, ground] of grounds) {
+      const fg = over(paint, ground, alpha);
+      const [hi, lo] = [lum(fg), lum(ground)].sort((x, y) => y - x);
+      const ratio = (hi + 0.05) / (lo + 0.05);
+      if (!worst || ratio < worst.ratio)
+        worst = {cls: el.getAttribute('class'), ratio, on: name, fg: fg.map(Math.round), bg: ground.map(Math.round)};
+    }
+    worst.grounds = grounds.length;
+    out.push(worst);
   }
   return out;
 }"""
 
 
-def mark_contrasts(locator: Any, selector: str) -> list[dict[str, Any]]:
+def mark_contrasts(locator: Any, selector: str, under: str | None = None) -> list[dict[str, Any]]:
     """WCAG contrast of each SVG mark (or SVG text) matching ``selector`` in ``locator``'s element:
     its fill (its stroke when it has no fill, or is a line), with its opacities, against the
-    background of the HTML the svg sits in."""
+    background of the HTML the svg sits in and, given ``under``, against each mark of its svg
+    matching ``under`` drawn on that background (e.g. the graph's layer bands); the lowest
+    ratio, with what it is on (``on``) and how many grounds were measured (``grounds``)."""
     handle = locator.element_handle()
-    found: list[dict[str, Any]] = locator.page.evaluate(MARKS_JS, [handle, selector])
+    found: list[dict[str, Any]] = locator.page.evaluate(MARKS_JS, [handle, selector, under])
     assert found, f"no mark matches {selector!r}"
     return found
 
 
-def mark_contrast_failures(locator: Any, selector: str, minimum: float) -> list[dict[str, Any]]:
+def mark_contrast_failures(
+    locator: Any, selector: str, minimum: float, under: str | None = None
+) -> list[dict[str, Any]]:
     """The marks of ``mark_contrasts`` below ``minimum``."""
-    return [f for f in mark_contrasts(locator, selector) if f["ratio"] < minimum]
+    return [f for f in mark_contrasts(locator, selector, under) if f["ratio"] < minimum]
 
 
 INSIDE_JS = """([el, box]) => {

@@ -3,7 +3,8 @@
 prompt of long markup tokens: at 800 and 1400 px nothing sticks out of the view unless it sits
 in a scroller, the panel moves below a narrow graph, the target token is scrolled into view,
 "fit" brings the whole prompt in, labels are cut only without room; edges, nodes and text read
-(WCAG: marks 3:1, text 4.5:1) in light and dark themes, and states off the routes are dimmer
+(WCAG: marks 3:1, text 4.5:1) in light and dark themes, marks on the background and on the grey
+layer bands alike, and states off the routes are dimmer
 than those on them; the hover box stays inside the visible graph and a click closes it; the
 slider says why it stops at the graph's floor, and the card buttons are disabled with the
 reason."""
@@ -127,8 +128,12 @@ def test_edges_nodes_and_text_read_in_both_themes(browser: Any, exported: Path, 
     root = page.locator(".fc-graph")
     assert page.locator(".fc-g-edge-attn").count() > 0
     marks = ".fc-g-edge, .fc-g-node.fc-g-on, .fc-g-attn, .fc-g-mlp, .fc-g-key:not(.fc-g-key-dot)"
-    bad = mark_contrast_failures(root, marks, 3.0)
+    # against the background and against the grey bands of alternate layers, which edges cross
+    assert page.locator(".fc-g-band").count() > 0
+    bad = mark_contrast_failures(root, marks, 3.0, under=".fc-g-band")
     assert bad == [], bad[:5]
+    on_band = mark_contrasts(root, ".fc-g-edge", under=".fc-g-band")
+    assert all(m["grounds"] > 1 for m in on_band), on_band[:1]
     bad = mark_contrast_failures(root, ".fc-g-token, .fc-g-level", 4.5)
     assert bad == [], bad[:5]
     text = ".fc-g-legend-label, .fc-g-status, .fc-g-floor, .fc-g-threshold-value, .fc-g-slider, .fc-g-fit"
