@@ -39,6 +39,7 @@ from .card import first_cards
 from .card.assemble import CardOptions, card_states
 from .card.context import CardContext
 from .card.correlation import NeuronCorrelationSums
+from .card.expand import example_window
 from .card.first_cards import Builds, KeptColumns, QuickColumns, StreamedSource, kept_capture, stage_plan, sums_fit
 from .card.index import CardIndex
 from .card.index_pass import PassResult, index_pass
@@ -53,7 +54,7 @@ from .core.view import register_workspace
 
 if TYPE_CHECKING:
     from .card.widget import FeatureCard
-    from .core.schema import FeatureCardState, SearchResult
+    from .core.schema import ExampleWindow, FeatureCardState, SearchResult
     from .graph.widget import ContributionGraph
     from .nodes.widget import NodeTable
 
@@ -130,9 +131,8 @@ class Workspace:
             return self.saes[name]
         if name.endswith(B_SUFFIX) and name[: -len(B_SUFFIX)] in self.sae_b:  # "mlp0::B": encoder B of mlp0
             return self.sae_b[name[: -len(B_SUFFIX)]]
-        if name in self._neurons:
-            return self._neurons[name]
-        self._neurons[name] = neuron_source(self.adapter, self.tokens, name, list(self.saes))
+        if name not in self._neurons:
+            self._neurons[name] = neuron_source(self.adapter, self.tokens, name, list(self.saes))
         return self._neurons[name]
 
     def check_feature(self, name: str, feature: object) -> int:
@@ -254,8 +254,7 @@ class Workspace:
         return self.card_states(name, [feature], complete)[0]
 
     def card_states(self, name: str, features: Sequence[int], complete: bool = True) -> list[FeatureCardState]:
-        """The data of several cards, as :meth:`card_state` gives each, made together: the
-        later blocks run once for the tokens all of them show (what an export of N cards uses)."""
+        """Several cards as :meth:`card_state` gives each, made together (an export of N cards uses it)."""
         if complete:
             self._builds.wait(name, self._lock)  # without the lock: other threads' cards go on
         return self._card_states(name, features, complete)
@@ -283,10 +282,8 @@ class Workspace:
         )
         states = card_states(ctx, features, self.card_options)
         if isinstance(quick, StreamedSource):  # the complete index of its group, in the background
-            todo, keep = (
-                {n: s for n, s in self._group(name).items() if n not in self._staged},
-                self._final_resid is None,
-            )
+            todo = {n: s for n, s in self._group(name).items() if n not in self._staged}
+            keep = self._final_resid is None
             self._builds.start(self.adapter, todo, lambda a: self._run_pass(todo, keep, a, False))
         return states
 
@@ -307,6 +304,10 @@ class Workspace:
         from .card.search import search_units
 
         return search_units(self.adapter, self.source(name), self.index(name), text, source=name, k=k)
+
+    def window(self, name: object, feature: object, row: object, position: object) -> ExampleWindow:
+        """±20 tokens of dataset row ``row`` around ``position``, with unit ``feature``'s activations."""
+        return example_window(self, name, feature, row, position)
 
     # -- views ---------------------------------------------------------------------------
     def card(self, name: str, feature: int = 0) -> FeatureCard:
@@ -392,8 +393,7 @@ class Workspace:
 
 
 def _one_sae_workspace(model: object, saes: Mapping[str, object], tokens: object) -> Workspace:
-    """The Workspace behind ``FeatureCard(model, sae, tokens)``: the card's module cannot import
-    this one (it would be a cycle), so this module registers how to build it."""
+    """The Workspace behind ``FeatureCard(model, sae, tokens)``, registered (card/ cannot import this module)."""
     return Workspace(model, saes=saes, tokens=cast("Tensor", tokens))
 
 

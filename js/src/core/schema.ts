@@ -141,7 +141,7 @@ export interface CardModel {
 export interface Request {
   kind: "fc-request";
   id: string;
-  name: string; // card: show, search, random, complete; graph: target, threshold, select; table: position, select, ablations
+  name: string; // card: show, search, random, complete, window; graph: target, threshold, select; table: position, select, ablations
   args: Record<string, unknown>;
 }
 
@@ -160,6 +160,22 @@ export interface SearchResult {
   source: string;
   n_tokens: number; // tokens the text became (BOS not counted)
   hits: SearchHit[];
+}
+
+/** The answer to a "window" request: ±20 tokens of one example's dataset row (the card's rows
+ * show ±5), with the unit's activation at each, recomputed by the kernel. Its tokens index its
+ * own local vocabulary (./vocab.ts decodes it as a card's). */
+export interface ExampleWindow {
+  source: string;
+  feature: number;
+  row: number; // dataset row
+  start: number; // dataset position of tokens[0]
+  focus: number; // index in tokens of the token the example was chosen for
+  tokens: ArrayPayload; // uint [n], indices into vocab
+  acts: ArrayPayload; // float32 [n], the unit's activation at each token (0 where the index leaves a token out: BOS)
+  vocab: string[]; // the window's token strings, as text
+  vocab_ids: ArrayPayload; // uint [n_vocab], the model's token id of each vocab entry
+  vocab_bytes: TokenBytes; // raw bytes of the vocab entries that are not whole UTF-8 text
 }
 
 /** The kernel's answer to the Request with the same id. */

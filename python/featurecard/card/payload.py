@@ -27,17 +27,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from ..core.codecs import encode_array, encode_indices, payload_nbytes
+from ..core.codecs import encode_array, encode_indices, payload_nbytes, to_portable
 from ..core.schema import (
     SCHEMA_VERSION,
     AlignmentTable,
     CorrelationTable,
     ExampleGroup,
     Examples,
+    ExampleWindow,
     FeatureCardState,
     Histogram,
     Hover,
@@ -253,6 +254,36 @@ def _build(
             latents_b=_correlation(lt.latents_b),
         ),
     }
+
+
+def window_payload(
+    *,
+    source: str,
+    feature: int,
+    row: int,
+    start: int,
+    focus: int,
+    token_ids: np.ndarray,
+    acts: np.ndarray,
+    token_bytes: Callable[[list[int]], list[bytes]],
+) -> ExampleWindow:
+    """A ``window`` request's answer (:mod:`featurecard.card.expand`): the window's tokens as
+    indices into its own local vocabulary, built as a card's. A reply is plain JSON (a custom
+    message without buffers), so its arrays' buffers are base64, as in an exported file."""
+    vocab = local_vocab([token_ids], token_bytes)
+    window: ExampleWindow = {
+        "source": source,
+        "feature": int(feature),
+        "row": int(row),
+        "start": int(start),
+        "focus": int(focus),
+        "tokens": vocab.indices(0),
+        "acts": encode_array(np.asarray(acts, dtype=np.float32), "float32"),
+        "vocab": vocab.texts,
+        "vocab_ids": vocab.ids_payload,
+        "vocab_bytes": vocab.partial,
+    }
+    return cast("ExampleWindow", to_portable(window))
 
 
 def _card_vocab(

@@ -2,11 +2,13 @@
 
 The front end asks through the one request protocol of :mod:`featurecard.core.view`:
 ``show`` ``{source, feature}`` (index box, arrows, a click on a correlated latent or neuron,
-back/forward), ``search`` ``{text, k}``, ``random`` and ``complete`` (fill a quick card's
-pending panels). ``show`` is validated, computed, and then sets ``source``, ``feature`` and
-``state`` together; a bad index or a failed computation is a refused request that sets
-``error`` and keeps the last good ``state``, so the card never goes blank (the front end puts
-its index box back on the shown card). From Python a bad index raises at once
+back/forward), ``search`` ``{text, k}``, ``random``, ``complete`` (fill a quick card's
+pending panels) and ``window`` ``{source, feature, row, position}`` (a click on an example row:
+±20 tokens of its dataset row, :mod:`featurecard.card.expand`; the answer only, no trait changes).
+``show`` is validated, computed, and then sets ``source``, ``feature`` and ``state`` together;
+a bad index or a failed computation is a refused request that sets ``error`` and keeps the
+last good ``state``, so the card never goes blank (the front end puts its index box back on
+the shown card). From Python a bad index raises at once
 (``card.feature = -1`` → ``TraitError`` naming the accepted range). An exported file has no
 kernel: its model answers ``show`` among the cards it holds (js/src/core/snapshot-model.ts).
 
@@ -42,7 +44,7 @@ from ..core.view import (
 bundle_files()  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
 if TYPE_CHECKING:
-    from ..core.schema import FeatureCardState, SearchResult
+    from ..core.schema import ExampleWindow, FeatureCardState, SearchResult
     from .index import CardIndex
 
 
@@ -208,6 +210,15 @@ class FeatureCard(View):
     @request("random", quiet=True)
     def _random(self) -> dict[str, int]:
         return {"feature": random_live(self._workspace.index(self.source).n_active, exclude=self.feature)}
+
+    @request("window", quiet=True)
+    def _window_request(
+        self, source: object = None, feature: object = None, row: object = None, position: object = None
+    ) -> ExampleWindow:
+        """±20 tokens of an example's dataset row around ``position`` (a click on the row), with the
+        unit's activations; ``source`` and ``feature`` default to the shown unit's."""
+        unit = (self.source if source is None else source, self.feature if feature is None else feature)
+        return self._workspace.window(*unit, row, position)
 
     def search(self, text: str, k: int = 10) -> SearchResult:
         """The units of this card's source most active on ``text`` (what the search box shows)."""

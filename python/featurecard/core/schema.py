@@ -154,7 +154,7 @@ class Request(TypedDict):
 
     kind: Literal["fc-request"]
     id: str
-    name: str  # "search" | "random"
+    name: str  # card: "show" | "search" | "random" | "complete" | "window"; graph and table: see their widgets
     args: dict[str, object]
 
 
@@ -185,6 +185,23 @@ class SearchResult(TypedDict):
     source: str
     n_tokens: int  # tokens the text became (BOS not counted)
     hits: list[SearchHit]
+
+
+class ExampleWindow(TypedDict):
+    """The answer to a "window" request: ±20 tokens of one example's dataset row (the card's rows
+    show ±5), with the unit's activation at each, recomputed from the model and the source. Its
+    tokens index its own local ``vocab``, sent as a card sends its own (ids, text, bytes)."""
+
+    source: str
+    feature: int
+    row: int  # dataset row
+    start: int  # dataset position of tokens[0]
+    focus: int  # index in tokens of the token the example was chosen for
+    tokens: ArrayPayload  # uint [n], indices into vocab
+    acts: ArrayPayload  # float32 [n], the unit's activation at each token (0 where the index leaves a token out: BOS)
+    vocab: list[str]  # the window's token strings, as text
+    vocab_ids: ArrayPayload  # uint [n_vocab], the model's token id of each vocab entry
+    vocab_bytes: TokenBytes  # raw bytes of the vocab entries that are not whole UTF-8 text
 
 
 # The synced traitlets of the FeatureCard widget, mirrored by `CardModel` in js/src/core/schema.ts.

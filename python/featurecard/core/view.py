@@ -21,8 +21,9 @@ accepted range, and a failed computation sets ``error`` and keeps the last good 
 
 :class:`CardHost` adds what the ContributionGraph and the NodeTable share: the open ``card``
 of a ``selected`` unit, opened through the view's session (the ``select`` request; ``{}``
-closes it), and the open card's ``search`` and ``random`` requests, answered by the session's
-Workspace for that card's source as a FeatureCard's kernel side answers them.
+closes it), and the open card's ``search``, ``random`` and ``window`` (an example row widened to
+±20 tokens) requests, answered by the session's Workspace for that card's source as a
+FeatureCard's kernel side answers them.
 :func:`register_workspace` lets the Workspace module tell the card how to build the one-SAE
 Workspace of ``FeatureCard(model, sae, tokens)`` without the card importing it.
 """
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
     from .model import ModelAdapter
     from .sae import SparseAutoencoder
-    from .schema import FeatureCardState, SearchResult
+    from .schema import ExampleWindow, FeatureCardState, SearchResult
 
 REQUEST = "fc-request"
 REPLY = "fc-reply"
@@ -76,6 +77,7 @@ class CardWorkspace(Protocol):
     def card(self, name: str, feature: int = 0) -> anywidget.AnyWidget: ...
     def neuron_card(self, hook_name: str, index: int = 0) -> anywidget.AnyWidget: ...
     def search(self, name: str, text: str, k: int = 10) -> SearchResult: ...
+    def window(self, name: object, feature: object, row: object, position: object) -> ExampleWindow: ...
     def index(self, name: str) -> UnitCounts: ...
 
 
@@ -312,6 +314,16 @@ class CardHost(View):
         """A random live unit of the open card's source, other than the open one (its random button)."""
         source, feature = self._open_unit()
         return {"feature": random_live(self._session.ws.index(source).n_active, exclude=feature)}
+
+    @request("window", quiet=True)
+    def _window(
+        self, source: object = None, feature: object = None, row: object = None, position: object = None
+    ) -> ExampleWindow:
+        """±20 tokens of an example row of the open card (a click on the row); ``source`` and
+        ``feature`` default to the open card's."""
+        open_source, open_feature = self._open_unit()
+        unit = (open_source if source is None else source, open_feature if feature is None else feature)
+        return self._session.ws.window(*unit, row, position)
 
     @traitlets.observe("selected")
     def _on_selected(self, change: dict[str, Any]) -> None:

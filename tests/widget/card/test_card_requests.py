@@ -1,4 +1,4 @@
-"""The card's requests (show, search, random, complete) as the front end sends them, and its state size."""
+"""The card's requests (show, search, random, complete, window) as the front end sends them, and its state size."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import tiny
-from featurecard.core.codecs import encode_array, payload_nbytes
+from featurecard.core.codecs import decode_array, encode_array, payload_nbytes, to_portable
 from featurecard.workspace import Workspace
 
 HOOK = "blocks.0.mlp.hook_post"
@@ -50,7 +50,7 @@ def test_request_errors_come_back_as_replies(ws: Workspace, ask: Any) -> None:
     assert "at most 2000" in ask(card, "search", text="x" * 2001)["error"]
     assert ask(card, "search", text="a", k="3")["error"].startswith("TypeError: k must be an int")
     assert card.error == ""  # a search's failure is shown in the search box only
-    known = "known: ['complete', 'random', 'search', 'show']"
+    known = "known: ['complete', 'random', 'search', 'show', 'window']"
     assert ask(card, "nope")["error"] == f"ValueError: unknown request 'nope'; {known}"
     assert card.error == f"ValueError: unknown request 'nope'; {known}"
     reply = ask(card, "show", feature=1, colour="red")
@@ -66,6 +66,25 @@ def test_random_gives_another_live_unit(ws: Workspace, ask: Any) -> None:
         assert f in live and f != card.feature
         seen.add(f)
     assert len(seen) > 1
+
+
+def test_window_widens_a_row_of_the_shown_unit_and_a_refusal_keeps_the_card(ws: Workspace, ask: Any) -> None:
+    f = int(torch.argmax(ws.index("mlp0").n_active))
+    card = ws.card("mlp0", feature=f)
+    before = card.state
+    reply = ask(card, "window", row=2, position=12)  # the source and the feature default to the shown ones
+    assert reply["ok"], reply
+    win = reply["result"]
+    want = to_portable(ws.window("mlp0", f, 2, 12))  # tests/unit/card/test_expand.py checks it by hand
+    assert win == want and (win["source"], win["feature"], win["start"], win["focus"]) == ("mlp0", f, 0, 12)
+    assert decode_array(win["acts"]).shape == (24,)  # the whole row: 24 tokens, fewer than 41
+    assert ask(card, "window", source=HOOK, feature=3, row=0, position=5)["result"]["source"] == HOOK
+    reply = ask(card, "window", row=8, position=0)
+    assert reply["error"] == "IndexError: row 8 is out of range: accepted 0 .. 7"
+    reply = ask(card, "window", row=0, position=24)
+    assert reply["error"] == "IndexError: position 24 is out of range: accepted 0 .. 23"
+    assert ask(card, "window", row=0, position=1, feature=48)["error"].endswith("accepted 0 .. 47")
+    assert card.error == "" and card.state is before and not card.busy  # the row says why; the card stays
 
 
 def test_show_switches_to_neurons_and_encoder_b(ws: Workspace, ask: Any) -> None:

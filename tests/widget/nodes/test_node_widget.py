@@ -12,7 +12,7 @@ import torch
 import traitlets
 
 import tiny
-from featurecard.core.codecs import decode_array, payload_nbytes
+from featurecard.core.codecs import decode_array, payload_nbytes, to_portable
 from featurecard.nodes.payload import NODE_TABLE_TRAITS
 from featurecard.nodes.widget import NodeTable
 from featurecard.workspace import Workspace
@@ -97,7 +97,7 @@ def test_refused_requests_name_the_range_and_keep_the_table(ws: Workspace, promp
     assert "ablation has unknown keys ['mdoe']" in ask(table, "ablations", ablations=bad)["error"]
     assert "ablations is a list of dicts" in ask(table, "ablations", ablations={"family": "mlp"})["error"]
     assert table.state is before and table.ablations == []
-    known = "known: ['ablations', 'position', 'random', 'search', 'select']"
+    known = "known: ['ablations', 'position', 'random', 'search', 'select', 'window']"
     assert ask(table, "sort")["error"] == f"ValueError: unknown request 'sort'; {known}" == table.error
     reply = ask(table, "select", family="attn", layer=0, unit=1)
     assert "attention heads have no feature card" in reply["error"] and table.card == {}
@@ -153,6 +153,18 @@ def test_the_open_cards_search_and_random_are_answered_by_the_table(
     live = set(torch.nonzero(ws.index("mlp0").n_active > 0).flatten().tolist())
     seen = {ask(table, "random")["result"]["feature"] for _ in range(20)}
     assert seen <= live - {11} and len(seen) > 1 and table.card["feature"] == 11
+
+
+def test_the_open_cards_rows_widen_through_the_table(ws: Workspace, prompt: torch.Tensor, ask: Any) -> None:
+    table = ws.nodes(prompt, target=T, distractor=D)
+    assert "no card is open" in ask(table, "window", row=0, position=3)["error"]
+    ask(table, "select", family="mlp0", layer=0, unit=11)
+    reply = ask(table, "window", row=1, position=20)  # the open card's unit
+    assert reply["result"] == to_portable(ws.window("mlp0", 11, 1, 20))
+    assert reply["result"]["start"] == 0 and reply["result"]["focus"] == 20
+    refused = ask(table, "window", row=1, position=99)["error"]
+    assert refused == "IndexError: position 99 is out of range: accepted 0 .. 23"
+    assert table.error == "" and table.card["feature"] == 11
 
 
 def test_a_failed_computation_keeps_the_last_good_state(
