@@ -9,14 +9,7 @@ module without a warning (a named ``render`` export draws "Direct export of a 'r
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +18,9 @@ import nbformat
 import pytest
 from pages import assert_on_top
 from playwright.sync_api import expect
+from servers import Kernel, jupyter_server
 
 pytestmark = pytest.mark.browser
-TESTS = Path(__file__).resolve().parents[1]
 
 CELLS = [
     "import tempfile, cards\n"
@@ -46,12 +39,6 @@ KERNEL_IDLE = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("lab")
@@ -62,87 +49,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     )
     nbformat.write(nb, nbdir / "card.ipynb")
-    (root / "config").mkdir()
-    (root / "config" / "jupyter_server_config.json").write_text(json.dumps({"LabApp": {"news_url": None}}))
-    notif = root / "settings" / "@jupyterlab" / "apputils-extension"
-    notif.mkdir(parents=True)
-    (notif / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    runtime = root / "runtime"
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(root / "config"),
-        "JUPYTER_RUNTIME_DIR": str(runtime),
-        "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(root / "ws"),
-        "IPYTHONDIR": str(root / "ipython"),
-        # the kernel imports cards.py and tiny.py as pytest does (pyproject.toml's `pythonpath`)
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), str(TESTS / "browser"), os.environ.get("PYTHONPATH")])),
-    }
-    port, token = _free_port(), secrets.token_hex(16)
-    cmd = [
-        sys.executable,
-        "-m",
+    with jupyter_server(
         "jupyterlab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={nbdir}",
-        "--ServerApp.allow_root=True",
+        root,
+        nbdir,
         "--LabApp.expose_app_in_browser=True",
         "--LabApp.extension_manager=readonly",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    with (root / "server.log").open("wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("jupyter lab did not start:\n" + (root / "server.log").read_text()[-3000:])
-            time.sleep(0.2)
-        try:
-            yield {"url": url, "token": token, "runtime": runtime}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-class Kernel:
-    """A second client on the notebook's kernel, to read Python state."""
-
-    def __init__(self, connection_file: Path) -> None:
-        from jupyter_client import BlockingKernelClient
-
-        self.kc = BlockingKernelClient(connection_file=str(connection_file))
-        self.kc.load_connection_file()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=30)
-
-    def eval(self, expr: str) -> Any:
-        msg_id = self.kc.execute("", store_history=False, user_expressions={"r": expr})
-        while True:
-            reply = self.kc.get_shell_msg(timeout=30)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        r = reply["content"]["user_expressions"]["r"]
-        assert r["status"] == "ok", r
-        return json.loads(r["data"]["text/plain"].replace("'", '"'))
-
-    def close(self) -> None:
-        self.kc.stop_channels()
+    ) as server:
+        yield server
 
 
 def test_card_in_jupyterlab(lab: dict[str, Any], browser: Any, artifacts: Path) -> None:
