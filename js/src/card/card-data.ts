@@ -4,10 +4,11 @@
  * All payloads are decoded and cross-checked here, once per state, so a malformed card
  * fails with one clear message instead of half-drawing. Token text of example sequences is
  * decoded per sequence from token bytes (../core/text.ts), so a character that byte-level BPE cut
- * between two tokens reads right.
+ * between two tokens reads right. A widened example row (the kernel's answer to a `window`
+ * request) is decoded the same way, from its own local vocabulary (`decodeWindow`).
  */
 import { decodeArray, decodeInts, type NumericArray } from "../core/codecs";
-import type { FeatureCardState } from "../core/schema";
+import type { ExampleWindow, FeatureCardState } from "../core/schema";
 import { sequenceText, type VocabText } from "../core/text";
 import { checkVocabIndices, decodeVocab } from "../core/vocab";
 import {
@@ -172,5 +173,49 @@ export function decodeCard(state: FeatureCardState): CardData {
     actHist: decodeHist(state.act_hist, "act_hist") ?? EMPTY_HIST,
     logitHist: decodeHist(state.logit_hist, "logit_hist"),
     left: decodeLeft(state),
+  };
+}
+
+/** An example row widened to ±20 tokens of its dataset row (the kernel's `window` answer). */
+export interface WindowData {
+  source: string;
+  feature: number;
+  row: number; // dataset row
+  start: number; // dataset position of tokens[0]
+  focus: number; // index into tokens of the example's own token
+  tokens: string[]; // token text, decoded together (../core/text.ts)
+  vocab: ArrayLike<number>; // per token, its entry of the window's own vocabulary
+  acts: NumericArray; // the unit's activation per token
+  text: VocabText; // the window's vocabulary: each entry's bytes and text
+  ids: ArrayLike<number>; // the model's token id of each entry
+}
+
+const isWindow = (x: unknown): x is ExampleWindow =>
+  typeof x === "object" && x !== null && "tokens" in x && "acts" in x && "vocab" in x;
+
+/** Decodes and checks a `window` reply; throws an Error naming the first problem found. */
+export function decodeWindow(reply: unknown): WindowData {
+  if (!isWindow(reply)) throw new Error("featurecard: the kernel sent no window of tokens");
+  const vocab = decodeVocab(reply);
+  const local = decodeInts(reply.tokens, "window.tokens");
+  checkVocabIndices(local, vocab.size, "window.tokens");
+  const acts = decodeArray(reply.acts);
+  lengthIs(acts, local.length, "window.acts");
+  const { source, feature, row, start, focus } = reply;
+  if (!(Number.isInteger(focus) && focus >= 0 && focus < local.length)) {
+    throw new Error(`featurecard: window.focus ${focus} is not one of its ${local.length} tokens`);
+  }
+  const tokens = sequenceText(vocab.text, local);
+  return {
+    source,
+    feature,
+    row,
+    start,
+    focus,
+    tokens,
+    vocab: local,
+    acts,
+    text: vocab.text,
+    ids: vocab.ids,
   };
 }

@@ -5,8 +5,9 @@
  *
  * The open card is drawn by the FeatureCard widget's own `render`, given a stand-in model
  * (../core/memory-model's CardProxy) fed from the host's `card` trait; the card's `show`
- * requests (index box, arrows, links) become the host's `select` request, and its `search` and
- * `random` go to the host's kernel as they are (it answers them for its open card's source). An
+ * requests (index box, arrows, links) become the host's `select` request, and its `search`,
+ * `random` and `window` go to the host's kernel as they are (it answers them for its open card's
+ * source). An
  * exported host (its model reports `live: false`: ../core/snapshot-model) has no kernel, and
  * the card disables them with the reason. While the host's `select` is in flight the card shows
  * the asked unit loading, over its shown card marked stale.

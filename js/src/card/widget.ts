@@ -1,8 +1,8 @@
 /**
  * anywidget adapter: draws the FeatureCard component from the model's traitlets and turns the
  * user's navigation into requests (../core/requests): `show` {source, feature} (index box,
- * arrows, links, back/forward), `search`, `random`, and `complete` for a quick card's pending
- * panels. Model access goes through ./sync, ../core/view-host and ../core/requests. The same
+ * arrows, links, back/forward), `search`, `random`, `complete` for a quick card's pending
+ * panels, and `window` for an example row widened to ±20 tokens (answered, no trait changes). Model access goes through ./sync, ../core/view-host and ../core/requests. The same
  * render draws a card inside the graph or the table (./mount), whose stand-in model passes
  * `show` on to its host's `select`, and an exported card, whose model answers `show` itself.
  */
@@ -78,6 +78,7 @@ function render({ model, el, signal }: RenderProps<CardModel>): () => void {
         if (!Number.isInteger(r?.feature)) throw new Error("the kernel sent no feature");
         return r.feature;
       }),
+    window: (args) => requests.request<unknown>("window", { ...args }),
   });
   const toProps = propsMaker();
   let asked: unknown = null;

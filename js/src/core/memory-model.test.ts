@@ -80,21 +80,25 @@ describe("CardProxy in a host with a kernel", () => {
     return { proxy, forwarded, replies };
   }
 
-  it("is live and passes search and random to the host's kernel as they are", async () => {
+  it("is live and passes search, random and window to the host's kernel as they are", async () => {
     const hits = { query: "x", source: "sae", n_tokens: 1, hits: [] };
     const { proxy, forwarded, replies } = live({ ok: true, result: hits });
     expect(proxy.get("live")).toBe(true);
+    const row = { source: "sae", feature: 9, row: 2, position: 7 };
     proxy.send({ kind: "fc-request", id: "s", name: "search", args: { text: "x", k: 10 } });
     proxy.send({ kind: "fc-request", id: "r", name: "random", args: {} });
+    proxy.send({ kind: "fc-request", id: "w", name: "window", args: row });
     proxy.send({ kind: "fc-request", id: "c", name: "complete", args: {} });
     await new Promise((r) => setTimeout(r, 0));
     expect(forwarded).toEqual([
       ["search", { text: "x", k: 10 }],
       ["random", {}],
+      ["window", row],
     ]);
     expect(replies.map((r) => [r.id, r.ok, r.result])).toEqual([
       ["s", true, hits],
       ["r", true, hits],
+      ["w", true, hits],
       ["c", false, undefined],
     ]);
   });

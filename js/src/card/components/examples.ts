@@ -9,6 +9,7 @@
 import { h } from "../../core/dom";
 import { tokenDisplay } from "../../core/tokens";
 import type { CardData, SeqData } from "../card-data";
+import { examplesNote } from "./expand";
 import { renderLegend } from "./legend";
 import { lossScale, renderSequence } from "./sequence";
 
@@ -34,8 +35,14 @@ export function columnChars(seqs: readonly Pick<SeqData, "tokens">[]): number {
 /**
  * @param scale activation that gets the full colour (the card's max |act|)
  * @param unavailable why examples cannot be shown, if the card says so
+ * @param live a kernel answers requests: a click on a row widens it (./expand.ts); else the note says why not
  */
-export function renderExamples(data: CardData, scale: number, unavailable?: string): HTMLElement {
+export function renderExamples(
+  data: CardData,
+  scale: number,
+  unavailable?: string,
+  live = true,
+): HTMLElement {
   const root = h("div", "fc-examples");
   if (unavailable !== undefined) {
     root.append(h("div", "fc-unavailable fc-dead", unavailable));
@@ -45,7 +52,8 @@ export function renderExamples(data: CardData, scale: number, unavailable?: stri
   root.style.setProperty("--fc-seq-ch", String(columnChars(data.seqs)));
   const loss = lossScale(data);
   const negative = data.seqs.some((q) => Array.from(q.acts).some((a) => a < 0));
-  if (data.seqs.length > 0) root.append(renderLegend(scale, negative, loss > 0));
+  if (data.seqs.length > 0)
+    root.append(renderLegend(scale, negative, loss > 0), examplesNote(live));
   for (const g of data.groups) {
     const section = h("section", "fc-group");
     section.append(h("h4", "fc-group-title", g.title));

@@ -5,7 +5,8 @@
  * user asks through `CardCallbacks`.
  *
  * UI-only state lives here and never syncs: the back/forward history, the hover, the search
- * results, and a small cache of recently shown cards. Switching to a cached card draws it at
+ * results, the example rows widened to ±20 tokens (./expand.ts), and a small cache of recently
+ * shown cards. Switching to a cached card draws it at
  * once (instant back/forward and arrows over visited units) while the kernel confirms it; an
  * error from the kernel puts the last good card back. The body is rebuilt only when the card
  * changes, so busy/error updates never disturb the index box while the user types in it.
@@ -27,6 +28,7 @@ import {
   unitOf,
 } from "./card-state";
 import { renderExamples } from "./examples";
+import { createRowExpander, type RowExpander, type WindowArgs } from "./expand";
 import { hoverContent } from "./hover-content";
 import { handleKey } from "./keys";
 import { renderLeft } from "./left";
@@ -53,6 +55,7 @@ export interface CardCallbacks {
   onSelect?(feature: number): void; // index-only hosts (used when `open` is absent)
   search?(text: string): Promise<SearchResult>; // absent: no search box requests
   random?(): Promise<number>; // absent: random picks among `choices` only
+  window?(args: WindowArgs): Promise<unknown>; // an example row's ±20 tokens (absent: no kernel)
 }
 
 export interface FeatureCardView {
@@ -115,6 +118,7 @@ interface Card {
   el: CardParts;
   nav: NavView;
   tooltip: Tooltip;
+  rows: RowExpander; // the example rows widened to ±20 tokens
 }
 
 function buildCard(): CardParts {
@@ -138,6 +142,7 @@ function buildCard(): CardParts {
 function renderBody(
   data: CardData | null,
   canOpen: (source: string, feature: number) => boolean,
+  live: boolean,
 ): { body: HTMLElement; middle: MiddleView | null } {
   const body = h("div", "fc-body");
   if (!data) return { body, middle: null };
@@ -148,7 +153,7 @@ function renderBody(
   const middle = renderMiddle(data, scale);
   mid.append(middle.root);
   const right = h("div", "fc-col fc-col-right");
-  right.append(renderExamples(data, scale, data.unavailable.examples));
+  right.append(renderExamples(data, scale, data.unavailable.examples, live));
   body.append(left, mid, right);
   return { body, middle };
 }
@@ -213,17 +218,18 @@ function show(c: Card, data: CardData | null): void {
   const t0 = performance.now();
   c.st.shown = data;
   c.tooltip.hide();
+  c.rows.reset();
   const header = data ? renderHeader(data.header) : h("div", "fc-header");
   c.el.header.replaceWith(header);
   c.el.header = header;
-  const { body, middle } = renderBody(data, (source, feature) =>
+  const canOpen = (source: string, feature: number) =>
     canOpenUnit(source, feature, {
       source: sourceNow(c),
       live: c.st.props.live,
       choices: c.st.props.choices,
       anySource: c.cb.open !== undefined,
-    }),
-  );
+    });
+  const { body, middle } = renderBody(data, canOpen, c.st.props.live);
   c.st.middle = middle;
   c.el.body.replaceWith(body);
   c.el.body = body;
@@ -252,6 +258,11 @@ function drawChrome(c: Card): void {
 function hoverToken(c: Card, span: HTMLElement): void {
   const data = c.st.shown;
   const t = Number(span.dataset.t);
+  if (span.dataset.t === undefined) {
+    const outside = c.rows.hover(span); // a widened row's token beyond the card's own
+    if (outside) c.tooltip.show(span, outside);
+    return;
+  }
   if (!data || !Number.isInteger(t)) return;
   const at = hoverMarks(data, t);
   if (!at) return;
@@ -282,6 +293,7 @@ function listen(c: Card, signal: AbortSignal): void {
     const f = Number(link?.dataset.feature);
     if (link?.dataset.source && Number.isInteger(f))
       open(c, { source: link.dataset.source, feature: f });
+    else if (!link && c.rows.click(e.target as Element)) unhover(c); // its token was redrawn
   });
   on("keydown", (e) => {
     handleKey(e as KeyboardEvent, {
@@ -351,7 +363,13 @@ export function createFeatureCard(callbacks: CardCallbacks): FeatureCardView {
   const nav = createNav(navCallbacks(() => card));
   nav.root.prepend(el.busy, el.loading.root);
   el.top.append(nav.root, nav.panel);
-  const card: Card = { cb: callbacks, st, el, nav, tooltip: createTooltip(el.root) };
+  const rows = createRowExpander({
+    data: () => card.st.shown,
+    live: () => card.st.props.live,
+    ask: callbacks.window,
+    fail: (m) => fail(card, m),
+  });
+  const card: Card = { cb: callbacks, st, el, nav, tooltip: createTooltip(el.root), rows };
   listen(card, listeners.signal);
   update(card, st.props);
   return {

@@ -5,12 +5,13 @@
  * token: the loss change on the true next token and the 5 tokens whose log-probability it
  * raises and lowers most; on an underlined token, the loss change it received from the
  * previous token. Every number is the state's, printed with 3 decimals (`data-value` holds
- * the exact one).
+ * the exact one). A token of a widened row outside the card's own ±5 tokens has only what the
+ * kernel's window sent: its text, id, place and activation.
  */
 
 import { fmt, h, signed } from "../../core/dom";
 import { fillToken, quoteToken } from "../../core/tokens";
-import type { CardData, SeqData } from "../card-data";
+import type { CardData, SeqData, WindowData } from "../card-data";
 
 function stat(name: string, value: number, cls: string, text = signed(value)): HTMLTableRowElement {
   const tr = h("tr", `fc-tt-row ${cls}`);
@@ -95,5 +96,27 @@ export function hoverContent(data: CardData, seq: SeqData, i: number): HTMLEleme
   } else if (data.unavailable.hover) {
     root.append(h("div", "fc-tt-note", data.unavailable.hover));
   }
+  return root;
+}
+
+/** The tooltip of token `i` of a widened row that the card itself does not show. */
+export function windowHoverContent(win: WindowData, i: number): HTMLElement {
+  const root = h("div", "fc-tt");
+  const v = win.vocab[i] ?? 0;
+  const head = h("div", "fc-tt-head");
+  const tok = h("span", "fc-tt-token");
+  fillToken(tok, win.tokens[i] || win.text.text(v));
+  const id = win.ids[v] ?? -1;
+  const idEl = h("span", "fc-tt-id", `token ${id}`);
+  idEl.dataset.value = String(id);
+  head.append(tok, idEl);
+  const pos = h("div", "fc-tt-pos", `dataset row ${win.row}, position ${win.start + i}`);
+  pos.dataset.row = String(win.row);
+  pos.dataset.pos = String(win.start + i);
+  const stats = h("table", "fc-tt-stats");
+  const act = win.acts[i] ?? Number.NaN;
+  stats.append(stat("activation", act, "fc-tt-act", fmt(act)));
+  const note = "outside the card's ±5 tokens: its effect on the next token is not computed";
+  root.append(head, pos, stats, h("div", "fc-tt-note", note));
   return root;
 }

@@ -10,14 +10,19 @@
  * where the unit fires: the unit's effect on predicting that token, red when it raises the
  * loss, blue when it lowers it. Each span carries `data-t`, its index in the card's flat
  * token arrays, for the hover tooltip.
+ *
+ * A row widened to ±20 tokens (`renderWindow`, a `window` answer of the kernel) is drawn the
+ * same way: its tokens inside the card's ±5 keep their `data-t` (and hover, and underline);
+ * the others carry only `data-w`, their index in the window.
  */
 import { lossColor } from "../../core/colors";
 import { h } from "../../core/dom";
 import { hexBytes } from "../../core/text";
 import { renderToken } from "../../core/tokens";
-import type { CardData, SeqData } from "../card-data";
+import type { CardData, HoverData, SeqData, WindowData } from "../card-data";
 
-function argmax(a: ArrayLike<number>): number {
+/** The index of the largest positive value of `a` (-1 when none is positive). */
+export function argmax(a: ArrayLike<number>): number {
   let best = -1;
   let m = 0;
   for (let i = 0; i < a.length; i++) {
@@ -41,27 +46,36 @@ export function lossScale(data: CardData): number {
   return m;
 }
 
-/** A row of span.fc-tok for one sequence. */
-export function renderSequence(
-  seq: SeqData,
+/** What a row of tokens draws: each token's text, activation and raw bytes, and its place in the card. */
+export interface RowTokens {
+  tokens: readonly string[];
+  focus: number; // index of the token the example was chosen for
+  act(i: number): number;
+  bytes(i: number): ArrayLike<number> | null; // a token's raw bytes (null: unknown)
+  flat(i: number): number | null; // its index in the card's flat token arrays (hover), or null
+}
+
+/** A row of span.fc-tok: `data-t` its flat index where it has one, `data-w` its index in the row. */
+export function renderRow(
+  r: RowTokens,
   scale: number,
-  data?: CardData,
+  hover: HoverData | null,
   loss = 0,
 ): HTMLDivElement {
   const row = h("div", "fc-seq");
-  const hover = data?.hover ?? null;
-  const max = argmax(seq.acts);
+  const max = argmax(Array.from(r.tokens, (_, i) => r.act(i)));
   let prevRow = -1;
-  seq.tokens.forEach((text, i) => {
-    const act = seq.acts[i] ?? Number.NaN;
-    const span = renderToken(text, act, scale);
-    const t = seq.start + i;
-    span.dataset.t = String(t);
-    if (i === seq.focus) span.classList.add("fc-focus");
+  r.tokens.forEach((text, i) => {
+    const span = renderToken(text, r.act(i), scale);
+    const t = r.flat(i);
+    if (t !== null) span.dataset.t = String(t);
+    span.dataset.w = String(i);
+    if (i === r.focus) span.classList.add("fc-focus");
     if (i === max) span.classList.add("fc-tok-max");
-    if (text === "" && data) {
+    const bytes = text === "" ? r.bytes(i) : null;
+    if (bytes) {
       span.classList.add("fc-partial");
-      span.dataset.bytes = hexBytes(data.vocab.bytes(seq.vocab[i] ?? 0));
+      span.dataset.bytes = hexBytes(bytes);
     }
     if (hover && prevRow >= 0) {
       const colour = lossColor(hover.loss[prevRow] ?? Number.NaN, loss);
@@ -70,8 +84,61 @@ export function renderSequence(
         span.style.setProperty("--fc-loss", colour);
       }
     }
-    prevRow = hover ? (hover.tokenRow[t] ?? -1) : -1;
+    prevRow = hover && t !== null ? (hover.tokenRow[t] ?? -1) : -1;
     row.append(span);
   });
+  return row;
+}
+
+/** A row of span.fc-tok for one sequence of the card (`data-seq`: its first flat index). */
+export function renderSequence(
+  seq: SeqData,
+  scale: number,
+  data?: CardData,
+  loss = 0,
+): HTMLDivElement {
+  const row = renderRow(
+    {
+      tokens: seq.tokens,
+      focus: seq.focus,
+      act: (i) => seq.acts[i] ?? Number.NaN,
+      bytes: (i) => (data ? data.vocab.bytes(seq.vocab[i] ?? 0) : null),
+      flat: (i) => seq.start + i,
+    },
+    scale,
+    data?.hover ?? null,
+    loss,
+  );
+  row.dataset.seq = String(seq.start);
+  return row;
+}
+
+/** Window token `i`'s index in the card's flat arrays when `seq` shows that position, else null. */
+export function flatIndex(seq: SeqData, win: Pick<WindowData, "start">, i: number): number | null {
+  const k = win.start + i - seq.pos0;
+  return k >= 0 && k < seq.tokens.length ? seq.start + k : null;
+}
+
+/**
+ * `seq` widened to the kernel's window `win` (±20 tokens of its dataset row): the positions the
+ * card shows keep the card's numbers and hover; the others take the window's.
+ */
+export function renderWindow(
+  seq: SeqData,
+  win: WindowData,
+  scale: number,
+  data: CardData,
+  loss = 0,
+): HTMLDivElement {
+  const flat = (i: number) => flatIndex(seq, win, i);
+  const act = (i: number) => {
+    const t = flat(i);
+    return (t === null ? win.acts[i] : seq.acts[t - seq.start]) ?? Number.NaN;
+  };
+  const bytes = (i: number) => win.text.bytes(win.vocab[i] ?? 0);
+  const r = { tokens: win.tokens, focus: win.focus, act, bytes, flat };
+  const row = renderRow(r, scale, data.hover, loss);
+  row.classList.add("fc-seq-wide");
+  row.dataset.seq = String(seq.start);
   return row;
 }
