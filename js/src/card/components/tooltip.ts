@@ -1,11 +1,17 @@
 /**
  * The hover tooltip: one absolutely positioned box inside the card, placed under the hovered
- * token (above it when there is no room below), and always clamped inside the card's own
- * box, so it is never cut by the notebook's output area (which clips what overflows it) and
- * never leaves the card. Coordinates are measured, not assumed: the box is first put at
- * (0, 0) of its containing block and its real viewport origin is read back, which stays
- * right inside JupyterLab's transformed or `contain`ed containers (a `position: fixed` box
- * there was found 291 px off).
+ * token, or above it when there is no room below, where "room" is the part of the card the
+ * user can see: the card's box cut by the viewport and by every ancestor that clips (the
+ * notebook's scroller in JupyterLab, an output area that scrolls, the graph's or the table's
+ * card area), crossing shadow roots. So a token at the bottom of the notebook's view shows its
+ * tooltip above it, one at the top below it, and the box never leaves the card: a later
+ * cell's output (later in the page, so painted over what overflows an earlier cell) or the
+ * output area's clipping cannot hide it. When the visible part is too small for the box, it
+ * goes on the side with more visible room, still inside the card.
+ *
+ * Coordinates are measured, not assumed: the box is first put at (0, 0) of its containing
+ * block and its real viewport origin is read back, which stays right inside JupyterLab's
+ * transformed or `contain`ed containers (a `position: fixed` box there was found 291 px off).
  */
 import { h } from "../../core/dom";
 
@@ -16,7 +22,86 @@ export interface Tooltip {
   readonly anchor: Element | null;
 }
 
+/** A box in viewport pixels. */
+export interface Box {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
 const GAP = 4;
+const MARGIN = 2;
+
+/** The part of `a` inside `b` (a box of no size where they do not meet). */
+export function intersect(a: Box, b: Box): Box {
+  const left = Math.max(a.left, b.left);
+  const top = Math.max(a.top, b.top);
+  return {
+    left,
+    top,
+    right: Math.max(left, Math.min(a.right, b.right)),
+    bottom: Math.max(top, Math.min(a.bottom, b.bottom)),
+  };
+}
+
+/** `v` moved into [lo, hi] (to `lo` when the range is empty). */
+const clamp = (v: number, lo: number, hi: number) => Math.max(lo, Math.min(v, hi));
+
+/** The tooltip's top edge: under the anchor, above it, or on the side with more visible room. */
+function placeY(h: number, anchor: Box, card: Box, seen: Box): number {
+  const below = anchor.bottom + GAP;
+  const above = anchor.top - GAP - h;
+  let y: number;
+  if (below + h <= seen.bottom - MARGIN) y = below;
+  else if (above >= seen.top + MARGIN) y = above;
+  else y = seen.bottom - anchor.bottom >= anchor.top - seen.top ? below : above;
+  if (h <= seen.bottom - seen.top - 2 * MARGIN)
+    y = clamp(y, seen.top + MARGIN, seen.bottom - h - MARGIN);
+  return clamp(y, card.top, card.bottom - h);
+}
+
+/**
+ * Where the tooltip's top-left corner goes (viewport pixels), for a box of `size`: under or
+ * above `anchor`, inside what is `visible` of the `card` when it fits there, always inside the
+ * card (its left and top edges first when the box is larger than the card).
+ */
+export function placeTooltip(
+  size: { width: number; height: number },
+  anchor: Box,
+  card: Box,
+  visible: Box,
+): { x: number; y: number } {
+  const seen = intersect(card, visible);
+  const y = placeY(size.height, anchor, card, seen.bottom > seen.top ? seen : card);
+  const lo = seen.right > seen.left ? seen : card;
+  const x = clamp(anchor.left, lo.left + MARGIN, lo.right - size.width - MARGIN);
+  return { x: clamp(x, card.left, card.right - size.width), y };
+}
+
+/** The element's parent, or the host of its shadow root. */
+function parentOf(el: Element): Element | null {
+  if (el.parentElement) return el.parentElement;
+  const root = el.getRootNode();
+  return root instanceof ShadowRoot ? root.host : null;
+}
+
+const CLIPS: ReadonlySet<string> = new Set(["auto", "scroll", "hidden", "clip", "overlay"]);
+
+/** What the page lets the user see around `el`: the viewport cut by every clipping ancestor
+ * (not the body's or the root's box: their overflow applies to the viewport; Lab's body has no height). */
+export function visibleArea(el: Element): Box {
+  const view = el.ownerDocument.defaultView;
+  let box: Box = { left: 0, top: 0, right: view?.innerWidth ?? 0, bottom: view?.innerHeight ?? 0 };
+  const doc = el.ownerDocument;
+  for (let a = parentOf(el); a; a = parentOf(a)) {
+    if (a === doc.body || a === doc.documentElement) continue; // their overflow is the viewport's
+    const cs = getComputedStyle(a);
+    if (CLIPS.has(cs.overflowX) || CLIPS.has(cs.overflowY))
+      box = intersect(box, a.getBoundingClientRect());
+  }
+  return box;
+}
 
 export function createTooltip(container: HTMLElement): Tooltip {
   const el = h("div", "fc-tooltip");
@@ -31,18 +116,10 @@ export function createTooltip(container: HTMLElement): Tooltip {
     el.style.width = "";
     el.style.maxWidth = `${Math.max(160, container.clientWidth - 8)}px`;
     const origin = el.getBoundingClientRect(); // where (0, 0) really is, in viewport pixels
-    const box = container.getBoundingClientRect();
-    const ar = a.getBoundingClientRect();
-    const w = origin.width;
-    const ht = origin.height;
-    let x = ar.left;
-    let y = ar.bottom + GAP;
-    if (y + ht > box.bottom && ar.top - GAP - ht >= box.top) y = ar.top - GAP - ht;
-    x = Math.min(Math.max(x, box.left + 2), box.right - w - 2);
-    y = Math.min(Math.max(y, box.top + 2), box.bottom - ht - 2);
-    x = Math.max(x, box.left); // a box wider than the card starts at its left edge
-    y = Math.max(y, box.top);
-    el.style.width = `${Math.ceil(w)}px`; // keep the measured wrapping wherever it goes
+    const size = { width: origin.width, height: origin.height };
+    const card = container.getBoundingClientRect();
+    const { x, y } = placeTooltip(size, a.getBoundingClientRect(), card, visibleArea(container));
+    el.style.width = `${Math.ceil(size.width)}px`; // keep the measured wrapping wherever it goes
     el.style.left = `${Math.round(x - origin.left)}px`;
     el.style.top = `${Math.round(y - origin.top)}px`;
   }
