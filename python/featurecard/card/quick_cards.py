@@ -219,19 +219,21 @@ class FinalRows:
 
     def _check(self, row: int) -> None:
         """Trust the spot path only if it reproduces one whole row of the model's forward
-        (``checked`` is set last: an interrupted check runs again)."""
+        (the row, its mark and ``checked`` are stored last, together: an interrupted check leaves
+        nothing behind and runs again on the same row, as a fresh Workspace would)."""
         assert self.spots is not None
-        self._whole_rows(np.array([row]))
+        self._advance(np.array([row]))
+        hook = self.adapter.final_resid_hook
+        want = self.adapter.capture_from(self.pre[row : row + 1], self.last, [hook])[hook][0].float()
         seq_len = self.done.shape[1]
         k, v = self.spots.keys_values(self.pre[row : row + 1])
         pos = torch.arange(seq_len, device=self.pre.device)
         got = self.spots(self.pre[row], k, v, torch.zeros_like(pos), pos).float()
-        want = self.final[row]
         gap = float((got - want).abs().max())
         if not gap <= SPOT_CHECK_TOLERANCE * (1.0 + float(want.abs().max())):
             self.why_rows = f"the last block at chosen positions differs from the model's forward by {gap:.3g}"
             self.spots = None
-        self.checked = True
+        self.final[row], self.done[row], self.checked = want, True, True
 
     def _keys_values(self, rows: np.ndarray) -> tuple[Tensor, Tensor]:
         """The last block's keys and values for ``rows`` (sorted, distinct), kept by row if they fit."""

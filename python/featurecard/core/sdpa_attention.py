@@ -145,17 +145,58 @@ def _fused_forward(
     return F.linear(z.reshape(z.shape[0], z.shape[1], -1).to(w.dtype), w, self.b_O.to(w.device))
 
 
+# TransformerLens's normalisation modules, by class name: whether each centres its input and has
+# a weight and a bias (LayerNorm: both; LayerNormPre: neither; RMSNorm: a weight; RMSNormPre: none).
+_NORMS = {
+    "LayerNorm": (True, True),
+    "LayerNormPre": (True, False),
+    "RMSNorm": (False, True),
+    "RMSNormPre": (False, False),
+}
+
+
+def _fusable_norm(module: Any) -> bool:
+    """Whether ``module`` is exactly one of TransformerLens's norm classes (a subclass may change
+    its forward) with float32/float64 weights and its own forward on the class."""
+    cls = type(module)
+    return (
+        cls.__name__ in _NORMS
+        and cls.__module__.startswith("transformer_lens")
+        and "forward" not in vars(module)
+        and getattr(module.cfg, "dtype", None) in (torch.float32, torch.float64)
+    )
+
+
+def _fused_norm_forward(self: Any, x: Float[Tensor, "... d"]) -> Float[Tensor, "... d"]:
+    """TransformerLens's LayerNorm / RMSNorm (and their folded ``Pre`` forms) as one
+    ``F.layer_norm`` / ``F.rms_norm`` kernel: the same arithmetic (centre, divide by
+    ``sqrt(mean square + eps)``, weight, bias) in one walk over ``x`` instead of six. A module
+    with a hook on ``hook_scale`` or ``hook_normalized`` (the node table's) runs its own forward."""
+    if _hooked(self.hook_scale) or _hooked(self.hook_normalized) or x.dtype != self.cfg.dtype:
+        return type(self).forward(self, x)  # type: ignore[no-any-return]
+    centred, affine = _NORMS[type(self).__name__]
+    weight = self.w if affine else None
+    if centred:
+        return F.layer_norm(x, x.shape[-1:], weight, self.b if affine else None, self.eps)
+    return F.rms_norm(x, x.shape[-1:], weight, self.eps)
+
+
 @contextlib.contextmanager
 def fused_attention(model: Any, layers: list[int]) -> Iterator[None]:
     """Within the block, the attention of ``layers`` (each one :func:`fused_unsupported` accepts)
-    runs :func:`_fused_forward`; the model's own forward is back afterwards, whatever happens."""
+    runs :func:`_fused_forward`, and every TransformerLens norm module of the model
+    :func:`_fused_norm_forward`; the model's own forwards are back afterwards, whatever happens."""
     swapped = []
     try:
+        if layers:
+            for norm in [m for m in model.modules() if _fusable_norm(m)]:
+                norm.forward = types.MethodType(_fused_norm_forward, norm)
+                swapped.append(norm)
         for layer in layers:
             attn = model.blocks[layer].attn
             attn.forward = types.MethodType(_fused_forward, attn)
             swapped.append(attn)
         yield
     finally:
-        for attn in swapped:
-            del attn.forward
+        for module in swapped:
+            del module.forward

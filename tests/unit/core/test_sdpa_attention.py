@@ -184,3 +184,62 @@ def test_a_hooked_sae_transformer_gets_every_fast_path(
     for got_card, want_card in zip(cards(sae_model), cards(plain), strict=True):
         assert repr(got_card) == repr(want_card)  # the same payload, bytes included
     assert counter.calls > 0  # the SAE model's dataset passes ran fused
+
+
+NORMS = {"LN": "LayerNorm", "LNPre": "LayerNormPre", "RMS": "RMSNorm", "RMSPre": "RMSNormPre"}
+
+
+@pytest.mark.parametrize("kind", list(NORMS))
+@torch.no_grad()
+def test_fused_norms_equal_transformer_lens_own(tok: Any, tokens: torch.Tensor, kind: str) -> None:
+    """Each TransformerLens norm class, fused into one kernel, against its own forward (the model's
+    ``run_with_cache``, through every block to the final residual and the logits)."""
+    model = tiny.hooked_transformer(tok, normalization_type=kind)
+    assert type(model.blocks[0].ln1).__name__ == NORMS[kind]
+    hook = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
+    want_logits, cache = model.run_with_cache(tokens, names_filter=[hook])
+    calls = {"layer_norm": 0, "rms_norm": 0}
+    real = {k: getattr(sdpa_attention.F, k) for k in calls}
+
+    def counting(name: str) -> Any:
+        def kernel(*args: Any, **kwargs: Any) -> torch.Tensor:
+            calls[name] += 1
+            return real[name](*args, **kwargs)
+
+        return kernel
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k in calls:
+            mp.setattr(sdpa_attention.F, k, counting(k))
+        with sdpa_attention.fused_attention(model, [0, 1]):
+            got_logits = model(tokens)
+        got = ModelAdapter(model).capture_dataset(tokens, [hook])[hook]
+    fused = "layer_norm" if kind.startswith("LN") else "rms_norm"
+    other = "rms_norm" if fused == "layer_norm" else "layer_norm"
+    assert calls[fused] >= 2 * model.cfg.n_layers + 1 and calls[other] == 0
+    scale = 1 + float(cache[hook].abs().max())
+    assert float((got - cache[hook]).abs().max()) / scale < 1e-5
+    assert float((got_logits - want_logits).abs().max()) / (1 + float(want_logits.abs().max())) < 1e-5
+    assert all("forward" not in vars(m) for m in model.modules())
+
+
+@torch.no_grad()
+def test_a_hooked_norm_keeps_its_own_forward(tok: Any, tokens: torch.Tensor) -> None:
+    """A hook on ``hook_scale`` (the node table freezes the final LayerNorm's scale there) sees
+    the scale TransformerLens computes, and the module's output is its own to the bit."""
+    model = tiny.hooked_transformer(tok)
+    seen: list[torch.Tensor] = []
+    name = "ln_final.hook_scale"
+
+    def keep(x: torch.Tensor, hook: Any) -> None:
+        del hook
+        seen.append(x.clone())
+
+    want = model.run_with_hooks(tokens, fwd_hooks=[(name, keep)])
+    with sdpa_attention.fused_attention(model, []):
+        unfused = model(tokens)
+    with sdpa_attention.fused_attention(model, [0, 1]):
+        got = model.run_with_hooks(tokens, fwd_hooks=[(name, keep)])
+    assert torch.equal(unfused, want)  # no attention fused: no norm fused either
+    assert len(seen) == 2 and float((seen[0] - seen[1]).abs().max()) < 1e-5
+    assert float((got - want).abs().max()) / (1 + float(want.abs().max())) < 1e-5
