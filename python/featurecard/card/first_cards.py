@@ -8,8 +8,8 @@ from one of three places, cheapest first:
 * the SAE inputs kept at every position while they fit
   :data:`~featurecard.card.quick_cards.CAPTURE_BUDGET` (:class:`KeptColumns` over a
   :class:`~featurecard.card.quick_cards.StagedSource`);
-* otherwise one streamed pass over the dataset that encodes only the blocks of
-  :data:`~featurecard.card.quick_cards.BLOCK` latents the cards show (:class:`StreamedSource`):
+* otherwise one streamed pass over the dataset that encodes only the blocks of latents the
+  cards show (:func:`stream_block` latents each; :class:`StreamedSource`):
   a ReLU, JumpReLU or gated SAE encodes those columns alone; a TopK SAE encodes every latent
   (it ranks them all) and keeps the shown blocks' nonzeros, never sorting or merging an index.
 
@@ -41,7 +41,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from ..core.dataset import dataset_batches
-from ..core.model import ModelAdapter, flatten_hook_activation
+from ..core.model import ModelAdapter, flatten_hook_activation, parse_hook
 from ..core.sae import SparseAutoencoder
 from . import quick_cards
 from .correlation import Correlated, NeuronCorrelationSums, neurons_from_column
@@ -81,6 +81,34 @@ class KeptColumns:
         del unit  # the column is enough
         cap, hook = self.staged.capture, self.staged.sae.hook_name
         return neurons_from_column(positions, values, cap.inputs[hook], *cap.moments[hook], cap.n_tokens, k=k)
+
+
+# A streamed pass encodes a block of latents around those asked for, so that the next cards a
+# user opens need no pass of their own; the block is halved (down to STREAM_MIN_BLOCK) while
+# encoding it would cost more than this share of the pass's forward (weights read per token).
+STREAM_ENCODE_SHARE = 0.1
+STREAM_MIN_BLOCK = 32
+
+
+def stream_block(adapter: ModelAdapter, sae: SparseAutoencoder) -> int:
+    """Latents per streamed block: :data:`~featurecard.card.quick_cards.BLOCK`, halved while a
+    block's encoder (``block × d_in`` multiply-adds per token) costs more than
+    :data:`STREAM_ENCODE_SHARE` of the blocks up to the SAE's hook (their weights, one multiply-add
+    each per token). On the benchmark's 2-layer d_model-128 model with an SAE on layer 0's MLP
+    (d_in 512) a block of 128 took as long as a third of the forward pass: it gets 32; an SAE on
+    GPT-2 small's 8th block keeps 128."""
+    block, layer = quick_cards.BLOCK, parse_hook(sae.hook_name).layer
+    blocks = getattr(adapter.model, "blocks", None)
+    if layer is None or blocks is None:
+        return block
+    try:
+        weights = sum(p.numel() for b in list(blocks)[: layer + 1] for p in b.parameters())
+    except TypeError:  # not a sequence of modules: keep the default
+        return block
+    floor = min(STREAM_MIN_BLOCK, block)
+    while block > floor and block * sae.d_in > STREAM_ENCODE_SHARE * weights:
+        block //= 2
+    return max(block, floor)
 
 
 def sums_fit(sae: SparseAutoencoder) -> bool:
@@ -126,12 +154,13 @@ class StreamedSource:
 
     def __init__(self, adapter: ModelAdapter, sae: SparseAutoencoder, tokens: Tensor, **options: Any) -> None:
         self.adapter, self.sae, self.tokens, self.options = adapter, sae, tokens, options
+        self.block = stream_block(adapter, sae)
         # unit -> (its block's index, its block's sums, its offset there)
         self.quick: dict[int, tuple[ActivationIndex, NeuronCorrelationSums | None, int]] = {}
 
     def prepare(self, units: Iterable[int]) -> None:
         """One pass for the blocks of ``units`` not encoded yet (cards made together share it)."""
-        block, d_sae = quick_cards.BLOCK, self.sae.d_sae
+        block, d_sae = self.block, self.sae.d_sae
         todo = sorted({int(u) // block for u in units if int(u) not in self.quick})
         if not todo:
             return

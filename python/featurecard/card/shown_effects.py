@@ -33,6 +33,11 @@ if TYPE_CHECKING:
     from .context import CardContext
 
 
+# Rows re-run together for hover effects (a card's rows at once could hold hundreds of rows'
+# activations).
+RERUN_ROWS = 32
+
+
 def _rerun(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> dict[str, Tensor]:
     """What the pass did not keep, at each (row, pos), from one forward pass of those rows: the
     final residual (where neither it nor :class:`~featurecard.card.quick_cards.FinalRows` is
@@ -77,12 +82,17 @@ def _captured_at(
     run as the dataset passes run (fused attention and norms): the same numbers as a pass that
     keeps them, and half the time of the model's own forward on the benchmark."""
     distinct, inverse = np.unique(rows, return_inverse=True)
-    acts = ctx.adapter.capture_dataset(ctx.tokens[torch.as_tensor(distinct)], list(hooks))
-    out = {}
-    for hook, d in hooks.items():
-        x = acts[hook] if d is None else flatten_hook_activation(acts[hook], d, hook)
-        out[hook] = x[torch.as_tensor(inverse, device=x.device), torch.as_tensor(pos, device=x.device)]
-    return out
+    parts: dict[str, list[Tensor]] = {hook: [] for hook in hooks}
+    for s in range(0, distinct.size, RERUN_ROWS):  # bounded memory: a card may show hundreds of rows
+        sel = (inverse >= s) & (inverse < s + RERUN_ROWS)
+        acts = ctx.adapter.capture_dataset(ctx.tokens[torch.as_tensor(distinct[s : s + RERUN_ROWS])], list(hooks))
+        for hook, d in hooks.items():
+            x = acts[hook] if d is None else flatten_hook_activation(acts[hook], d, hook)
+            dev = x.device
+            parts[hook].append(x[torch.as_tensor(inverse[sel] - s, device=dev), torch.as_tensor(pos[sel], device=dev)])
+    # The parts hold the spots by chunk (each chunk's in their order): put them back in the spots' order.
+    order = np.argsort(np.argsort(inverse // RERUN_ROWS, kind="stable"), kind="stable")
+    return {hook: torch.cat(p)[torch.as_tensor(order, device=p[0].device)] for hook, p in parts.items()}
 
 
 def write_scale(ctx: CardContext, rows: np.ndarray, pos: np.ndarray, rerun: dict[str, Tensor]) -> Tensor | None:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 import pytest
 import torch
 
 import tiny
-from featurecard.card import first_cards, quick_cards
+from featurecard.card import first_cards, quick_cards, shown_effects
 from featurecard.card.index_pass import index_pass
 from featurecard.core import dataset
 from featurecard.core.codecs import decode_array
@@ -120,10 +121,13 @@ def test_a_streamed_first_card_encodes_its_block_only_and_equals_the_complete_ca
         _assert_quick_equals_complete(q, c)
 
 
+@pytest.mark.parametrize("rerun_rows", [1, 32])
 def test_a_topk_first_card_keeps_its_block_of_the_full_encode_and_equals_the_complete_card(
-    model: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+    model: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch, rerun_rows: int
 ) -> None:
+    """(The hover effects' rows re-run one at a time, or all together: the same numbers.)"""
     monkeypatch.setattr(first_cards, "BACKGROUND", False)
+    monkeypatch.setattr(shown_effects, "RERUN_ROWS", rerun_rows)
     ws = _ws(model, tokens, sae={"architecture": "topk", "k": 6})
     calls = _count_encodes(monkeypatch)
     quick = ws.card_state("s", 50, complete=False)
@@ -263,3 +267,21 @@ def test_a_first_card_from_an_existing_store_reads_no_dataset(
     card = again.card_state("s", 7, complete=False)
     assert not card["pending"] and not again.building("s") and not again._streamed
     _assert_close(_decoded(card), _decoded(full), "card", exact=True)
+
+
+def test_a_streamed_block_costs_at_most_a_tenth_of_the_forward_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hand-computed: one block of 100 x 100 weights (+ 100 biases) = 10,100 multiply-adds per
+    token; an encoder of 64 latents x 10 inputs = 640 <= 1,010, of 128 = 1,280 > 1,010."""
+    monkeypatch.setattr(quick_cards, "BLOCK", 128)
+    model = SimpleNamespace(blocks=torch.nn.ModuleList([torch.nn.Linear(100, 100)]))
+    adapter = cast(Any, SimpleNamespace(model=model))
+
+    def sae(d_in: int, hook: str = "blocks.0.hook_resid_post") -> Any:
+        return SimpleNamespace(d_in=d_in, hook_name=hook)
+
+    assert first_cards.stream_block(adapter, sae(10)) == 64
+    assert first_cards.stream_block(adapter, sae(1)) == 128  # 128 <= 1,010: the whole default block
+    assert first_cards.stream_block(adapter, sae(1000)) == 32  # never below 32
+    assert first_cards.stream_block(adapter, sae(1000, "hook_embed")) == 128  # no block: the default
+    no_blocks = cast(Any, SimpleNamespace(model=SimpleNamespace()))
+    assert first_cards.stream_block(no_blocks, sae(1000)) == 128
