@@ -107,6 +107,7 @@ class Workspace:
         self._staged: dict[str, StagedSource] = {}
         self._final_rows: FinalRows | None = None
         self._streamed: dict[str, StreamedSource] = {}  # else streamed passes (card/first_cards.py)
+        self._stores.streamed = self._streamed  # they size the complete index (card/store_cache.py)
         self._builds = Builds()
         first_cards.cancel_builds(model)  # a Workspace made again: the last one's builds stop
         weakref.finalize(self, self._builds.cancel)
@@ -181,7 +182,8 @@ class Workspace:
             self._final_resid = result.final_resid
         self._neuron_sums.update(result.neuron_sums)
         self._indexes.update(result.indexes)  # last: an index stored means its pass is done
-        self._streamed = {n: s for n, s in self._streamed.items() if n not in result.indexes}
+        for n in [n for n in self._streamed if n in result.indexes]:  # in place: the stores read it too
+            del self._streamed[n]
         self._builds.forget(result.indexes)
 
     def _collect(self) -> None:  # the results of the background builds that finished
@@ -347,13 +349,7 @@ class Workspace:
         from .graph.session import GraphSession
         from .graph.widget import ContributionGraph
 
-        unknown = set(options) - set(GraphOptions.__dataclass_fields__)
-        if unknown:
-            raise TypeError(
-                f"Workspace.graph got unexpected options {sorted(unknown)}; accepted: "
-                f"{sorted(GraphOptions.__dataclass_fields__)}"
-            )
-        session = GraphSession(self, prompt, GraphOptions(**options), threshold)
+        session = GraphSession(self, prompt, GraphOptions.from_kwargs(**options), threshold)
         return ContributionGraph(session, target=target, threshold=threshold)
 
     def nodes(

@@ -111,6 +111,11 @@ def stream_block(adapter: ModelAdapter, sae: SparseAutoencoder) -> int:
     return max(block, floor)
 
 
+# The in-memory index pass at its peak, per nonzero (its batches' runs, the sort, both views):
+# 3.45 GB more than the first cards for 63.7M nonzeros at 1.05M tokens (benchmarks/scale.py).
+BUILD_BYTES_PER_NONZERO = 56
+
+
 def sums_fit(sae: SparseAutoencoder) -> bool:
     """Whether the complete index keeps ``sae``'s neuron-correlation sums (as the index pass decides)."""
     return sae.d_sae * sae.d_in * 8 <= NEURON_SUMS_BUDGET
@@ -172,6 +177,15 @@ class StreamedSource:
         self.prepare([unit])
         index, _, offset = self.quick[unit]
         return index, offset
+
+    def build_bytes(self) -> int:
+        """What the complete index's in-memory build would hold at its peak, from the nonzeros per
+        latent of the blocks encoded so far (:data:`BUILD_BYTES_PER_NONZERO`), 0 before any."""
+        blocks = {id(index): index for index, _, _ in self.quick.values()}
+        if not blocks:
+            return 0
+        per_unit = sum(int(i.positions.numel()) for i in blocks.values()) / len(self.quick)
+        return int(per_unit * self.sae.d_sae * BUILD_BYTES_PER_NONZERO + 8 * self.tokens.numel())
 
     def kept_inputs(self) -> Tensor | None:
         return None

@@ -8,6 +8,10 @@ headers as a check; no array data until a card reads it), built streaming where 
 (:mod:`featurecard.card.store_pass`, within ``memory_budget``). Two kernels on one store wait for
 each other (its file lock).
 
+Without a ``cache_dir``, a complete index whose in-memory build would pass ``memory_budget``
+(sized from the streamed first cards' blocks) is built as a store in a temporary folder,
+removed with the Workspace.
+
 A store is never a reason to fail: one that cannot be read (a manifest that is not valid or not
 ours, an array missing, truncated or of another shape, other sources) is reported with its path,
 cleared and built again; a ``cache_dir`` that cannot be written is reported and the index is
@@ -20,11 +24,14 @@ built in memory (the caller runs the in-memory pass).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import warnings
+import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -47,15 +54,42 @@ def from_store(store: Store, names: Collection[str], device: torch.device | str)
     return PassResult(indexes, {n: store.neuron_sums(n, device) for n in names}, None)
 
 
+class Estimated(Protocol):
+    """A source whose complete index's in-memory build can be sized before it runs."""
+
+    def build_bytes(self) -> int: ...
+
+
 class IndexStores:
-    """Where a Workspace's complete indexes come from: its ``cache_dir``'s stores, and the store
-    it was opened from (``pinned``)."""
+    """Where a Workspace's complete indexes come from: its ``cache_dir``'s stores, the store it
+    was opened from (``pinned``), and, without either, a temporary store where the in-memory
+    build would pass the memory budget.
+
+    ``streamed`` holds the Workspace's streamed first-card sources (the Workspace's own dict):
+    their blocks tell how many nonzeros the complete index will have. Where that index, built
+    in memory, would take more than ``memory_budget``, it is built as a store in a temporary
+    folder instead (bounded by the budget while built, memory-mapped once built) and the folder
+    is removed with the Workspace or at exit."""
 
     def __init__(self, cache_dir: str | Path | None, memory_budget: int | str | None, exclude_bos: bool = True) -> None:
         self.cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
         self.memory_budget = parse_memory_budget(memory_budget)  # a bad budget fails at construction
         self.exclude_bos = exclude_bos
         self.pinned: Store | None = None
+        self.streamed: Mapping[str, Estimated] = {}
+        self.spill: Path | None = None
+
+    def _folder(self, todo: Collection[str]) -> Path | None:
+        """Where the stores of ``todo`` go: ``cache_dir``, the temporary folder (made on first use)
+        where their in-memory build would pass the budget, or None (built in memory)."""
+        if self.cache_dir is not None:
+            return self.cache_dir
+        if sum(s.build_bytes() for n, s in self.streamed.items() if n in todo) <= self.memory_budget:
+            return None
+        if self.spill is None:
+            self.spill = Path(tempfile.mkdtemp(prefix="featurecard-index-"))
+            weakref.finalize(self, shutil.rmtree, self.spill, ignore_errors=True)
+        return self.spill
 
     def holds(self, adapter: ModelAdapter, todo: Mapping[str, SparseAutoencoder], tokens: Tensor) -> bool:
         """Whether a complete store holds the indexes of ``todo`` now (read without its lock, so a
@@ -90,11 +124,12 @@ class IndexStores:
         caller runs the pass in memory (no store holds them, or the folder cannot be written)."""
         if self.pinned is not None and set(todo) <= set(self.pinned.sources):
             return from_store(self.pinned, todo, adapter.device)
-        if self.cache_dir is None:
+        folder = self._folder(todo)
+        if folder is None:
             return None
         chunk_rows = chunk_rows_for(self.memory_budget, int(tokens.shape[1]), batch_size)
         spec = store_spec(adapter.model, todo, tokens, exclude_bos=exclude_bos, chunk_rows=chunk_rows)
-        root = self.cache_dir / f"index-{spec.key}"
+        root = folder / f"index-{spec.key}"
 
         def compute(row0: int, row1: int, bar: Any) -> Chunk:
             return chunk_pass(adapter, todo, tokens, (row0, row1), exclude_bos=exclude_bos, batch_size=batch_size,

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from jaxtyping import Float, Int
@@ -51,6 +52,15 @@ class GraphOptions:
     logit_lens: bool = True
     lens_k: int = 10
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
+
+    @classmethod
+    def from_kwargs(cls, **kw: Any) -> GraphOptions:
+        """The options from ``Workspace.graph``'s keyword arguments; unknown names are refused."""
+        unknown = set(kw) - set(cls.__dataclass_fields__)
+        if unknown:
+            accepted = sorted(cls.__dataclass_fields__)
+            raise TypeError(f"Workspace.graph got unexpected options {sorted(unknown)}; accepted: {accepted}")
+        return cls(**kw)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.keep_above < 1.0:

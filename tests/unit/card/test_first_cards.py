@@ -3,6 +3,7 @@ the complete index built in the background: against the complete cards and the i
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 import tiny
 from featurecard.card import first_cards, quick_cards, shown_effects
 from featurecard.card.index_pass import index_pass
+from featurecard.card.store import StoredIndex
 from featurecard.core import dataset
 from featurecard.core.codecs import decode_array
 from featurecard.core.model import ModelAdapter
@@ -274,7 +276,7 @@ def test_a_streamed_block_costs_at_most_a_tenth_of_the_forward_pass(monkeypatch:
     token; an encoder of 64 latents x 10 inputs = 640 <= 1,010, of 128 = 1,280 > 1,010."""
     monkeypatch.setattr(quick_cards, "BLOCK", 128)
     model = SimpleNamespace(blocks=torch.nn.ModuleList([torch.nn.Linear(100, 100)]))
-    adapter = cast(Any, SimpleNamespace(model=model))
+    adapter = cast("Any", SimpleNamespace(model=model))
 
     def sae(d_in: int, hook: str = "blocks.0.hook_resid_post") -> Any:
         return SimpleNamespace(d_in=d_in, hook_name=hook)
@@ -283,5 +285,32 @@ def test_a_streamed_block_costs_at_most_a_tenth_of_the_forward_pass(monkeypatch:
     assert first_cards.stream_block(adapter, sae(1)) == 128  # 128 <= 1,010: the whole default block
     assert first_cards.stream_block(adapter, sae(1000)) == 32  # never below 32
     assert first_cards.stream_block(adapter, sae(1000, "hook_embed")) == 128  # no block: the default
-    no_blocks = cast(Any, SimpleNamespace(model=SimpleNamespace()))
+    no_blocks = cast("Any", SimpleNamespace(model=SimpleNamespace()))
     assert first_cards.stream_block(no_blocks, sae(1000)) == 128
+
+
+def test_past_the_budget_the_complete_index_is_built_as_a_temporary_store(
+    model: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a cache_dir, an index whose in-memory build the streamed blocks size above
+    memory_budget is built as a store in a temporary folder (its columns equal the in-memory
+    pass's), which goes with the Workspace; under the budget it stays in memory."""
+    monkeypatch.setattr(first_cards, "BACKGROUND", False)
+    want = index_pass(ModelAdapter(model), {"s": _ws(model, tokens).saes["s"]}, tokens, batch_size=3, progress=False)
+    small = _ws(model, tokens, memory_budget="1GB")
+    small.card_state("s", 7, complete=False)
+    assert isinstance(small.index("s"), type(want.indexes["s"])) and small._stores.spill is None
+    monkeypatch.setattr(first_cards, "BUILD_BYTES_PER_NONZERO", 10_000)  # the tiny dataset, sized as a big one
+    ws = _ws(model, tokens, memory_budget=300_000)
+    ws.card_state("s", 7, complete=False)
+    assert ws._stores.streamed["s"].build_bytes() > 300_000
+    got = ws.index("s")
+    folder = ws._stores.spill
+    assert isinstance(got, StoredIndex) and folder is not None and list(folder.glob("index-*/manifest.json"))
+    for unit in range(got.n_units):
+        for a, b in zip(got.column(unit), want.indexes["s"].column(unit), strict=True):
+            assert torch.equal(a.to(b.dtype), b)
+    assert torch.equal(got.max_act, want.indexes["s"].max_act)
+    del ws, got
+    gc.collect()
+    assert not folder.exists()
