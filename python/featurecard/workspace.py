@@ -281,6 +281,7 @@ class Workspace:
             staged=quick or (KeptColumns(self._staged[name]) if name in self._staged else None),
             final_rows=self._final_rows,
             has_b=name in self.sae_b,
+            quick=not complete,
         )
         states = card_states(ctx, features, self.card_options)
         if isinstance(quick, StreamedSource):  # the complete index of its group, in the background

@@ -63,6 +63,7 @@ class CardContext:
     staged: QuickColumns | None = None  # some units' columns (card/first_cards.py)
     final_rows: FinalRows | None = None  # the final residual by row, on demand (without final_resid)
     has_b: bool = False  # the SAE has an encoder B (pending while ``index_b`` is None)
+    quick: bool = False  # a first card: panels that would read much of the index wait (card/assemble.py)
 
     def column(self, unit: int) -> UnitColumn:
         if self.index is not None:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import tiny
-from featurecard.card import first_cards, quick_cards, shown_effects
+from featurecard.card import assemble, first_cards, quick_cards, shown_effects
 from featurecard.card.index_pass import index_pass
 from featurecard.card.store import StoredIndex
 from featurecard.core import dataset
@@ -314,3 +314,22 @@ def test_past_the_budget_the_complete_index_is_built_as_a_temporary_store(
     del ws, got
     gc.collect()
     assert not folder.exists()
+
+
+def test_a_quick_card_leaves_a_large_read_of_the_index_to_the_complete_card(
+    model: Any, tokens: torch.Tensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a store, a first card whose correlated latents would read more of the index than
+    LATENTS_READ_BUDGET shows them pending (with why); the complete card has them, and every
+    other panel of the two cards is the same."""
+    monkeypatch.setattr(first_cards, "BACKGROUND", False)
+    built = _ws(model, tokens, cache_dir=tmp_path)
+    built.index("s")
+    ws = _ws(model, tokens, cache_dir=tmp_path)
+    assert not ws.card_state("s", 7, complete=False)["pending"]  # a small read: nothing waits
+    monkeypatch.setattr(assemble, "LATENTS_READ_BUDGET", 0)
+    quick = ws.card_state("s", 7, complete=False)
+    full = ws.card_state("s", 7)
+    assert quick["pending"] == ["latents"] and not full["pending"]
+    assert quick["unavailable"]["latents"] == assemble.READING and full["left"]["latents"] is not None
+    _assert_quick_equals_complete(quick, full, exact=True)
