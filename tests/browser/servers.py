@@ -85,6 +85,25 @@ def write_jupyter_settings(root: Path) -> None:
     (notif / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
 
 
+# The current notebook's kernel is connected and idle (JupyterLab and Notebook 7 expose the app).
+KERNEL_IDLE = """() => {
+  const k = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
+  return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
+}"""
+
+
+def write_notebook(path: Path, cells: Sequence[str]) -> None:
+    """A Python 3 notebook of code ``cells`` at ``path`` (its folder made)."""
+    import nbformat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in cells],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(nb, path)
+
+
 @contextmanager
 def jupyter_server(module: str, root: Path, nbdir: Path, *app_args: str) -> Iterator[dict[str, Any]]:
     """``python -m <module>`` (jupyterlab, notebook) serving ``nbdir`` with a token; yields its

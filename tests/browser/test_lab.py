@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from pages import assert_on_top
 from playwright.sync_api import expect
-from servers import Kernel, jupyter_server
+from servers import KERNEL_IDLE, Kernel, jupyter_server, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -33,22 +32,12 @@ CELLS = [
     "card = ws.card('mlp0', feature=f0)\ncard",
 ]
 
-KERNEL_IDLE = """() => {
-  const k = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
-  return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
-}"""
-
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("lab")
     nbdir = root / "notebooks"
-    nbdir.mkdir()
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(c) for c in CELLS],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    )
-    nbformat.write(nb, nbdir / "card.ipynb")
+    write_notebook(nbdir / "card.ipynb", CELLS)
     with jupyter_server(
         "jupyterlab",
         root,

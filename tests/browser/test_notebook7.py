@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from host_card import (
     RENDER_TIMEOUT_MS,
@@ -28,7 +27,7 @@ from host_card import (
     type_feature,
 )
 from playwright.sync_api import expect
-from servers import Kernel, jupyter_server
+from servers import KERNEL_IDLE, Kernel, jupyter_server, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -37,23 +36,13 @@ CELLS = [
     "card = ws.card(host_card.SOURCE, feature=facts['f0'])\ncard",
 ]
 
-KERNEL_IDLE = """() => {
-  const k = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
-  return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
-}"""
-
 
 @pytest.fixture(scope="module")
 def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     require_embedded_default()
     root = tmp_path_factory.mktemp("notebook7")
     nbdir = root / "notebooks"
-    nbdir.mkdir()
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(c) for c in CELLS],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    )
-    nbformat.write(nb, nbdir / "card.ipynb")
+    write_notebook(nbdir / "card.ipynb", CELLS)
     with jupyter_server("notebook", root, nbdir, "--JupyterNotebookApp.expose_app_in_browser=True") as server:
         yield server
 
