@@ -51,12 +51,10 @@ from .core.model import ModelAdapter
 from .core.sae import SparseAutoencoder
 from .core.sources import check_sae, neuron_source
 from .core.view import register_workspace
+from .views import WorkspaceViews
 
 if TYPE_CHECKING:
-    from .card.widget import FeatureCard
     from .core.schema import ExampleWindow, FeatureCardState, SearchResult
-    from .graph.widget import ContributionGraph
-    from .nodes.widget import NodeTable
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -73,7 +71,7 @@ def _serialised(method: Callable[_P, _R]) -> Callable[_P, _R]:
     return run
 
 
-class Workspace:
+class Workspace(WorkspaceViews):
     """Model + named SAEs + token dataset + activation index; the factory of every view."""
 
     def __init__(self, model: Any, saes: Mapping[str, Any] | None = None, tokens: Tensor | Sequence[str] | None = None,
@@ -311,75 +309,6 @@ class Workspace:
     def window(self, name: object, feature: object, row: object, position: object) -> ExampleWindow:
         """±20 tokens of dataset row ``row`` around ``position``, with unit ``feature``'s activations."""
         return example_window(self, name, feature, row, position)
-
-    # -- views ---------------------------------------------------------------------------
-    def card(self, name: str, feature: int = 0) -> FeatureCard:
-        """The FeatureCard widget of latent ``feature`` of the SAE called ``name``."""
-        from .card.widget import FeatureCard
-
-        if name not in self.saes:
-            raise KeyError(f"no SAE called {name!r}; this Workspace has {sorted(self.saes)}")
-        return FeatureCard(workspace=self, source=name, feature=feature)
-
-    def neuron_card(self, hook_name: str, index: int = 0) -> FeatureCard:
-        """The same card for unit ``index`` of a hook (e.g. ``blocks.0.mlp.hook_post``)."""
-        from .card.widget import FeatureCard
-
-        self.adapter.validate_hook(hook_name)
-        self.source(hook_name)  # a hook without units at each position (attention patterns) is refused here
-        return FeatureCard(workspace=self, source=hook_name, feature=index)
-
-    def graph(
-        self,
-        prompt: str | Tensor | Sequence[int],
-        *,
-        target: int = -1,
-        threshold: float = 0.04,
-        **options: Any,
-    ) -> ContributionGraph:
-        """The ContributionGraph widget: how information flows through the model for ``prompt``
-        (text, or token ids ``[pos]``), with the routes to the token at ``target`` drawn.
-
-        ``threshold`` keeps the parts whose share of a residual state exceeds it. Options are
-        those of :class:`featurecard.graph.build.GraphOptions` (``keep_above``, ``neurons``,
-        ``top_units``, ``logit_lens``, ``lens_k``, ``chunk_elements``). Every SAE of this
-        Workspace on a hook of a block is split into its latents; their cards, and the
-        neurons', open from the graph.
-        """
-        from .graph.build import GraphOptions
-        from .graph.session import GraphSession
-        from .graph.widget import ContributionGraph
-
-        session = GraphSession(self, prompt, GraphOptions.from_kwargs(**options), threshold)
-        return ContributionGraph(session, target=target, threshold=threshold)
-
-    def nodes(
-        self,
-        prompt: str | Tensor,
-        target: str | int | None = None,
-        distractor: str | int | None = None,
-        position: int = -1,
-        **kwargs: Any,
-    ) -> NodeTable:
-        """The NodeTable widget: derived scalars of every MLP neuron, attention head (per token
-        pair) and SAE latent for ``prompt`` and a target at ``position``.
-
-        The target is ``logit[target] − logit[distractor]``, or ``log p(target)`` without a
-        distractor, or the loss of the next prompt token without a target. Options:
-        ``compare=`` a second prompt of the same length (Left / Right / Diff columns),
-        ``ablations=[{family, layer, unit, pos, mode}]``, and those of
-        :class:`featurecard.nodes.table.NodeOptions` (``k``, ``groups``, ``node_types``,
-        ``layers``, ``saes``, ``freeze_final_ln``, ``detach_ln_scale``, ...).
-        """
-        from .nodes.session import NodeTableSession
-        from .nodes.table import NodeOptions
-        from .nodes.widget import NodeTable
-
-        compare = kwargs.pop("compare", None)
-        ablations = kwargs.pop("ablations", ())
-        prompts = [prompt] if compare is None else [prompt, compare]
-        session = NodeTableSession(self, prompts, target, distractor, NodeOptions.from_kwargs(**kwargs))
-        return NodeTable(session, position=position, ablations=ablations)
 
     def __repr__(self) -> str:
         saes = ", ".join(f"{n}: {s.hook_name} ({s.d_sae})" for n, s in self.saes.items())

@@ -55,13 +55,13 @@ _LIGHT_CLI = "the CLI starts fast: torch and the model load only for a command t
 _WIDGETS = "widget modules check the built bundle when imported; a Workspace works without a front end"
 _BUILD = "`import featurecard.embedded` stays light: the build's tools load only when it builds"
 FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
-    ("workspace", "card.widget"): _WIDGETS,
-    ("workspace", "graph.widget"): _WIDGETS,
-    ("workspace", "nodes.widget"): _WIDGETS,
-    ("workspace", "graph.build"): "the graph's code loads only when a graph is asked for",
-    ("workspace", "graph.session"): "the graph's code loads only when a graph is asked for",
-    ("workspace", "nodes.table"): "the node table's code loads only when a table is asked for",
-    ("workspace", "nodes.session"): "the node table's code loads only when a table is asked for",
+    ("views", "card.widget"): _WIDGETS,
+    ("views", "graph.widget"): _WIDGETS,
+    ("views", "nodes.widget"): _WIDGETS,
+    ("views", "graph.build"): "the graph's code loads only when a graph is asked for",
+    ("views", "graph.session"): "the graph's code loads only when a graph is asked for",
+    ("views", "nodes.table"): "the node table's code loads only when a table is asked for",
+    ("views", "nodes.session"): "the node table's code loads only when a table is asked for",
     ("workspace", "card.search"): "search loads only when it is used",
     ("card.widget", "core.export"): "the export loads only when a file is written",
     ("graph.widget", "core.export"): "the export loads only when a file is written",

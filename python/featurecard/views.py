@@ -1,0 +1,104 @@
+"""The views a Workspace makes (a mixin of :class:`featurecard.workspace.Workspace`).
+
+Each view's code loads only when that view is asked for; views meet only through the
+Workspace, so a card opened from a graph or a table reads the same dataset and index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from torch import Tensor
+
+from .core.model import ModelAdapter
+from .core.sae import SparseAutoencoder
+
+if TYPE_CHECKING:
+    from .card.widget import FeatureCard
+    from .core.view import CardWorkspace
+    from .graph.widget import ContributionGraph
+    from .nodes.widget import NodeTable
+
+
+class WorkspaceViews:
+    """The view factories; the Workspace supplies the model, the SAEs and their sources."""
+
+    adapter: ModelAdapter
+    saes: dict[str, SparseAutoencoder]
+
+    def source(self, name: str) -> SparseAutoencoder:  # the Workspace's (serialised) lookup
+        raise NotImplementedError
+
+    @property
+    def _host(self) -> CardWorkspace:
+        """This Workspace as the views see it (a :class:`~featurecard.core.view.CardWorkspace`)."""
+        return cast("CardWorkspace", self)
+
+    def card(self, name: str, feature: int = 0) -> FeatureCard:
+        """The FeatureCard widget of latent ``feature`` of the SAE called ``name``."""
+        from .card.widget import FeatureCard
+
+        if name not in self.saes:
+            raise KeyError(f"no SAE called {name!r}; this Workspace has {sorted(self.saes)}")
+        return FeatureCard(workspace=self._host, source=name, feature=feature)
+
+    def neuron_card(self, hook_name: str, index: int = 0) -> FeatureCard:
+        """The same card for unit ``index`` of a hook (e.g. ``blocks.0.mlp.hook_post``)."""
+        from .card.widget import FeatureCard
+
+        self.adapter.validate_hook(hook_name)
+        self.source(hook_name)  # a hook without units at each position (attention patterns) is refused here
+        return FeatureCard(workspace=self._host, source=hook_name, feature=index)
+
+    def graph(
+        self,
+        prompt: str | Tensor | Sequence[int],
+        *,
+        target: int = -1,
+        threshold: float = 0.04,
+        **options: Any,
+    ) -> ContributionGraph:
+        """The ContributionGraph widget: how information flows through the model for ``prompt``
+        (text, or token ids ``[pos]``), with the routes to the token at ``target`` drawn.
+
+        ``threshold`` keeps the parts whose share of a residual state exceeds it. Options are
+        those of :class:`featurecard.graph.build.GraphOptions` (``keep_above``, ``neurons``,
+        ``top_units``, ``logit_lens``, ``lens_k``, ``chunk_elements``). Every SAE of this
+        Workspace on a hook of a block is split into its latents; their cards, and the
+        neurons', open from the graph.
+        """
+        from .graph.build import GraphOptions
+        from .graph.session import GraphSession
+        from .graph.widget import ContributionGraph
+
+        session = GraphSession(self._host, prompt, GraphOptions.from_kwargs(**options), threshold)
+        return ContributionGraph(session, target=target, threshold=threshold)
+
+    def nodes(
+        self,
+        prompt: str | Tensor,
+        target: str | int | None = None,
+        distractor: str | int | None = None,
+        position: int = -1,
+        **kwargs: Any,
+    ) -> NodeTable:
+        """The NodeTable widget: derived scalars of every MLP neuron, attention head (per token
+        pair) and SAE latent for ``prompt`` and a target at ``position``.
+
+        The target is ``logit[target] − logit[distractor]``, or ``log p(target)`` without a
+        distractor, or the loss of the next prompt token without a target. Options:
+        ``compare=`` a second prompt of the same length (Left / Right / Diff columns),
+        ``ablations=[{family, layer, unit, pos, mode}]``, and those of
+        :class:`featurecard.nodes.table.NodeOptions` (``k``, ``groups``, ``node_types``,
+        ``layers``, ``saes``, ``freeze_final_ln``, ``detach_ln_scale``, ...).
+        """
+        from .nodes.session import NodeTableSession
+        from .nodes.table import NodeOptions
+        from .nodes.widget import NodeTable
+
+        compare = kwargs.pop("compare", None)
+        ablations = kwargs.pop("ablations", ())
+        prompts = [prompt] if compare is None else [prompt, compare]
+        session = NodeTableSession(self, prompts, target, distractor, NodeOptions.from_kwargs(**kwargs))
+        return NodeTable(session, position=position, ablations=ablations)
