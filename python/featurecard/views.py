@@ -6,19 +6,25 @@ Workspace, so a card opened from a graph or a table reads the same dataset and i
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from torch import Tensor
 
 from .core.model import ModelAdapter
 from .core.sae import SparseAutoencoder
+from .overview.labels import FILE_NAME, LabelBook
 
 if TYPE_CHECKING:
     from .card.widget import FeatureCard
     from .core.view import CardWorkspace
     from .graph.widget import ContributionGraph
     from .nodes.widget import NodeTable
+    from .overview.widget import SaeOverview
+
+_LABEL_BOOK = threading.Lock()  # one LabelBook per Workspace, made once
 
 
 class WorkspaceViews:
@@ -26,8 +32,15 @@ class WorkspaceViews:
 
     adapter: ModelAdapter
     saes: dict[str, SparseAutoencoder]
+    tokens: Tensor
+    exclude_bos: bool
+    cache_dir: Path | None
+    _labels: LabelBook
 
     def source(self, name: str) -> SparseAutoencoder:  # the Workspace's (serialised) lookup
+        raise NotImplementedError
+
+    def index(self, name: str) -> Any:  # the Workspace's complete activation index of ``name``
         raise NotImplementedError
 
     @property
@@ -102,3 +115,49 @@ class WorkspaceViews:
         prompts = [prompt] if compare is None else [prompt, compare]
         session = NodeTableSession(self, prompts, target, distractor, NodeOptions.from_kwargs(**kwargs))
         return NodeTable(session, position=position, ablations=ablations)
+
+    def overview(
+        self, name: str, *, dense_threshold: float = 0.1, recon_rows: int = 64, batch_size: int = 8, **kwargs: Any
+    ) -> SaeOverview:
+        """The SaeOverview widget of the SAE called ``name``: on the Workspace's dataset, its latent
+        density histogram (log10 density), dead latents (never firing) and dense ones (density >
+        ``dense_threshold``), mean L0, and every latent in a sortable, searchable table (density,
+        max activation, top token, label) whose rows open cards; and, on the first ``recon_rows``
+        dataset rows, the explained variance and CE loss recovered of the SAE spliced in at its hook
+        (:mod:`featurecard.overview.recon`). Builds the complete index if needed."""
+        from .overview.session import OverviewOptions, OverviewSession
+        from .overview.widget import SaeOverview
+
+        if name not in self.saes:
+            raise KeyError(f"no SAE called {name!r}; this Workspace has {sorted(self.saes)}")
+        options = OverviewOptions(dense_threshold=dense_threshold, recon_rows=recon_rows, batch_size=batch_size)
+        book = self._label_book()
+        session = OverviewSession(
+            self._host, name, self.index(name), self.tokens, exclude_bos=self.exclude_bos, labels=book, options=options
+        )
+        return SaeOverview(session, **kwargs)
+
+    def label(self, name: str, feature: int, text: str) -> None:
+        """Set the label (a note) of latent ``feature`` of the SAE called ``name``; ``""`` removes it.
+
+        Labels show and are searchable in the SAE's overview, go into its exports, and are saved
+        in ``labels.json`` beside the index when the Workspace has a ``cache_dir`` (or was opened
+        from a store); otherwise they live as long as the Workspace (:mod:`featurecard.overview.labels`)."""
+        if name not in self.saes:
+            raise KeyError(f"no SAE called {name!r}; this Workspace has {sorted(self.saes)}")
+        self._label_book().set(name, self._host.check_feature(name, feature), text)
+
+    def labels(self, name: str) -> dict[int, str]:
+        """The labels of the SAE called ``name``: {latent: text}."""
+        if name not in self.saes:
+            raise KeyError(f"no SAE called {name!r}; this Workspace has {sorted(self.saes)}")
+        return self._label_book().labels(name)
+
+    def _label_book(self) -> LabelBook:
+        with _LABEL_BOOK:
+            if getattr(self, "_labels", None) is None:
+                pinned = getattr(getattr(self, "_stores", None), "pinned", None)
+                folder = Path(pinned.root) if pinned is not None else self.cache_dir
+                saes = {n: (s.hook_name, s.d_sae) for n, s in self.saes.items()}
+                self._labels = LabelBook(None if folder is None else folder / FILE_NAME, saes)
+            return self._labels

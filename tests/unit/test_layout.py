@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "python" / "featurecard"
-VIEWS = ("card", "graph", "nodes")
+VIEWS = ("card", "graph", "nodes", "overview")
 MAX_LINES = 400
 MAX_FUNCTION_LINES = 60
 # Libraries a user may lack (extras) or that only some hosts have: imported where they are used.
@@ -48,6 +48,9 @@ TORCH_FREE = (
     "nodes.payload",
     "nodes.frame",
     "nodes.widget",
+    "overview.labels",
+    "overview.payload",
+    "overview.widget",
 )
 
 # (importing module, imported module) -> why the import sits inside a function.
@@ -62,6 +65,9 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("views", "graph.session"): "the graph's code loads only when a graph is asked for",
     ("views", "nodes.table"): "the node table's code loads only when a table is asked for",
     ("views", "nodes.session"): "the node table's code loads only when a table is asked for",
+    ("views", "overview.widget"): _WIDGETS,
+    ("views", "overview.session"): "the overview's code loads only when an overview is asked for",
+    ("overview.widget", "core.export"): "the export loads only when a file is written",
     ("workspace", "card.search"): "search loads only when it is used",
     ("card.widget", "core.export"): "the export loads only when a file is written",
     ("graph.widget", "core.export"): "the export loads only when a file is written",
