@@ -18,11 +18,13 @@ order, so scattering each run's per-unit segments at offsets from the summed cou
 every unit's positions ascending (the unit-major view), and appending the runs' entries in
 position order gives the position-major view. Outputs are ``.npy`` files mapped for writing.
 
-Memory (``memory_budget``) counts what this module holds: chunks held before a commit, the
-sort of one chunk, the group's neuron sums, and in the finish the per-unit arrays (~60 bytes a
-unit) plus one run and its temporaries (:data:`FINISH_BYTES_PER_ENTRY`). Not counted: the
-caller's own tensors, pages of the memory-mapped outputs (file-backed: the kernel writes them
-back and evicts them), and Python's object overhead.
+Memory (``memory_budget``) counts what this module holds: chunks held before a commit (a third
+of the budget), the sort of one run while they are held (runs are cut so that its order and
+sorted copies, :data:`SORT_BYTES_PER_ENTRY`, take at most as much again), the group's neuron
+sums, and in the finish the per-unit arrays (~60 bytes a unit) plus one run and its temporaries
+(:data:`FINISH_BYTES_PER_ENTRY`). Not counted: the caller's own tensors (the chunk being
+computed, the forward pass's activations), pages of the memory-mapped outputs (file-backed: the
+kernel writes them back and evicts them), and Python's object overhead.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from .store import (
 from .store_merge import commits, finish_store
 
 FINISH_BYTES_PER_ENTRY = 64  # one run's arrays and the merge's temporaries, per nonzero (upper bound)
+SORT_BYTES_PER_ENTRY = 24  # sorting a run at a commit: its int64 order and the sorted copies, per nonzero
 FINISH_BYTES_PER_UNIT = 64  # counts, cursors, max, n_active, Σg, Σg² (52 bytes; rounded up)
 
 
@@ -158,8 +161,10 @@ class StoreWriter:
                 f"{2 * (floor + sums_bytes) + 2**16} bytes (per-unit arrays and neuron sums); give more"
             )
         self._entry_bytes = self._pos_dtype.itemsize + self._unit_dtype.itemsize + 4
-        self.run_entries = max(1, (self.budget - floor) // FINISH_BYTES_PER_ENTRY)
         self._hold_bytes = max(1, (self.budget - sums_bytes) // 3)
+        # A run is sorted while the held chunks are still in memory (a commit), and merged alone (the finish).
+        per_run = min((self.budget - floor) // FINISH_BYTES_PER_ENTRY, self._hold_bytes // SORT_BYTES_PER_ENTRY)
+        self.run_entries = max(1, per_run)
         self._held: list[_Held] = []
         self._sums: dict[str, NeuronCorrelationSums | None] = {}
         self._gen = 0
@@ -226,11 +231,13 @@ class StoreWriter:
             raise ValueError(f"chunk {row0} has sources {sorted(parts)}; the store's are {sorted(self.spec.sources)}")
         held = _Held(row0, grid[row0], int(n_tokens), {})
         for name, nz in parts.items():
-            pos = _np(nz.positions).astype(np.int64) + row0 * self.spec.seq_len
+            # Straight to the stored dtypes (one copy each; every flat position fits _pos_dtype).
+            pos = _np(nz.positions).astype(self._pos_dtype)
+            pos += pos.dtype.type(row0 * self.spec.seq_len)
             held.parts[name] = (
-                pos.astype(self._pos_dtype),
+                pos,
                 _np(nz.units).astype(self._unit_dtype),
-                _np(nz.values).astype(np.float32),
+                _np(nz.values).astype(np.float32, copy=False),
             )
         for name, s in (sums or {}).items():
             self._add_sums(name, s)

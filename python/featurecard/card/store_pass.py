@@ -130,6 +130,7 @@ def in_process(compute: Compute) -> RunTodo:
         for row0, row1 in todo:
             c = compute(row0, row1, bar)
             w.add(row0, c.parts, c.n_tokens, c.sums)
+            del c  # the writer holds its own copy: this one must not live through the next chunk's pass
 
     return run
 
