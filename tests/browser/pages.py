@@ -114,7 +114,10 @@ CONTRAST_JS = """([root, selector]) => {
   const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
   const out = [];
   for (const el of root.querySelectorAll(selector)) {
-    if (!el.textContent.trim()) continue;
+    // a text field's text: its value, else its placeholder (drawn in the ::placeholder colour)
+    const field = el instanceof HTMLInputElement && !['checkbox', 'radio'].includes(el.type);
+    const text = (field ? el.value || el.placeholder : el.textContent).trim();
+    if (!text) continue;
     const box = el.getBoundingClientRect();
     const layers = [];  // top first: the element's own background, a bar under it, its ancestors'
     for (let a = el; a; a = a.parentElement) {
@@ -128,19 +131,19 @@ CONTRAST_JS = """([root, selector]) => {
     }
     let bg = [255, 255, 255];
     for (const l of layers.reverse()) bg = over(l, bg);
-    const fg = over(rgba(getComputedStyle(el).color), bg);
+    const fg = over(rgba(getComputedStyle(el, field && !el.value ? '::placeholder' : null).color), bg);
     const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
     const ratio = (hi + 0.05) / (lo + 0.05);
-    out.push({text: el.textContent.trim(), cls: el.className, ratio, fg: fg.map(Math.round), bg: bg.map(Math.round)});
+    out.push({text, cls: el.className, ratio, fg: fg.map(Math.round), bg: bg.map(Math.round)});
   }
   return out;
 }"""
 
 
 def contrast_failures(locator: Any, selector: str, minimum: float) -> list[dict[str, Any]]:
-    """The text elements matching ``selector`` in ``locator``'s element whose WCAG contrast with
-    the background they are drawn on (their own, a value bar under them, their ancestors',
-    composited from the computed colours) is below ``minimum``."""
+    """The text elements matching ``selector`` in ``locator``'s element (a text field: its value or
+    placeholder) whose WCAG contrast with the background they are drawn on (their own, a value bar
+    under them, their ancestors', composited from the computed colours) is below ``minimum``."""
     handle = locator.element_handle()
     found = locator.page.evaluate(CONTRAST_JS, [handle, selector])
     assert found, f"no text matches {selector!r}"

@@ -32,6 +32,7 @@ from host_card import (
     require_embedded_default,
     type_feature,
 )
+from pages import contrast_failures
 from playwright.sync_api import expect
 from servers import free_port, server_env, serving
 
@@ -130,3 +131,30 @@ def test_card_in_marimo(marimo: str, browser: Any, artifacts: Path) -> None:
     assert_arrow_steps(card, f1)
     page.close()
     assert not errors, errors
+
+
+# the card's controls and the text around them (the index box and search field: value or placeholder)
+CONTROLS = (
+    "input.fc-index, input.fc-search-box, .fc-nav button, .fc-feature, .fc-source, .fc-stats > *, "
+    ".fc-log-toggle, .fc-help-title, .fc-help-panel dt, .fc-help-panel dd"
+)
+
+
+def test_card_in_marimo_dark(marimo: str, browser: Any, artifacts: Path) -> None:
+    """marimo's dark theme (``?theme=dark``: its body gets the ``dark`` class and ``color-scheme:
+    dark``, and no JupyterLab variable): the card turns dark with it (no white box in a dark
+    notebook) and its controls, their values and the text around them read at 4.5:1."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(30_000)
+    page.goto(f"{marimo}?theme=dark")
+    card = page.locator("marimo-anywidget .fc-card")
+    expect(card.locator("span.fc-tok").first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    assert page.evaluate("document.body.classList.contains('dark')"), "marimo did not take the dark theme"
+    card.locator("button.fc-help").click()  # the help panel's text is checked too
+    expect(card.locator(".fc-help-panel")).to_be_visible()
+    bg = card.evaluate("el => getComputedStyle(el).backgroundColor")
+    channels = [int(c) for c in bg[bg.index("(") + 1 : bg.index(")")].split(",")[:3]]
+    assert max(channels) < 64, f"the card stays light in marimo's dark theme: {bg}"
+    assert contrast_failures(card, CONTROLS, 4.5) == []
+    page.screenshot(path=str(artifacts / "marimo-dark.png"))
+    page.close()
