@@ -5,8 +5,9 @@ table's kernel): the clicked row redraws with the window's tokens, 41 of them (f
 row ends), each token's text and activation those of Python's ``Workspace.window`` (checked
 against the model and the SAE by hand in tests/unit/card/test_expand.py), the example's token
 and the window's largest activation marked, markup tokens as text; a second click puts the ±5
-row back. Exported: the rows keep ±5 tokens, the examples column says so, and a click says it
-needs a running kernel, with nothing broken.
+row back. From the keyboard, Enter on a focused row widens it and Escape narrows it. Exported:
+the rows keep ±5 tokens, the examples column says so, and a click says it needs a running
+kernel, with nothing broken.
 """
 
 from __future__ import annotations
@@ -96,6 +97,27 @@ def check_widened(card: Any, ws: Any, source: str, feature: int, index: int, row
     assert rows.nth(index).evaluate(ROW_JS) == narrow
 
 
+def check_keyboard(card: Any, index: int) -> None:
+    """Row ``index`` from the keyboard: focused, Enter widens it (aria-expanded, the focus kept),
+    Escape narrows it, Tab goes on to the next row."""
+    rows, page = card.locator(".fc-examples .fc-seq"), card.page
+    narrow = rows.nth(index).evaluate(ROW_JS)
+    rows.nth(index).focus()
+    expect(rows.nth(index)).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("Enter")
+    wide = card.locator(".fc-examples .fc-seq.fc-seq-wide")
+    expect(wide).to_have_count(1, timeout=20_000)
+    expect(wide).to_have_attribute("aria-expanded", "true")
+    expect(wide).to_be_focused()
+    assert len(wide.evaluate(ROW_JS)) > len(narrow)
+    page.keyboard.press("Escape")
+    expect(wide).to_have_count(0)
+    expect(rows.nth(index)).to_be_focused()
+    assert rows.nth(index).evaluate(ROW_JS) == narrow
+    page.keyboard.press("Tab")
+    expect(rows.nth(index + 1)).to_be_focused()
+
+
 def test_a_click_widens_a_row_of_the_live_card_to_41_tokens(
     browser: Any, site: str, wide_ws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,6 +133,7 @@ def test_a_click_widens_a_row_of_the_live_card_to_41_tokens(
     for i in (middle, edge):  # rows in the card's flow are the sequences it sent, in order
         check_widened(card, wide_ws, "mlp0", f, i, *examples[i])
     assert page.locator("img").count() == 0 and bridge.w.error == "" and errors == []
+    check_keyboard(card, middle)
 
     def refuse(*args: Any) -> Any:  # as the kernel refuses a row it does not have
         raise IndexError("row 99 is out of range: accepted 0 .. 7")

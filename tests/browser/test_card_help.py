@@ -32,7 +32,8 @@ def test_the_help_panel_lists_the_shortcuts_under_the_bar(
     expect(panel).to_be_hidden()
     root.locator("button.fc-help").click()
     expect(panel).to_be_visible()
-    assert panel.locator("dt").count() == 6 and "random live unit" in panel.inner_text()
+    assert panel.locator("dt").count() == 7 and "random live unit" in panel.inner_text()
+    assert "Enter / Space on a row" in panel.inner_text()
     p, b, nav, after = (x.bounding_box() for x in (panel, root, root.locator(".fc-nav"), body))
     assert p and b and nav and after and before
     assert p["y"] >= nav["y"] + nav["height"] - 1  # under the bar

@@ -174,6 +174,57 @@ describe("a click on an example row", () => {
     expect(texts(el, ".fc-error-line")).toEqual([]);
   });
 
+  it("works from the keyboard: a focusable row, Enter widens it, Escape narrows it, Space again", async () => {
+    const { el, model } = mount();
+    const key = (target: Element, k: string) => {
+      const e = new KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true });
+      target.dispatchEvent(e);
+      return e;
+    };
+    const rows = Array.from(el.querySelectorAll<HTMLElement>(".fc-examples .fc-seq"));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect([r.tabIndex, r.getAttribute("role"), r.getAttribute("aria-expanded")]).toEqual([
+        0,
+        "button",
+        "false",
+      ]);
+    }
+    const row = firstRow(el);
+    row.focus();
+    key(row, "Escape"); // nothing to narrow: the card's own Esc, no request
+    expect(windows(model)).toEqual([]);
+    expect(key(row, "Enter").defaultPrevented).toBe(true);
+    const [req] = windows(model);
+    expect(req?.args).toEqual({ source: "gpt2-small-res-jb", feature: 3, row: 5, position: 18 });
+    model.pythonSend({
+      kind: "fc-reply",
+      id: req?.id,
+      ok: true,
+      result: makeWindow(39, 0, 18, 30),
+    });
+    await settle();
+    const wide = firstRow(el);
+    expect(wide.classList.contains("fc-seq-wide")).toBe(true);
+    expect(wide.getAttribute("aria-expanded")).toBe("true");
+    expect(wide.tabIndex).toBe(0);
+    expect(document.activeElement).toBe(wide); // the redrawn row keeps the focus
+    expect(key(wide, "Escape").defaultPrevented).toBe(true);
+    const narrow = firstRow(el);
+    expect(narrow.getAttribute("aria-expanded")).toBe("false");
+    expect(narrow.querySelectorAll("span.fc-tok").length).toBe(4);
+    expect(document.activeElement).toBe(narrow);
+    // Space asks again; a key on a token link or with a modifier is not the row's
+    expect(key(narrow, " ").defaultPrevented).toBe(true);
+    expect(windows(model).length).toBe(2);
+    expect(firstRow(el).classList.contains("fc-seq-loading")).toBe(true);
+    expect(key(firstRow(el), "Escape").defaultPrevented).toBe(true); // cancels the request
+    expect(firstRow(el).classList.contains("fc-seq-loading")).toBe(false);
+    const ctrl = new KeyboardEvent("keydown", { key: "Enter", ctrlKey: true, bubbles: true });
+    firstRow(el).dispatchEvent(ctrl);
+    expect(windows(model).length).toBe(2);
+  });
+
   it("in an exported card keeps ±5 tokens, says so, and a click says it needs a running kernel", () => {
     const { el, model } = mount({ live: false, choices: [3] });
     expect(q(el, ".fc-examples-note").textContent).toBe(

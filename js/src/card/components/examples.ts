@@ -9,7 +9,7 @@
 import { h } from "../../core/dom";
 import { tokenDisplay } from "../../core/tokens";
 import type { CardData, SeqData } from "../card-data";
-import { examplesNote } from "./expand";
+import { examplesNote, expandable } from "./expand";
 import { renderLegend } from "./legend";
 import { lossScale, renderSequence } from "./sequence";
 
@@ -59,7 +59,8 @@ export function renderExamples(
     section.append(h("h4", "fc-group-title", g.title));
     if (g.seqs.length === 0) section.append(h("div", "fc-unavailable", "none"));
     const rows = h("div", "fc-seqs");
-    for (const seq of g.seqs) rows.append(renderSequence(seq, scale, data, loss));
+    for (const seq of g.seqs)
+      rows.append(expandable(renderSequence(seq, scale, data, loss), false));
     if (g.seqs.length > 0) section.append(rows);
     root.append(section);
   }

@@ -8,6 +8,10 @@
  * exported file, a card inside an exported view) the rows keep ±5 tokens: the examples column
  * says so (`examplesNote`) and a click reports that it needs a running kernel.
  *
+ * The keyboard does what the mouse does: every example row is a focusable button
+ * (`expandable`: tab stop, `aria-expanded`); Enter or Space on it widens or narrows it, Escape
+ * narrows a widened row (or cancels its request), and the redrawn row keeps the focus.
+ *
  * UI-only state: which rows are widened, by their sequence's first flat index; a new card
  * starts with none (`reset`).
  */
@@ -47,6 +51,14 @@ export function examplesNote(live: boolean): HTMLElement {
   return note;
 }
 
+/** An example row as a button that widens it: a tab stop, `aria-expanded` saying whether it is. */
+export function expandable<T extends HTMLElement>(row: T, wide: boolean): T {
+  row.tabIndex = 0;
+  row.setAttribute("role", "button");
+  row.setAttribute("aria-expanded", String(wide));
+  return row;
+}
+
 /** What the expander needs of its card. */
 export interface ExpandHost {
   data(): CardData | null; // the card shown
@@ -58,6 +70,9 @@ export interface ExpandHost {
 export interface RowExpander {
   /** A click in the card: widens or narrows the example row it hit; false when it hit none. */
   click(target: Element): boolean;
+  /** A key on a focused example row: Enter or Space toggles it, Escape narrows a widened (or
+   * loading) row; true when the key was the row's (then it is stopped). */
+  key(e: KeyboardEvent): boolean;
   /** The tooltip of a widened row's token that the card itself does not show, or null. */
   hover(span: HTMLElement): HTMLElement | null;
   /** A new card: no row widened, no answer awaited. */
@@ -83,7 +98,10 @@ function redraw(hit: Hit, win: WindowData | null): void {
   const row = win
     ? renderWindow(hit.seq, win, scale, hit.data, loss)
     : renderSequence(hit.seq, scale, hit.data, loss);
-  hit.el.replaceWith(row);
+  const root = hit.el.getRootNode() as Document | ShadowRoot;
+  const focused = root.activeElement === hit.el;
+  hit.el.replaceWith(expandable(row, win !== null));
+  if (focused) row.focus();
 }
 
 function loading(el: HTMLElement, on: boolean): void {
@@ -141,6 +159,19 @@ function toggle(rows: Rows, hit: Hit): void {
   else rows.host.fail(OFFLINE_EXPAND);
 }
 
+function onKey(rows: Rows, e: KeyboardEvent): boolean {
+  if (e.ctrlKey || e.metaKey || e.altKey || !(e.target instanceof Element)) return false;
+  const hit = rowAt(e.target, rows.host.data());
+  if (!hit || hit.el !== e.target) return false; // only the row itself, not a link inside it
+  const key = hit.seq.start;
+  if (e.key === "Enter" || e.key === " ") toggle(rows, hit);
+  else if (e.key === "Escape" && (rows.wide.has(key) || rows.asked.has(key))) toggle(rows, hit);
+  else return false;
+  e.preventDefault();
+  e.stopPropagation();
+  return true;
+}
+
 export function createRowExpander(host: ExpandHost): RowExpander {
   const rows: Rows = { host, wide: new Map(), asked: new Map(), counter: 0 };
   return {
@@ -149,6 +180,7 @@ export function createRowExpander(host: ExpandHost): RowExpander {
       if (hit) toggle(rows, hit);
       return hit !== null;
     },
+    key: (e) => onKey(rows, e),
     hover(span) {
       const el = span.closest<HTMLElement>(".fc-seq-wide");
       const win = rows.wide.get(Number(el?.dataset.seq));

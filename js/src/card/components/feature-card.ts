@@ -296,6 +296,10 @@ function listen(c: Card, signal: AbortSignal): void {
     else if (!link && c.rows.click(e.target as Element)) unhover(c); // its token was redrawn
   });
   on("keydown", (e) => {
+    if (c.rows.key(e as KeyboardEvent)) {
+      unhover(c); // an example row widened or narrowed: its token was redrawn
+      return;
+    }
     handleKey(e as KeyboardEvent, {
       step: (d) => nav.step(d),
       back: () => goHistory(c, st.history.back()),

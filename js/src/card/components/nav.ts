@@ -21,6 +21,7 @@ export const SHORTCUTS: readonly (readonly [string, string])[] = [
   ["r", "random live unit"],
   ["/", "search"],
   ["i", "index box"],
+  ["Enter / Space on a row", "±20 tokens of that example (Esc: back to ±5)"],
   ["Esc", "close results and tooltip"],
 ];
 
