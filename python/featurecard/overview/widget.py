@@ -53,7 +53,7 @@ class SaeOverview(CardHost):
         state = session.compute()  # errors raise here, with their message
         super().__init__(kwargs, state=dict(state), labels=session.labels())
         self._quiet = False
-        session.book.watch(self._labels_changed)
+        session.book.watch(self._on_label_saved)
 
     @property
     def name(self) -> str:
@@ -61,7 +61,7 @@ class SaeOverview(CardHost):
         return self._session.name
 
     # -- labels ----------------------------------------------------------------------------------
-    def _labels_changed(self, name: str) -> None:
+    def _on_label_saved(self, name: str) -> None:
         if name == self._session.name:
             self.labels = self._session.labels()
 

@@ -1,8 +1,9 @@
 """Each view's Python payload module and its TypeScript schema agree key for key, on one version.
 
 One case per view: the FeatureCard (core/schema.py, js/src/core/schema.ts), the ContributionGraph
-(graph/payload.py, js/src/graph/schema.ts) and the NodeTable (nodes/payload.py,
-js/src/nodes/schema.ts). The TypeScript side is read as text, so a key renamed on one side only
+(graph/payload.py, js/src/graph/schema.ts), the NodeTable (nodes/payload.py,
+js/src/nodes/schema.ts) and the SAE overview (overview/payload.py, js/src/overview/schema.ts).
+The TypeScript side is read as text, so a key renamed on one side only
 fails here.
 """
 
@@ -19,6 +20,7 @@ import pytest
 from featurecard.core import schema
 from featurecard.graph import payload as graph_payload
 from featurecard.nodes import payload as nodes_payload
+from featurecard.overview import payload as overview_payload
 
 JS_SRC = Path(__file__).resolve().parents[3] / "js" / "src"
 
@@ -47,6 +49,13 @@ VIEWS = {
         frozenset({"NodeTableState", "NodeRows", "NodePrompt", "NodeFamily"}),
         "NodesModel",
         "NODE_TABLE_TRAITS",
+    ),
+    "overview": View(
+        overview_payload,
+        "overview/schema.ts",
+        frozenset({"OverviewState", "OverviewSummary", "OverviewLatents", "DensityBins"}),
+        "OverviewModel",
+        "OVERVIEW_TRAITS",
     ),
 }
 
@@ -98,7 +107,7 @@ def test_one_schema_version() -> None:
     assert declared == {"core/schema.ts": schema.SCHEMA_VERSION}
     python_versions = {
         name: value
-        for module in (schema, graph_payload, nodes_payload)
+        for module in (schema, graph_payload, nodes_payload, overview_payload)
         for name, value in vars(module).items()
         if name.endswith("SCHEMA_VERSION")
     }
