@@ -40,10 +40,11 @@ from .card.assemble import CardOptions, card_states
 from .card.context import CardContext
 from .card.correlation import NeuronCorrelationSums
 from .card.expand import example_window
+from .card.final_rows import FinalRows
 from .card.first_cards import Builds, KeptColumns, QuickColumns, StreamedSource, kept_capture, stage_plan, sums_fit
 from .card.index import CardIndex
 from .card.index_pass import PassResult, index_pass
-from .card.quick_cards import Capture, FinalRows, StagedSource
+from .card.quick_cards import Capture, StagedSource
 from .card.store_cache import IndexStores, open_for_workspace, verify_store
 from .card.store_pass import B_SUFFIX
 from .core.inputs import check_count, check_mapping, check_tokens

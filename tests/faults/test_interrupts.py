@@ -20,7 +20,7 @@ from faultkit import Tripwire, assert_same_state, interrupt_everywhere
 
 import tiny
 from featurecard import workspace
-from featurecard.card import last_block, quick_cards
+from featurecard.card import final_rows, last_block, quick_cards
 from featurecard.card.correlation import NeuronCorrelationSums
 from featurecard.card.index import IndexBuilder
 from featurecard.core import dataset
@@ -76,7 +76,7 @@ def _tripwire(monkeypatch: pytest.MonkeyPatch, hooks: bool = True) -> Tripwire:
         wire.wrap(IndexBuilder, name)
     wire.wrap(NeuronCorrelationSums, "add_nonzeros")
     for name in ("_advance", "_whole_rows", "_check", "_keys_values", "_keep", "_at_spots", "at"):
-        wire.wrap(quick_cards.FinalRows, name)
+        wire.wrap(final_rows.FinalRows, name)
     for name in ("prepare", "complete_index", "neuron_sums", "release_quick"):
         wire.wrap(quick_cards.StagedSource, name)
     wire.wrap(quick_cards.Capture, "merge")
@@ -84,8 +84,8 @@ def _tripwire(monkeypatch: pytest.MonkeyPatch, hooks: bool = True) -> Tripwire:
         wire.wrap(quick_cards, name)
     for name in ("read_rows", "keep_mask"):
         wire.wrap(dataset, name)
-    for name in ("capture_pass", "FinalRows"):
-        wire.wrap(quick_cards, name)
+    wire.wrap(quick_cards, "capture_pass")
+    wire.wrap(final_rows, "FinalRows")
     for name in ("index_pass", "card_states", "StagedSource"):
         wire.wrap(workspace, name)
     return wire

@@ -14,8 +14,8 @@ from .correlation import NeuronCorrelationSums
 from .index import CardIndex
 
 if TYPE_CHECKING:
+    from .final_rows import FinalRows
     from .first_cards import QuickColumns
-    from .quick_cards import FinalRows
 
 
 @dataclass(frozen=True)

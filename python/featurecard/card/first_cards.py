@@ -43,7 +43,7 @@ from torch import Tensor
 from ..core.dataset import dataset_batches
 from ..core.model import ModelAdapter, flatten_hook_activation, parse_hook
 from ..core.sae import SparseAutoencoder
-from . import quick_cards
+from . import final_rows, quick_cards
 from .correlation import Correlated, NeuronCorrelationSums, neurons_from_column
 from .index import ActivationIndex, IndexBuilder
 from .index_pass import NEURON_SUMS_BUDGET, PassResult
@@ -340,19 +340,19 @@ class Builds:
 
 def kept_capture(
     adapter: ModelAdapter, hooks: dict[str, int], tokens: Tensor, has_final: bool, options: dict[str, Any]
-) -> tuple[quick_cards.Capture, Tensor | None, quick_cards.FinalRows | None]:
+) -> tuple[quick_cards.Capture, Tensor | None, final_rows.FinalRows | None]:
     """One capture pass keeping ``hooks`` (name -> vector size) for quick cards, and what their
     hover effects read where the Workspace has nothing yet (``has_final``): the final
-    residual, or rows that resume from the SAEs' last block (:func:`~featurecard.card.quick_cards.resid_to_keep`)."""
-    keep_resid = None if has_final else quick_cards.resid_to_keep(adapter, hooks, tokens.numel())
+    residual, or rows that resume from the SAEs' last block (:func:`~featurecard.card.final_rows.resid_to_keep`)."""
+    keep_resid = None if has_final else final_rows.resid_to_keep(adapter, hooks, tokens.numel())
     cap = quick_cards.capture_pass(adapter, hooks, tokens, keep_resid=keep_resid, **options)
-    final_resid, final_rows = None, None
+    final_resid, rows = None, None
     if keep_resid == adapter.final_resid_hook:
         final_resid = cap.resid
     elif keep_resid is not None and cap.resid is not None:
-        final_rows = quick_cards.FinalRows(adapter, cap.resid, keep_resid, int(options["batch_size"]))
+        rows = final_rows.FinalRows(adapter, cap.resid, keep_resid, int(options["batch_size"]))
     cap.resid = None  # handed over (FinalRows rewrites its rows in place)
-    return cap, final_resid, final_rows
+    return cap, final_resid, rows
 
 
 def stage_plan(

@@ -21,7 +21,7 @@ attention sinks, ALiBi and relative positions, dynamic NTK rotary, bidirectional
 split or per-head attention inputs, 4-bit weights); the caller then runs whole rows through
 the model's forward. And since a future TransformerLens may change its forward in a way no
 list foresees, the caller checks one row against the model's own forward before trusting
-this path (:class:`~featurecard.card.quick_cards.FinalRows`).
+this path (:class:`~featurecard.card.final_rows.FinalRows`).
 """
 
 from __future__ import annotations

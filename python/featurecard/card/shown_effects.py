@@ -3,7 +3,7 @@
 A card's hover tooltips need, at every shown token where its unit is nonzero, the exact
 change of the next-token log-probabilities when the unit's write is removed from the final
 residual (:mod:`.effects`). The final residual there comes from what the pass kept
-(every position), from :class:`~featurecard.card.quick_cards.FinalRows` (the later blocks at those
+(every position), from :class:`~featurecard.card.final_rows.FinalRows` (the later blocks at those
 positions only), or from a forward pass of those rows; the cards made together read it in
 one call, and their effects come from one call too (the cards' tokens share chunks; each
 card's numbers equal those of the card made alone within float32 rounding of the unembedding,
@@ -40,7 +40,7 @@ RERUN_ROWS = 32
 
 def _rerun(ctx: CardContext, rows: np.ndarray, pos: np.ndarray) -> dict[str, Tensor]:
     """What the pass did not keep, at each (row, pos), from one forward pass of those rows: the
-    final residual (where neither it nor :class:`~featurecard.card.quick_cards.FinalRows` is
+    final residual (where neither it nor :class:`~featurecard.card.final_rows.FinalRows` is
     kept) and the input of an SAE that de-normalises its output per token (where the capture
     pass did not keep it), keyed by hook."""
     hooks: dict[str, int | None] = {}

@@ -29,7 +29,7 @@ CONFIGS = {
 
 
 def _final_rows(model: Any, tokens: torch.Tensor, batch_size: int = 3) -> Any:
-    from featurecard.card.quick_cards import FinalRows
+    from featurecard.card.final_rows import FinalRows
     from featurecard.core.model import ModelAdapter
 
     adapter = ModelAdapter(model)
@@ -93,7 +93,7 @@ def test_a_spot_path_that_disagrees_with_the_forward_is_dropped_before_use(
 
 
 def test_keys_and_values_over_budget_are_computed_for_each_call(tok: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("featurecard.card.quick_cards.KV_BUDGET", 0)
+    monkeypatch.setattr("featurecard.card.final_rows.KV_BUDGET", 0)
     model = tiny.hooked_transformer(tok, positional_embedding_type="rotary", rotary_dim=16)
     tokens = tiny.random_tokens(tok, batch=6, pos=16)
     fr, ref = _final_rows(model, tokens), _reference(model, tokens)

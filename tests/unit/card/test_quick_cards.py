@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import tiny
-from featurecard.card import first_cards, quick_cards
+from featurecard.card import final_rows, first_cards, quick_cards
 from featurecard.card.correlation import add_counted_moments, counted_mean, neurons_from_column
 from featurecard.card.widget import FeatureCard
 from featurecard.core.codecs import decode_array
@@ -169,8 +169,8 @@ def test_cards_made_together_equal_the_complete_cards(
     quick_ws.card_state("s", 0, complete=False)  # stages the SAE (and the one-row check)
     calls: list[int] = []
     if quick_ws._final_rows is not None:
-        real = quick_cards.FinalRows.at
-        monkeypatch.setattr(quick_cards.FinalRows, "at", lambda self, r, p: calls.append(len(r)) or real(self, r, p))
+        real = final_rows.FinalRows.at
+        monkeypatch.setattr(final_rows.FinalRows, "at", lambda self, r, p: calls.append(len(r)) or real(self, r, p))
     quick = quick_ws.card_states("s", features, complete=False)
     if quick_ws._final_rows is not None:  # one read for every card's shown tokens
         assert len(calls) == 1
