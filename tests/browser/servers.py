@@ -151,3 +151,21 @@ class Kernel:
 
     def close(self) -> None:
         self.kc.stop_channels()
+
+
+@contextmanager
+def lab_notebook(root: Path, name: str, cells: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """JupyterLab 4 serving one notebook ``name`` of code ``cells`` (in ``root``/notebooks), its
+    app exposed to the page (``window.jupyterapp``, which KERNEL_IDLE reads) and no extension
+    manager or update check; yields what :func:`jupyter_server` yields."""
+    nbdir = root / "notebooks"
+    write_notebook(nbdir / name, cells)
+    with jupyter_server(
+        "jupyterlab",
+        root,
+        nbdir,
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ) as server:
+        yield server

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from pages import assert_on_top
 from playwright.sync_api import expect
-from servers import KERNEL_IDLE, Kernel, jupyter_server, write_notebook
+from servers import KERNEL_IDLE, Kernel, lab_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -35,17 +35,7 @@ CELLS = [
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("lab")
-    nbdir = root / "notebooks"
-    write_notebook(nbdir / "card.ipynb", CELLS)
-    with jupyter_server(
-        "jupyterlab",
-        root,
-        nbdir,
-        "--LabApp.expose_app_in_browser=True",
-        "--LabApp.extension_manager=readonly",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ) as server:
+    with lab_notebook(tmp_path_factory.mktemp("lab"), "card.ipynb", CELLS) as server:
         yield server
 
 

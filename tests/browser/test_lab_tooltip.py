@@ -18,10 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from playwright.sync_api import expect
-from servers import jupyter_server
+from servers import KERNEL_IDLE, lab_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -32,11 +31,6 @@ CELLS = [
     "from IPython.display import HTML\n"
     'HTML(\'<div class="next-output" style="height: 900px; background: #c33">the next output</div>\')',
 ]
-
-KERNEL_IDLE = """() => {
-  const k = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
-  return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
-}"""
 
 # Points along the tooltip's edges (2 px inside): what the page draws there, if not the tooltip.
 COVERED_JS = """tip => {
@@ -56,22 +50,7 @@ COVERED_JS = """tip => {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("lab-tip")
-    nbdir = root / "notebooks"
-    nbdir.mkdir()
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(c) for c in CELLS],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    )
-    nbformat.write(nb, nbdir / "tip.ipynb")
-    with jupyter_server(
-        "jupyterlab",
-        root,
-        nbdir,
-        "--LabApp.expose_app_in_browser=True",
-        "--LabApp.extension_manager=readonly",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ) as server:
+    with lab_notebook(tmp_path_factory.mktemp("lab-tip"), "tip.ipynb", CELLS) as server:
         yield server
 
 
