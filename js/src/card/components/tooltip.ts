@@ -12,7 +12,9 @@
  * Coordinates are measured, not assumed: the box is first put at (0, 0) of its containing
  * block and its real viewport origin is read back, which stays right inside JupyterLab's
  * transformed or `contain`ed containers (a `position: fixed` box there was found 291 px off).
+ * The room is measured by core/boxes.ts, as for the graph's hover box.
  */
+import { type Box, clamp, intersect, visibleArea } from "../../core/boxes";
 import { h } from "../../core/dom";
 
 export interface Tooltip {
@@ -22,31 +24,8 @@ export interface Tooltip {
   readonly anchor: Element | null;
 }
 
-/** A box in viewport pixels. */
-export interface Box {
-  left: number;
-  top: number;
-  right: number;
-  bottom: number;
-}
-
 const GAP = 4;
 const MARGIN = 2;
-
-/** The part of `a` inside `b` (a box of no size where they do not meet). */
-export function intersect(a: Box, b: Box): Box {
-  const left = Math.max(a.left, b.left);
-  const top = Math.max(a.top, b.top);
-  return {
-    left,
-    top,
-    right: Math.max(left, Math.min(a.right, b.right)),
-    bottom: Math.max(top, Math.min(a.bottom, b.bottom)),
-  };
-}
-
-/** `v` moved into [lo, hi] (to `lo` when the range is empty). */
-const clamp = (v: number, lo: number, hi: number) => Math.max(lo, Math.min(v, hi));
 
 /** The tooltip's top edge: under the anchor, above it, or on the side with more visible room. */
 function placeY(h: number, anchor: Box, card: Box, seen: Box): number {
@@ -77,30 +56,6 @@ export function placeTooltip(
   const lo = seen.right > seen.left ? seen : card;
   const x = clamp(anchor.left, lo.left + MARGIN, lo.right - size.width - MARGIN);
   return { x: clamp(x, card.left, card.right - size.width), y };
-}
-
-/** The element's parent, or the host of its shadow root. */
-function parentOf(el: Element): Element | null {
-  if (el.parentElement) return el.parentElement;
-  const root = el.getRootNode();
-  return root instanceof ShadowRoot ? root.host : null;
-}
-
-const CLIPS: ReadonlySet<string> = new Set(["auto", "scroll", "hidden", "clip", "overlay"]);
-
-/** What the page lets the user see around `el`: the viewport cut by every clipping ancestor
- * (not the body's or the root's box: their overflow applies to the viewport; Lab's body has no height). */
-export function visibleArea(el: Element): Box {
-  const view = el.ownerDocument.defaultView;
-  let box: Box = { left: 0, top: 0, right: view?.innerWidth ?? 0, bottom: view?.innerHeight ?? 0 };
-  const doc = el.ownerDocument;
-  for (let a = parentOf(el); a; a = parentOf(a)) {
-    if (a === doc.body || a === doc.documentElement) continue; // their overflow is the viewport's
-    const cs = getComputedStyle(a);
-    if (CLIPS.has(cs.overflowX) || CLIPS.has(cs.overflowY))
-      box = intersect(box, a.getBoundingClientRect());
-  }
-  return box;
 }
 
 export function createTooltip(container: HTMLElement): Tooltip {

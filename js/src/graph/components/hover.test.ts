@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { hoverPosition, intersect } from "./hover";
+import { intersect } from "../../core/boxes";
+import { hoverPosition } from "./hover";
 
 const view = { left: 100, top: 50, right: 900, bottom: 650 };
 const size = { w: 300, h: 200 };

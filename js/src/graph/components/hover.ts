@@ -1,28 +1,12 @@
 /**
  * Where the hover box goes: beside the hovered node, kept inside the part of the graph's box that
- * is in the window (it sits in the graph's root, outside the scroller that would cut it off).
+ * the user sees (it sits in the graph's root, outside the scroller that would cut it off): the
+ * graph's box cut by the window and by every ancestor that clips, as JupyterLab's notebook
+ * scroller does (core/boxes.ts, as for the card's tooltip).
  */
-
-export interface Box {
-  left: number;
-  top: number;
-  right: number;
-  bottom: number;
-}
+import { type Box, clamp, intersect, visibleArea } from "../../core/boxes";
 
 const GAP = 12;
-
-/** The intersection of two boxes (an empty one keeps `a`'s corner). */
-export function intersect(a: Box, b: Box): Box {
-  const left = Math.max(a.left, b.left);
-  const top = Math.max(a.top, b.top);
-  return {
-    left,
-    top,
-    right: Math.max(left, Math.min(a.right, b.right)),
-    bottom: Math.max(top, Math.min(a.bottom, b.bottom)),
-  };
-}
 
 /**
  * The box's top-left corner (window coordinates) for a box `w` x `h` next to the point `at`:
@@ -38,9 +22,10 @@ export function hoverPosition(
   if (left + size.w > bounds.right) left = at.x - GAP - size.w;
   let top = at.y + GAP / 2;
   if (top + size.h > bounds.bottom) top = at.y - GAP / 2 - size.h;
-  left = Math.max(bounds.left, Math.min(left, bounds.right - size.w));
-  top = Math.max(bounds.top, Math.min(top, bounds.bottom - size.h));
-  return { left, top };
+  return {
+    left: clamp(left, bounds.left, bounds.right - size.w),
+    top: clamp(top, bounds.top, bounds.bottom - size.h),
+  };
 }
 
 /** Shows `box` (a child of `host`, which is positioned) next to `at`, inside the visible host. */
@@ -53,14 +38,7 @@ export function placeHover(
   box.style.left = "0px";
   box.style.top = "0px";
   const r = host.getBoundingClientRect();
-  const view = host.ownerDocument.defaultView;
-  const win = {
-    left: 0,
-    top: 0,
-    right: view?.innerWidth ?? r.right,
-    bottom: view?.innerHeight ?? r.bottom,
-  };
-  const bounds = intersect(r, win);
+  const bounds = intersect(r, visibleArea(host));
   const p = hoverPosition(at, { w: box.offsetWidth, h: box.offsetHeight }, bounds);
   box.style.left = `${Math.round(p.left - r.left - host.clientLeft)}px`;
   box.style.top = `${Math.round(p.top - r.top - host.clientTop)}px`;
