@@ -48,6 +48,9 @@ const firstRow = (el: Element) => q(el, ".fc-examples .fc-seq");
 const texts = (el: Element, sel: string) =>
   Array.from(el.querySelectorAll(sel), (e) => e.textContent ?? "");
 const settle = () => new Promise((r) => setTimeout(r, 0));
+/** The kernel's reply to `req`: 39 tokens of row 5, the example's token at 18, the largest at 30. */
+const answer = (model: { pythonSend(m: unknown): void }, req: Request | undefined) =>
+  model.pythonSend({ kind: "fc-reply", id: req?.id, ok: true, result: makeWindow(39, 0, 18, 30) });
 
 afterEach(() => document.body.replaceChildren());
 
@@ -98,12 +101,7 @@ describe("a click on an example row", () => {
     const [req] = windows(model);
     expect(req?.args).toEqual({ source: "gpt2-small-res-jb", feature: 3, row: 5, position: 18 });
     expect(firstRow(el).classList.contains("fc-seq-loading")).toBe(true);
-    model.pythonSend({
-      kind: "fc-reply",
-      id: req?.id,
-      ok: true,
-      result: makeWindow(39, 0, 18, 30),
-    });
+    answer(model, req);
     await settle();
     const row = firstRow(el);
     expect(row.classList.contains("fc-seq-wide")).toBe(true);
@@ -155,20 +153,10 @@ describe("a click on an example row", () => {
     expect(firstRow(el).classList.contains("fc-seq-loading")).toBe(false);
     firstRow(el).dispatchEvent(new MouseEvent("click", { bubbles: true }));
     const [first, second] = windows(model);
-    model.pythonSend({
-      kind: "fc-reply",
-      id: first?.id,
-      ok: true,
-      result: makeWindow(39, 0, 18, 30),
-    });
+    answer(model, first);
     model.pythonSet("state", makeState({ feature: 4 }));
     model.pythonSet("feature", 4);
-    model.pythonSend({
-      kind: "fc-reply",
-      id: second?.id,
-      ok: true,
-      result: makeWindow(39, 0, 18, 30),
-    });
+    answer(model, second);
     await settle();
     expect(el.querySelectorAll(".fc-seq-wide").length).toBe(0);
     expect(texts(el, ".fc-error-line")).toEqual([]);
@@ -197,12 +185,7 @@ describe("a click on an example row", () => {
     expect(key(row, "Enter").defaultPrevented).toBe(true);
     const [req] = windows(model);
     expect(req?.args).toEqual({ source: "gpt2-small-res-jb", feature: 3, row: 5, position: 18 });
-    model.pythonSend({
-      kind: "fc-reply",
-      id: req?.id,
-      ok: true,
-      result: makeWindow(39, 0, 18, 30),
-    });
+    answer(model, req);
     await settle();
     const wide = firstRow(el);
     expect(wide.classList.contains("fc-seq-wide")).toBe(true);
