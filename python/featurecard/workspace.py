@@ -44,7 +44,7 @@ from .card.final_rows import FinalRows
 from .card.first_cards import Builds, KeptColumns, QuickColumns, StreamedSource, kept_capture, stage_plan, sums_fit
 from .card.index import CardIndex
 from .card.index_pass import PassResult, index_pass
-from .card.quick_cards import Capture, StagedSource
+from .card.quick_cards import Capture, PassGroup, StagedSource, with_neighbours
 from .card.store_cache import IndexStores, open_for_workspace, verify_store
 from .card.store_pass import B_SUFFIX
 from .core.inputs import check_count, check_mapping, check_tokens
@@ -221,9 +221,10 @@ class Workspace(WorkspaceViews):
         for hook in [h for h in self._capture.inputs if h not in still]:
             del self._capture.inputs[hook]  # nothing reads these inputs any more
 
-    def _stage(self, name: str) -> StagedSource | None:
-        """The staged source ``name`` (capturing its inputs if needed), or None: a TopK SAE,
-        inputs over the budget (:func:`~featurecard.card.first_cards.stage_plan`), or a store."""
+    def _stage(self, name: str, features: Sequence[int] = ()) -> StagedSource | None:
+        """The staged source ``name`` (capturing its inputs if needed, ``features`` encoded on the
+        way), or None: a TopK SAE, inputs over the budget (:func:`~featurecard.card.first_cards.stage_plan`),
+        or a store."""
         if name in self._staged:
             return self._staged[name]
         if self._stores.active:
@@ -232,15 +233,22 @@ class Workspace(WorkspaceViews):
         missing = stage_plan(todo, self._capture, self.tokens.numel())
         if missing is None:
             return None
+        group = None
         if missing or self._capture is None:
             hooks = {s.hook_name: s.d_in for s in missing.values()}
             has_final = self._final_resid is not None or self._final_rows is not None
-            cap, resid, rows = kept_capture(self.adapter, hooks, self.tokens, has_final, self._pass_options())
+            if features and name in missing:
+                group = PassGroup(missing[name], with_neighbours(features, missing[name].d_sae),
+                                  int(self.tokens.shape[1]), self.adapter.device)  # fmt: skip
+            opts = self._pass_options()
+            cap, resid, rows = kept_capture(self.adapter, hooks, self.tokens, has_final, opts, [group] if group else [])
             if not has_final:
                 self._final_resid, self._final_rows = resid, rows
             self._capture = cap if self._capture is None else self._capture.merge(cap)
         for n, s in todo.items():
             self._staged[n] = StagedSource(s, self._capture)
+        if group is not None:
+            self._staged[name].adopt(group.units, group.builder.finish(by_position=False))
         return self._staged[name]
 
     def _pass_options(self) -> dict[str, Any]:
@@ -265,7 +273,7 @@ class Workspace(WorkspaceViews):
         features = [self.check_feature(name, f) for f in features]
         self._collect()
         index = self._indexes.get(name)
-        quick = None if index is not None or complete else self._quick(name)
+        quick = None if index is not None or complete else self._quick(name, features)
         if index is None and quick is None:
             index = self.index(name)
         ctx = CardContext(
@@ -289,11 +297,11 @@ class Workspace(WorkspaceViews):
             self._builds.start(self.adapter, todo, lambda a: self._run_pass(todo, keep, a, False))
         return states
 
-    def _quick(self, name: str) -> QuickColumns | None:
+    def _quick(self, name: str, features: Sequence[int] = ()) -> QuickColumns | None:
         """``name``'s first cards: kept inputs, streamed passes, or None (a store has the index)."""
         if name in self._streamed:
             return self._streamed[name]
-        staged = self._stage(name)
+        staged = self._stage(name, features)
         if staged is not None:
             return KeptColumns(staged)
         if name not in self._builds and self._stores.holds(self.adapter, self._group(name), self.tokens):

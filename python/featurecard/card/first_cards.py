@@ -339,13 +339,18 @@ class Builds:
 
 
 def kept_capture(
-    adapter: ModelAdapter, hooks: dict[str, int], tokens: Tensor, has_final: bool, options: dict[str, Any]
+    adapter: ModelAdapter,
+    hooks: dict[str, int],
+    tokens: Tensor,
+    has_final: bool,
+    options: dict[str, Any],
+    groups: Iterable[quick_cards.PassGroup] = (),
 ) -> tuple[quick_cards.Capture, Tensor | None, final_rows.FinalRows | None]:
     """One capture pass keeping ``hooks`` (name -> vector size) for quick cards, and what their
     hover effects read where the Workspace has nothing yet (``has_final``): the final
     residual, or rows that resume from the SAEs' last block (:func:`~featurecard.card.final_rows.resid_to_keep`)."""
     keep_resid = None if has_final else final_rows.resid_to_keep(adapter, hooks, tokens.numel())
-    cap = quick_cards.capture_pass(adapter, hooks, tokens, keep_resid=keep_resid, **options)
+    cap = quick_cards.capture_pass(adapter, hooks, tokens, keep_resid=keep_resid, groups=groups, **options)
     final_resid, rows = None, None
     if keep_resid == adapter.final_resid_hook:
         final_resid = cap.resid

@@ -57,6 +57,9 @@ class Capture:
     seq_len: int
     # Σx and Σx² per input dimension over counted tokens (float64), accumulated batch by batch.
     moments: dict[str, tuple[Float[Tensor, " d"], Float[Tensor, " d"]]] = field(default_factory=dict)
+    # Rows per forward batch, and per encoder call over the kept inputs: the same grid, so a
+    # latent encoded during the pass has the bits the complete index gives it.
+    chunk_rows: int = 1
 
     @property
     def n_tokens(self) -> int:
@@ -76,6 +79,43 @@ def capture_bytes(sources: Mapping[str, SparseAutoencoder], n_positions: int) ->
     return n_positions * sum(per_hook.values())
 
 
+def chunk_rows(seq_len: int, batch_size: int) -> int:
+    """Rows per forward batch of a capture pass and per encoder call over its inputs: at most
+    ``batch_size`` and :data:`CHUNK_POSITIONS` positions, at least one."""
+    return max(1, min(batch_size, CHUNK_POSITIONS // seq_len))
+
+
+def with_neighbours(units: Iterable[int], d_sae: int) -> list[int]:
+    """The latents to encode for ``units``: one latent alone comes with its :data:`NEIGHBOURS`
+    (reading the inputs costs as much as encoding a few dozen latents from them, and the next
+    card asked for is often a neighbour)."""
+    want = {int(u) for u in units}
+    if len(want) == 1:
+        lo = next(iter(want)) // NEIGHBOURS * NEIGHBOURS
+        want = set(range(lo, min(lo + NEIGHBOURS, d_sae)))
+    return sorted(want)
+
+
+def encode_set(sae: SparseAutoencoder, sae_in: Float[Tensor, "n d_in"], units: Tensor) -> Float[Tensor, "n units"]:
+    """Latents ``units`` (ascending ids) of preprocessed inputs, as every staged encode does:
+    a run of consecutive ids as a slice, else by ids (the two may differ in the last bits)."""
+    lo, hi = int(units[0]), int(units[-1]) + 1
+    return sae.encode_units(sae_in, slice(lo, hi) if hi - lo == units.numel() else units.to(sae_in.device))
+
+
+class PassGroup:
+    """Latents of one SAE encoded batch by batch during the capture pass (the first cards'
+    latents: no second read of the kept inputs), exactly as :meth:`StagedSource.prepare` would."""
+
+    def __init__(self, sae: SparseAutoencoder, units: list[int], seq_len: int, device: torch.device) -> None:
+        self.sae, self.units = sae, torch.tensor(units, dtype=torch.long)
+        self.builder = IndexBuilder(len(units), seq_len, device=device)
+
+    def add(self, x: Float[Tensor, "n d_in"], row0: int, keep: Bool[Tensor, "batch pos"]) -> None:
+        acts = encode_set(self.sae, self.sae.preprocess(x), self.units)
+        self.builder.add(acts.reshape(*keep.shape, -1), row0, keep)
+
+
 @torch.no_grad()
 def capture_pass(
     adapter: ModelAdapter,
@@ -86,10 +126,12 @@ def capture_pass(
     batch_size: int = 32,
     progress: bool = True,
     keep_resid: str | None = None,
+    groups: Iterable[PassGroup] = (),
 ) -> Capture:
     """One forward pass over ``tokens`` keeping ``hooks`` (name -> vector size, as the SAEs
     reading them expect) and the residual hook ``keep_resid``
-    (the final residual, or the input of a later block to resume from) at every position."""
+    (the final residual, or the input of a later block to resume from) at every position,
+    in batches of :func:`chunk_rows`; ``groups`` are encoded from each batch on the way."""
     device = adapter.device
     n_rows, seq_len = tokens.shape
     wanted = sorted(set(hooks) | ({keep_resid} if keep_resid else set()))
@@ -98,9 +140,11 @@ def capture_pass(
     shifts: dict[str, Tensor] = {}
     resid: Tensor | None = None
     keep = torch.empty(n_rows * seq_len, dtype=torch.bool, device=device)
-    batches = dataset_batches(
-        adapter, tokens, wanted, exclude_bos=exclude_bos, batch_size=batch_size, progress=progress
-    )
+    rows = chunk_rows(seq_len, batch_size)
+    by_hook: dict[str, list[PassGroup]] = {}
+    for g in groups:
+        by_hook.setdefault(g.sae.hook_name, []).append(g)
+    batches = dataset_batches(adapter, tokens, wanted, exclude_bos=exclude_bos, batch_size=rows, progress=progress)
     for b in batches:
         lo, hi = b.row0 * seq_len, b.row1 * seq_len
         keep[lo:hi] = b.keep.flatten()
@@ -112,12 +156,14 @@ def capture_pass(
                 moments[hook], shifts[hook] = (zeros, zeros.clone()), counted_mean(a, keep[lo:hi])
             inputs[hook][lo:hi] = a
             add_counted_moments(*moments[hook], a, keep[lo:hi], shifts[hook])
+            for g in by_hook.get(hook, ()):
+                g.add(a, b.row0, b.keep)
         if keep_resid:
             r = b.acts[keep_resid]
             if resid is None:
                 resid = torch.empty(n_rows, seq_len, r.shape[-1], dtype=r.dtype, device=device)
             resid[b.row0 : b.row1] = r
-    return Capture(inputs, keep, resid, n_rows, seq_len, moments)
+    return Capture(inputs, keep, resid, n_rows, seq_len, moments, rows)
 
 
 class StagedSource:
@@ -137,8 +183,8 @@ class StagedSource:
         return -(-self.sae.d_sae // BLOCK)
 
     def _chunks(self) -> list[tuple[int, int]]:
-        """Row ranges of at most CHUNK_POSITIONS positions (whole rows, at least one)."""
-        rows = max(1, CHUNK_POSITIONS // self.capture.seq_len)
+        """Row ranges of the capture pass's batches (:func:`chunk_rows`)."""
+        rows = self.capture.chunk_rows
         return [(r, min(r + rows, self.capture.n_rows)) for r in range(0, self.capture.n_rows, rows)]
 
     @torch.no_grad()
@@ -159,12 +205,10 @@ class StagedSource:
             sae_in = self._sae_in(r0, r1)
             again: dict[int, Tensor] = {}
             for builder, units, todo in zip(builders, sets, copies, strict=True):
-                lo, hi = int(units[0]), int(units[-1]) + 1
-                contiguous = hi - lo == units.numel()
-                acts = sae.encode_units(sae_in, slice(lo, hi) if contiguous else units.to(x_all.device))
+                acts = encode_set(sae, sae_in, units)
                 for i, g, j in todo:
                     if g not in again:
-                        again[g] = sae.encode_units(sae_in, spliced[g].to(x_all.device))
+                        again[g] = encode_set(sae, sae_in, spliced[g])
                     acts[:, i] = again[g][:, j]
                 builder.add(acts.reshape(r1 - r0, seq_len, units.numel()), r0, keep[r0:r1])
         return [builder.finish(by_position=False) for builder in builders]
@@ -178,21 +222,18 @@ class StagedSource:
         return self.sae.preprocess(self.capture.inputs[self.sae.hook_name][r0 * seq_len : r1 * seq_len])
 
     def prepare(self, units: Iterable[int]) -> None:
-        """Encode the latents ``units`` not encoded yet, together (several cards made together).
-
-        One latent alone (a card switched to) comes with its :data:`NEIGHBOURS` (reading the
-        inputs costs as much as encoding a few dozen latents from them, and the next card
-        asked for is often a neighbour)."""
-        want = {int(u) for u in units} - set(self.quick)
-        if len(want) == 1:
-            lo = next(iter(want)) // NEIGHBOURS * NEIGHBOURS
-            want = set(range(lo, min(lo + NEIGHBOURS, self.sae.d_sae))) - set(self.quick)
-        new = sorted(want)
+        """Encode the latents ``units`` not encoded yet, together (several cards made together;
+        one alone comes with its neighbours, :func:`with_neighbours`)."""
+        new = [u for u in with_neighbours(set(units) - set(self.quick), self.sae.d_sae) if u not in self.quick]
         if not new:
             return
         group = torch.tensor(new, dtype=torch.long)
         (index,) = self._encode([group], [])
-        where = {u: (index, i) for i, u in enumerate(new)}
+        self.adopt(group, index)
+
+    def adopt(self, group: Tensor, index: ActivationIndex) -> None:
+        """Take latents ``group`` encoded together (here, or by a :class:`PassGroup`) and their index."""
+        where = {int(u): (index, i) for i, u in enumerate(group.tolist())}
         # The group first: an interrupt between the two costs a duplicate group, never an unspliced column.
         self.groups.append(group)
         self.quick.update(where)
