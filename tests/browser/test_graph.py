@@ -18,6 +18,8 @@ from page_bridge import PageBridge, open_bridged, serve_harness
 from pages import assert_on_top, open_offline
 from playwright.sync_api import expect
 
+from featurecard.core.codecs import decode_array
+from featurecard.core.token_bytes import TokenBytes, is_whole_text
 from featurecard.graph.widget import ContributionGraph
 
 pytestmark = pytest.mark.browser
@@ -137,5 +139,31 @@ def test_export_renders_offline_with_the_same_routes(browser: Any, ws: Any, arti
     expect(root.locator(".fc-g-edge")).to_have_count(len(graph.routes()))
     assert root.locator("b, i, img, script").count() == 0
     page.screenshot(path=str(artifacts / "export-graph.png"), full_page=True)
+    offline.assert_clean()
+    offline.ctx.close()
+
+
+def test_the_logit_lens_shows_a_byte_piece_as_the_card_does(browser: Any, ws: Any, tmp_path: Path) -> None:
+    """A token that is only part of a character reads ``\\xNN`` in the logit lens, as in the card
+    and in Python's own ``backslashreplace`` decoding of its bytes (it read "\ufffd": issue #16)."""
+    graph = ws.graph(ws.tokens[0, :12], target=6)
+    st = graph.state
+    vocab_ids, top = decode_array(st["vocab_ids"]), decode_array(st["lens"]["top_tokens"])  # [level, pos, k]
+    tb = TokenBytes(ws.adapter.model.tokenizer)
+    raw = [[[tb.one(int(vocab_ids[v])) for v in top[lv, p]] for p in range(top.shape[1])] for lv in range(top.shape[0])]
+    # a residual state whose top tokens hold a byte piece (the tiny vocabulary has 128 of them)
+    mixed = [(lv, p) for lv, row in enumerate(raw) for p, b in enumerate(row) if not all(map(is_whole_text, b))]
+    level, pos = mixed[0]
+    want = [b.decode("utf-8", errors="backslashreplace") for b in raw[level][pos]]
+    offline = open_offline(browser, graph.export_html(tmp_path / "graph.html"))
+    root = offline.page.locator("#featurecard-root")
+    root.locator(f".fc-g-resid[data-node='resid:{level}:{pos}']").click()
+    cells = root.locator(".fc-g-lens-top tr td:first-child")
+    expect(cells).to_have_count(len(want))
+    got = cells.all_inner_texts()
+    pieces = [i for i, b in enumerate(raw[level][pos]) if not is_whole_text(b)]
+    assert pieces and all(want[i].startswith("\\x") for i in pieces)
+    assert [got[i] for i in pieces] == [want[i] for i in pieces]
+    assert not any("\ufffd" in g for g in got), got
     offline.assert_clean()
     offline.ctx.close()
