@@ -120,14 +120,16 @@ class OverviewSession:
         return unit
 
     def card_unit(self, selected: Mapping[str, Any]) -> tuple[str, int]:
-        """The (SAE, latent) of a selection: ``{unit}`` or the open card's own ``{source, unit}``."""
+        """The (source, unit) of a selection: a row's ``{unit}`` (a latent of this SAE), or the
+        open card's own ``{source, unit}`` (its index box, or a link to a correlated neuron or
+        latent: any source of the Workspace)."""
         unknown = sorted(set(selected) - {"source", "unit"})
         if unknown:
             raise TypeError(f"a selected latent is {{unit}} or {{source, unit}}; got unknown keys {unknown}")
         source = selected.get("source", self.name)
-        if source != self.name:
-            raise ValueError(f"this overview's cards are latents of {self.name!r}; got source {source!r}")
-        return self.name, self.ws.check_feature(self.name, selected.get("unit"))
+        if not isinstance(source, str):
+            raise TypeError(f"source must be a str (an SAE's name or a hook's); got {source!r}")
+        return source, self.ws.check_feature(source, selected.get("unit"))
 
     def card_state(self, selected: Mapping[str, Any]) -> FeatureCardState:
         source, unit = self.card_unit(selected)

@@ -88,7 +88,8 @@ class SaeOverview(CardHost):
         if not self.selected:
             raise ValueError("no latent is selected; click a row, or call open_card(feature)")
         source, unit = self._session.card_unit(self.selected)
-        return self._session.ws.card(source, unit)
+        ws = self._session.ws
+        return ws.card(source, unit) if source in ws.saes else ws.neuron_card(source, unit)
 
     # -- export ----------------------------------------------------------------------------------
     def export_html(self, path: str | Path, title: str | None = None) -> Path:

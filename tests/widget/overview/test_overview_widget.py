@@ -64,8 +64,11 @@ def test_a_row_click_opens_the_latents_card(ws: Workspace, ask: Any) -> None:
     assert reply["ok"] and ov.card["feature"] == 9
     bad = ask(ov, "select", unit=48)
     assert not bad["ok"] and "accepted 0 .. 47" in bad["error"] and ov.card["feature"] == 9
-    other = ask(ov, "select", source="blocks.0.mlp.hook_post", unit=1)
-    assert not other["ok"] and "latents of 'mlp0'" in other["error"]
+    neuron = ask(ov, "select", source=HOOK, unit=1)  # the card's link to a correlated neuron
+    assert neuron["ok"] and ov.card["source"] == HOOK and ov.card["feature"] == 1
+    assert ov.card_widget().source == HOOK
+    nowhere = ask(ov, "select", source="blocks.0.hook_nowhere", unit=1)
+    assert not nowhere["ok"] and "valid names" in nowhere["error"] and ov.card["source"] == HOOK
     assert ask(ov, "select")["ok"] and ov.card == {} and ov.selected == {}
     assert ov.open_card(3).card["feature"] == 3 and ov.card_widget().feature == 3
 
@@ -97,6 +100,8 @@ def test_the_export_carries_labels_as_text(ws: Workspace, tmp_path: Path) -> Non
     assert payload["values"]["labels"] == {"4": HOSTILE}
     assert payload["states"][0]["kind"] == "sae_overview" and payload["values"]["card"]["feature"] == 4
     assert "featurecard SAE overview: mlp0" in page
+    prov = re.search(r'<script type="application/json" id="featurecard-provenance">(.*?)</script>', page, re.S)
+    assert prov is not None and json.loads(prov.group(1))["saes"] == [{"name": "mlp0", "hook": HOOK}]
 
 
 def test_bad_options_name_the_range(ws: Workspace) -> None:

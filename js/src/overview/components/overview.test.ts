@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { makeOverviewState } from "../../../testing/make-overview-state";
 import { decodeOverview } from "../data";
-import { createOverview, type OverviewProps } from "./overview";
+import { cardTitle, createOverview, type OverviewProps, ownLatent } from "./overview";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 
@@ -95,5 +95,23 @@ describe("the overview component", () => {
       `card of latent 2 — ${HOSTILE}`,
     );
     expect(view.root.querySelector("tr.ov-selected")?.getAttribute("data-index")).toBe("2");
+  });
+});
+
+describe("the open card", () => {
+  it("marks a row only for this SAE's latents", () => {
+    expect(ownLatent({ unit: 3 }, "mlp0")).toBe(3);
+    expect(ownLatent({ unit: 3, source: "mlp0" }, "mlp0")).toBe(3);
+    expect(ownLatent({ unit: 3, source: "blocks.0.mlp.hook_post" }, "mlp0")).toBeNull();
+    expect(ownLatent(null, "mlp0")).toBeNull();
+  });
+  it("is titled by its latent and label, or its source", () => {
+    expect(cardTitle(props({ selected: { unit: 2 } }))).toBe(`card of latent 2 — ${HOSTILE}`);
+    expect(cardTitle(props({ selected: { unit: 5, source: "mlp0" } }))).toBe("card of latent 5");
+    const neuron = props({ selected: { unit: 1, source: "blocks.0.mlp.hook_post" } });
+    expect(cardTitle(neuron)).toBe("card of blocks.0.mlp.hook_post #1");
+    const view = createOverview({ onSelect: vi.fn(), onLabel: vi.fn() });
+    view.update({ ...neuron, cardOpen: true });
+    expect(view.root.querySelector("tr.ov-selected")).toBeNull();
   });
 });

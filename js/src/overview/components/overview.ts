@@ -135,7 +135,7 @@ function drawTable(st: State, el: Parts, cb: OverviewCallbacks): void {
   const threshold = data.summary.dense_threshold;
   const { shown, matched } = visibleLatents(st.rows, st.query, st.sort, threshold, st.limit);
   const live = st.props.live !== false;
-  const selected = st.props.selected?.unit ?? null;
+  const selected = ownLatent(st.props.selected, data.source);
   const table = renderLatentTable(
     shown,
     st.sort,
@@ -155,6 +155,22 @@ function drawTable(st: State, el: Parts, cb: OverviewCallbacks): void {
   el.more.hidden = matched <= shown.length;
 }
 
+/** The selected latent's index when it is one of this SAE's (not a neuron's card opened from a card). */
+export function ownLatent(selected: SelectedLatent | null, source: string): number | null {
+  if (!selected || (selected.source !== undefined && selected.source !== source)) return null;
+  return selected.unit;
+}
+
+/** The open card's title: `card of latent 7 — its label`, or `card of <source> #3` for another source. */
+export function cardTitle(props: OverviewProps): string {
+  const sel = props.selected;
+  if (!sel) return "card";
+  const own = ownLatent(sel, props.data?.source ?? sel.source ?? "");
+  if (own === null) return `card of ${sel.source ?? "?"} #${sel.unit}`;
+  const label = props.labels[String(own)] ?? "";
+  return `card of latent ${own}${label ? ` — ${label}` : ""}`;
+}
+
 function drawChrome(el: Parts, props: OverviewProps): void {
   el.banner.replaceChildren(...props.errors.map((m) => h("div", "ov-error-line", m)));
   el.banner.hidden = props.errors.length === 0;
@@ -163,10 +179,7 @@ function drawChrome(el: Parts, props: OverviewProps): void {
   el.busy.hidden = !props.busy;
   el.root.setAttribute("aria-busy", String(props.busy));
   el.cardArea.hidden = !props.cardOpen;
-  const unit = props.selected?.unit;
-  const label = unit === undefined ? "" : (props.labels[String(unit)] ?? "");
-  el.cardTitle.textContent =
-    unit === undefined ? "card" : `card of latent ${unit}${label ? ` — ${label}` : ""}`;
+  el.cardTitle.textContent = cardTitle(props);
 }
 
 function update(st: State, el: Parts, cb: OverviewCallbacks, next: OverviewProps): void {
@@ -180,6 +193,7 @@ function update(st: State, el: Parts, cb: OverviewCallbacks, next: OverviewProps
     next.data !== old.data ||
     next.labels !== old.labels ||
     next.selected?.unit !== old.selected?.unit ||
+    next.selected?.source !== old.selected?.source ||
     next.live !== old.live
   )
     drawTable(st, el, cb);
