@@ -100,6 +100,9 @@ def test_bf16_model_and_sae(tok: Any, tokens: torch.Tensor) -> None:
     assert got.ce_clean == pytest.approx(ref.ce_clean, rel=0.02)
     assert got.ce_zero == pytest.approx(ref.ce_zero, rel=0.02)
     assert got.explained_variance == pytest.approx(ref.explained_variance, abs=0.03)
+    mixed = reconstruction_metrics(ModelAdapter(m16), as_sae(w), tokens, max_rows=4)  # a float32 SAE on bf16
+    assert mixed.ce_sae == pytest.approx(ref.ce_sae, rel=0.02)
+    assert mixed.explained_variance == pytest.approx(ref.explained_variance, abs=0.03)
 
 
 def test_each_forward_holds_the_models_lock(model: Any, tokens: torch.Tensor) -> None:
