@@ -123,7 +123,10 @@ CONTRAST_JS = """([root, selector]) => {
     for (let a = el; a; a = a.parentElement) {
       if (a === el.parentElement) {
         for (const bar of a.querySelectorAll(':scope > .nt-bar, :scope > .fc-bar-fill'))
-          if (overlaps(bar.getBoundingClientRect(), box)) layers.push(rgba(getComputedStyle(bar).backgroundColor));
+          if (overlaps(bar.getBoundingClientRect(), box)) {  // its colour at its own opacity
+            const cs = getComputedStyle(bar), c = rgba(cs.backgroundColor);
+            layers.push([c[0], c[1], c[2], c[3] * Number(cs.opacity)]);
+          }
       }
       const bg = rgba(getComputedStyle(a).backgroundColor);
       layers.push(bg);
@@ -143,7 +146,7 @@ CONTRAST_JS = """([root, selector]) => {
 def contrast_failures(locator: Any, selector: str, minimum: float) -> list[dict[str, Any]]:
     """The text elements matching ``selector`` in ``locator``'s element (a text field: its value or
     placeholder) whose WCAG contrast with the background they are drawn on (their own, a value bar
-    under them, their ancestors', composited from the computed colours) is below ``minimum``."""
+    under them at its opacity, their ancestors', composited from the computed colours) is below ``minimum``."""
     handle = locator.element_handle()
     found = locator.page.evaluate(CONTRAST_JS, [handle, selector])
     assert found, f"no text matches {selector!r}"
