@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .card.widget import FeatureCard
     from .core.sae import SparseAutoencoder
     from .embedded import demo
+    from .nodes.node_spec import node
     from .workspace import Workspace
 
 _LAZY = {
@@ -36,6 +37,7 @@ _LAZY = {
     "SparseAutoencoder": ("featurecard.core.sae", "SparseAutoencoder"),
     "demo": ("featurecard.embedded", "demo"),
     "build_index": ("featurecard.card.store_pass", "build_index"),
+    "node": ("featurecard.nodes.node_spec", "node"),
 }
 
 
@@ -51,4 +53,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'featurecard' has no attribute {name!r}")
 
 
-__all__ = ["FeatureCard", "SparseAutoencoder", "Workspace", "__version__", "build_index", "demo"]
+__all__ = ["FeatureCard", "SparseAutoencoder", "Workspace", "__version__", "build_index", "demo", "node"]

@@ -15,6 +15,7 @@ on the hook's own value.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -105,7 +106,10 @@ class NodeModel:
 
             return hook
 
-        with torch.set_grad_enabled(grad), forward_guard(self.model):  # one forward at a time, eval mode
+        with torch.set_grad_enabled(grad), forward_guard(self.model), warnings.catch_warnings():
+            # One forward at a time, eval mode. A detached LayerNorm scale (the value unchanged) makes
+            # TransformerBridge's RMSNorm rebuild its output from the hooked values and say so.
+            warnings.filterwarnings("ignore", message="A forward hook edited hook_scale")
             logits = self.model.run_with_hooks(
                 tokens.to(self.adapter.device), fwd_hooks=[(n, chain(fns)) for n, fns in hooks.items() if fns]
             )

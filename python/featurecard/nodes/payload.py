@@ -40,7 +40,7 @@ class NodeFamily(TypedDict):
     """A node type: MLP neurons, attention heads (per token pair), one SAE's latents or its error."""
 
     code: int  # the value of NodeRows.family for its rows
-    kind: Literal["mlp", "attn", "sae", "error"]
+    kind: Literal["mlp", "attn", "sae", "error", "head", "attn_layer", "mlp_layer"]
     name: str  # "mlp", "attn", the SAE's name in the Workspace, or that name + " error"
     hook: str  # the SAE's hook; for mlp/attn a template with {layer}
     n_units: int
@@ -61,7 +61,7 @@ class NodePrompt(TypedDict):
 class NodeTarget(TypedDict):
     """What the gradients are of."""
 
-    kind: Literal["logit_diff", "logprob", "loss"]
+    kind: Literal["logit_diff", "logprob", "loss", "node"]
     position: int  # the position whose prediction is the target
     token: str | None
     distractor: str | None

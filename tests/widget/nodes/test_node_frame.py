@@ -61,7 +61,9 @@ def test_one_row_per_node_with_the_models_own_activations(ws: Workspace, tok: An
     np.testing.assert_array_equal(df["position"].to_numpy(), sel.pos.numpy())
     attn = (df["kind"] == "attn").to_numpy()
     assert df["source"][~attn].isna().all() and (df["source"][attn].to_numpy() <= df["position"][attn]).all()
-    assert set(df["family"]) <= {"mlp", "attn", "mlp0", "mlp0 error"}
+    assert set(df["family"]) <= {"mlp", "attn", "mlp0", "mlp0 error", "heads", "attn layer", "mlp layer"}
+    rollups = df["kind"].isin(["head", "attn_layer", "mlp_layer"]).to_numpy()
+    assert rollups.any() and df["activation"][rollups].isna().all()  # a sum of units has no activation
     _activations(ws, prompt, df, "activation")
 
 
