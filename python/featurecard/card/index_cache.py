@@ -34,7 +34,7 @@ HASH_THREADS = 2
 def _tensor_digest(value: Tensor) -> str:
     t = value.detach().contiguous().cpu()
     h = hashlib.sha256(f"T{t.dtype}{tuple(t.shape)}".encode())
-    h.update(t.reshape(-1).view(torch.uint8).numpy())  # read in place: no copy of the bytes
+    h.update(t.reshape(-1).view(torch.uint8).numpy().data)  # read in place: no copy of the bytes
     return h.hexdigest()
 
 
