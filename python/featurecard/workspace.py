@@ -193,6 +193,10 @@ class Workspace(WorkspaceViews):
         """Stop the background builds of complete indexes (a later card builds what it needs)."""
         self._builds.cancel()
 
+    def build_progress(self, name: str) -> first_cards.BuildProgress | None:
+        """How far the background build of ``name``'s complete index is (None: none is running)."""
+        return self._builds.progress(name)
+
     def building(self, name: str) -> bool:  # the complete index of ``name`` is being built in the background
         return name in self._builds
 
@@ -294,7 +298,8 @@ class Workspace(WorkspaceViews):
         if isinstance(quick, StreamedSource):  # the complete index of its group, in the background
             todo = {n: s for n, s in self._group(name).items() if n not in self._staged}
             keep = self._final_resid is None
-            self._builds.start(self.adapter, todo, lambda a: self._run_pass(todo, keep, a, False))
+            run = lambda a: self._run_pass(todo, keep, a, False)  # noqa: E731
+            self._builds.start(self.adapter, todo, run, self.tokens.numel())
         return states
 
     def _quick(self, name: str, features: Sequence[int] = ()) -> QuickColumns | None:

@@ -31,10 +31,11 @@ within float64 rounding of the index pass's sums.
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import torch
 from jaxtyping import Float, Int
@@ -207,14 +208,23 @@ class _CancellableAdapter:
 
     def __init__(self, adapter: ModelAdapter, cancel: threading.Event) -> None:
         self._adapter, self._cancel = adapter, cancel
+        self.tokens_done = 0  # tokens of the dataset batches run so far (the build's progress)
 
     def capture_dataset(self, tokens: Tensor, hook_names: Any) -> dict[str, Tensor]:
         if self._cancel.is_set():
             raise BuildCancelled("featurecard: the background index build was cancelled")
-        return self._adapter.capture_dataset(tokens, hook_names)
+        out = self._adapter.capture_dataset(tokens, hook_names)
+        self.tokens_done += tokens.numel()
+        return out
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._adapter, name)
+
+
+class BuildProgress(NamedTuple):
+    tokens_done: int
+    total_tokens: int
+    seconds: float
 
 
 class BackgroundBuildError(RuntimeError):
@@ -232,15 +242,18 @@ class BackgroundBuild:
     ``run(adapter)`` must only read the Workspace (its result is taken by the Workspace);
     ``adapter`` is the Workspace's, stopping at its next batch once :meth:`cancel` is called."""
 
-    def __init__(self, adapter: ModelAdapter, names: Iterable[str], run: Callable[[ModelAdapter], PassResult]) -> None:
+    def __init__(
+        self, adapter: ModelAdapter, names: Iterable[str], run: Callable[[ModelAdapter], PassResult], total_tokens: int
+    ) -> None:
         self.names = tuple(names)
         self.model = adapter.model
         self._cancel = threading.Event()
         self.done = threading.Event()
         self.result: PassResult | None = None
         self.error: BaseException | None = None
-        proxy = cast("ModelAdapter", _CancellableAdapter(adapter, self._cancel))
-        self.thread = threading.Thread(target=self._run, args=(run, proxy), daemon=True,
+        self._proxy = _CancellableAdapter(adapter, self._cancel)
+        self.total_tokens, self.started = total_tokens, time.monotonic()
+        self.thread = threading.Thread(target=self._run, args=(run, cast("ModelAdapter", self._proxy)), daemon=True,
                                        name=f"featurecard: indexing {', '.join(self.names)}")  # fmt: skip
         with _RUNNING_LOCK:
             _RUNNING.setdefault(self.model, set()).add(self)
@@ -259,6 +272,11 @@ class BackgroundBuild:
             with _RUNNING_LOCK:
                 _RUNNING.get(self.model, set()).discard(self)
             self.done.set()
+
+    def progress(self) -> BuildProgress:
+        """Tokens run so far (of ``total_tokens``: one pass over the dataset) and seconds since the start."""
+        return BuildProgress(min(self._proxy.tokens_done, self.total_tokens), self.total_tokens,
+                             time.monotonic() - self.started)  # fmt: skip
 
     @property
     def failed(self) -> bool:
@@ -302,11 +320,18 @@ class Builds:
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
 
-    def start(self, adapter: ModelAdapter, todo: Iterable[str], run: Callable[[ModelAdapter], PassResult]) -> None:
+    def start(
+        self, adapter: ModelAdapter, todo: Iterable[str], run: Callable[[ModelAdapter], PassResult], total_tokens: int
+    ) -> None:
         """Build ``todo`` with ``run`` in the background (unless :data:`BACKGROUND` is off)."""
         names = [n for n in todo if n not in self.by_name]
         if BACKGROUND and names:
-            self.by_name.update(dict.fromkeys(names, BackgroundBuild(adapter, names, run)))
+            self.by_name.update(dict.fromkeys(names, BackgroundBuild(adapter, names, run, total_tokens)))
+
+    def progress(self, name: str) -> BuildProgress | None:
+        """How far the background build of ``name`` is (None: none is running)."""
+        build = self.by_name.get(name)
+        return None if build is None or build.done.is_set() else build.progress()
 
     def wait(self, name: str, lock: threading.RLock) -> None:
         """Wait for the build of ``name`` if there is one (hold no lock the Workspace's cards

@@ -43,6 +43,8 @@ from ..core.view import (
 
 bundle_files()  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
+PROGRESS_EVERY = 0.5  # seconds between two reports of a background build's progress
+
 if TYPE_CHECKING:
     from ..core.schema import ExampleWindow, FeatureCardState, SearchResult
     from .index import CardIndex
@@ -54,6 +56,7 @@ class CardSource(CardWorkspace, Protocol):
     def card_states(self, name: str, features: Sequence[int], complete: bool = True) -> list[FeatureCardState]: ...
     def index(self, name: str) -> CardIndex: ...
     def building(self, name: str) -> bool: ...
+    def build_progress(self, name: str) -> Any: ...  # first_cards.BuildProgress | None
 
 
 class FeatureCard(View):
@@ -75,6 +78,9 @@ class FeatureCard(View):
     live = traitlets.Bool(True, help="A kernel answers requests (search, random); False in an export.").tag(sync=True)
     choices = traitlets.List(
         traitlets.Int(), help="The only features this view can show (an exported file); [] for any."
+    ).tag(sync=True)
+    build_progress = traitlets.Dict(
+        None, allow_none=True, help="While the complete index is built for pending panels: {done, total, seconds}."
     ).tag(sync=True)
 
     def __init__(
@@ -192,15 +198,28 @@ class FeatureCard(View):
         if not self.state.get("pending"):
             return {"complete": True}
         if self._workspace.building(unit[0]):
+            stop = threading.Event()
+            threading.Thread(target=self._report_progress, args=(unit[0], stop), daemon=True).start()
             try:
                 self._workspace.index(unit[0])  # waits without the Workspace's lock
             except Exception as e:
                 self.error = shown(e)
                 raise
+            finally:
+                stop.set()
+                self.set_trait("build_progress", None)
         with self._showing:
             if self._shown == unit and self.state.get("pending"):
                 self._show(unit, complete=True)
         return {"complete": True}
+
+    def _report_progress(self, name: str, stop: threading.Event) -> None:
+        """``build_progress`` every :data:`PROGRESS_EVERY` seconds until ``stop`` (or the build ends)."""
+        while not stop.wait(PROGRESS_EVERY):
+            p = self._workspace.build_progress(name)
+            if p is None or stop.is_set():
+                return
+            self.build_progress = {"done": int(p.tokens_done), "total": int(p.total_tokens), "seconds": p.seconds}
 
     @request("search", quiet=True)
     def _search_request(self, text: object = "", k: object = 10) -> SearchResult:

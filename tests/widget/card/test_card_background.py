@@ -104,3 +104,36 @@ def test_a_complete_for_a_card_no_longer_shown_leaves_the_shown_card_as_it_is(
     assert card.feature == 40 and card.state is shown  # not redrawn with feature 7's card
     _send(card, sent, "c2", "complete")  # the build is done: answered at once, card 40 complete
     assert _reply(sent, "c2")["ok"] and not card.state.get("pending") and card.feature == 40
+
+
+def test_build_progress_counts_the_builds_tokens_while_complete_waits(
+    model: Any, tokens: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``build_progress`` reports the background build's tokens (one pass: of every dataset token),
+    rising batch by batch while ``complete`` waits, and goes back to None when the card is complete."""
+    from featurecard.card import widget as card_widget
+
+    monkeypatch.setattr(card_widget, "PROGRESS_EVERY", 0.005)
+    real = ModelAdapter.capture_dataset
+
+    def slow(adapter: ModelAdapter, batch: torch.Tensor, hooks: Any) -> dict[str, torch.Tensor]:
+        if threading.current_thread().name.startswith("featurecard: indexing"):
+            time.sleep(0.05)  # several reports per batch
+        return real(adapter, batch, hooks)
+
+    monkeypatch.setattr(ModelAdapter, "capture_dataset", slow)
+    ws = _ws(model, tokens)
+    card = ws.card("s", feature=7)
+    seen: list[dict[str, Any] | None] = []
+    card.observe(lambda change: seen.append(change["new"]), names="build_progress")
+    assert card.state["pending"] and ws.building("s")
+    card.complete()
+    reports = [r for r in seen if r is not None]
+    n_rows, seq_len = tokens.shape
+    batch_tokens = 3 * seq_len  # batch_size=3 rows
+    assert reports and all(r["total"] == n_rows * seq_len for r in reports)
+    dones = [r["done"] for r in reports]
+    assert dones == sorted(dones) and len(set(dones)) >= 2  # it rises while the build runs
+    assert all(d % batch_tokens == 0 or d == n_rows * seq_len for d in dones)  # whole batches
+    assert all(r["seconds"] > 0 for r in reports)
+    assert seen[-1] is None and card.build_progress is None and not card.state["pending"]
