@@ -243,3 +243,32 @@ def test_a_hooked_norm_keeps_its_own_forward(tok: Any, tokens: torch.Tensor) -> 
     assert torch.equal(unfused, want)  # no attention fused: no norm fused either
     assert len(seen) == 2 and float((seen[0] - seen[1]).abs().max()) < 1e-5
     assert float((got - want).abs().max()) / (1 + float(want.abs().max())) < 1e-5
+
+
+@pytest.mark.parametrize("act_fn", ["gelu_new", "gelu_fast"])
+@torch.no_grad()
+def test_tanh_gelu_fused_equals_transformer_lens_own(tok: Any, tokens: torch.Tensor, act_fn: str) -> None:
+    """GPT-2's GELU in TransformerLens's spellings runs as PyTorch's one tanh-GELU kernel inside
+    a dataset pass (counted), equals the model's own forward (``hook_post`` and logits, 1e-5
+    relative), and each MLP has its own activation back afterwards."""
+    model = tiny.hooked_transformer(tok, act_fn=act_fn)
+    own = [m.act_fn for m in model.modules() if hasattr(m, "act_fn")]
+    hooks = [f"blocks.{L}.mlp.hook_post" for L in range(model.cfg.n_layers)]
+    want_logits, cache = model.run_with_cache(tokens, names_filter=hooks)
+    calls = {"n": 0}
+    real = sdpa_attention.F.gelu
+
+    def counting(*args: Any, **kwargs: Any) -> torch.Tensor:
+        calls["n"] += kwargs.get("approximate") == "tanh"
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sdpa_attention.F, "gelu", counting)
+        with sdpa_attention.fused_attention(model, [0, 1]):
+            got_logits = model(tokens)
+        got = ModelAdapter(model).capture_dataset(tokens, hooks)
+    assert calls["n"] >= 2 * model.cfg.n_layers
+    for h in hooks:
+        assert float((got[h] - cache[h]).abs().max()) / (1 + float(cache[h].abs().max())) < 1e-5
+    assert float((got_logits - want_logits).abs().max()) / (1 + float(want_logits.abs().max())) < 1e-5
+    assert [m.act_fn for m in model.modules() if hasattr(m, "act_fn")] == own
