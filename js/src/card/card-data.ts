@@ -64,6 +64,7 @@ export interface CardData {
   seqs: SeqData[]; // every sequence sent, in group order (groups leave out repeats)
   logits: LogitsData | null;
   unavailable: Record<string, string>;
+  pending: string[]; // panels waiting for the complete index
   vocab: VocabText;
   vocabIds: ArrayLike<number>; // the model's token id of each vocab entry
   hover: HoverData | null;
@@ -167,6 +168,7 @@ export function decodeCard(state: FeatureCardState): CardData {
     seqs,
     logits: decodeLogits(state, vt),
     unavailable: state.unavailable ?? {},
+    pending: Array.isArray(state.pending) ? state.pending.filter((k) => typeof k === "string") : [],
     vocab: vt,
     vocabIds: vocab.ids,
     hover: decodeHover(state, nTok),

@@ -38,6 +38,7 @@ function mount(over: Partial<CardModel> = {}) {
     busy: false,
     live: true,
     choices: [],
+    build_progress: null,
     ...over,
   });
 }

@@ -5,7 +5,7 @@
  */
 import type { AnyModel } from "@anywidget/types";
 import type { Asker, Outcome } from "../core/requests";
-import type { CardModel } from "../core/schema";
+import type { BuildProgress, CardModel } from "../core/schema";
 
 export type CardAnyModel = AnyModel<CardModel>;
 
@@ -18,6 +18,7 @@ export interface ModelSnapshot {
   busy: boolean;
   live: boolean;
   choices: number[];
+  build_progress: BuildProgress | null; // a report with three finite numbers, else null
 }
 
 export const WATCHED = [
@@ -28,6 +29,7 @@ export const WATCHED = [
   "busy",
   "live",
   "choices",
+  "build_progress",
 ] as const satisfies readonly (keyof CardModel)[];
 
 export function readModel(model: CardAnyModel): ModelSnapshot {
@@ -43,7 +45,16 @@ export function readModel(model: CardAnyModel): ModelSnapshot {
     busy: model.get("busy") === true,
     live: model.get("live") !== false, // an older kernel without the trait is live
     choices: Array.isArray(choices) ? choices.filter((c) => Number.isInteger(c)) : [],
+    build_progress: readProgress(model.get("build_progress")),
   };
+}
+
+/** The `build_progress` trait if it holds finite done, total and seconds; else null. */
+export function readProgress(v: unknown): BuildProgress | null {
+  if (typeof v !== "object" || v === null) return null;
+  const { done, total, seconds } = v as Record<string, unknown>;
+  const ok = [done, total, seconds].every((x) => typeof x === "number" && Number.isFinite(x));
+  return ok ? ({ done, total, seconds } as BuildProgress) : null;
 }
 
 /** Asks the kernel to show another unit; the index box shows it until the reply. */

@@ -17,6 +17,7 @@ function mount(over: Partial<CardModel> = {}) {
     busy: false,
     live: true,
     choices: [],
+    build_progress: null,
     ...over,
   });
 }
@@ -309,7 +310,7 @@ describe("changes from Python", () => {
 describe("cleanup", () => {
   it("removes every model listener and the DOM", () => {
     const { el, model, cleanup } = mount();
-    expect(model.listenerCount()).toBe(8); // 7 traitlets + the custom-message channel
+    expect(model.listenerCount()).toBe(9); // 8 traitlets + the custom-message channel
     cleanup();
     expect(model.listenerCount()).toBe(0);
     expect(el.querySelector(".fc-card")).toBeNull();
@@ -352,6 +353,29 @@ describe("a quick card with pending panels", () => {
     expect(completes(model)).toHaveLength(1);
     model.set("state", pendingState()); // another quick card: asks again
     expect(completes(model)).toHaveLength(2);
+  });
+
+  it("shows the build's progress in the pending panel while it is reported, in place", () => {
+    const { el, model } = mount({ state: pendingState() });
+    const body = q(el, ".fc-body");
+    expect(q(el, ".fc-panel-latents .fc-build").hidden).toBe(true); // no report yet
+    model.pythonSet("build_progress", { done: 420_000, total: 1_000_000, seconds: 22.5 });
+    const shown = q(el, ".fc-panel-latents .fc-build");
+    expect([shown.hidden, q<HTMLProgressElement>(shown, "progress").value]).toEqual([
+      false,
+      420_000,
+    ]);
+    expect(shown.textContent).toBe("indexing every latent: 42 % · 18.7k tok/s · about 31 s left");
+    expect(q(el, ".fc-body")).toBe(body); // not redrawn
+    model.pythonSet("build_progress", null);
+    expect(shown.hidden).toBe(true);
+    const malformed = { done: "x", total: 1, seconds: 1 } as unknown as CardModel["build_progress"];
+    model.pythonSet("build_progress", malformed); // shown as none
+    expect(shown.hidden).toBe(true);
+    const report = { done: 1, total: 2, seconds: 1 };
+    const exported = mount({ state: pendingState(), live: false, build_progress: report }).el;
+    expect(q(exported, ".fc-build").hidden).toBe(true);
+    expect(mount({ build_progress: report }).el.querySelector(".fc-build")).toBeNull();
   });
 
   it("does not ask for a complete card, nor from an exported file", () => {

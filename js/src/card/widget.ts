@@ -63,6 +63,7 @@ export function propsMaker(): (snap: SnapshotIn) => CardProps {
       feature: snap.feature,
       live: snap.live ?? true,
       choices: snap.choices ?? [],
+      progress: snap.build_progress ?? null,
     };
   };
 }

@@ -125,6 +125,13 @@ export interface FeatureCardState {
 /** `state` before the first card: Python's `{}`. */
 export type EmptyState = Record<string, never>;
 
+/** How far the background build of the complete index is (tokens run through the model). */
+export interface BuildProgress {
+  done: number; // tokens done
+  total: number; // tokens in all (every dataset token, once per pass)
+  seconds: number; // since the build began
+}
+
 /** The synced traitlets of the FeatureCard widget (FEATURE_CARD_TRAITS in schema.py). */
 export interface CardModel {
   source: string; // the SAE name (or "name::B" for its encoder B) or hook name whose unit is shown
@@ -134,6 +141,7 @@ export interface CardModel {
   busy: boolean; // a computation is running
   live: boolean; // a kernel answers requests (search, random); false in an exported file
   choices: number[]; // the only features this view can show (an exported file); [] for any
+  build_progress: BuildProgress | null; // while `complete` waits for the complete index; else null
 }
 
 /** A request from the front end to the kernel (a custom message), answered by one Reply

@@ -16,7 +16,7 @@ This module imports no torch: ``featurecard.core.codecs`` must import with torch
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 # One version for every payload (card, graph, table): a front end checks it and the payload's
 # ``kind``. 3: the graph and the table send their vocabulary as the card does (ids + bytes).
@@ -123,6 +123,20 @@ class Hover(TypedDict):
     loss_change: ArrayPayload  # float16 [n_hover], loss with the unit minus without (NaN at a row's end)
 
 
+class CardPrompt(TypedDict):
+    """The prompt a card was opened from (the prompt view, ``Workspace.prompt``), drawn above its
+    examples with the unit's activation at each token. Its tokens index its own local ``vocab``
+    (sent as a card sends its own: ids, text, bytes)."""
+
+    text: str  # the prompt as given ('' when given as token ids)
+    tokens: ArrayPayload  # uint [n], indices into vocab
+    acts: ArrayPayload  # float32 [n], the unit's activation at each token (0 where the dataset leaves a token out: BOS)
+    focus: int  # index of the token the card was opened from (-1: none)
+    vocab: list[str]  # the prompt's token strings, as text
+    vocab_ids: ArrayPayload  # uint [n_vocab], the model's token id of each vocab entry
+    vocab_bytes: TokenBytes  # raw bytes of the vocab entries that are not whole UTF-8 text
+
+
 class FeatureCardState(TypedDict):
     """Everything one card needs to redraw without a kernel."""
 
@@ -147,6 +161,7 @@ class FeatureCardState(TypedDict):
     act_hist: Histogram  # over the unit's nonzero activations
     logit_hist: Histogram | None  # over the whole vocabulary
     left: LeftPanels
+    prompt: NotRequired[CardPrompt]  # only in a card opened from a prompt view
 
 
 class Request(TypedDict):
@@ -204,6 +219,14 @@ class ExampleWindow(TypedDict):
     vocab_bytes: TokenBytes  # raw bytes of the vocab entries that are not whole UTF-8 text
 
 
+class BuildProgress(TypedDict):
+    """The card's ``build_progress`` while ``complete`` waits for the complete index's build."""
+
+    done: int  # tokens run through the model
+    total: int  # tokens in all (every dataset token, once per pass)
+    seconds: float  # since the build began
+
+
 # The synced traitlets of the FeatureCard widget, mirrored by `CardModel` in js/src/core/schema.ts.
 FEATURE_CARD_TRAITS: dict[str, str] = {
     "source": "str: the SAE name (or 'name::B' for its encoder B) or hook name whose unit is shown",
@@ -213,4 +236,5 @@ FEATURE_CARD_TRAITS: dict[str, str] = {
     "busy": "bool: a computation is running",
     "live": "bool: a kernel answers requests (search, random); False in an exported file",
     "choices": "list[int]: the only features this view can show (an exported file); [] for any",
+    "build_progress": "{done, total, seconds} | None: the complete index's build while 'complete' waits",
 }

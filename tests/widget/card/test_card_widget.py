@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anywidget
 import pytest
 import torch
 import traitlets
@@ -11,6 +12,7 @@ import traitlets
 import tiny
 from featurecard.card.widget import FeatureCard
 from featurecard.core.codecs import payload_nbytes
+from featurecard.core.schema import FEATURE_CARD_TRAITS
 from featurecard.workspace import Workspace
 
 
@@ -32,6 +34,13 @@ def test_card_state_is_binary_and_follows_feature(ws: Workspace) -> None:
     card.feature = f1
     assert card.state["feature"] == f1
     assert payload_nbytes(card.state) < 32_000
+
+
+def test_the_synced_traits_are_the_schemas() -> None:
+    """FEATURE_CARD_TRAITS (mirrored by CardModel in js/src/core/schema.ts) names every trait the
+    card syncs beyond anywidget's own, build_progress included, and no other."""
+    synced = {n for n in FeatureCard.class_trait_names(sync=True) if not n.startswith("_")}
+    assert synced - set(anywidget.AnyWidget.class_trait_names()) == set(FEATURE_CARD_TRAITS)
 
 
 def test_bad_index_from_python_raises_with_the_range(ws: Workspace) -> None:

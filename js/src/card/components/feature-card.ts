@@ -13,9 +13,10 @@
  */
 
 import { fmt, h, percent } from "../../core/dom";
-import type { SearchResult } from "../../core/schema";
+import type { BuildProgress, SearchResult } from "../../core/schema";
 import type { CardData, CardHeader } from "../card-data";
 import { History, type Unit } from "../history";
+import { type BuildProgressView, createBuildProgress } from "./build-progress";
 import {
   canOpenUnit,
   colourScale,
@@ -48,6 +49,7 @@ export interface CardProps {
   notice: string; // shown in place of the card when data is null
   live: boolean; // a kernel answers requests (search, random)
   choices: number[]; // non-empty: the only features available (exported file)
+  progress?: BuildProgress | null; // the complete index's build, while pending panels wait
 }
 
 export interface CardCallbacks {
@@ -107,6 +109,7 @@ interface CardParts {
   header: HTMLElement;
   busy: HTMLElement;
   loading: LoadingView; // "loading #N…" while another unit is asked for; the shown card is stale
+  progress: BuildProgressView; // in the first pending panel
   notice: HTMLElement;
   body: HTMLElement;
 }
@@ -136,7 +139,8 @@ function buildCard(): CardParts {
   const body = h("div", "fc-body");
   top.append(header);
   root.append(banner, top, notice, body);
-  return { root, banner, top, header, busy, loading: createLoading(), notice, body };
+  const [loading, progress] = [createLoading(), createBuildProgress()];
+  return { root, banner, top, header, busy, loading, progress, notice, body };
 }
 
 function renderBody(
@@ -233,6 +237,7 @@ function show(c: Card, data: CardData | null): void {
   c.st.middle = middle;
   c.el.body.replaceWith(body);
   c.el.body = body;
+  c.el.progress.place(body, data);
   c.el.root.dataset.source = data?.header.source ?? "";
   c.el.root.dataset.feature = data ? String(data.header.feature) : "";
   c.el.root.dataset.renderMs = (performance.now() - t0).toFixed(1);
@@ -248,6 +253,7 @@ function drawChrome(c: Card): void {
   notice.hidden = shown !== null || props.notice === "";
   const loading = loadingOf(props, shown);
   c.el.loading.update(loading, shown, root);
+  c.el.progress.update(props.progress ?? null, props.live);
   busy.hidden = !props.busy || loading !== null;
   root.classList.toggle("fc-is-busy", props.busy);
   root.setAttribute("aria-busy", String(props.busy));
