@@ -133,7 +133,7 @@ class IndexStores:
 
         def compute(row0: int, row1: int, bar: Any) -> Chunk:
             return chunk_pass(adapter, todo, tokens, (row0, row1), exclude_bos=exclude_bos, batch_size=batch_size,
-                              bar=bar)  # fmt: skip
+                              bar=bar, memory_budget=self.memory_budget)  # fmt: skip
 
         try:
             store = build_store(root, spec, compute, tokens=tokens, memory_budget=self.memory_budget,

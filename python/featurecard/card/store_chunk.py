@@ -33,6 +33,19 @@ def check_rows(adapter: ModelAdapter, part: TokenRows, row0: int) -> None:
         )
 
 
+# One encoder call's dense activations (tokens x latents, float32) take at most this share of
+# the build's memory budget: a batch of 4,096 tokens of a 24,576-latent SAE alone is 403 MB.
+ENCODE_SHARE = 1 / 32
+
+
+def encode_rows(memory_budget: int | None, seq_len: int, d_sae: int, batch_size: int) -> int:
+    """Rows per encoder call: the whole batch, or fewer where its dense activations would pass
+    :data:`ENCODE_SHARE` of ``memory_budget`` (at least one row)."""
+    if memory_budget is None:
+        return batch_size
+    return max(1, min(batch_size, int(memory_budget * ENCODE_SHARE) // (seq_len * d_sae * 4)))
+
+
 def sums_fit(sae: SparseAutoencoder) -> bool:
     """Whether the neuron-correlation sums of ``sae`` fit NEURON_SUMS_BUDGET (else none are kept)."""
     return sae.d_sae * sae.d_in * 8 <= NEURON_SUMS_BUDGET
@@ -48,8 +61,10 @@ def chunk_pass(
     exclude_bos: bool = True,
     batch_size: int = 32,
     bar: Any = None,
+    memory_budget: int | None = None,
 ) -> Chunk:
-    """One chunk's nonzeros (flat positions within the chunk) and neuron sums per source."""
+    """One chunk's nonzeros (flat positions within the chunk) and neuron sums per source; each
+    batch encoded in parts of :func:`encode_rows` rows."""
     row0, row1 = rows
     check_rows(adapter, tokens[row0:row1], row0)
     seq_len = int(tokens.shape[1])
@@ -63,12 +78,15 @@ def chunk_pass(
         n_tokens += int(b.keep.sum())
         for name, sae in sources.items():
             x = flatten_hook_activation(b.acts[sae.hook_name], sae.d_in, sae.hook_name)
-            t, u, v = kept_nonzeros(sae.encode(x), b.keep)
-            s = sums[name]
-            if s is not None:
-                s.add_nonzeros(t, u, v, x.flatten(0, 1), b.keep.flatten())
-            pos = t + (b.row0 - row0) * seq_len
-            found[name].append((pos.to(torch.int32).cpu(), u.to(torch.int32).cpu(), v.cpu()))
+            step = encode_rows(memory_budget, seq_len, sae.d_sae, x.shape[0])
+            for r in range(0, x.shape[0], step):
+                part, keep = x[r : r + step], b.keep[r : r + step]
+                t, u, v = kept_nonzeros(sae.encode(part), keep)
+                s = sums[name]
+                if s is not None:
+                    s.add_nonzeros(t, u, v, part.flatten(0, 1), keep.flatten())
+                pos = t + (b.row0 - row0 + r) * seq_len
+                found[name].append((pos.to(torch.int32).cpu(), u.to(torch.int32).cpu(), v.cpu()))
         if bar is not None:
             bar.update(b.tokens.numel())
     parts = {n: Nonzeros(*(torch.cat([p[i] for p in f]) if f else torch.zeros(0) for i in range(3)))

@@ -284,7 +284,7 @@ def build_index(
 
     def compute(row0: int, row1: int, bar: Any) -> Chunk:
         return chunk_pass(adapter, sources, rows, (row0, row1), exclude_bos=exclude_bos, batch_size=batch_size,
-                          bar=bar)  # fmt: skip
+                          bar=bar, memory_budget=budget)  # fmt: skip
 
     build_store(root, spec, compute, tokens=rows, memory_budget=budget, progress=progress)
     return root

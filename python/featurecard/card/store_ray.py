@@ -107,7 +107,8 @@ def run_shard(job: ShardJob, payload: tuple[Any, Mapping[str, SparseAutoencoder]
     left = [c for c in chunks if c not in done]
     t1 = time.perf_counter()
     for row0, row1 in left:
-        c = chunk_pass(adapter, sources, tokens, (row0, row1), exclude_bos=job.exclude_bos, batch_size=job.batch_size)
+        c = chunk_pass(adapter, sources, tokens, (row0, row1), exclude_bos=job.exclude_bos, batch_size=job.batch_size,
+                       memory_budget=job.memory_budget)  # fmt: skip
         w.add(row0, c.parts, c.n_tokens, c.sums)
     w.commit()
     return ShardReport(os.getpid(), tuple(left), len(chunks) - len(left), t1 - t0, time.perf_counter() - t1)

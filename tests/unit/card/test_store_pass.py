@@ -198,3 +198,25 @@ def test_a_store_of_objects_needs_its_saes_given(model: Any, rows: torch.Tensor,
         Workspace.open(out, model)
     m = json.loads((out / "manifest.json").read_text())
     assert m["about"]["sources"]["s"]["path"] is None and m["about"]["sources"]["s"]["hook_name"] == HOOK
+
+
+def test_a_budget_small_for_the_encoders_output_splits_each_batch_and_gives_the_same_store(
+    model: Any, rows: torch.Tensor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dense activations of one encoder call stay within ENCODE_SHARE of the budget: 2 rows of 24
+    tokens x 48 latents (9 KB) fit a 1/32 share of 300 kB, a batch of 8 rows does not."""
+    from featurecard.card.store_chunk import ENCODE_SHARE
+    from featurecard.core.sae import SparseAutoencoder
+
+    budget = 300_000
+    assert int(budget * ENCODE_SHARE) // (24 * 48 * 4) == 2
+    shapes: list[int] = []
+    real = SparseAutoencoder.encode
+    monkeypatch.setattr(SparseAutoencoder, "encode", lambda sae, x: shapes.append(x.shape[0]) or real(sae, x))
+    out = _build(model, rows, tmp_path / "split", memory_budget=budget)
+    assert shapes and max(shapes) == 2  # batches of 8 rows, encoded 2 rows at a time
+    store = open_store(out)
+    want = _reference(model, rows)
+    for name in ("s", "s::B"):
+        assert_index_equal(store.index(name), want.indexes[name])
+        _assert_sums_close(store.neuron_sums(name), want.neuron_sums[name], exact=False)
