@@ -97,6 +97,20 @@ export interface Hover {
   loss_change: ArrayPayload; // float16 [n_hover], drawn under the next token (NaN at a row's end)
 }
 
+/**
+ * The prompt a card was opened from (the prompt view), drawn above its examples with the unit's
+ * activation at each token. Its tokens index its own local vocab (ids, text, bytes).
+ */
+export interface CardPrompt {
+  text: string; // the prompt as given ('' when given as token ids)
+  tokens: ArrayPayload; // uint [n], indices into vocab
+  acts: ArrayPayload; // float32 [n], the unit's activation at each token (0 where the dataset leaves a token out: BOS)
+  focus: number; // index of the token the card was opened from (-1: none)
+  vocab: string[]; // the prompt's token strings, as text
+  vocab_ids: ArrayPayload; // uint [n_vocab], the model's token id of each vocab entry
+  vocab_bytes: TokenBytes; // raw bytes of the vocab entries that are not whole UTF-8 text
+}
+
 /** Everything one card needs to redraw without a kernel. */
 export interface FeatureCardState {
   schema_version: number;
@@ -120,6 +134,7 @@ export interface FeatureCardState {
   act_hist: Histogram; // over the unit's nonzero activations
   logit_hist: Histogram | null; // over the whole vocabulary
   left: LeftPanels;
+  prompt?: CardPrompt; // only in a card opened from a prompt view
 }
 
 /** `state` before the first card: Python's `{}`. */
