@@ -122,7 +122,7 @@ CONTRAST_JS = """([root, selector]) => {
     const layers = [];  // top first: the element's own background, a bar under it, its ancestors'
     for (let a = el; a; a = a.parentElement) {
       if (a === el.parentElement) {
-        for (const bar of a.querySelectorAll(':scope > .nt-bar, :scope > .fc-bar-fill'))
+        for (const bar of a.querySelectorAll(':scope > .nt-bar, :scope > .fc-bar-fill, :scope > .ov-density-bar'))
           if (overlaps(bar.getBoundingClientRect(), box)) {  // its colour at its own opacity
             const cs = getComputedStyle(bar), c = rgba(cs.backgroundColor);
             layers.push([c[0], c[1], c[2], c[3] * Number(cs.opacity)]);

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from cards import MARKUP
 from page_bridge import PageBridge, open_bridged, serve_harness
-from pages import open_offline
+from pages import LAB_DARK, contrast_failures, mark_contrast_failures, open_offline, set_theme
 from playwright.sync_api import expect
 
 from featurecard.core.codecs import decode_array
@@ -96,3 +96,36 @@ def test_export_renders_offline(browser: Any, ws: Any, artifacts: Path) -> None:
     offline.assert_clean()
     offline.ctx.close()
     ws.label("mlp0", 3, "")
+
+
+# the overview's text: title, summary, histogram notes, table header and cells, tokens, labels, search
+OVERVIEW_TEXT = (
+    ".ov-name, .ov-hook, .ov-stat-value, .ov-stat-label, .ov-hist-title, .ov-hist-note, .ov-note, .ov-count, "
+    ".ov-sort, .ov-index, .ov-density-text, .ov-max, .ov-tok, .ov-label-text, input.ov-search, .ov-card-title"
+)
+
+
+@pytest.mark.parametrize("theme", ["light", "lab-dark", "scheme-dark"])
+def test_the_overviews_text_and_marks_read_in_light_and_dark(
+    browser: Any, ws: Any, artifacts: Path, theme: str
+) -> None:
+    """Lab's light theme (the fallbacks), Lab's dark variables, and a page that sets no variable but
+    declares ``color-scheme: dark`` (marimo's dark theme): the overview's text at 4.5:1 on what it is
+    drawn on (a density on its bar), its histogram's bars, axes and ticks at 3:1."""
+    ws.label("mlp0", 5, "a label")
+    ov = ws.overview("mlp0", recon_rows=2).open_card(5)
+    offline = open_offline(browser, ov.export_html(artifacts / f"export-overview-{theme}.html"))
+    page = offline.page
+    if theme == "lab-dark":
+        set_theme(page, LAB_DARK)
+    elif theme == "scheme-dark":
+        page.evaluate("document.body.style.colorScheme = 'dark'")
+    root = page.locator("#featurecard-root .ov-widget")
+    bg = root.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert (bg == "rgb(255, 255, 255)") == (theme == "light"), bg
+    assert contrast_failures(root, OVERVIEW_TEXT, 4.5) == []
+    assert mark_contrast_failures(root, ".ov-hist svg .ov-bar, .ov-hist svg .ov-axis, .ov-hist svg text", 3.0) == []
+    page.screenshot(path=str(artifacts / f"overview-{theme}.png"), full_page=True)
+    offline.assert_clean()
+    offline.ctx.close()
+    ws.label("mlp0", 5, "")
