@@ -20,7 +20,7 @@ from page_bridge import serve_harness as serve_view
 
 from featurecard.card.widget import FeatureCard
 
-SYNCED = ("source", "feature", "state", "error", "busy", "live", "choices")
+SYNCED = ("source", "feature", "state", "error", "busy", "live", "choices", "build_progress")
 
 
 def serve_harness(folder: Path) -> Iterator[str]:

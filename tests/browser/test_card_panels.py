@@ -14,7 +14,7 @@ import pytest
 import torch
 from card_bridge import Bridge, open_card, serve_harness
 from cards import live_features, shown_sequences, shown_tokens
-from pages import assert_on_top
+from pages import assert_on_top, contrast_failures
 from playwright.sync_api import expect
 
 import tiny
@@ -291,5 +291,31 @@ def test_a_quick_card_asks_python_to_complete_it_and_redraws(browser: Any, site:
     expect(page.locator(".fc-left-latents .fc-unit-id")).to_have_count(len(want))
     assert page.locator(".fc-left-latents .fc-unit-id").all_text_contents() == want
     expect(page.locator(".fc-panel-latents .fc-unavailable")).to_have_count(0)
+    assert not errors, errors
+    page.close()
+
+
+def test_a_pending_panel_shows_the_builds_progress(browser: Any, site: str, ws: Any) -> None:
+    """A pending panel shows the build's progress as a progress bar named for what it counts, with
+    its line at 4.5:1; a null report hides it. The page draws a pending copy of Python's card (whose
+    own card is complete, so its answer to the page's "complete" request changes nothing)."""
+    page, bridge, errors = open_card(browser, site, ws, live_features(ws, "mlp0", 1)[0])
+    st = bridge.portable(("state",))["state"]
+    why = "being computed: this table ranks every latent, so it waits for the complete index"
+    pending = {
+        **st,
+        "pending": ["latents"],
+        "unavailable": {**st["unavailable"], "latents": why},
+        "left": {**st["left"], "latents": None},
+    }
+    bridge._to_page({"state": pending, "build_progress": {"done": 420_000, "total": 1_000_000, "seconds": 22.5}})
+    bar = page.locator(".fc-panel-latents").get_by_role("progressbar", name="indexing every latent")
+    expect(bar).to_be_visible()
+    assert bar.evaluate("e => [e.value, e.max, e.position]") == [420_000, 1_000_000, 0.42]
+    line = "indexing every latent: 42 % · 18.7k tok/s · about 31 s left"
+    expect(page.locator(".fc-panel-latents .fc-build-text")).to_have_text(line)
+    assert contrast_failures(page.locator(".fc-card"), ".fc-build-text, .fc-panel-latents .fc-unavailable", 4.5) == []
+    bridge._to_page({"build_progress": None})
+    expect(page.locator(".fc-build")).to_be_hidden()
     assert not errors, errors
     page.close()
