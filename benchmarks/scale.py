@@ -167,7 +167,25 @@ def load_shape(shape: str, work: Path) -> tuple[Any, dict[str, Any]]:
     data = torch.load(gpt2_files(work), weights_only=True)
     model = HookedTransformer(HookedTransformerConfig(**GPT2))
     model.load_state_dict(data["state"])
+    model.set_tokenizer(synthetic_tokenizer(GPT2["d_vocab"]), default_padding_side="right")
     return model.eval(), data["sae"]
+
+
+def synthetic_tokenizer(d_vocab: int) -> Any:
+    """A word-level tokenizer of ``d_vocab`` made-up words (``w0`` .. ``w50256``; the last is BOS/EOS,
+    as in GPT-2): the random model's cards need token strings, and GPT-2's own tokenizer cannot be
+    fetched here. Its size, not its words, is what the benchmark measures (vocabulary tables,
+    logit tables over 50,257 tokens)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    eos = f"w{d_vocab - 1}"
+    tok = Tokenizer(models.WordLevel({f"w{i}": i for i in range(d_vocab)}, unk_token="w0"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=eos, eos_token=eos, unk_token="w0", pad_token=eos,
+        name_or_path="synthetic", add_bos_token=True,
+    )  # fmt: skip
 
 
 def token_file(shape: str, rows: int, work: Path) -> Path:
