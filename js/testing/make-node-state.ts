@@ -48,6 +48,7 @@ const FAMILIES: NodeTableState["families"] = [
     hook: "blocks.{layer}.mlp.hook_post",
     n_units: 64,
     card: true,
+    sae: "",
   },
   {
     code: 1,
@@ -56,8 +57,17 @@ const FAMILIES: NodeTableState["families"] = [
     hook: "blocks.{layer}.attn.hook_z",
     n_units: 4,
     card: false,
+    sae: "",
   },
-  { code: 2, kind: "sae", name: "res", hook: "blocks.0.hook_resid_post", n_units: 48, card: true },
+  {
+    code: 2,
+    kind: "sae",
+    name: "res",
+    hook: "blocks.0.hook_resid_post",
+    n_units: 48,
+    card: true,
+    sae: "res",
+  },
 ];
 
 const TARGET: NodeTableState["target"] = {
@@ -66,6 +76,8 @@ const TARGET: NodeTableState["target"] = {
   token: " on",
   distractor: " in",
   description: "logit ' on' − logit ' in' at position 3",
+  node: null,
+  side: "total",
 };
 
 /** The rows' values [prompt, group, row] and profiles [prompt, row, pos] of `nPrompts` prompts. */

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .card.widget import FeatureCard
     from .core.view import CardWorkspace
     from .graph.widget import ContributionGraph
+    from .nodes.node_spec import NodeSpec
     from .nodes.widget import NodeTable
     from .overview.widget import SaeOverview
 
@@ -91,20 +92,27 @@ class WorkspaceViews:
     def nodes(
         self,
         prompt: str | Tensor,
-        target: str | int | None = None,
+        target: str | int | NodeSpec | None = None,
         distractor: str | int | None = None,
-        position: int = -1,
+        position: int | None = None,
+        side: str = "total",
         **kwargs: Any,
     ) -> NodeTable:
         """The NodeTable widget: derived scalars of every MLP neuron, attention head (per token
-        pair) and SAE latent for ``prompt`` and a target at ``position``.
+        pair), SAE latent and error node, and of the roll-ups (heads summed over sources, whole
+        attention and MLP layers) for ``prompt`` and a target at ``position`` (default: the last
+        token).
 
         The target is ``logit[target] − logit[distractor]``, or ``log p(target)`` without a
-        distractor, or the loss of the next prompt token without a target. Options:
-        ``compare=`` a second prompt of the same length (Left / Right / Diff columns),
-        ``ablations=[{family, layer, unit, pos, mode}]``, and those of
-        :class:`featurecard.nodes.table.NodeOptions` (``k``, ``groups``, ``node_types``,
-        ``layers``, ``saes``, ``freeze_final_ln``, ``detach_ln_scale``, ...).
+        distractor, or the loss of the next prompt token without a target; or a node of the model,
+        ``fc.node("neuron" | "latent" | "error" | "attn" | "write", ...)`` at its own ``pos``
+        (trace upstream: only nodes that reach it are rows, see
+        :mod:`featurecard.nodes.node_targets`), with ``side="query" | "key" | "value"`` for an
+        attention target's gradient through one side. Options: ``compare=`` a second prompt of
+        the same length (Left / Right / Diff columns), ``ablations=[{family, layer, unit, pos,
+        mode}]``, and those of :class:`featurecard.nodes.table.NodeOptions` (``k``, ``groups``,
+        ``node_types``, ``layers``, ``saes``, ``freeze_final_ln``, ``freeze_target_ln``,
+        ``detach_ln_scale``, ...).
         """
         from .nodes.session import NodeTableSession
         from .nodes.table import NodeOptions
@@ -113,7 +121,8 @@ class WorkspaceViews:
         compare = kwargs.pop("compare", None)
         ablations = kwargs.pop("ablations", ())
         prompts = [prompt] if compare is None else [prompt, compare]
-        session = NodeTableSession(self, prompts, target, distractor, NodeOptions.from_kwargs(**kwargs))
+        options = NodeOptions.from_kwargs(**kwargs)
+        session = NodeTableSession(self, prompts, target, distractor, options, side=side)
         return NodeTable(session, position=position, ablations=ablations)
 
     def overview(

@@ -18,6 +18,7 @@ function mount(over: Partial<NodesModel> & { live?: boolean } = {}) {
     selected: { family: "sae", layer: 0, unit: 12 },
     card: makeState({ source: "sae", feature: 12 }),
     ablations: [],
+    trail: [],
     error: "",
     busy: false,
     ...over,

@@ -53,6 +53,7 @@ describe("the node table's tokens", () => {
       selected: {},
       card: {},
       ablations: [],
+      trail: [],
       error: "",
       busy: false,
     });

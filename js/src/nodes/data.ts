@@ -49,12 +49,16 @@ export interface TableData {
   nPos: number;
 }
 
-/** How a node is named in the table: `mlp L3 n1024`, `attn L1 H7`, `res_jb #123`, and an SAE's
- * error node (one per position) by its family's name, `res_jb error`. */
+/** How a node is named in the table: `mlp L3 n1024`, `attn L1 H7`, `res_jb #123`, an SAE's
+ * error node (one per position) by its family's name, `res_jb error`, and the roll-ups
+ * `head L1 H7` (summed over sources), `attn L1`, `mlp L3` (whole layers). */
 export function nodeName(family: NodeFamily, layer: number, unit: number): string {
   if (family.kind === "mlp") return `mlp L${layer} n${unit}`;
   if (family.kind === "attn") return `attn L${layer} H${unit}`;
   if (family.kind === "error") return family.name;
+  if (family.kind === "head") return `head L${layer} H${unit}`;
+  if (family.kind === "attn_layer") return `attn L${layer}`;
+  if (family.kind === "mlp_layer") return `mlp L${layer}`;
   return `${family.name} #${unit}`;
 }
 

@@ -7,16 +7,21 @@
  */
 import type { ArrayPayload, FeatureCardState, TokenBytes } from "../core/schema";
 
-export type FamilyKind = "mlp" | "attn" | "sae" | "error";
+export type FamilyKind = "mlp" | "attn" | "sae" | "error" | "head" | "attn_layer" | "mlp_layer";
 
-/** A node type: MLP neurons, attention heads (per token pair), one SAE's latents or its error. */
+/** The roll-up families: heads summed over sources, whole attention / MLP layers (ranked apart). */
+export const ROLLUP_KINDS: readonly FamilyKind[] = ["head", "attn_layer", "mlp_layer"];
+
+/** A node type: MLP neurons, attention heads (per token pair), one SAE's latents or its error,
+ * or a roll-up (heads summed over sources, whole attention / MLP layers). */
 export interface NodeFamily {
   code: number; // the value of NodeRows.family for its rows
   kind: FamilyKind;
-  name: string; // "mlp", "attn", the SAE's name in the Workspace, or that name + " error"
-  hook: string; // the SAE's hook; for mlp/attn a template with {layer}
+  name: string; // "mlp", "attn", the SAE's name, that name + " error", "heads", "attn layer", "mlp layer"
+  hook: string; // the SAE's hook; for the others a template with {layer}
   n_units: number;
   card: boolean; // whether its nodes open a FeatureCard
+  sae: string; // the SAE's name in the Workspace (sae and error families), else ""
 }
 
 /** One prompt of the table (two in side-by-side mode: Left, Right). */
@@ -29,13 +34,30 @@ export interface NodePrompt {
   prediction_probs: ArrayPayload; // float32 [n_predictions]
 }
 
-/** What the gradients are of. */
+/** A node of the model as a target (`fc.node`): every key, null where the kind has none. */
+export interface NodeSpecPayload {
+  kind: "neuron" | "latent" | "error" | "attn" | "write";
+  pos: number;
+  layer: number | null;
+  unit: number | null;
+  head: number | null;
+  src: number | null;
+  source: string | null; // the SAE's name (latent, error)
+  write_kind: "attn" | "mlp" | "block" | null;
+  direction: number[] | null; // [d_model] (write)
+}
+
+export type Side = "total" | "query" | "key" | "value";
+
+/** What the gradients are of: a token's logit / log-probability / loss, or a node. */
 export interface NodeTarget {
-  kind: "logit_diff" | "logprob" | "loss";
-  position: number; // the position whose prediction is the target
+  kind: "logit_diff" | "logprob" | "loss" | "node";
+  position: number; // the position whose prediction is the target; a node's own position
   token: string | null;
   distractor: string | null;
   description: string;
+  node: NodeSpecPayload | null; // the node (kind "node")
+  side: Side; // the attention side the gradients go through
 }
 
 /** A column: one derived scalar comparable across node types. */
@@ -84,6 +106,14 @@ export interface NodeTableState {
   notes: string[]; // how the numbers were made, where it deviates from the default
 }
 
+/** A target the table has shown: the first is the table's own, the last the one shown now. */
+export interface TraceStep {
+  description: string; // NodeTarget.description
+  node: NodeSpecPayload | null; // null: the table's own token target
+  side: Side;
+  position: number;
+}
+
 /** A node whose card is open: a row's {family, layer, unit}, or the card's own {source, unit}. */
 export interface SelectedNode {
   family?: string;
@@ -102,6 +132,7 @@ export interface NodesModel {
   selected: SelectedNode | EmptyObject; // the node whose card is open; the kernel sets it ("select" request)
   card: FeatureCardState | EmptyObject; // the open node's card
   ablations: NodeAblation[]; // ablations in place; the front end adds and removes them
+  trail: TraceStep[]; // the targets followed ("trace" / "back" requests), the table's own first
   error: string; // why the last request failed ('' when it did not); the last good state stays
   busy: boolean; // a computation is running
 }

@@ -1,13 +1,20 @@
 /**
  * The only module of the NodeTable that reads the widget model (get) and names its requests;
  * ../core/view-host subscribes to the `WATCHED` traitlets. The front end writes no trait: it
- * asks (../core/requests) for `position`, `select` and `ablations`, and Python
+ * asks (../core/requests) for `position`, `select`, `ablations`, `trace` and `back`, and Python
  * (python/featurecard/nodes/widget.py) answers by setting `position`, `selected`, `ablations`,
- * `state`, `card`, `error` and `busy`.
+ * `trail`, `state`, `card`, `error` and `busy`.
  */
 import type { AnyModel } from "@anywidget/types";
 import type { Asker, Outcome } from "../core/requests";
-import type { NodeAblation, NodesModel, SelectedNode } from "./schema";
+import type {
+  NodeAblation,
+  NodeSpecPayload,
+  NodesModel,
+  SelectedNode,
+  Side,
+  TraceStep,
+} from "./schema";
 
 export type NodesAnyModel = AnyModel<NodesModel>;
 
@@ -17,6 +24,7 @@ export interface NodesSnapshot {
   selected: SelectedNode | null;
   card: unknown; // a FeatureCardState or {}
   ablations: NodeAblation[];
+  trail: TraceStep[];
   error: string;
   busy: boolean;
 }
@@ -27,6 +35,7 @@ export const WATCHED = [
   "selected",
   "card",
   "ablations",
+  "trail",
   "error",
   "busy",
 ] as const satisfies readonly (keyof NodesModel)[];
@@ -41,6 +50,7 @@ export function readNodes(model: NodesAnyModel): NodesSnapshot {
   const position = model.get("position");
   const selected = model.get("selected");
   const ablations = model.get("ablations");
+  const trail = model.get("trail");
   const error = model.get("error");
   return {
     state: model.get("state"),
@@ -48,6 +58,7 @@ export function readNodes(model: NodesAnyModel): NodesSnapshot {
     selected: isSelected(selected) ? selected : null,
     card: model.get("card"),
     ablations: Array.isArray(ablations) ? ablations : [],
+    trail: Array.isArray(trail) ? trail : [],
     error: typeof error === "string" ? error : "",
     busy: model.get("busy") === true,
   };
@@ -69,4 +80,18 @@ export function askSelect(
 /** Recompute with `list` of ablations in place. */
 export function askAblations(asker: Asker<NodesSnapshot>, list: NodeAblation[]): Promise<Outcome> {
   return asker.ask("ablations", { ablations: list }, { ablations: list });
+}
+
+/** Trace upstream from `node` (a row's spec): a new table with it as the target. */
+export function askTrace(
+  asker: Asker<NodesSnapshot>,
+  node: Partial<NodeSpecPayload>,
+  side: Side = "total",
+): Promise<Outcome> {
+  return asker.ask("trace", { node, side }, {});
+}
+
+/** Back to step `index` of the trail of targets. */
+export function askBack(asker: Asker<NodesSnapshot>, index: number): Promise<Outcome> {
+  return asker.ask("back", { index }, {});
 }

@@ -14,6 +14,7 @@ function mount(over: Partial<NodesModel> = {}) {
     selected: {},
     card: {},
     ablations: [],
+    trail: [],
     error: "",
     busy: false,
     ...over,

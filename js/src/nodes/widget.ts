@@ -1,6 +1,6 @@
 /**
  * anywidget adapter of the NodeTable: draws the component from the model's traitlets and turns
- * clicks into `position` / `select` / `ablations` requests (../core/requests). Model access
+ * clicks into `position` / `select` / `ablations` / `trace` / `back` requests (../core/requests). Model access
  * goes through ./sync and ../core/view-host; the open card is drawn by the FeatureCard widget
  * (../card/mount), whose `show` requests become this view's `select`.
  */
@@ -19,8 +19,10 @@ import { decodeTable, type TableData } from "./data";
 import type { NodesModel, NodeTableState } from "./schema";
 import {
   askAblations,
+  askBack,
   askPosition,
   askSelect,
+  askTrace,
   type NodesSnapshot,
   readNodes,
   WATCHED,
@@ -57,6 +59,7 @@ export function nodePropsMaker(): (snap: LiveNodesSnapshot) => NodeTableProps {
     selected: snap.selected,
     cardOpen: hasCard(snap.card),
     live: snap.live !== false,
+    trail: snap.trail,
   });
 }
 
@@ -72,6 +75,8 @@ function render(props: RenderProps<NodesModel>): () => void {
       onPosition: (pos) => void askPosition(asker, pos),
       onSelect: (node) => void askSelect(asker, node),
       onAblations: (list) => void askAblations(asker, list),
+      onTrace: (spec) => void askTrace(asker, spec),
+      onBack: (index) => void askBack(asker, index),
     }),
     watched: WATCHED,
     read: readLive,

@@ -94,9 +94,14 @@ def _top_over_blocks(flat: Sequence[Tensor], k: int, largest: bool) -> list[tupl
 
 
 def select_nodes(
-    blocks: Sequence[Block], k: int = 10, groups: Sequence[str] = GROUPS, signed: frozenset[str] = SIGNED
+    blocks: Sequence[Block],
+    k: int = 10,
+    groups: Sequence[str] = GROUPS,
+    signed: frozenset[str] = SIGNED,
+    n_batch: int | None = None,
 ) -> Selection:
-    """The union of every group's top-k (and bottom-k for signed groups) over all blocks."""
+    """The union of every group's top-k (and bottom-k for signed groups) over all blocks
+    (``n_batch``: the prompts' count when there may be no block at all)."""
     if k < 1:
         raise ValueError(f"k must be at least 1; got {k}")
     for g in groups:
@@ -105,7 +110,7 @@ def select_nodes(
                 raise KeyError(
                     f"group {g!r} is missing from a block of family {blk.family}; it has {sorted(blk.scalars)}"
                 )
-    n_batch = int(next(iter(blocks[0].scalars.values())).shape[0]) if blocks else 0
+    n_batch = int(next(iter(blocks[0].scalars.values())).shape[0]) if blocks else (n_batch or 0)
     seen: dict[tuple[int, int], None] = {}
     for row in range(n_batch):
         for g in groups:
@@ -115,14 +120,16 @@ def select_nodes(
             if g in signed:
                 for key in _top_over_blocks(flat, k, largest=False):
                     seen.setdefault(key, None)
-    return gather(blocks, list(seen), groups)
+    return gather(blocks, list(seen), groups, n_batch)
 
 
-def gather(blocks: Sequence[Block], keys: Sequence[tuple[int, int]], groups: Sequence[str]) -> Selection:
+def gather(
+    blocks: Sequence[Block], keys: Sequence[tuple[int, int]], groups: Sequence[str], n_batch: int | None = None
+) -> Selection:
     """Every group's value at the given ``(block, flat index)`` nodes, with their keys."""
     n = len(keys)
     cols = {name: torch.full((n,), -1, dtype=torch.int64) for name in ("family", "layer", "unit", "pos", "src")}
-    n_batch = int(next(iter(blocks[0].scalars.values())).shape[0]) if blocks else 0
+    n_batch = int(next(iter(blocks[0].scalars.values())).shape[0]) if blocks else (n_batch or 0)
     values = torch.full((n_batch, len(groups), n), float("nan"))
     block_of = torch.tensor([b for b, _ in keys], dtype=torch.int64)
     flat_of = torch.tensor([i for _, i in keys], dtype=torch.int64)

@@ -15,9 +15,9 @@ per prompt; for a 128-token prompt that is about 33 kB of profiles and 1 kB of v
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Literal, TypedDict, cast
 
 import numpy as np
 
@@ -28,23 +28,30 @@ from ..core.vocab import BytesOf, LocalVocab, local_vocab
 GROUP_INFO: dict[str, tuple[str, str]] = {
     "write_norm": ("Write magnitude", "norm of the node's write to the residual stream"),
     "act_times_grad": ("Est. total effect", "activation × gradient of the target (first-order total effect)"),
-    "direct_effect": ("Direct effect", "the node's write projected on the target's final-residual gradient"),
+    "direct_effect": (
+        "Direct effect",
+        "the node's write projected on the target's gradient at the residual stream where the target reads it "
+        "(the final residual for a token)",
+    ),
     "activation": (
         "Activation",
-        "neuron or latent activation; attention probability for heads; the norm of an SAE's error",
+        "neuron or latent activation; attention probability for heads; the norm of an SAE's error; "
+        "blank for heads summed over sources and whole layers",
     ),
 }
 
 
 class NodeFamily(TypedDict):
-    """A node type: MLP neurons, attention heads (per token pair), one SAE's latents or its error."""
+    """A node type: MLP neurons, attention heads (per token pair), one SAE's latents or its error,
+    or a roll-up (heads summed over sources, whole attention / MLP layers; ranked apart)."""
 
     code: int  # the value of NodeRows.family for its rows
     kind: Literal["mlp", "attn", "sae", "error", "head", "attn_layer", "mlp_layer"]
-    name: str  # "mlp", "attn", the SAE's name in the Workspace, or that name + " error"
-    hook: str  # the SAE's hook; for mlp/attn a template with {layer}
+    name: str  # "mlp", "attn", the SAE's name, that name + " error", "heads", "attn layer", "mlp layer"
+    hook: str  # the SAE's hook; for the others a template with {layer}
     n_units: int
     card: bool  # whether its nodes open a FeatureCard
+    sae: str  # the SAE's name in the Workspace (sae and error families), else ""
 
 
 class NodePrompt(TypedDict):
@@ -58,14 +65,31 @@ class NodePrompt(TypedDict):
     prediction_probs: ArrayPayload  # float32 [n_predictions]
 
 
+class NodeSpecPayload(TypedDict):
+    """A node of the model as a target (``fc.node``; nodes/node_spec.py): every key, None where the
+    kind has none."""
+
+    kind: Literal["neuron", "latent", "error", "attn", "write"]
+    pos: int
+    layer: int | None
+    unit: int | None
+    head: int | None
+    src: int | None
+    source: str | None  # the SAE's name (latent, error)
+    write_kind: Literal["attn", "mlp", "block"] | None
+    direction: list[float] | None  # [d_model] (write)
+
+
 class NodeTarget(TypedDict):
-    """What the gradients are of."""
+    """What the gradients are of: a token's logit / log-probability / loss, or a node."""
 
     kind: Literal["logit_diff", "logprob", "loss", "node"]
-    position: int  # the position whose prediction is the target
+    position: int  # the position whose prediction is the target; a node's own position
     token: str | None
     distractor: str | None
     description: str
+    node: NodeSpecPayload | None  # the node (kind "node")
+    side: Literal["total", "query", "key", "value"]  # the attention side the gradients go through
 
 
 class NodeGroup(TypedDict):
@@ -118,6 +142,25 @@ class NodeTableState(TypedDict):
     notes: list[str]  # how the numbers were made, where it deviates from the default
 
 
+class TraceStep(TypedDict):
+    """A target the table has shown: the first is the table's own, the last the one shown now."""
+
+    description: str  # NodeTarget.description
+    node: NodeSpecPayload | None  # None: the table's own token target
+    side: Literal["total", "query", "key", "value"]
+    position: int
+
+
+def trace_step(target: NodeTarget) -> TraceStep:
+    """The breadcrumb entry of a table's target."""
+    return {
+        "description": target["description"],
+        "node": target["node"],
+        "side": target["side"],
+        "position": target["position"],
+    }
+
+
 # The synced traitlets of the NodeTable widget, mirrored by `NodesModel` in js/src/nodes/schema.ts.
 NODE_TABLE_TRAITS: dict[str, str] = {
     "state": "NodeTableState | {}: the last good table",
@@ -125,9 +168,19 @@ NODE_TABLE_TRAITS: dict[str, str] = {
     "selected": "{family, layer, unit} | {}: the node whose card is open; the kernel sets it ('select' request)",
     "card": "FeatureCardState | {}: the open node's card",
     "ablations": "list[NodeAblation]: ablations in place; the front end adds and removes them",
+    "trail": "list[TraceStep]: the targets followed ('trace' / 'back' requests), the table's own first",
     "error": "str: why the last request failed ('' when it did not); the last good state stays",
     "busy": "bool: a computation is running",
 }
+
+
+_SPEC_KEYS = ("layer", "unit", "head", "src", "source", "write_kind", "direction")
+
+
+def node_spec_payload(d: Mapping[str, object]) -> NodeSpecPayload:
+    """A node spec's ``as_dict()`` with every key of :class:`NodeSpecPayload`."""
+    out = {"kind": d["kind"], "pos": d["pos"], **{k: d.get(k) for k in _SPEC_KEYS}}
+    return cast("NodeSpecPayload", out)
 
 
 @dataclass(frozen=True)

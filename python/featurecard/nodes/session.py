@@ -8,6 +8,7 @@ neurons and SAE latents do; attention heads and SAE error nodes have no card).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 import numpy as np
@@ -19,8 +20,10 @@ from ..core.token_bytes import token_bytes_of
 from ..core.vocab import standalone_text
 from .groups import SIGNED
 from .node_model import NodeModel
-from .payload import NodeFamily, NodeTableState, NodeTarget, PromptData, build_node_table_state
-from .table import NodeOptions, NodeTableResult, NodeTableRunner
+from .node_spec import NodeSpec, node_from_dict
+from .node_targets import NodeTargetSpec
+from .payload import NodeFamily, NodeTableState, NodeTarget, PromptData, build_node_table_state, node_spec_payload
+from .table import NodeOptions, NodeTableResult, NodeTableRunner, Target
 
 
 def node_table_state(
@@ -35,12 +38,15 @@ def node_table_state(
     def text(i: int | None) -> str | None:
         return None if i is None else standalone_text(token_bytes.one(i))
 
+    node = spec.node if isinstance(spec, NodeTargetSpec) else None
     target: NodeTarget = {
         "kind": spec.kind,
         "position": spec.position,
         "token": text(spec.token),
         "distractor": text(spec.distractor),
         "description": spec.describe(text(spec.token), text(spec.distractor)),
+        "node": None if node is None else node_spec_payload(node.as_dict()),
+        "side": spec.side if isinstance(spec, NodeTargetSpec) else "total",
     }
     prompts = [
         PromptData(
@@ -61,6 +67,7 @@ def node_table_state(
             "hook": f.hook,
             "n_units": f.n_units,
             "card": f.kind in ("mlp", "sae"),
+            "sae": f.sae,
         }
         for f in result.families
     ]
@@ -84,28 +91,53 @@ def node_table_state(
 class NodeTableSession:
     """What a NodeTable widget asks of the Workspace: tables for its prompts, and cards.
 
-    Holds the prompts, the target and the options; every call recomputes with the target
-    position and ablations it is given (one forward and one backward pass).
+    Holds the prompts, the target (a token, or a node spec and its side) and the options; every
+    call recomputes with the target position and ablations it is given (one forward and one
+    backward pass). A node target moves with the position: the same node at the new position.
     """
 
     def __init__(
         self,
         ws: Any,
         prompts: Sequence[str | Tensor],
-        target: str | int | None,
+        target: Target,
         distractor: str | int | None,
         options: NodeOptions,
+        side: str = "total",
     ) -> None:
         self.ws = ws
         self.runner = NodeTableRunner(ws, options)
         self.prompts = list(prompts)
-        self.target, self.distractor = target, distractor
+        self.target, self.distractor, self.side = target, distractor, side
+        self.token_target = None if isinstance(target, NodeSpec) else target
         self.result: NodeTableResult | None = None
 
-    def compute(self, position: int, ablations: Sequence[Any] = ()) -> NodeTableState:
-        res = self.runner.run(self.prompts, self.target, self.distractor, position, ablations)
+    def compute(self, position: int | None, ablations: Sequence[Any] = ()) -> NodeTableState:
+        """The table at ``position`` (None: the node target's own position, or the last token)."""
+        target, distractor = self.target, self.distractor
+        if isinstance(target, NodeSpec):
+            target = target if position is None else replace(target, pos=position)
+            distractor = None
+        at = -1 if position is None else position
+        res = self.runner.run(self.prompts, target, distractor, at, ablations, self.side)
         self.result = res
+        self.target = res.spec.node if isinstance(res.spec, NodeTargetSpec) else self.target
         return node_table_state(res, self.ws.adapter, self.runner.opts.k)
+
+    def retarget(
+        self, node: Mapping[str, Any] | None, side: str, position: int | None, ablations: Sequence[Any]
+    ) -> NodeTableState:
+        """The table of another target, a node spec as a dict (``NodeSpec.as_dict`` or a
+        ``NodeSpecPayload``; None: the table's own token target) at ``position`` (None: the
+        node's own); a failure keeps the current target."""
+        target = None if node is None else node_from_dict({k: v for k, v in node.items() if v is not None})
+        before = self.target, self.side
+        self.target, self.side = (self.token_target if target is None else target), side
+        try:
+            return self.compute(position, ablations)
+        except Exception:
+            self.target, self.side = before
+            raise
 
     def card_source(self, selected: Mapping[str, Any]) -> tuple[str, int]:
         """The Workspace source (SAE name or hook) and index of a selected node."""

@@ -56,7 +56,7 @@ from .node_targets import NodeTargetSpec, resolve_node_target
 from .rollups import concat
 from .targets import TargetSpec, make_target, target_values, top_predictions
 
-Target = str | int | None | NodeSpec
+Target = str | int | NodeSpec | None
 
 
 @dataclass
@@ -159,7 +159,7 @@ class NodeTableRunner(NodeContext):
         clean = self._clean_target(tokens, spec) if abls else values.detach()
         g = grad["read"] if node is not None else grad["final"]
         units, rollups = node_blocks(self, acts, grad, g, node, spec.position, abls)
-        selection = select_nodes(units, self.opts.k, self.opts.groups, SIGNED)
+        selection = select_nodes(units, self.opts.k, self.opts.groups, SIGNED, n_batch=len(rows))
         if rollups:
             picked = select_nodes(rollups, self.opts.k, self.opts.groups, SIGNED)
             selection = concat(selection, picked) if units else picked
@@ -242,4 +242,4 @@ def _node_notes(spec: NodeTargetSpec, freeze: bool) -> list[str]:
     return notes
 
 
-__all__ = ["NODE_TYPES", "Family", "NodeOptions", "NodeTableResult", "NodeTableRunner"]
+__all__ = ["NODE_TYPES", "Family", "NodeOptions", "NodeTableResult", "NodeTableRunner", "Target"]

@@ -1,12 +1,15 @@
 """The NodeTable widget: which neurons, heads and SAE latents matter for one prediction.
 
-Made by ``Workspace.nodes(prompt, target=..., distractor=None, position=-1)``. Traitlets hold
+Made by ``Workspace.nodes(prompt, target=..., distractor=None, position=-1)`` (a node target,
+``fc.node(...)``, brings its own position). Traitlets hold
 everything the front end draws (``state``, the open ``card``, ``position``, ``selected``,
 ``ablations``); the front end asks through the one request protocol of
 :mod:`featurecard.core.view`: ``position`` ``{position}`` (click a prompt token: the target
 moves there), ``select`` ``{family, layer, unit}`` (click a neuron or latent: its FeatureCard
-opens below the table; ``{}`` closes it) and ``ablations`` ``{ablations: [...]}`` (ablate a
-node: the table recomputes with it in place). A bad value or a failed computation is a refused
+opens below the table; ``{}`` closes it), ``ablations`` ``{ablations: [...]}`` (ablate a
+node: the table recomputes with it in place), ``trace`` ``{node, side}`` (a row's node spec
+becomes the target: trace upstream, one more step on ``trail``) and ``back`` ``{index}`` (a
+step of the trail, one click away). A bad value or a failed computation is a refused
 request: ``error`` is set and the last good ``state`` and ``card`` stay. From Python,
 ``table.position = 3``, ``table.ablate(...)`` and ``table.open_card(...)`` work as before.
 
@@ -25,6 +28,7 @@ from ..core.provenance import provenance
 from ..core.static import STATIC, bundle_files
 from ..core.view import CardHost, request
 from .frame import node_frame
+from .payload import NodeTableState, trace_step
 
 bundle_files("nodes")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
@@ -51,16 +55,22 @@ class NodeTable(CardHost):
     ablations = traitlets.List(traitlets.Dict(), help="Ablations in place: {family, layer, unit, pos, mode}.").tag(
         sync=True
     )
+    trail = traitlets.List(
+        traitlets.Dict(), help="The targets followed (TraceStep): the table's own first, the shown one last."
+    ).tag(sync=True)
     busy = traitlets.Bool(False, help="True while a table or card is being computed.").tag(sync=True)
 
     _session: NodeTableSession
 
-    def __init__(self, session: NodeTableSession, *, position: int = -1, ablations: Any = (), **kwargs: Any) -> None:
+    def __init__(
+        self, session: NodeTableSession, *, position: int | None = None, ablations: Any = (), **kwargs: Any
+    ) -> None:
         self._session = session
         self._quiet = True
         abl = [self._check_ablation(a) for a in ablations]
         state = session.compute(position, abl)  # errors in the first table raise, with their message
-        super().__init__(kwargs, state=dict(state), position=state["target"]["position"], ablations=abl)
+        trail = [dict(trace_step(state["target"]))]
+        super().__init__(kwargs, state=dict(state), position=state["target"]["position"], ablations=abl, trail=trail)
         self._quiet = False
 
     # -- validation ----------------------------------------------------------------------------
@@ -117,10 +127,38 @@ class NodeTable(CardHost):
     def _recompute(self, position: int, ablations: list[dict[str, Any]]) -> dict[str, Any]:
         state = self._session.compute(position, ablations)
         with self._settle():
-            self.state = dict(state)
-            self.position = state["target"]["position"]
+            self._show(state, self.trail[:-1])
             self.ablations = ablations
         return {"position": self.position, "ablations": ablations}
+
+    def _show(self, state: NodeTableState, before: list[dict[str, Any]]) -> None:
+        """A new table, its target the last step of the trail after ``before``."""
+        self.state = dict(state)
+        self.position = state["target"]["position"]
+        self.trail = [*before, dict(trace_step(state["target"]))]
+
+    @request("trace")
+    def _trace_request(self, node: object = None, side: object = "total") -> dict[str, Any]:
+        """Trace upstream from ``node`` (a node spec, e.g. a row's): a new table with it as the
+        target, one more step on the trail."""
+        if not isinstance(node, dict):
+            raise traitlets.TraitError(f"trace needs a node spec dict {{kind, pos, ...}}; got {node!r}")
+        state = self._session.retarget(node, str(side), None, self.ablations)
+        with self._settle():
+            self._show(state, list(self.trail))
+        return {"trail": len(self.trail)}
+
+    @request("back")
+    def _back_request(self, index: object = None) -> dict[str, Any]:
+        """Back to step ``index`` of the trail (its target and position); the later steps go."""
+        n = len(self.trail)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+            raise traitlets.TraitError(f"trail index {index!r} is out of range: accepted 0 .. {n - 1}")
+        step = self.trail[index]
+        state = self._session.retarget(step["node"], step["side"], step["position"], self.ablations)
+        with self._settle():
+            self._show(state, list(self.trail[:index]))
+        return {"trail": len(self.trail)}
 
     @traitlets.observe("position", "ablations")
     def _on_change(self, _change: dict[str, Any]) -> None:
@@ -186,7 +224,13 @@ class NodeTable(CardHost):
         where it came from (:mod:`featurecard.core.provenance`)."""
         from ..core.export import write_html
 
-        values = {"position": self.position, "selected": self.selected, "card": self.card, "ablations": self.ablations}
+        values = {
+            "position": self.position,
+            "selected": self.selected,
+            "card": self.card,
+            "ablations": self.ablations,
+            "trail": self.trail,
+        }
         name = title or f"featurecard node table: {self.state['target']['description']}"
         prov = provenance(self._session.ws)
         return write_html(path, [self.state], title=name, view="nodes", values=values, provenance=prov)

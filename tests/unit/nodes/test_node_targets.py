@@ -87,6 +87,7 @@ def test_a_target_with_nothing_upstream_and_negative_positions(ws: Workspace, pr
     runner = NodeTableRunner(ws)
     res = runner.run([prompt], fc.node("write", layer=0, kind="attn", pos=-1, direction=direction()))
     assert res.blocks == [] and len(res.selection) == 0 and res.spec.position == N_POS - 1
+    assert res.selection.values.shape == (1, 4, 0) and res.profiles.shape == (1, 0, N_POS)
     res = runner.run([prompt], fc.node("attn", layer=1, head=0, pos=-1, src=-2))
     assert res.spec.node.src == N_POS - 2  # type: ignore[union-attr]
 

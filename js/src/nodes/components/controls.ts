@@ -8,7 +8,13 @@ import type { NodeAblation, NodeFamily } from "../schema";
 import { COMPARE_VIEWS, type CompareView, layersOf } from "../table-logic";
 import { ABLATE_NEEDS_KERNEL } from "./table";
 
-const FAMILY_LABEL: Record<string, string> = { mlp: "MLP neurons", attn: "attention heads" };
+const FAMILY_LABEL: Record<string, string> = {
+  mlp: "MLP neurons",
+  attn: "attention heads",
+  head: "heads (all sources)",
+  attn_layer: "attention layers",
+  mlp_layer: "MLP layers",
+};
 
 /** The label of a family's show/hide box. */
 export const familyLabel = (f: NodeFamily): string =>

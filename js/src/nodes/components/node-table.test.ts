@@ -20,6 +20,7 @@ const family = (kind: NodeFamily["kind"], name: string): NodeFamily => ({
   hook: "",
   n_units: 8,
   card: kind !== "error",
+  sae: kind === "sae" || kind === "error" ? name.replace(/ error$/, "") : "",
 });
 
 const prompt = (label: string, target: number, cleanTarget: number): PromptData => ({

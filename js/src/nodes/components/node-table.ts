@@ -6,9 +6,8 @@
  */
 
 import { h } from "../../core/dom";
-import { quoteToken } from "../../core/tokens";
-import type { PromptData, RowData, TableData } from "../data";
-import type { NodeAblation, SelectedNode } from "../schema";
+import type { RowData, TableData } from "../data";
+import type { NodeAblation, SelectedNode, TraceStep } from "../schema";
 import {
   type Column,
   type CompareView,
@@ -16,7 +15,6 @@ import {
   defaultSort,
   type Filter,
   filterRows,
-  fmtValue as fmt,
   NO_FILTER,
   type SortKey,
   sortInView,
@@ -34,6 +32,7 @@ import {
   stickColumns,
   type TableCallbacks,
 } from "./table";
+import { drawTrail, type TraceSpec, targetLine } from "./trace";
 
 export interface NodeTableProps {
   data: TableData | null; // the last good table
@@ -44,13 +43,16 @@ export interface NodeTableProps {
   ablations: NodeAblation[]; // the requested ablations
   selected: SelectedNode | null;
   cardOpen: boolean; // a card is open (drawn into `cardHost` by the widget)
-  live?: boolean; // a kernel answers (false in an exported file: ablating is disabled)
+  live?: boolean; // a kernel answers (false in an exported file: ablating and tracing are disabled)
+  trail?: TraceStep[]; // the targets followed, the table's own first
 }
 
 export interface NodeTableCallbacks {
   onPosition(pos: number): void;
   onSelect(node: SelectedNode | null): void;
   onAblations(list: NodeAblation[]): void;
+  onTrace?(spec: TraceSpec): void; // a row's "trace": a table with its node as the target
+  onBack?(index: number): void; // a crumb of the trail: back to that target
 }
 
 export interface NodeTableView {
@@ -75,18 +77,8 @@ export function selectedLabel(s: SelectedNode): string {
   return `${s.family ?? s.source ?? "?"} #${s.unit}`;
 }
 
-/** A prompt's target value, with its clean value and the ablations' effect when there are any. */
-export function targetText(p: PromptData, nPrompts: number, ablated: boolean): string {
-  const delta = p.target - p.cleanTarget;
-  return (
-    `${nPrompts > 1 ? `${p.label}: ` : ""}target ${fmt(p.target)}` +
-    (ablated
-      ? ` (clean ${fmt(p.cleanTarget)}, ablation effect ${delta >= 0 ? "+" : ""}${fmt(delta)})`
-      : "")
-  );
-}
-
 export { familyLabel, layerLabel } from "./controls";
+export { targetText } from "./trace";
 
 /** `filter` with family `name` shown or hidden. */
 export function withFamily(filter: Filter, name: string, shown: boolean): Filter {
@@ -109,27 +101,6 @@ export const ablationOf = (row: RowData, mode: NodeAblation["mode"]): NodeAblati
   mode,
 });
 
-function targetLine(data: TableData): HTMLElement {
-  const head = h("div", "nt-target-line");
-  head.append(h("span", "nt-target-desc", data.target.description));
-  for (const p of data.prompts) {
-    const v = h("span", "nt-value");
-    v.dataset.prompt = p.label;
-    v.textContent = targetText(p, data.prompts.length, data.ablations.length > 0);
-    head.append(v);
-  }
-  const preds = h("div", "nt-preds");
-  const first = data.prompts[0];
-  if (first) {
-    preds.append(h("span", "nt-preds-label", "most likely next:"));
-    for (const p of first.predictions)
-      preds.append(h("span", "nt-pred", `${quoteToken(p.token)} ${(100 * p.prob).toFixed(1)}%`));
-  }
-  const box = h("div", "nt-head");
-  box.append(head, preds);
-  return box;
-}
-
 /** The view's UI-only state (it never leaves this component). */
 interface TableState {
   props: NodeTableProps;
@@ -148,6 +119,7 @@ interface TableParts {
   root: HTMLDivElement;
   banner: HTMLElement;
   busy: HTMLElement;
+  trail: HTMLElement;
   head: HTMLElement;
   ablations: HTMLElement;
   prompts: PromptStrip;
@@ -191,6 +163,7 @@ function buildNodeTable(): TableParts {
     root,
     banner,
     busy,
+    trail: h("nav", "nt-trail"),
     head: h("div", "nt-head"),
     ablations: h("div", "nt-ablations"),
     prompts: noPrompts(),
@@ -204,8 +177,8 @@ function buildNodeTable(): TableParts {
     close,
     cardHost,
   };
-  const { head, ablations, prompts, controls, count, notice, scroll, notes } = el;
-  root.append(banner, busy, head, ablations, prompts.root, controls, count);
+  const { trail, head, ablations, prompts, controls, count, notice, scroll, notes } = el;
+  root.append(banner, busy, trail, head, ablations, prompts.root, controls, count);
   root.append(notice, scroll, notes, cardArea);
   return el;
 }
@@ -229,6 +202,7 @@ function tableCallbacks(t: NodeTable): TableCallbacks {
       st.props.live === false
         ? undefined
         : (row) => cb.onAblations([...st.props.ablations, ablationOf(row, st.mode)]),
+    onTrace: st.props.live === false || !cb.onTrace ? undefined : (spec) => cb.onTrace?.(spec),
   };
 }
 
@@ -346,6 +320,9 @@ function update(t: NodeTable, next: NodeTableProps): void {
   if (data !== old.data) drawData(t, data);
   else if (reselected) drawTable(t);
   if (next.ablations !== old.ablations) drawAblations(t);
+  if (next.trail !== old.trail || next.live !== old.live) {
+    drawTrail(el.trail, next.trail ?? [], next.live === false ? undefined : t.cb.onBack);
+  }
   drawChrome(el, next);
   // a card opened here (not one already open when the view was drawn) is brought into view
   if (reselected && old.data !== null && next.selected) st.reveal = true;

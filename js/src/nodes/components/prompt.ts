@@ -57,7 +57,9 @@ export function renderPrompts(
         span.classList.toggle("nt-active", prof !== undefined && v !== 0 && Number.isFinite(v));
         span.classList.toggle(
           "nt-query",
-          row !== null && row.family.kind === "attn" && pos === row.pos,
+          row !== null &&
+            (row.family.kind === "attn" || row.family.kind === "head") &&
+            pos === row.pos,
         );
         if (prof) span.dataset.value = fmt(v);
         else delete span.dataset.value;

@@ -143,3 +143,48 @@ describe("values that round to zero", () => {
     expect(nums.map((n) => n.classList.contains("nt-posv"))).toEqual([false, false, false, false]);
   });
 });
+
+describe("roll-up rows (heads over sources, whole layers) and node targets", () => {
+  const rollups = (): TableData => {
+    const st = makeNodeState(1);
+    const [mlp] = st.families;
+    if (!mlp) throw new Error("no mlp family");
+    const families = [
+      mlp,
+      { ...mlp, code: 1, kind: "head" as const, name: "heads", card: false },
+      { ...mlp, code: 2, kind: "mlp_layer" as const, name: "mlp layer", n_units: 1, card: false },
+    ];
+    const target = {
+      ...st.target,
+      kind: "node" as const,
+      description: "attention L1 H0: position 3 → 1, query side",
+      side: "query" as const,
+      node: {
+        ...{ kind: "attn" as const, pos: 3, layer: 1, unit: null, head: 0, src: 1 },
+        ...{ source: null, write_kind: null, direction: null },
+      },
+    };
+    return decodeTable(makeNodeState(1, { families, target }));
+  };
+
+  it("are named, labelled, drawn without a source or an ablate button", () => {
+    const view = mount(rollups());
+    expect(new Set(rowNames(view.root))).toEqual(
+      new Set(["mlp L0 n5", "head L1 H3", "mlp L0", "mlp L1 n7"]),
+    );
+    const row = (name: string) =>
+      Array.from(view.root.querySelectorAll("tr.nt-row")).find(
+        (tr) => tr.querySelector("td.nt-name")?.textContent === name,
+      );
+    expect(row("head L1 H3")?.querySelector(".nt-where-arrow")).toBeNull(); // summed over sources
+    expect(row("head L1 H3")?.querySelector(".nt-label")?.getAttribute("title")).toMatch(/summed/);
+    expect(row("mlp L0")?.querySelector("button.nt-ablate")).toBeNull();
+    expect(row("head L1 H3")?.querySelector("button.nt-ablate")).toBeNull();
+    expect(row("mlp L0 n5")?.querySelector("button.nt-ablate")).not.toBeNull();
+    const labels = Array.from(view.root.querySelectorAll(".nt-family-label"), (l) => l.textContent);
+    expect(labels).toEqual([" MLP neurons", " heads (all sources)", " MLP layers"]);
+    expect(view.root.querySelector(".nt-target-desc")?.textContent).toBe(
+      "attention L1 H0: position 3 → 1, query side",
+    );
+  });
+});

@@ -1,8 +1,9 @@
 /**
  * The sortable node table: a name column, the node's token(s), one column per group (or
  * Left / Diff / Right per group) with a bar scaled to the column's largest |value| and the sign
- * coloured, and an ablate button. Rows report hover, click (open card) and ablate; without
- * `onAblate` (an exported file: no kernel) the ablate buttons are disabled and say why.
+ * coloured, a trace and an ablate button. Rows report hover, click (open card), trace and
+ * ablate; without `onTrace` / `onAblate` (an exported file: no kernel) those buttons are
+ * disabled and say why.
  */
 import { h } from "../../core/dom";
 import { fillToken, quoteToken } from "../../core/tokens";
@@ -17,12 +18,14 @@ import {
   type SortKey,
   shownSign,
 } from "../table-logic";
+import { type TraceSpec, traceButton } from "./trace";
 
 export interface TableCallbacks {
   onSort(column: string): void;
   onHover(row: RowData | null): void;
   onSelect(row: RowData): void;
   onAblate: ((row: RowData) => void) | undefined; // undefined offline: ablate buttons disabled
+  onTrace?: ((spec: TraceSpec) => void) | undefined; // undefined offline: trace buttons disabled
 }
 
 /** Why ablating is disabled in an exported file (shown by the controls, and on each button). */
@@ -149,19 +152,33 @@ function nameCell(row: RowData, onSelect: (row: RowData) => void): HTMLElement {
     return td;
   }
   const label = h("span", "nt-label", row.name);
-  if (row.family.kind === "error") {
-    label.title =
-      "the SAE's error at this position: the hook's value minus the SAE's reconstruction " +
-      "(activation = its norm); it has no feature card";
-  }
+  const why = ROLLUP_TITLE[row.family.kind];
+  if (why) label.title = why;
   td.append(label);
   return td;
 }
 
-function actionCell(row: RowData, onAblate: ((row: RowData) => void) | undefined): HTMLElement {
+/** What the rows that are not units are (their name's title). */
+const ROLLUP_TITLE: Partial<Record<RowData["family"]["kind"], string>> = {
+  error:
+    "the SAE's error at this position: the hook's value minus the SAE's reconstruction " +
+    "(activation = its norm); it has no feature card",
+  head: "the head's pairs at this query summed over every source (write norm: of the summed write)",
+  attn_layer: "every head of the layer at this position, summed (b_O excluded)",
+  mlp_layer: "every neuron of the layer at this position, summed (b_out excluded)",
+};
+
+/** Rows the table can ablate: neurons, head pairs (the head at the query), latents. */
+export const ablatable = (row: RowData): boolean =>
+  row.family.kind === "mlp" || row.family.kind === "attn" || row.family.kind === "sae";
+
+function actionCell(row: RowData, callbacks: TableCallbacks): HTMLElement {
   const act = h("td", "nt-actions");
-  if (row.family.kind !== "error") {
-    // an SAE's error term is not a unit the table ablates
+  const { onAblate } = callbacks;
+  const trace = traceButton(row, callbacks.onTrace);
+  if (trace) act.append(trace);
+  if (ablatable(row)) {
+    // an SAE's error term and the roll-ups are not units the table ablates
     const ab = h("button", "nt-ablate", "ablate");
     ab.type = "button";
     ab.title = onAblate ? ablateTitle(row) : `${ABLATE_NEEDS_KERNEL}: ${ablateTitle(row)}`;
@@ -191,7 +208,7 @@ function bodyRow(
   columns.forEach((c, i) => {
     tr.append(valueCell(cellValue(row, c), scales[i] ?? 0));
   });
-  tr.append(actionCell(row, callbacks.onAblate));
+  tr.append(actionCell(row, callbacks));
   tr.addEventListener("mouseenter", () => callbacks.onHover(row));
   tr.addEventListener("mouseleave", () => callbacks.onHover(null));
   return tr;
