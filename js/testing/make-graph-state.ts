@@ -5,7 +5,7 @@
  */
 
 import { type ArrayPayload, SCHEMA_VERSION } from "../src/core/schema";
-import type { ContributionGraphState } from "../src/graph/schema";
+import type { ContributionGraphState, PromoteSuppress } from "../src/graph/schema";
 import { buildTokenBytes, type PayloadOptions, payload } from "./make-state";
 
 /** The local vocabulary (ids 40, 41, ...; every entry whole text). */
@@ -38,8 +38,37 @@ function graphUnits(p: Encode): Graph["units"] {
       units: p("float32", [0.4, 0.6]),
       part_names: ["bias", "rest"],
       parts: p("float32", [0.1, 0.1, 0.5, 0.3], [2, 2]),
+      promote: dynamics(p, [2, 2], 0),
     },
   ];
+}
+
+/**
+ * Promote / suppress of nodes of shape `lead`, k = 2 tokens each: node n promotes vocab entries
+ * (n + shift) % 4 then (n + shift + 1) % 4 (entry 0 is markup) by 2 + n and 1 + n, and
+ * suppresses (n + shift + 2) % 4 then (n + shift + 3) % 4 by -(2 + n) and -(1 + n).
+ */
+function dynamics(p: Encode, lead: number[], shift: number): PromoteSuppress {
+  const n = lead.reduce((a, b) => a * b, 1);
+  const tok = (off: number) =>
+    Array.from({ length: 2 * n }, (_, i) => (Math.floor(i / 2) + shift + off + (i % 2)) % 4);
+  const val = (sign: number) =>
+    Array.from({ length: 2 * n }, (_, i) => sign * (Math.floor(i / 2) + 2 - (i % 2)));
+  return {
+    promote_tokens: p("uint8", tok(0), [...lead, 2]),
+    promote_values: p("float32", val(1), [...lead, 2]),
+    suppress_tokens: p("uint8", tok(2), [...lead, 2]),
+    suppress_values: p("float32", val(-1), [...lead, 2]),
+  };
+}
+
+/** Heads [1, 2, 2], attention and MLP blocks [1, 2]. */
+function graphPromote(p: Encode): Graph["promote"] {
+  return {
+    heads: dynamics(p, [1, 2, 2], 1),
+    attn: dynamics(p, [1, 2], 2),
+    mlp: dynamics(p, [1, 2], 3),
+  };
 }
 
 /** The logit lens: top tokens per level and position, and the tokens each block moves. */
@@ -98,6 +127,7 @@ export function makeGraphState(
     ...graphShares(p),
     units: graphUnits(p),
     lens: graphLens(p),
+    promote: graphPromote(p),
     unavailable: {},
     ...over,
   };

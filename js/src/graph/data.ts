@@ -7,9 +7,25 @@ import { decodeArray, decodeInts } from "../core/codecs";
 import type { ArrayPayload } from "../core/schema";
 import { sequenceLabels } from "../core/text";
 import { checkVocabIndices, decodeVocab } from "../core/vocab";
-import type { ContributionGraphState, UnitTops } from "./schema";
+import type { ContributionGraphState, PromoteSuppress, UnitTops } from "./schema";
 
 type Ints = Int32Array | Uint16Array | Uint8Array;
+
+/** Promote / suppress of a set of nodes: k tokens each, flat row-major over the nodes. */
+export interface PromoteData {
+  k: number;
+  up: Ints; // [..., k], vocab indices, largest logit contribution first
+  upValues: Float32Array;
+  down: Ints; // [..., k], most negative first
+  downValues: Float32Array;
+}
+
+/** Heads [n_layers, n_pos, n_heads], attention and MLP blocks [n_layers, n_pos]. */
+export interface BlockPromote {
+  heads: PromoteData;
+  attn: PromoteData;
+  mlp: PromoteData | null;
+}
 
 export interface UnitData {
   source: string;
@@ -26,6 +42,7 @@ export interface UnitData {
   total: Float32Array; // [n_pos], all units together
   partNames: string[];
   parts: Float32Array; // [n_parts, n_pos]
+  promote: PromoteData | null; // [n_pos, k units] nodes
 }
 
 export interface LensData {
@@ -63,6 +80,7 @@ export interface GraphData {
   edgeHeads: Float32Array; // [n_edge, n_heads]
   units: UnitData[];
   lens: LensData | null;
+  promote: BlockPromote | null;
   unavailable: Record<string, string>;
 }
 
@@ -91,7 +109,25 @@ function checkShape(p: ArrayPayload, what: string, shape: number[]): void {
     throw new Error(`${what} has shape [${p.shape.join(", ")}], expected [${shape.join(", ")}]`);
 }
 
-function decodeUnits(u: UnitTops, nPos: number): UnitData {
+/** Promote / suppress over nodes of shape `lead` (each with k tokens), indices checked. */
+function decodePromote(
+  p: PromoteSuppress,
+  what: string,
+  lead: number[],
+  size: number,
+): PromoteData {
+  const k = p.promote_tokens.shape[lead.length] ?? 0;
+  const shape = [...lead, k];
+  return {
+    k,
+    up: vocabInts(p.promote_tokens, `${what}: promote_tokens`, shape, size),
+    upValues: floats(p.promote_values, `${what}: promote_values`, shape),
+    down: vocabInts(p.suppress_tokens, `${what}: suppress_tokens`, shape, size),
+    downValues: floats(p.suppress_values, `${what}: suppress_values`, shape),
+  };
+}
+
+function decodeUnits(u: UnitTops, nPos: number, size: number): UnitData {
   const k = u.ids.shape[1] ?? 0;
   const what = `units of ${u.source} (layer ${u.layer})`;
   return {
@@ -109,6 +145,18 @@ function decodeUnits(u: UnitTops, nPos: number): UnitData {
     total: floats(u.units, `${what}: units`, [nPos]),
     partNames: u.part_names,
     parts: floats(u.parts, `${what}: parts`, [u.part_names.length, nPos]),
+    promote: u.promote ? decodePromote(u.promote, `${what}: promote`, [nPos, k], size) : null,
+  };
+}
+
+function blockPromote(st: ContributionGraphState, size: number): BlockPromote | null {
+  const p = st.promote ?? null; // states made before promote / suppress have no key
+  if (!p) return null;
+  const lead = [st.n_layers, st.n_pos];
+  return {
+    heads: decodePromote(p.heads, "promote heads", [...lead, st.n_heads], size),
+    attn: decodePromote(p.attn, "promote attn", lead, size),
+    mlp: p.mlp ? decodePromote(p.mlp, "promote mlp", lead, size) : null,
   };
 }
 
@@ -155,8 +203,9 @@ export function decodeGraph(st: ContributionGraphState): GraphData {
     edgeKey: ints(e.key, "edges.key", [nEdge]),
     edgeShare: floats(e.share, "edges.share", [nEdge]),
     edgeHeads: floats(e.heads, "edges.heads", [nEdge, nHeads]),
-    units: st.units.map((u) => decodeUnits(u, nPos)),
+    units: st.units.map((u) => decodeUnits(u, nPos, vocab.size)),
     lens,
+    promote: blockPromote(st, vocab.size),
     unavailable: st.unavailable,
   };
 }

@@ -17,6 +17,24 @@ export interface GraphEdges {
   heads: ArrayPayload; // float16 [n_edge, n_heads], the same share split by head
 }
 
+/**
+ * The tokens a node's write promotes and suppresses most: its logit contribution through the
+ * final LayerNorm at the frozen scale of its position and W_U (core/dynamics.py).
+ */
+export interface PromoteSuppress {
+  promote_tokens: ArrayPayload; // [..., k], indices into vocab, largest first
+  promote_values: ArrayPayload; // float32 [..., k], logit contribution
+  suppress_tokens: ArrayPayload; // [..., k], most negative first
+  suppress_values: ArrayPayload; // float32 [..., k]
+}
+
+/** Promote / suppress of every attention head and block at every position. */
+export interface NodePromote {
+  heads: PromoteSuppress; // [n_layers, n_pos, n_heads, k], each head's OV output at the query
+  attn: PromoteSuppress; // [n_layers, n_pos, k], the attention block's output (b_O included)
+  mlp: PromoteSuppress | null; // [n_layers, n_pos, k], the MLP's output; null without MLPs
+}
+
 /** The top units (neurons or SAE latents) of one block, or residual state, at each position. */
 export interface UnitTops {
   source: string; // the hook name for neurons, the SAE's Workspace name for latents
@@ -32,6 +50,7 @@ export interface UnitTops {
   units: ArrayPayload; // float16 [n_pos], all units together
   part_names: string[]; // the other parts: "bias", "error" (SAEs), "rest"
   parts: ArrayPayload; // float16 [n_parts, n_pos]
+  promote: PromoteSuppress | null; // [n_pos, k, k_tokens], each listed unit's; null when not computed
 }
 
 /** Top tokens of every residual state, and the rises and falls from the state before. */
@@ -68,6 +87,7 @@ export interface ContributionGraphState {
   edges: GraphEdges;
   units: UnitTops[];
   lens: LogitLens | null;
+  promote: NodePromote | null; // null when the graph was made with promote=False
   unavailable: Record<string, string>; // part name -> why it is not shown
 }
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from jaxtyping import Float, Int
@@ -36,38 +35,12 @@ from ..core.inputs import prompt_tokens
 from ..core.model import ModelAdapter, block_hook, block_prefix
 from ..core.sae import SparseAutoencoder
 from .blocks import BlockModel, Layout, SaeSite
-from .contributions import DEFAULT_CHUNK_ELEMENTS, attention_contributions, block_contributions
+from .contributions import attention_contributions, block_contributions
+from .options import GraphOptions as GraphOptions  # re-exported: callers import it from here
+from .promote import PromoteData, PromotePass
 from .units import LensData, UnitGroup, logit_lens, neuron_group, sae_group
 
 NodeKey = tuple[str, int, int]  # (kind, level or layer, position)
-
-
-@dataclass(frozen=True)
-class GraphOptions:
-    """What a contribution pass computes (see :func:`contributions`)."""
-
-    keep_above: float = 0.01  # edges at or below this share are dropped during the pass
-    neurons: bool = True  # per-neuron tops of every MLP
-    top_units: int = 10  # neurons / latents kept per (block, position)
-    logit_lens: bool = True
-    lens_k: int = 10
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
-
-    @classmethod
-    def from_kwargs(cls, **kw: Any) -> GraphOptions:
-        """The options from ``Workspace.graph``'s keyword arguments; unknown names are refused."""
-        unknown = set(kw) - set(cls.__dataclass_fields__)
-        if unknown:
-            accepted = sorted(cls.__dataclass_fields__)
-            raise TypeError(f"Workspace.graph got unexpected options {sorted(unknown)}; accepted: {accepted}")
-        return cls(**kw)
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.keep_above < 1.0:
-            raise ValueError(f"keep_above must be in [0, 1); got {self.keep_above}")
-        for name in ("top_units", "lens_k", "chunk_elements"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
 
 
 @dataclass
@@ -88,6 +61,7 @@ class ContributionData:
     edge_heads: Float[Tensor, "edge head_index"]
     units: list[UnitGroup] = field(default_factory=list)
     lens: LensData | None = None
+    promote: PromoteData | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -114,6 +88,7 @@ def contributions(
     with forward_guard(adapter.model):  # one forward at a time per model, in eval mode
         adapter.model.run_with_hooks(tokens[None].to(adapter.device), fwd_hooks=run.hooks())
     run.collect_edges()
+    run.out.promote = run.promote.result() if run.promote else None
     if opt.logit_lens:
         run.out.lens = logit_lens(blocks, run.all_levels(), opt.lens_k, opt.chunk_elements)
     return run.out
@@ -159,6 +134,9 @@ class LayerPass:
         self.store: dict[str, Tensor] = {}
         self.levels: list[Tensor | None] = [None] * len(self.lay.levels)
         self.edges: list[tuple[int, Tensor, Tensor, Tensor, Tensor]] = []
+        self.promote = (
+            PromotePass(blocks, saes, opt.promote_k, opt.chunk_elements, opt.promote_neurons) if opt.promote else None
+        )
 
     def hooks(self) -> list[tuple[str, object]]:
         """Save what each layer reads and writes; read the layer when its last level fires."""
@@ -170,10 +148,11 @@ class LayerPass:
                 names.append(block_hook(layer, "hook_mlp_out"))
                 if self.opt.neurons:
                     names.append(self.blocks.neuron_hook(layer))
-            hooks += [(name, self._save(name)) for name in names]
+            names += self.promote.hook_names(layer) if self.promote else []
+            hooks += [(name, self._save(name)) for name in dict.fromkeys(names)]
         last_of = {lay.mlp_out[i] if lay.has_mlp else lay.attn_out[i]: i for i in range(lay.n_layers)}
         hooks += [(name, self._level(r, last_of.get(r))) for r, name in enumerate(lay.level_hooks)]
-        return hooks
+        return hooks + (self.promote.scale_hooks() if self.promote else [])
 
     def _save(self, name: str) -> object:
         def hook(act: Tensor, hook: object) -> None:  # noqa: ARG001 - TL passes the HookPoint
@@ -202,9 +181,12 @@ class LayerPass:
         self.attention(layer, attn_out, mlp_out)
         if mlp_out is not None and not self.lay.parallel:
             self.mlp(layer, mlp_out)
+        n_units = len(self.out.units)
         if mlp_out is not None and self.opt.neurons:
             self.neurons(layer, mlp_out)
         self.sae_units(layer, {"attn": attn_out.float(), "mlp": mlp_out})
+        if self.promote:  # this layer's heads, blocks and the units just listed
+            self.promote.layer(layer, self.store, self.out.units[n_units:])
         self.drop(layer)
 
     def attention(self, layer: int, attn_out: Tensor, mlp_out: Tensor | None) -> None:

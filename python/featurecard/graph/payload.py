@@ -9,7 +9,10 @@ with the one ``SCHEMA_VERSION`` of ``core/schema.py`` and ``kind: "contribution_
   state's ``threshold``: only those, each with its per-head split (float16);
 * per block and position the top units (neurons, SAE latents) with their shares;
 * the logit lens of every residual state;
-* the tokens of the prompt and of the lens, as a small local ``vocab`` (``core/vocab.py``).
+* per attention head, attention block, MLP block and listed unit at each position, the tokens its
+  write promotes and suppresses (``core/dynamics.py``): local token indices and float32 logit
+  contributions, ``promote_k`` of each;
+* the tokens of the prompt, the lens and promote / suppress, as a small local ``vocab`` (``core/vocab.py``).
 
 The front end applies the threshold rule itself (keep parts above it, renormalise per state,
 walk back from the target), so a higher threshold or another target needs no kernel; a lower
@@ -18,14 +21,14 @@ threshold needs a new state with more edges.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypedDict
 
 import numpy as np
 
 from ..core.codecs import encode_array, encode_indices
 from ..core.schema import SCHEMA_VERSION, ArrayPayload, TokenBytes
-from ..core.vocab import BytesOf, local_vocab
+from ..core.vocab import BytesOf, LocalVocab, local_vocab
 
 
 class GraphEdges(TypedDict):
@@ -36,6 +39,24 @@ class GraphEdges(TypedDict):
     key: ArrayPayload  # uint8 | uint16 | int32 [n_edge]
     share: ArrayPayload  # float32 [n_edge], of the query's state, summed over heads, before renormalising
     heads: ArrayPayload  # float16 [n_edge, n_heads], the same share split by head
+
+
+class PromoteSuppress(TypedDict):
+    """The tokens a node's write promotes and suppresses most: its logit contribution through the
+    final LayerNorm at the frozen scale of its position and ``W_U`` (``core/dynamics.py``)."""
+
+    promote_tokens: ArrayPayload  # uint8 | uint16 | int32 [..., k], indices into vocab, largest first
+    promote_values: ArrayPayload  # float32 [..., k], logit contribution
+    suppress_tokens: ArrayPayload  # [..., k], most negative first
+    suppress_values: ArrayPayload  # float32 [..., k]
+
+
+class NodePromote(TypedDict):
+    """Promote / suppress of every attention head and block at every position."""
+
+    heads: PromoteSuppress  # [n_layers, n_pos, n_heads, k], each head's OV output at the query
+    attn: PromoteSuppress  # [n_layers, n_pos, k], the attention block's output (b_O included)
+    mlp: PromoteSuppress | None  # [n_layers, n_pos, k], the MLP's output; None without MLPs
 
 
 class UnitTops(TypedDict):
@@ -54,6 +75,7 @@ class UnitTops(TypedDict):
     units: ArrayPayload  # float16 [n_pos], all units together
     part_names: list[str]  # the other parts: "bias", "error" (SAEs), "rest"
     parts: ArrayPayload  # float16 [n_parts, n_pos]
+    promote: PromoteSuppress | None  # [n_pos, k, k_tokens], each listed unit's; None when not computed
 
 
 class LogitLens(TypedDict):
@@ -92,6 +114,7 @@ class ContributionGraphState(TypedDict):
     edges: GraphEdges
     units: list[UnitTops]
     lens: LogitLens | None
+    promote: NodePromote | None  # None when the graph was made with promote=False
     unavailable: dict[str, str]  # part name -> why it is not shown
 
 
@@ -116,7 +139,13 @@ def build_graph_state(data: Any, threshold: float, token_bytes: BytesOf) -> Cont
     lay = data.layout
     lv = data.lens
     lens_ids = [lv.top_ids, lv.up_ids, lv.down_ids] if lv is not None else []
-    vocab = local_vocab([data.tokens, *lens_ids], token_bytes)  # the prompt's tokens first
+    dyns = _dynamics(data)  # then each one's promoted and suppressed ids:
+    vocab = local_vocab([data.tokens, *lens_ids, *_ids(dyns)], token_bytes)  # the prompt's tokens first
+    part = {id(d): 1 + len(lens_ids) + 2 * i for i, d in enumerate(dyns)}  # where each one's ids sit
+
+    def promote_of(d: Any) -> PromoteSuppress:
+        return _promote(d, vocab, part[id(d)])
+
     lens: LogitLens | None = None
     if lv is not None:
         lens = {
@@ -156,13 +185,43 @@ def build_graph_state(data: Any, threshold: float, token_bytes: BytesOf) -> Cont
         "mlp": encode_array(data.mlp, "float32"),
         "heads": encode_array(data.heads, "float16"),
         "edges": edges,
-        "units": [_unit_tops(u) for u in data.units],
+        "units": [_unit_tops(u, promote_of(u.promote) if getattr(u, "promote", None) else None) for u in data.units],
         "lens": lens,
+        "promote": _node_promote(data, promote_of),
         "unavailable": dict(data.unavailable),
     }
 
 
-def _unit_tops(u: Any) -> UnitTops:
+def _dynamics(data: Any) -> list[Any]:
+    """Every ``TokenDynamics`` of the data: the blocks' (heads, attention, MLP), then the units'."""
+    pr = getattr(data, "promote", None)
+    blocks = [pr.heads, pr.attn, *([pr.mlp] if pr.mlp is not None else [])] if pr is not None else []
+    return blocks + [u.promote for u in data.units if getattr(u, "promote", None) is not None]
+
+
+def _ids(dyns: list[Any]) -> list[Any]:
+    return [ids for d in dyns for ids in (d.promote_ids, d.suppress_ids)]
+
+
+def _node_promote(data: Any, promote_of: Callable[[Any], PromoteSuppress]) -> NodePromote | None:
+    pr = getattr(data, "promote", None)
+    if pr is None:
+        return None
+    mlp = promote_of(pr.mlp) if pr.mlp is not None else None
+    return {"heads": promote_of(pr.heads), "attn": promote_of(pr.attn), "mlp": mlp}
+
+
+def _promote(d: Any, vocab: LocalVocab, part: int) -> PromoteSuppress:
+    """A ``core.dynamics.TokenDynamics`` whose ids are the vocab's parts ``part`` and ``part + 1``."""
+    return {
+        "promote_tokens": vocab.indices(part),
+        "promote_values": encode_array(np.asarray(d.promote_values), "float32"),
+        "suppress_tokens": vocab.indices(part + 1),
+        "suppress_values": encode_array(np.asarray(d.suppress_values), "float32"),
+    }
+
+
+def _unit_tops(u: Any, promote: PromoteSuppress | None) -> UnitTops:
     names: Sequence[str] = list(u.parts)
     parts = np.stack([np.asarray(u.parts[n]) for n in names]) if names else np.zeros((0, len(u.units)))
     return {
@@ -179,4 +238,5 @@ def _unit_tops(u: Any) -> UnitTops:
         "units": encode_array(u.units, "float16"),
         "part_names": list(names),
         "parts": encode_array(parts, "float16"),
+        "promote": promote,
     }

@@ -29,6 +29,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from ..core.dynamics import TokenDynamics
 from ..core.model import flatten_hook_activation
 from ..core.sae import SparseAutoencoder
 from .blocks import BlockModel, SaeSite
@@ -51,6 +52,7 @@ class UnitGroup:
     acts: Float[Tensor, "pos k"]
     units: Float[Tensor, " pos"]  # all units together
     parts: dict[str, Float[Tensor, " pos"]] = field(default_factory=dict)  # "bias", "error", "rest"
+    promote: TokenDynamics | None = None  # [pos, k, k_tokens], each listed unit's (graph/promote.py)
 
 
 @dataclass

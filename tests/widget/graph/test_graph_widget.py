@@ -46,12 +46,15 @@ def test_state_is_compact_binary_and_holds_edges_above_the_threshold(ws: Workspa
     data = g.data  # every edge the pass kept: the state holds exactly those above the threshold
     assert shares.size == int((data.edge_share > 0.05).sum())
     lens = data.lens
-    assert lens is not None  # only the strings shown travel: the prompt's and the lens's tokens
+    pr = data.promote  # only the strings shown travel: the prompt's, the lens's, promote / suppress's
+    assert lens is not None and pr is not None and pr.mlp is not None
     shown = {*data.tokens.tolist(), *lens.top_ids.flatten().tolist(), *lens.up_ids.flatten().tolist()}
     shown |= set(lens.down_ids.flatten().tolist())
+    for d in (pr.heads, pr.attn, pr.mlp, *(u.promote for u in data.units if u.promote is not None)):
+        shown |= {*d.promote_ids.flatten().tolist(), *d.suppress_ids.flatten().tolist()}
     assert sorted(decode_array(st["vocab_ids"]).tolist()) == sorted(shown)
     assert {u["source"] for u in st["units"]} == {"blocks.0.mlp.hook_post", "blocks.1.mlp.hook_post", "mlp0"}
-    assert payload_nbytes(st) < 40_000
+    assert payload_nbytes(st) < 60_000  # promote / suppress (heads, blocks, latents) is about 13 kB of it
     json.dumps({k: v for k, v in st.items() if k not in ("edges", "units", "lens")}, default=lambda _: None)
 
 

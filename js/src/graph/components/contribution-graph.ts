@@ -25,6 +25,7 @@ import { contributorsTable, details, nodeName, tokenAt } from "./details";
 import { createGraphView, type GraphView } from "./graph-view";
 import { placeHover } from "./hover";
 import { createLegend } from "./legend";
+import { promoteLine } from "./promote";
 
 export const THRESHOLD_DELAY_MS = 250;
 export const SLIDER = { min: 0.005, max: 0.25, step: 0.005 };
@@ -219,6 +220,8 @@ function showHover(g: Graph, n: NodeKey | null, at: { x: number; y: number }): v
     h("div", "fc-g-hover-title", nodeName(d, n)),
     contributorsTable(d, k.into.get(nodeId(n)) ?? []),
   );
+  const promote = promoteLine(d, n);
+  if (promote) box.append(promote);
   placeHover(box, g.el.root, at);
 }
 

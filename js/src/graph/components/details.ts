@@ -7,12 +7,15 @@
  *   the state before) and the SAE latents that split it;
  * - an attention block: each head's share of the state (over all sources, before the threshold)
  *   with the sources it carries, b_O's share, and SAE latents on its output;
- * - an MLP block: its top neurons and SAE latents, each with a button that opens its card.
+ * - an MLP block: its top neurons and SAE latents, each with a button that opens its card;
+ * - attention and MLP blocks, their heads and listed units: the tokens each promotes and
+ *   suppresses (./promote.ts).
  */
 import { fmt, h } from "../../core/dom";
 import { quoteToken, tokenLabel } from "../../core/tokens";
 import type { GraphData, UnitData } from "../data";
 import type { Edge, NodeKey } from "../routes";
+import { blockPromotePanel, promoteDetails } from "./promote";
 
 export interface DetailCallbacks {
   openCard(source: string, unit: number): void;
@@ -162,9 +165,12 @@ function unitsPanel(d: GraphData, u: UnitData, pos: number, cb: DetailCallbacks)
       : `the FeatureCard of ${u.unit} ${id} ${CARD_NEEDS_KERNEL}`;
     open.disabled = !cb.live;
     open.addEventListener("click", () => cb.openCard(u.source, id));
-    rows.push([String(id), fmt(at(u.shares, i)), fmt(act), open]);
+    const row: (string | HTMLElement)[] = [String(id), fmt(at(u.shares, i)), fmt(act), open];
+    if (u.promote) row.push(promoteDetails(d, u.promote, i, ""));
+    rows.push(row);
   }
-  box.append(table("fc-g-units-table", [u.unit, "share", "act", ""], rows));
+  const head = [u.unit, "share", "act", "", ...(u.promote ? ["promotes ↑ / suppresses ↓"] : [])];
+  box.append(table("fc-g-units-table", head, rows));
   if (!cb.live && rows.length > 0) {
     box.append(h("div", "fc-g-muted fc-g-needs-kernel", `card: ${CARD_NEEDS_KERNEL}`));
   }
@@ -194,6 +200,8 @@ export function details(
       h("div", "fc-g-muted", `MLP share of the state: ${fmt(at(d.mlp, n.index * d.nPos + n.pos))}`),
     );
   }
+  const promote = blockPromotePanel(d, n);
+  if (promote) out.push(promote);
   for (const u of groups) out.push(unitsPanel(d, u, n.pos, cb));
   const notes = Object.entries(d.unavailable).filter(([k]) =>
     n.kind === "mlp" ? k === `neurons ${n.index}` || k.startsWith("SAE ") : false,
