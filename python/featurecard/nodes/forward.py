@@ -113,7 +113,8 @@ def build_hooks(
     latent_edits: dict[str, dict[tuple[int, int], float]] = defaultdict(dict)
     sites = _sites(ctx, abls, latent_edits)
     if target is not None:
-        saes = {n: ctx.sae(n) for n in ctx.ws.saes}
+        source = getattr(target.node, "source", None)  # a latent's or error node's SAE
+        saes = {n: ctx.sae(n) for n in ctx.ws.saes if n == source}
         for hook, when, fn in target_hooks(target.node, nm, saes, store):
             (sites[hook].pre if when == "pre" else sites[hook].post).append(fn)
         read = sites[target.read_hook]

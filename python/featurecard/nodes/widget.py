@@ -209,8 +209,10 @@ class NodeTable(CardHost):
         """The table as a pandas DataFrame (pandas is optional: ``pip install pandas``).
 
         One row per node of the shown table, in the payload's order. Columns: ``family`` (``"mlp"``,
-        ``"attn"``, an SAE's name, or that name + ``" error"``), ``kind`` (mlp / attn / sae /
-        error), ``layer`` (-1 outside blocks), ``unit`` (neuron, head or latent index),
+        ``"attn"``, an SAE's name, that name + ``" error"``, ``"heads"``, ``"attn layer"``,
+        ``"mlp layer"``), ``kind`` (mlp / attn / sae / error / head / attn_layer / mlp_layer: the
+        last three are roll-ups, their activation NaN), ``layer`` (-1 outside blocks), ``unit``
+        (neuron, head or latent index),
         ``position`` (the query position for a head), ``source`` (the attended-to position for a
         head, ``<NA>`` otherwise), ``token`` (the prompt's token at ``position``), then one float
         column per value group (``write_norm``, ``act_times_grad``, ``direct_effect``,
