@@ -6,7 +6,8 @@ and measure the peak memory of
 
 * **ours**: :func:`featurecard.graph.build.contributions` (one streamed pass, attention parts walked in
   chunks of query positions; every (head, source) share, edges above 0.01 kept, MLP shares;
-  per-neuron tops and the logit lens off, as the peer computes neither for every position);
+  per-neuron tops, the logit lens and promote / suppress off, as the peer computes none of them
+  for every position);
 * **naive**: LLM Transparency Tool's ops (``run_with_cache`` of every hook, then per layer the
   ``pos × key_pos × head × d_model`` decomposition, flattened, concatenated with the residual,
   ``pairwise_distance``, clip, normalise; MLP shares likewise), run up to ``--naive-max`` tokens.
@@ -112,7 +113,7 @@ def naive(model: Any, tokens: torch.Tensor) -> list[torch.Tensor]:
 
 
 def ours(adapter: ModelAdapter, tokens: torch.Tensor) -> Any:
-    return contributions(adapter, tokens, options=GraphOptions(neurons=False, logit_lens=False))
+    return contributions(adapter, tokens, options=GraphOptions(neurons=False, logit_lens=False, promote=False))
 
 
 def release_freed_memory() -> None:
