@@ -3,6 +3,7 @@
 //   graph   js/src/graph/widget.ts  the ContributionGraph (when present)
 //   nodes   js/src/nodes/widget.ts  the NodeTable (when present)
 //   overview js/src/overview/widget.ts  the SAE overview (when present)
+//   prompt  js/src/prompt/widget.ts  the prompt view (when present)
 // and the exported page's runtime into static/standalone.js, with the page's own styles
 // (js/src/core/export-page.css: its body, the "about this file" line) in static/standalone.css:
 //   standalone  js/src/standalone.ts  (python/featurecard/core/export.py inlines both)
@@ -19,6 +20,7 @@ const views = {
   graph: "js/src/graph/widget.ts",
   nodes: "js/src/nodes/widget.ts",
   overview: "js/src/overview/widget.ts",
+  prompt: "js/src/prompt/widget.ts",
   standalone: "js/src/standalone.ts",
 };
 const entryPoints = Object.fromEntries(

@@ -1,10 +1,10 @@
 /**
- * The rules that keep js/ one house of rooms (issue #14; the overview joined them in #17), checked over the sources' text
+ * The rules that keep js/ one house of rooms (issue #14; the overview and the prompt view joined them in #17), checked over the sources' text
  * by ./architecture.test.ts (so `npm test` fails on a break):
  *
- * - every module of js/src lives in core/, card/, graph/, nodes/ or overview/ (or is listed in ROOT_FILES);
+ * - every module of js/src lives in core/, card/, graph/, nodes/, overview/ or prompt/ (or is listed in ROOT_FILES);
  * - core/ imports no view (card/, graph/, nodes/);
- * - views do not import each other, except graph/, nodes/ and overview/ importing the card mount,
+ * - views do not import each other, except graph/, nodes/, overview/ and prompt/ importing the card mount,
  *   card/mount.ts (the card they open inline);
  * - js/src never imports the test helpers (js/testing/) outside its *.test.ts files;
  * - no import cycles;
@@ -17,7 +17,7 @@
  */
 import ts from "typescript";
 
-export const VIEWS = ["card", "graph", "nodes", "overview"] as const;
+export const VIEWS = ["card", "graph", "nodes", "overview", "prompt"] as const;
 export const AREAS = ["core", ...VIEWS] as const;
 export type Area = (typeof AREAS)[number];
 
@@ -37,7 +37,7 @@ export const ROOT_FILES: Record<string, { area: Area | null; reason: string }> =
 /** A view's roles in order, with the files (under the view's folder) that play each. */
 export const ROLES: ReadonlyArray<readonly [string, RegExp]> = [
   ["schema", /^schema\.ts$/], // the payload's types, mirrored from Python
-  ["decode", /^(data|card-data|panel-data)\.ts$/], // payload -> plain data, validated
+  ["decode", /^(data|card-data|panel-data|prompt-data)\.ts$/], // payload -> plain data, validated
   ["logic", /^(routes|layout|table-logic|history)\.ts$/], // what the view computes, no DOM
   ["components", /^components\/[\w-]+\.ts$/], // DOM, no model
   ["sync", /^sync\.ts$/], // the only reader and writer of the widget model's traits

@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 from torch import Tensor
 
+from .core.inputs import prompt_tokens
 from .core.model import ModelAdapter
 from .core.sae import SparseAutoencoder
+from .core.schema import FeatureCardState
+from .core.token_bytes import token_bytes_of
 from .overview.labels import FILE_NAME, LabelBook
 
 if TYPE_CHECKING:
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from .nodes.node_spec import NodeSpec
     from .nodes.widget import NodeTable
     from .overview.widget import SaeOverview
+    from .prompt.widget import PromptView
 
 _LABEL_BOOK = threading.Lock()  # one LabelBook per Workspace, made once
 
@@ -145,6 +149,59 @@ class WorkspaceViews:
             self._host, name, self.index(name), self.tokens, exclude_bos=self.exclude_bos, labels=book, options=options
         )
         return SaeOverview(session, **kwargs)
+
+    def prompt(
+        self,
+        name: str,
+        text: str | Tensor | Sequence[int],
+        *,
+        max_per_token: int | None = None,
+        loss_effects: bool = True,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> PromptView:
+        """The PromptView widget of ``text`` (or token ids ``[pos]``) through the SAE called ``name``:
+        at every token, the latents that fire there (at most ``max_per_token``, largest first),
+        ranked by activation, by activation quantile over the Workspace's dataset, or by the exact
+        loss effect of removing the latent's write at that token (``loss_effects=False`` skips
+        those forward passes; ``batch_size`` pairs per forward); and for an SAE on an attention
+        output (``attn.hook_z``), each latent's DFA to its source tokens
+        (:mod:`featurecard.prompt`). A latent's card opens below with the prompt on top. Builds
+        the complete index if needed (the quantiles read it)."""
+        from .prompt.session import PromptOptions, PromptSession
+        from .prompt.widget import PromptView
+
+        if name not in self.saes:
+            raise KeyError(f"no SAE called {name!r}; this Workspace has {sorted(self.saes)}")
+        ids = prompt_tokens(self.adapter, text)
+        shown = text if isinstance(text, str) else ""
+        options = PromptOptions(max_per_token=max_per_token, loss_effects=loss_effects, batch_size=batch_size)
+
+        def card(source: str, unit: int, focus: int) -> FeatureCardState:
+            return self._prompt_card(source, unit, ids, shown, focus)
+
+        session = PromptSession(
+            self._host,
+            name,
+            ids,
+            shown,
+            self.index(name),
+            exclude_bos=self.exclude_bos,
+            options=options,
+            prompt_card=card,
+        )
+        return PromptView(session, **kwargs)
+
+    def _prompt_card(self, source: str, unit: int, ids: Tensor, text: str, focus: int) -> FeatureCardState:
+        """Unit ``unit``'s card of ``source`` with the prompt ``ids`` above its examples (its
+        activation at each token; ``focus`` the token it was opened from)."""
+        from .card.prompt_block import prompt_block, with_prompt
+        from .prompt.firing import unit_acts
+
+        state = self._host.card_state(source, unit)
+        acts = unit_acts(self.adapter, self.source(source), ids, unit, exclude_bos=self.exclude_bos)
+        bytes_of = token_bytes_of(self.adapter.model.tokenizer)
+        return with_prompt(state, prompt_block(text, ids.numpy(), acts, focus, bytes_of))
 
     def label(self, name: str, feature: int, text: str) -> None:
         """Set the label (a note) of latent ``feature`` of the SAE called ``name``; ``""`` removes it.

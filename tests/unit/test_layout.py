@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "python" / "featurecard"
-VIEWS = ("card", "graph", "nodes", "overview")
+VIEWS = ("card", "graph", "nodes", "overview", "prompt")
 MAX_LINES = 400
 MAX_FUNCTION_LINES = 60
 # Libraries a user may lack (extras) or that only some hosts have: imported where they are used.
@@ -51,6 +51,9 @@ TORCH_FREE = (
     "overview.labels",
     "overview.payload",
     "overview.widget",
+    "card.prompt_block",
+    "prompt.payload",
+    "prompt.widget",
 )
 
 # (importing module, imported module) -> why the import sits inside a function.
@@ -68,6 +71,11 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("views", "overview.widget"): _WIDGETS,
     ("views", "overview.session"): "the overview's code loads only when an overview is asked for",
     ("overview.widget", "core.export"): "the export loads only when a file is written",
+    ("views", "prompt.widget"): _WIDGETS,
+    ("views", "prompt.session"): "the prompt view's code loads only when a prompt view is asked for",
+    ("views", "prompt.firing"): "the prompt view's code loads only when a prompt view is asked for",
+    ("views", "card.prompt_block"): "the card's prompt block loads only when a prompt view opens a card",
+    ("prompt.widget", "core.export"): "the export loads only when a file is written",
     ("workspace", "card.search"): "search loads only when it is used",
     ("card.widget", "core.export"): "the export loads only when a file is written",
     ("graph.widget", "core.export"): "the export loads only when a file is written",

@@ -21,6 +21,7 @@ import {
   lengthIs,
   shownGroups,
 } from "./panel-data";
+import { type CardPromptData, decodeCardPrompt } from "./prompt-data";
 
 export type { HistData, HoverData, LeftData, TableRow } from "./panel-data";
 
@@ -71,6 +72,7 @@ export interface CardData {
   actHist: HistData;
   logitHist: HistData | null;
   left: LeftData;
+  prompt?: CardPromptData | null; // the prompt view's prompt, in a card opened from one
 }
 
 function at(a: ArrayLike<number>, i: number): number {
@@ -175,6 +177,7 @@ export function decodeCard(state: FeatureCardState): CardData {
     actHist: decodeHist(state.act_hist, "act_hist") ?? EMPTY_HIST,
     logitHist: decodeHist(state.logit_hist, "logit_hist"),
     left: decodeLeft(state),
+    prompt: decodeCardPrompt(state),
   };
 }
 

@@ -123,3 +123,11 @@ def loss_effects(
         nxt[s : s + step] = torch.where(has_next, got, torch.full_like(got, float("nan"))).cpu().numpy()
         mean[s : s + step] = delta.mean(-1).cpu().numpy()
     return LossEffects(nxt, mean, clean.cpu().numpy())
+
+
+def check_batch(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"batch_size must be None (automatic) or an int >= 1; got {value!r}")
+    return value

@@ -124,3 +124,14 @@ def quantiles(index: LatentColumns, latent: np.ndarray, act: np.ndarray) -> np.n
         below = np.searchsorted(v, a, side="left") + np.where(a > 0, n - v.shape[0], 0)
         out[at] = below / n
     return out
+
+
+@torch.no_grad()
+def unit_acts(
+    adapter: ModelAdapter, sae: SparseAutoencoder, ids: Int[Tensor, " pos"], unit: int, *, exclude_bos: bool = True
+) -> np.ndarray:
+    """Unit ``unit``'s activation at each token of the prompt (float32 [pos]; 0 where the dataset
+    leaves a token out), for a card's prompt row: any source (an SAE, its encoder B, a hook's neurons)."""
+    acts = sae.encode(hook_values(adapter, sae, ids)).float()[:, unit]
+    counted = keep_mask(ids[None], adapter.bos_token_id, exclude_bos)[0].to(acts.device)
+    return torch.where(counted, acts, torch.zeros_like(acts)).cpu().numpy().astype(np.float32)

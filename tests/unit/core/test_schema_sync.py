@@ -2,7 +2,8 @@
 
 One case per view: the FeatureCard (core/schema.py, js/src/core/schema.ts), the ContributionGraph
 (graph/payload.py, js/src/graph/schema.ts), the NodeTable (nodes/payload.py,
-js/src/nodes/schema.ts) and the SAE overview (overview/payload.py, js/src/overview/schema.ts).
+js/src/nodes/schema.ts), the SAE overview (overview/payload.py, js/src/overview/schema.ts) and the
+prompt view (prompt/payload.py, js/src/prompt/schema.ts).
 The TypeScript side is read as text, so a key renamed on one side only
 fails here.
 """
@@ -21,6 +22,7 @@ from featurecard.core import schema
 from featurecard.graph import payload as graph_payload
 from featurecard.nodes import payload as nodes_payload
 from featurecard.overview import payload as overview_payload
+from featurecard.prompt import payload as prompt_payload
 
 JS_SRC = Path(__file__).resolve().parents[3] / "js" / "src"
 
@@ -56,6 +58,13 @@ VIEWS = {
         frozenset({"OverviewState", "OverviewSummary", "OverviewLatents", "DensityBins"}),
         "OverviewModel",
         "OVERVIEW_TRAITS",
+    ),
+    "prompt": View(
+        prompt_payload,
+        "prompt/schema.ts",
+        frozenset({"PromptState", "PromptPairs", "PromptDfa"}),
+        "PromptModel",
+        "PROMPT_TRAITS",
     ),
 }
 
@@ -107,7 +116,7 @@ def test_one_schema_version() -> None:
     assert declared == {"core/schema.ts": schema.SCHEMA_VERSION}
     python_versions = {
         name: value
-        for module in (schema, graph_payload, nodes_payload, overview_payload)
+        for module in (schema, graph_payload, nodes_payload, overview_payload, prompt_payload)
         for name, value in vars(module).items()
         if name.endswith("SCHEMA_VERSION")
     }

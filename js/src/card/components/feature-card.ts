@@ -36,6 +36,7 @@ import { renderLeft } from "./left";
 import { createLoading, type LoadingView, loadingOf } from "./loading";
 import { type MiddleView, renderMiddle } from "./middle";
 import { createNav, type NavCallbacks, type NavView } from "./nav";
+import { renderPromptRow } from "./prompt-row";
 import { createTooltip, type Tooltip } from "./tooltip";
 
 export { TYPING_DELAY_MS } from "./nav";
@@ -157,6 +158,7 @@ function renderBody(
   const middle = renderMiddle(data, scale);
   mid.append(middle.root);
   const right = h("div", "fc-col fc-col-right");
+  if (data.prompt) right.append(renderPromptRow(data.prompt, scale));
   right.append(renderExamples(data, scale, data.unavailable.examples, live));
   body.append(left, mid, right);
   return { body, middle };
