@@ -159,13 +159,14 @@ def token_dynamics(
 ) -> TokenDynamics:
     """The ``k`` tokens each write promotes and suppresses most (:func:`write_logits`, top and
     bottom), computed in chunks of rows so ``[rows, d_vocab]`` stays under ``chunk_elements``.
-    ``scale=None`` leaves the division by the frozen scale for :meth:`TokenDynamics.scaled`."""
+    ``scale`` broadcasts to ``[*batch, 1]``; None leaves the division by the frozen scale for
+    :meth:`TokenDynamics.scaled`."""
     d_vocab = int(readout.W_U.shape[-1])
     if not 1 <= k <= d_vocab:
         raise DynamicsError(f"k={k} is out of range: accepted 1 .. {d_vocab} (the vocabulary)")
     lead = tuple(write.shape[:-1])
     rows = write.reshape(-1, write.shape[-1])
-    sc = scale.reshape(-1, 1).expand(rows.shape[0], 1) if isinstance(scale, Tensor) else scale
+    sc = torch.broadcast_to(scale, (*lead, 1)).reshape(-1, 1) if isinstance(scale, Tensor) else scale
     step = max(1, chunk_elements // d_vocab)
     parts: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
     for r0 in range(0, rows.shape[0], step):

@@ -281,5 +281,6 @@ class BlockModel:
         """Logit lens: ``log_softmax(unembed(ln_final(resid)))`` with the model's own modules."""
         m = self.model
         dtype = cast("Tensor", m.W_U).dtype
-        logits: Tensor = m.unembed(m.ln_final(resid.to(dtype)[None]))[0]
+        x, norm = resid.to(dtype)[None], getattr(m, "ln_final", None)  # a model without norms has none
+        logits: Tensor = m.unembed(norm(x) if norm is not None else x)[0]
         return torch.log_softmax(logits.float(), dim=-1)

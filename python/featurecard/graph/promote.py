@@ -104,7 +104,7 @@ class PromotePass:
             assert rows is not None  # a neuron group exists only where W_out does
             return neuron_writes(rows[0], ids, acts)
         sae = self.saes[u.source]
-        x = flatten_hook_activation(store[sae.hook_name], sae.d_in, sae.hook_name)
+        x = flatten_hook_activation(store[sae.hook_name][None], sae.d_in, sae.hook_name)[0]
         n_pos, k = ids.shape
         x_rows = x[:, None].expand(n_pos, k, x.shape[-1]).reshape(n_pos * k, -1)
         w = latent_writes(self.blocks.adapter, sae, ids.reshape(-1), acts.reshape(-1), x_rows)

@@ -110,7 +110,7 @@ def sae_group(
     top_k: int,
     chunk_elements: int,
 ) -> UnitGroup:
-    x = flatten_hook_activation(act, sae.d_in, sae.hook_name).to(sae.dtype)
+    x = flatten_hook_activation(act[None], sae.d_in, sae.hook_name)[0].to(sae.dtype)  # [pos, head, d_head] too
     f = sae.encode(x)
     s, o = sae.output_scale(x)
     cols = torch.nonzero((f != 0).any(0)).flatten()
