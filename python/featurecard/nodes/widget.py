@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from anywidget import AnyWidget
     from pandas import DataFrame
 
+    from .node_spec import NodeSpec
     from .session import NodeTableSession
     from .table import NodeTableResult
 
@@ -180,6 +181,17 @@ class NodeTable(CardHost):
     def ablate(self, family: str, unit: int, pos: int, layer: int = -1, mode: str = "zero") -> NodeTable:
         """Add an ablation (``family`` ``"mlp"``, ``"attn"`` or an SAE's name) and recompute."""
         self.ablations = [*self.ablations, {"family": family, "layer": layer, "unit": unit, "pos": pos, "mode": mode}]
+        return self
+
+    def trace(self, node: NodeSpec, side: str = "total") -> NodeTable:
+        """Trace upstream from ``node`` (``fc.node(...)``): the table recomputes with it as the
+        target, one more step on ``trail`` (what a row's "trace" button does)."""
+        self._trace_request(node=node.as_dict(), side=side)
+        return self
+
+    def back(self, index: int) -> NodeTable:
+        """Back to step ``index`` of ``trail`` (what a breadcrumb does); the later steps go."""
+        self._back_request(index=index)
         return self
 
     def clear_ablations(self) -> NodeTable:
