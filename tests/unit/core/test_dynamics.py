@@ -35,7 +35,7 @@ from featurecard.core.dynamics import (
 from featurecard.core.model import ModelAdapter
 from featurecard.core.sae_input import as_sae
 
-NORMS = ["LN", "RMS", None]
+NORMS = ["LN", "LNPre", "RMS", "RMSPre", None]
 Hook = Callable[[torch.Tensor, Any], torch.Tensor | None]
 
 
