@@ -46,6 +46,33 @@ def encode_rows(memory_budget: int | None, seq_len: int, d_sae: int, batch_size:
     return max(1, min(batch_size, int(memory_budget * ENCODE_SHARE) // (seq_len * d_sae * 4)))
 
 
+class _Growing:
+    """One source's nonzeros of a chunk, appended part by part into three buffers that double when
+    full. Few, large buffers (untouched capacity is not resident): a small tensor per encoder call,
+    kept between the encoder's large temporaries, fragmented the heap (RssAnon grew by 2.2 GB over
+    a 241k-token chunk of a 24,576-latent SAE, measured)."""
+
+    START = 1 << 23  # entries (32 MB of virtual capacity per buffer)
+
+    def __init__(self) -> None:
+        self.n, self.bufs = 0, [torch.empty(0, dtype=torch.int32), torch.empty(0, dtype=torch.int32), torch.empty(0)]
+
+    def add(self, pos: torch.Tensor, units: torch.Tensor, values: torch.Tensor) -> None:
+        m = int(pos.numel())
+        if self.n + m > self.bufs[0].numel():
+            cap = max(self.START, 2 * self.bufs[0].numel(), self.n + m)
+            bigger = [torch.empty(cap, dtype=b.dtype) for b in (self.bufs[0], self.bufs[1], values)]
+            for new, old in zip(bigger, self.bufs, strict=True):
+                new[: self.n] = old[: self.n]
+            self.bufs = bigger
+        for buf, a in zip(self.bufs, (pos, units, values), strict=True):
+            buf[self.n : self.n + m] = a
+        self.n += m
+
+    def nonzeros(self) -> Nonzeros:
+        return Nonzeros(*(b[: self.n] for b in self.bufs))  # views: only the filled pages are resident
+
+
 def sums_fit(sae: SparseAutoencoder) -> bool:
     """Whether the neuron-correlation sums of ``sae`` fit NEURON_SUMS_BUDGET (else none are kept)."""
     return sae.d_sae * sae.d_in * 8 <= NEURON_SUMS_BUDGET
@@ -68,7 +95,7 @@ def chunk_pass(
     row0, row1 = rows
     check_rows(adapter, tokens[row0:row1], row0)
     seq_len = int(tokens.shape[1])
-    found: dict[str, list[tuple[torch.Tensor, ...]]] = {name: [] for name in sources}
+    found = {name: _Growing() for name in sources}
     sums = {n: NeuronCorrelationSums(s.d_sae, s.d_in, device=adapter.device) if sums_fit(s) else None
             for n, s in sources.items()}  # fmt: skip
     n_tokens = 0
@@ -79,16 +106,16 @@ def chunk_pass(
         for name, sae in sources.items():
             x = flatten_hook_activation(b.acts[sae.hook_name], sae.d_in, sae.hook_name)
             step = encode_rows(memory_budget, seq_len, sae.d_sae, x.shape[0])
-            for r in range(0, x.shape[0], step):
-                part, keep = x[r : r + step], b.keep[r : r + step]
-                t, u, v = kept_nonzeros(sae.encode(part), keep)
-                s = sums[name]
-                if s is not None:
-                    s.add_nonzeros(t, u, v, part.flatten(0, 1), keep.flatten())
-                pos = t + (b.row0 - row0 + r) * seq_len
-                found[name].append((pos.to(torch.int32).cpu(), u.to(torch.int32).cpu(), v.cpu()))
+            parts = [
+                kept_nonzeros(sae.encode(x[r : r + step]), b.keep[r : r + step]) for r in range(0, x.shape[0], step)
+            ]
+            t = torch.cat([p[0] + r * seq_len for p, r in zip(parts, range(0, x.shape[0], step), strict=True)])
+            u, v = torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])
+            s = sums[name]
+            if s is not None:  # once per batch: its dense product costs as much for one row as for all
+                s.add_nonzeros(t, u, v, x.flatten(0, 1), b.keep.flatten())
+            pos = t + (b.row0 - row0) * seq_len
+            found[name].add(pos.to(torch.int32).cpu(), u.to(torch.int32).cpu(), v.float().cpu())
         if bar is not None:
             bar.update(b.tokens.numel())
-    parts = {n: Nonzeros(*(torch.cat([p[i] for p in f]) if f else torch.zeros(0) for i in range(3)))
-             for n, f in found.items()}  # fmt: skip
-    return Chunk(parts, n_tokens, sums)
+    return Chunk({n: f.nonzeros() for n, f in found.items()}, n_tokens, sums)
