@@ -194,14 +194,18 @@ class WorkspaceViews:
 
     def _prompt_card(self, source: str, unit: int, ids: Tensor, text: str, focus: int) -> FeatureCardState:
         """Unit ``unit``'s card of ``source`` with the prompt ``ids`` above its examples (its
-        activation at each token; ``focus`` the token it was opened from)."""
+        activation at each token; ``focus`` the token it was opened from, and for an SAE on an
+        attention output the unit's DFA there)."""
         from .card.prompt_block import prompt_block, with_prompt
+        from .prompt.dfa import unit_dfa
         from .prompt.firing import unit_acts
 
         state = self._host.card_state(source, unit)
-        acts = unit_acts(self.adapter, self.source(source), ids, unit, exclude_bos=self.exclude_bos)
+        sae = self.source(source)
+        acts = unit_acts(self.adapter, sae, ids, unit, exclude_bos=self.exclude_bos)
+        dfa = unit_dfa(self.adapter, sae, ids, focus, unit)
         bytes_of = token_bytes_of(self.adapter.model.tokenizer)
-        return with_prompt(state, prompt_block(text, ids.numpy(), acts, focus, bytes_of))
+        return with_prompt(state, prompt_block(text, ids.numpy(), acts, focus, bytes_of, dfa))
 
     def label(self, name: str, feature: int, text: str) -> None:
         """Set the label (a note) of latent ``feature`` of the SAE called ``name``; ``""`` removes it.

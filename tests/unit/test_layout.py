@@ -74,6 +74,7 @@ FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("views", "prompt.widget"): _WIDGETS,
     ("views", "prompt.session"): "the prompt view's code loads only when a prompt view is asked for",
     ("views", "prompt.firing"): "the prompt view's code loads only when a prompt view is asked for",
+    ("views", "prompt.dfa"): "the prompt view's code loads only when a prompt view is asked for",
     ("views", "card.prompt_block"): "the card's prompt block loads only when a prompt view opens a card",
     ("prompt.widget", "core.export"): "the export loads only when a file is written",
     ("workspace", "card.search"): "search loads only when it is used",

@@ -14,6 +14,7 @@ export interface CardPromptData {
   vocab: ArrayLike<number>; // per token, its entry of the block's vocabulary
   acts: NumericArray; // the unit's activation at each token
   focus: number; // the token the card was opened from (-1: none)
+  dfa: NumericArray | null; // the unit's DFA at focus to sources 0 .. focus (attention-output SAEs)
   vocabText: VocabText;
 }
 
@@ -33,12 +34,16 @@ export function decodeCardPrompt(state: FeatureCardState): CardPromptData | null
     throw new Error(
       `featurecard: prompt.focus ${p.focus} is not one of its ${local.length} tokens`,
     );
+  const dfa = p.dfa ? decodeArray(p.dfa) : null;
+  if (dfa && dfa.length !== p.focus + 1)
+    throw new Error(`featurecard: prompt.dfa has ${dfa.length} entries, expected ${p.focus + 1}`);
   return {
     text: p.text,
     tokens: sequenceText(vocab.text, local),
     vocab: local,
     acts,
     focus: p.focus,
+    dfa,
     vocabText: vocab.text,
   };
 }

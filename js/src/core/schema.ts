@@ -106,6 +106,7 @@ export interface CardPrompt {
   tokens: ArrayPayload; // uint [n], indices into vocab
   acts: ArrayPayload; // float32 [n], the unit's activation at each token (0 where the dataset leaves a token out: BOS)
   focus: number; // index of the token the card was opened from (-1: none)
+  dfa: ArrayPayload | null; // float32 [focus + 1], DFA of the unit at focus to each source token (hook_z SAEs)
   vocab: string[]; // the prompt's token strings, as text
   vocab_ids: ArrayPayload; // uint [n_vocab], the model's token id of each vocab entry
   vocab_bytes: TokenBytes; // raw bytes of the vocab entries that are not whole UTF-8 text

@@ -132,6 +132,7 @@ class CardPrompt(TypedDict):
     tokens: ArrayPayload  # uint [n], indices into vocab
     acts: ArrayPayload  # float32 [n], the unit's activation at each token (0 where the dataset leaves a token out: BOS)
     focus: int  # index of the token the card was opened from (-1: none)
+    dfa: ArrayPayload | None  # float32 [focus + 1], DFA of the unit at focus to each source token (hook_z SAEs)
     vocab: list[str]  # the prompt's token strings, as text
     vocab_ids: ArrayPayload  # uint [n_vocab], the model's token id of each vocab entry
     vocab_bytes: TokenBytes  # raw bytes of the vocab entries that are not whole UTF-8 text

@@ -154,3 +154,15 @@ def prompt_dfa(
             values[offsets[i] : offsets[i + 1]] = d_np[j]
         pre[at], bias[at] = p.float().cpu().numpy(), c.float().cpu().numpy()
     return PromptDfa(offsets, values, pre, bias)
+
+
+@torch.no_grad()
+def unit_dfa(
+    adapter: ModelAdapter, sae: SparseAutoencoder, ids: Int[Tensor, " pos"], q: int, unit: int
+) -> np.ndarray | None:
+    """DFA of latent ``unit`` at query ``q`` to sources ``0 .. q`` (float32), or None where DFA is
+    not defined (an SAE off attention outputs, no query token)."""
+    if q < 0 or dfa_unavailable(sae):
+        return None
+    dfa, _, _ = dfa_at(sae, dfa_inputs(adapter, sae, ids), q, torch.tensor([unit]))
+    return dfa[0].float().cpu().numpy()

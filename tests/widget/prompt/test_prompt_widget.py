@@ -68,7 +68,8 @@ def test_state_lists_every_firing_latent_with_its_numbers(ws: Workspace, model: 
 
 
 def test_an_attention_output_sae_carries_dfa_summing_to_its_pre_activation(ws: Workspace) -> None:
-    st = ws.prompt("z1", TEXT, max_per_token=3).state
+    pv = ws.prompt("z1", TEXT, max_per_token=3)
+    st = pv.state
     assert st["dfa"] is not None and "dfa" not in st["unavailable"]
     pos = decode_array(st["pairs"]["pos"]).astype(np.int64)
     offsets, values = decode_array(st["dfa"]["offsets"]), decode_array(st["dfa"]["values"])
@@ -79,6 +80,12 @@ def test_an_attention_output_sae_carries_dfa_summing_to_its_pre_activation(ws: W
         assert part.shape == (int(pos[i]) + 1,)
         assert float(part.astype(np.float64).sum()) == pytest.approx(float(pre[i] - bias[i]), abs=1e-5)
     np.testing.assert_allclose(pre, act, rtol=1e-5, atol=1e-5)  # firing ReLU latents: act = pre
+    latent = decode_array(st["pairs"]["latent"]).astype(np.int64)
+    i = int(np.argmax(pos))  # a pair late in the prompt: many sources
+    card = pv.open_card(int(latent[i]), int(pos[i])).card
+    got = decode_array(card["prompt"]["dfa"])
+    np.testing.assert_allclose(got, values[offsets[i] : offsets[i + 1]], rtol=1e-6, atol=1e-7)
+    assert pv.open_card(int(latent[i]), -1).card["prompt"]["dfa"] is None  # no token chosen: no DFA
 
 
 def test_a_latent_click_opens_its_card_with_the_prompt_on_top(ws: Workspace, model: Any, ask: Any) -> None:
@@ -104,7 +111,7 @@ def test_a_latent_click_opens_its_card_with_the_prompt_on_top(ws: Workspace, mod
     other = ask(pv, "select", source="mlp0", unit=(f + 1) % 40)  # the card's own index box
     assert other["ok"] and pv.card["feature"] == (f + 1) % 40 and pv.card["prompt"]["focus"] == -1
     neuron = ask(pv, "select", source=HOOK, unit=2)  # a link to a correlated neuron: still the prompt
-    assert neuron["ok"] and pv.card["source"] == HOOK
+    assert neuron["ok"] and pv.card["source"] == HOOK and pv.card["prompt"]["dfa"] is None  # not an attention SAE
     np.testing.assert_allclose(
         decode_array(pv.card["prompt"]["acts"])[1:], by_hand_neuron(model, ids, 2)[1:], rtol=1e-5, atol=1e-6
     )

@@ -8,12 +8,17 @@ import { promptScale, renderPromptRow } from "./prompt-row";
 
 const HOSTILE = "</script><img src=x onerror=alert(1)>";
 
+function fail(): never {
+  throw new Error("expected a decoded prompt");
+}
+
 function block(over: Partial<CardPrompt> = {}): CardPrompt {
   return {
     text: `hi${HOSTILE}`,
     tokens: payload("uint8", [0, 1, 2, 1]),
     acts: payload("float32", [0, 1.5, 9, -0.5]),
     focus: 2,
+    dfa: null,
     vocab: ["<|endoftext|>", "hi", HOSTILE],
     vocab_ids: payload("uint16", [0, 40, 41]),
     vocab_bytes: {
@@ -26,6 +31,24 @@ function block(over: Partial<CardPrompt> = {}): CardPrompt {
 }
 
 describe("a card's prompt block", () => {
+  it("draws the DFA at the focus token as a second row over its sources", () => {
+    const state = makeState({ prompt: block({ dfa: payload("float32", [0.5, -2, 1]) }) });
+    const section = renderPromptRow(decodeCardPrompt(state) ?? fail(), 1);
+    const spans = [...section.querySelectorAll<HTMLElement>(".fc-prompt-dfa span.fc-tok")];
+    expect(spans.map((s) => s.dataset.text)).toEqual(["<|endoftext|>", "hi", HOSTILE]);
+    expect(spans.map((s) => s.dataset.act)).toEqual(["0.5", "-2", "1"]);
+    expect(spans[1]?.classList.contains("fc-tok-max")).toBe(false); // the largest positive is marked, not |.|
+    expect(section.querySelector("img")).toBeNull();
+    expect(() =>
+      decodeCardPrompt(makeState({ prompt: block({ dfa: payload("float32", [1]) }) })),
+    ).toThrow(/prompt\.dfa has 1 entries, expected 3/);
+    expect(
+      renderPromptRow(decodeCardPrompt(makeState({ prompt: block() })) ?? fail(), 1).querySelector(
+        ".fc-prompt-dfa",
+      ),
+    ).toBeNull();
+  });
+
   it("decodes the prompt's tokens and acts, and refuses a bad focus or length", () => {
     const p = decodeCardPrompt(makeState({ prompt: block() }));
     expect(p?.tokens).toEqual(["<|endoftext|>", "hi", HOSTILE, "hi"]);
