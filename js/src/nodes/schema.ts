@@ -79,6 +79,19 @@ export interface NodeRows {
   profiles: ArrayPayload; // float32 [n_prompts, n, n_pos]
 }
 
+/** The rows' token dynamics (nodes/dynamics.py): ids index NodeTableState.vocab, -1 where the
+ * row has none (no write; no token read). */
+export interface NodeDynamics {
+  k: number;
+  promote_ids: ArrayPayload; // int32 [n_prompts, n, k], the tokens the row's write raises most
+  promote_values: ArrayPayload; // float32 [n_prompts, n, k], their logit change, largest first
+  suppress_ids: ArrayPayload; // int32 [n_prompts, n, k]
+  suppress_values: ArrayPayload; // float32 [n_prompts, n, k], most negative first
+  read_ids: ArrayPayload; // int32 [n, k], neurons and latents: the tokens whose embeddings raise it most
+  read_values: ArrayPayload; // float32 [n, k]
+  read_notes: string[]; // [n] what the read goes through, or why there is none; "" for other rows
+}
+
 /** An ablation in place (applied to every prompt). */
 export interface NodeAblation {
   family: string; // "mlp", "attn" or an SAE's name
@@ -100,6 +113,7 @@ export interface NodeTableState {
   groups: NodeGroup[];
   families: NodeFamily[];
   rows: NodeRows;
+  dynamics: NodeDynamics | null; // null: not computed
   sort_by: string; // the group the table is first sorted by (descending)
   k: number;
   ablations: NodeAblation[];

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from .ablation import Ablation, edit_units, replacement
 from .context import NodeContext
+from .dynamics import ln2_hook
 from .node_model import HookFn, NodeModel
 from .node_targets import NodeTargetSpec, detached_hooks, target_hooks
 from .scalars_sae import splice
@@ -121,5 +122,9 @@ def build_hooks(
         (read.pre if target.reads_before_splice else read.post).append(_saver(store, "read"))
     for hook_name, site in sites.items():
         hooks[hook_name].append(_site_fn(ctx, site, store, latent_edits))
+    if ctx.capture_mlp:  # the scale neurons read through (their token read)
+        for L in ctx.layers:
+            if ln2_hook(L) in nm.adapter.hook_names:
+                hooks[ln2_hook(L)].append(_capture(store, f"ln2:{L}"))
     hooks[nm.final_resid].append(_capture(store, "final"))
     return hooks

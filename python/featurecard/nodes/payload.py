@@ -113,6 +113,20 @@ class NodeRows(TypedDict):
     profiles: ArrayPayload  # float32 [n_prompts, n, n_pos]
 
 
+class NodeDynamics(TypedDict):
+    """The rows' token dynamics (nodes/dynamics.py): ids are indices into NodeTableState.vocab,
+    -1 where the row has none (no write; no token read)."""
+
+    k: int
+    promote_ids: ArrayPayload  # int32 [n_prompts, n, k], the tokens the row's write raises most
+    promote_values: ArrayPayload  # float32 [n_prompts, n, k], their logit change, largest first
+    suppress_ids: ArrayPayload  # int32 [n_prompts, n, k]
+    suppress_values: ArrayPayload  # float32 [n_prompts, n, k], most negative first
+    read_ids: ArrayPayload  # int32 [n, k], neurons and latents: the tokens whose embeddings raise it most
+    read_values: ArrayPayload  # float32 [n, k]
+    read_notes: list[str]  # [n] what the read goes through, or why there is none; "" for other rows
+
+
 class NodeAblation(TypedDict):
     """An ablation in place (applied to every prompt)."""
 
@@ -136,6 +150,7 @@ class NodeTableState(TypedDict):
     groups: list[NodeGroup]
     families: list[NodeFamily]
     rows: NodeRows
+    dynamics: NodeDynamics | None  # None: not computed
     sort_by: str  # the group the table is first sorted by (descending)
     k: int
     ablations: list[NodeAblation]
@@ -208,6 +223,7 @@ def build_node_table_state(
     notes: Sequence[str],
     token_bytes: BytesOf,
     sort_by: str = "direct_effect",
+    dynamics: RowDynamicsData | None = None,
 ) -> NodeTableState:
     """The payload; ``keys`` holds ``family, layer, unit, pos, src`` arrays of the rows;
     ``token_bytes``: token ids -> raw bytes (:class:`featurecard.core.token_bytes.TokenBytes`)."""
@@ -226,7 +242,8 @@ def build_node_table_state(
         "values": encode_array(values, "float32"),
         "profiles": encode_array(profiles, "float32"),
     }
-    vocab = local_vocab([x for p in prompts for x in (p.token_ids, p.prediction_ids)], token_bytes)
+    dyn_ids = [] if dynamics is None else [dynamics.ids[dynamics.ids >= 0]]
+    vocab = local_vocab([*(x for p in prompts for x in (p.token_ids, p.prediction_ids)), *dyn_ids], token_bytes)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "node_table",
@@ -240,10 +257,46 @@ def build_node_table_state(
         ],
         "families": list(families),
         "rows": rows,
+        "dynamics": None if dynamics is None else _dynamics(dynamics, vocab.local[-1], n),
         "sort_by": sort_by if sort_by in groups else groups[0],
         "k": int(k),
         "ablations": list(ablations),
         "notes": list(notes),
+    }
+
+
+@dataclass(frozen=True)
+class RowDynamicsData:
+    """The rows' token dynamics as model token ids (nodes/dynamics.py's RowDynamics, torch-free)."""
+
+    ids: np.ndarray  # int [3, ...]: promote, suppress [n_prompts, n, k] and read [n, k] stacked: see of()
+    promote_values: np.ndarray
+    suppress_values: np.ndarray
+    read_values: np.ndarray
+    read_notes: list[str]
+    n_prompts: int
+
+    @staticmethod
+    def of(promote_ids: np.ndarray, suppress_ids: np.ndarray, read_ids: np.ndarray, **rest: object) -> RowDynamicsData:
+        ids = np.concatenate([promote_ids.reshape(-1), suppress_ids.reshape(-1), read_ids.reshape(-1)])
+        return RowDynamicsData(ids=ids, n_prompts=int(promote_ids.shape[0]), **rest)  # type: ignore[arg-type]
+
+
+def _dynamics(d: RowDynamicsData, local: np.ndarray, n: int) -> NodeDynamics:
+    """The payload block; ``local`` holds the vocab indices of ``d.ids``'s valid entries, in order."""
+    idx = np.full(d.ids.shape, -1, np.int64)
+    idx[d.ids >= 0] = local
+    b, k = d.n_prompts, int(d.read_values.shape[-1])
+    m = b * n * k
+    return {
+        "k": k,
+        "promote_ids": encode_array(idx[:m].reshape(b, n, k), "int32"),
+        "promote_values": encode_array(d.promote_values, "float32"),
+        "suppress_ids": encode_array(idx[m : 2 * m].reshape(b, n, k), "int32"),
+        "suppress_values": encode_array(d.suppress_values, "float32"),
+        "read_ids": encode_array(idx[2 * m :].reshape(n, k), "int32"),
+        "read_values": encode_array(d.read_values, "float32"),
+        "read_notes": list(d.read_notes),
     }
 
 

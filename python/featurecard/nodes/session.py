@@ -18,11 +18,20 @@ from ..core.model import ModelAdapter
 from ..core.schema import FeatureCardState
 from ..core.token_bytes import token_bytes_of
 from ..core.vocab import standalone_text
+from .dynamics import RowDynamics
 from .groups import SIGNED
 from .node_model import NodeModel
 from .node_spec import NodeSpec, node_from_dict
 from .node_targets import NodeTargetSpec
-from .payload import NodeFamily, NodeTableState, NodeTarget, PromptData, build_node_table_state, node_spec_payload
+from .payload import (
+    NodeFamily,
+    NodeTableState,
+    NodeTarget,
+    PromptData,
+    RowDynamicsData,
+    build_node_table_state,
+    node_spec_payload,
+)
 from .table import NodeOptions, NodeTableResult, NodeTableRunner, Target
 
 
@@ -32,7 +41,6 @@ def node_table_state(
     spec, sel = result.spec, result.selection
     n_prompts = int(result.tokens.shape[0])
     labels = list(labels or (["Prompt"] if n_prompts == 1 else ["Left", "Right"]))
-
     token_bytes = token_bytes_of(adapter.model.tokenizer)
 
     def text(i: int | None) -> str | None:
@@ -85,6 +93,19 @@ def node_table_state(
         ablations=[a.as_dict() for a in result.ablations],  # type: ignore[misc]
         notes=result.notes,
         token_bytes=token_bytes,
+        dynamics=None if result.dynamics is None else _dynamics_data(result.dynamics),
+    )
+
+
+def _dynamics_data(d: RowDynamics) -> RowDynamicsData:
+    return RowDynamicsData.of(
+        d.promote_ids,
+        d.suppress_ids,
+        d.read_ids,
+        promote_values=d.promote_values,
+        suppress_values=d.suppress_values,
+        read_values=d.read_values,
+        read_notes=d.read_notes,
     )
 
 

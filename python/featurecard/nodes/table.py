@@ -49,6 +49,7 @@ from .context import NODE_TYPES as NODE_TYPES
 from .context import Family as Family
 from .context import NodeContext
 from .context import NodeOptions as NodeOptions
+from .dynamics import RowDynamics, row_dynamics
 from .forward import build_hooks
 from .groups import SIGNED, Block, Selection, select_nodes
 from .node_spec import NodeSpec
@@ -76,6 +77,7 @@ class NodeTableResult:
     notes: list[str] = field(default_factory=list)
     captures: dict[str, Tensor] = field(default_factory=dict)  # detached activations and gradients
     blocks: list[Block] = field(default_factory=list)  # every node's value in every group (units, then roll-ups)
+    dynamics: RowDynamics | None = None  # the rows' promote / suppress and token read (:mod:`.dynamics`)
 
 
 class NodeTableRunner(NodeContext):
@@ -178,6 +180,7 @@ class NodeTableRunner(NodeContext):
             notes=self._convention_notes(spec),
             captures={**acts, **{f"grad:{k}": g for k, g in grad.items()}},
             blocks=[*units, *rollups],
+            dynamics=row_dynamics(self, selection, acts),
         )
 
     @staticmethod
