@@ -57,6 +57,7 @@ def test_every_views_export_carries_provenance(model: Any, tokens: torch.Tensor,
     _check(provenance_of(ws.card("mlp0", feature=3).export_html(tmp_path / "card.html")), model, None)
     _check(provenance_of(ws.graph(prompt).export_html(tmp_path / "graph.html")), model, None)
     _check(provenance_of(ws.nodes(prompt, target=5).export_html(tmp_path / "nodes.html")), model, None)
+    _check(provenance_of(ws.prompt("mlp0", prompt).export_html(tmp_path / "prompt.html")), model, None)
 
 
 def test_a_stored_index_gives_its_content_key(model: Any, tokens: torch.Tensor, tmp_path: Path) -> None:
