@@ -120,6 +120,7 @@ export function makeNodeState(nPrompts = 1, over: Partial<NodeTableState> = {}):
     groups: GROUPS,
     families: FAMILIES,
     rows: nodeRows(nPrompts),
+    dynamics: null,
     sort_by: "direct_effect",
     k: 10,
     ablations: [],

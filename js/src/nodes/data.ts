@@ -34,6 +34,7 @@ export interface RowData {
   name: string;
   values: number[][]; // [prompt][group]
   profiles: NumericArray[]; // [prompt] -> activation per position (attention: per source)
+  dynamics?: RowDynamics | null; // promote / suppress and token read (absent: not in the state)
 }
 
 export interface TableData {
@@ -60,6 +61,13 @@ export function nodeName(family: NodeFamily, layer: number, unit: number): strin
   if (family.kind === "attn_layer") return `attn L${layer}`;
   if (family.kind === "mlp_layer") return `mlp L${layer}`;
   return `${family.name} #${unit}`;
+}
+
+function checkColumns(cols: Record<string, ArrayLike<number>>, n: number): void {
+  for (const [name, a] of Object.entries(cols)) {
+    if (a.length !== n)
+      throw new Error(`featurecard: rows.${name} has ${a.length} entries, expected ${n}`);
+  }
 }
 
 function checkShape(what: string, shape: number[], want: number[]): void {
@@ -114,10 +122,7 @@ export function decodeTable(state: NodeTableState): TableData {
     pos: decodeInts(r.pos, "rows.pos"),
     src: decodeInts(r.src, "rows.src"),
   };
-  for (const [name, a] of Object.entries(cols)) {
-    if (a.length !== n)
-      throw new Error(`featurecard: rows.${name} has ${a.length} entries, expected ${n}`);
-  }
+  checkColumns(cols, n);
   const nPrompts = state.prompts.length;
   const nGroups = state.groups.length;
   const prompts = decodePrompts(state);
@@ -127,6 +132,7 @@ export function decodeTable(state: NodeTableState): TableData {
   const values = decodeArray(r.values);
   const profiles = decodeArray(r.profiles);
   const byCode = new Map(state.families.map((f) => [f.code, f]));
+  const dynamics = decodeDynamics(state, n);
   const rows: RowData[] = [];
   for (let j = 0; j < n; j++) {
     const code = family[j] ?? -1;
@@ -149,6 +155,7 @@ export function decodeTable(state: NodeTableState): TableData {
       profiles: Array.from({ length: nPrompts }, (_, p) =>
         profiles.subarray((p * n + j) * nPos, (p * n + j + 1) * nPos),
       ),
+      dynamics: dynamics?.[j] ?? null,
     });
   }
   return {
@@ -163,4 +170,61 @@ export function decodeTable(state: NodeTableState): TableData {
     notes: state.notes ?? [],
     nPos,
   };
+}
+
+/* The rows' token dynamics (NodeTableState.dynamics, nodes/dynamics.py): per row the tokens its
+ * write promotes and suppresses (per prompt) and, for neurons and latents, the token read or the
+ * reason there is none. Token texts come from the table's local vocabulary. */
+export interface TokenValue {
+  token: string; // the token's text on its own (a byte piece as `\xdc`)
+  value: number;
+}
+
+export interface RowDynamics {
+  promote: TokenValue[][]; // [prompt] -> largest logit change first; empty: the row has no write
+  suppress: TokenValue[][]; // [prompt] -> most negative first
+  read: TokenValue[]; // neurons and latents (first prompt): empty where there is none
+  readNote: string; // what the read goes through, or why there is none; "" for other rows
+}
+
+/** Every row's dynamics, or null when the state has none; throws naming a bad shape or index. */
+export function decodeDynamics(state: NodeTableState, nRows: number): RowDynamics[] | null {
+  const d = state.dynamics;
+  if (!d) return null;
+  const vocab = decodeVocab(state);
+  const nPrompts = state.prompts.length;
+  const k = d.k;
+  const list = (ids: ArrayLike<number>, vals: ArrayLike<number>, at: number, what: string) => {
+    const out: TokenValue[] = [];
+    for (let i = 0; i < k; i++) {
+      const v = ids[at + i] ?? -1;
+      if (v < 0) continue;
+      if (v >= vocab.size)
+        throw new Error(
+          `featurecard: dynamics.${what} index ${v} is outside vocab (size ${vocab.size})`,
+        );
+      out.push({ token: vocab.text.text(v), value: vals[at + i] ?? Number.NaN });
+    }
+    return out;
+  };
+  const arrays = {
+    promote: [decodeInts(d.promote_ids, "dynamics.promote_ids"), decodeArray(d.promote_values)],
+    suppress: [decodeInts(d.suppress_ids, "dynamics.suppress_ids"), decodeArray(d.suppress_values)],
+    read: [decodeInts(d.read_ids, "dynamics.read_ids"), decodeArray(d.read_values)],
+  } as const;
+  for (const [name, [ids, vals]] of Object.entries(arrays)) {
+    const want = (name === "read" ? 1 : nPrompts) * nRows * k;
+    if (ids.length !== want || vals.length !== want)
+      throw new Error(`featurecard: dynamics.${name} has ${ids.length} entries, expected ${want}`);
+  }
+  return Array.from({ length: nRows }, (_, j) => ({
+    promote: Array.from({ length: nPrompts }, (_, p) =>
+      list(arrays.promote[0], arrays.promote[1], (p * nRows + j) * k, "promote_ids"),
+    ),
+    suppress: Array.from({ length: nPrompts }, (_, p) =>
+      list(arrays.suppress[0], arrays.suppress[1], (p * nRows + j) * k, "suppress_ids"),
+    ),
+    read: list(arrays.read[0], arrays.read[1], j * k, "read_ids"),
+    readNote: d.read_notes[j] ?? "",
+  }));
 }

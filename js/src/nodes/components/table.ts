@@ -18,6 +18,7 @@ import {
   type SortKey,
   shownSign,
 } from "../table-logic";
+import { dynamicsCell } from "./dynamics";
 import { type TraceSpec, traceButton } from "./trace";
 
 export interface TableCallbacks {
@@ -137,6 +138,13 @@ function headerRow(
     th.classList.add("nt-th-val");
     hr.append(th);
   }
+  if (data.rows.some((r) => r.dynamics)) {
+    const dyn = h("th", "nt-th nt-th-dyn", "Promotes / suppresses");
+    dyn.title =
+      "the tokens the node's write raises and lowers most: through the final LayerNorm at its " +
+      "frozen scale and the unembedding (top / bottom 10); neurons and latents: the token read";
+    hr.append(dyn);
+  }
   hr.append(h("th", "nt-th", ""));
   return hr;
 }
@@ -208,6 +216,7 @@ function bodyRow(
   columns.forEach((c, i) => {
     tr.append(valueCell(cellValue(row, c), scales[i] ?? 0));
   });
+  if (data.rows.some((r) => r.dynamics)) tr.append(dynamicsCell(row.dynamics ?? null, row.name));
   tr.append(actionCell(row, callbacks));
   tr.addEventListener("mouseenter", () => callbacks.onHover(row));
   tr.addEventListener("mouseleave", () => callbacks.onHover(null));
