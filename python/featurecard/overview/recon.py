@@ -97,8 +97,10 @@ class _Splice:
         if self.mode == "clean":
             self.seen = x.detach().clone()
             return act
-        out = act.clone()
-        view = self._view(out)  # a view into ``out`` (flatten of a contiguous clone is a view)
+        # Contiguous whatever ``act``'s strides (TransformerLens's hook_z is a permuted view): the
+        # flatten below must be a view into ``out``, or the splice is written into a copy and lost.
+        out = act.clone(memory_format=torch.contiguous_format)
+        view = self._view(out)
         kept = x[self.keep]
         new = torch.zeros_like(kept) if self.mode == "zero" else reconstruct(self.sae, kept).to(act.dtype)
         view[self.keep] = new

@@ -127,3 +127,27 @@ def test_each_forward_holds_the_models_lock(model: Any, tokens: torch.Tensor) ->
 def test_bad_row_counts_are_refused(model: Any, tokens: torch.Tensor, bad: object) -> None:
     with pytest.raises(ValueError, match="recon_rows must be an int >= 1"):
         reconstruction_metrics(ModelAdapter(model), as_sae(weights()), tokens, max_rows=bad)  # type: ignore[arg-type]
+
+
+def test_an_attention_output_sae_is_spliced_at_hook_z(model: Any, tokens: torch.Tensor) -> None:
+    """``hook_z`` is a permuted view in TransformerLens: the reconstruction must still reach the
+    forward pass (a splice written into a flattened copy left every loss equal to the clean one)."""
+    hook = "blocks.0.attn.hook_z"
+    d_in = int(model.cfg.n_heads * model.cfg.d_head)
+    w = {**tiny.random_sae_weights(d_in, 40, seed=5), "hook_name": hook}
+    keep = tokens[:4] != model.tokenizer.bos_token_id
+
+    def loss(fn: Any) -> float:
+        def splice(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            flat = act.reshape(*act.shape[:2], -1).clone()
+            flat[keep] = fn(flat[keep])
+            return flat.reshape(act.shape)
+
+        return float(model.run_with_hooks(tokens[:4], return_type="loss", fwd_hooks=[(hook, splice)]))
+
+    with torch.no_grad():
+        want_sae = loss(lambda x: torch.relu((x - w["b_dec"]) @ w["W_enc"] + w["b_enc"]) @ w["W_dec"] + w["b_dec"])
+        want_zero = loss(torch.zeros_like)
+    got = reconstruction_metrics(ModelAdapter(model), as_sae(w), tokens, max_rows=4, batch_size=2)
+    assert got.ce_sae == pytest.approx(want_sae, rel=1e-5) and got.ce_zero == pytest.approx(want_zero, rel=1e-5)
+    assert abs(got.ce_zero - got.ce_clean) > 1e-3 * got.ce_clean  # the splice reaches the loss
