@@ -61,15 +61,15 @@ def python_names(table: NodeTable, order: np.ndarray) -> list[str]:
     for j in order:
         f = fams[int(fam[j])]
         kind = f["kind"]
-        out.append(
-            f"mlp L{layer[j]} n{unit[j]}"
-            if kind == "mlp"
-            else f"attn L{layer[j]} H{unit[j]}"
-            if kind == "attn"
-            else f["name"]  # an SAE's error node: "mlp0 error"
-            if kind == "error"
-            else f"{f['name']} #{unit[j]}"
-        )
+        names = {
+            "mlp": f"mlp L{layer[j]} n{unit[j]}",
+            "attn": f"attn L{layer[j]} H{unit[j]}",
+            "head": f"head L{layer[j]} H{unit[j]}",  # a head summed over its sources
+            "attn_layer": f"attn L{layer[j]}",  # whole layers
+            "mlp_layer": f"mlp L{layer[j]}",
+            "error": f["name"],  # an SAE's error node: "mlp0 error"
+        }
+        out.append(names.get(kind, f"{f['name']} #{unit[j]}"))
     return out
 
 

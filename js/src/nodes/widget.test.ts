@@ -63,7 +63,7 @@ describe("the nodes widget", () => {
     );
     const { el } = mount({ state: makeNodeState(1, { families }) });
     expect(rowNames(el)).toContain("res error");
-    const row = q(el, "tr.nt-row.nt-error");
+    const row = q(el, "tr.nt-row.nt-kind-error");
     expect(row.querySelector("button.nt-open")).toBeNull();
     expect(q(row, "span.nt-label").title).toContain("minus the SAE's reconstruction");
     expect(row.querySelector("button.nt-ablate")).toBeNull();

@@ -205,7 +205,7 @@ function bodyRow(
   callbacks: TableCallbacks,
   selected: SelectedNode | null,
 ): HTMLElement {
-  const tr = h("tr", `nt-row nt-${row.family.kind}`);
+  const tr = h("tr", `nt-row nt-kind-${row.family.kind}`); // "nt-kind-": a row kind (head, error) is no widget part
   if (isSelected(row, selected)) {
     tr.classList.add("nt-selected");
     tr.setAttribute("aria-current", "true");
