@@ -170,10 +170,11 @@ function unitsPanel(d: GraphData, u: UnitData, pos: number, cb: DetailCallbacks)
     rows.push(row);
   }
   const head = [u.unit, "share", "act", "", ...(u.promote ? ["promotes ↑ / suppresses ↓"] : [])];
-  box.append(table("fc-g-units-table", head, rows));
   if (!cb.live && rows.length > 0) {
+    // above the table: its promote / suppress lists make it long
     box.append(h("div", "fc-g-muted fc-g-needs-kernel", `card: ${CARD_NEEDS_KERNEL}`));
   }
+  box.append(table("fc-g-units-table", head, rows));
   const parts = u.partNames.map((name, p) => `${name} ${fmt(at(u.parts, p * d.nPos + pos))}`);
   box.append(h("div", "fc-g-muted", `all ${what} ${fmt(at(u.total, pos))}; ${parts.join(", ")}`));
   return box;
