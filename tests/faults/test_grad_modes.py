@@ -80,7 +80,7 @@ def test_node_table_under_each_grad_mode_equals_grad_enabled(ws: Workspace, prom
             assert torch.is_inference_mode_enabled()
     assert got.result is not None and want.result is not None
     _same_blocks(got.result, want.result)
-    assert float(np.abs(got.result.selection.values.numpy()).max()) > 0
+    assert float(np.nanmax(np.abs(got.result.selection.values.numpy()))) > 0  # roll-up rows have no activation (NaN)
     assert got.state["rows"]["values"] == want.state["rows"]["values"]
 
 
