@@ -41,6 +41,7 @@ def same(got: TokenDynamics, want: TokenDynamics) -> None:
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.skipif(tiny.tl_major() >= 4, reason="HookedTransformer variants: gone in TransformerLens 4")
 def test_graph_promote_equals_core_dynamics_on_captured_writes(tok: Any, variant: str) -> None:
     model = tiny.hooked_transformer(tok, **VARIANTS[variant])
     adapter, prompt = ModelAdapter(model), tiny.random_tokens(tok, batch=1, pos=10, seed=6)[0]

@@ -61,7 +61,8 @@ def test_metrics_match_run_with_hooks(model: Any, tokens: torch.Tensor) -> None:
     assert got.ce_clean == pytest.approx(want["clean"], rel=1e-5)
     assert got.ce_sae == pytest.approx(want["sae"], rel=1e-5)
     assert got.ce_zero == pytest.approx(want["zero"], rel=1e-5)
-    assert got.ce_recovered == pytest.approx(want["rec"], rel=1e-4, abs=1e-5)
+    # a ratio of two loss differences: each loss at 1e-5 above, the ratio amplifies that (here |rec| ~ 16)
+    assert got.ce_recovered == pytest.approx(want["rec"], rel=1e-3, abs=1e-5)
     assert got.explained_variance == pytest.approx(want["ev"], rel=1e-5, abs=1e-6)
     assert got.ce_sae != pytest.approx(got.ce_clean, rel=1e-3)  # the splice changes the loss
 
