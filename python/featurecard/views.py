@@ -7,7 +7,7 @@ Workspace, so a card opened from a graph or a table reads the same dataset and i
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -84,14 +84,23 @@ class WorkspaceViews:
         those of :class:`featurecard.graph.build.GraphOptions` (``keep_above``, ``neurons``,
         ``top_units``, ``logit_lens``, ``lens_k``, ``chunk_elements``). Every SAE of this
         Workspace on a hook of a block is split into its latents; their cards, and the
-        neurons', open from the graph.
+        neurons', open from the graph, and "trace from here" opens a NodeTable (:meth:`nodes`)
+        with a graph node as its target below it (``graph.trace(...)``).
         """
         from .graph.build import GraphOptions
         from .graph.session import GraphSession
         from .graph.widget import ContributionGraph
 
-        session = GraphSession(self._host, prompt, GraphOptions.from_kwargs(**options), threshold)
+        opts = GraphOptions.from_kwargs(**options)
+        session = GraphSession(self._host, prompt, opts, threshold, trace=self._trace_table)
         return ContributionGraph(session, target=target, threshold=threshold)
+
+    def _trace_table(self, tokens: Tensor, spec: Mapping[str, Any], side: str) -> NodeTable:
+        """The NodeTable of ``tokens`` with the node ``spec`` (``NodeSpec.as_dict`` form) as its
+        target: what a graph's "trace from here" opens (the graph imports no other view)."""
+        from .nodes.node_spec import node_from_dict
+
+        return self.nodes(tokens, target=node_from_dict(dict(spec)), side=side)
 
     def nodes(
         self,

@@ -109,4 +109,5 @@ export interface GraphModel {
   card: FeatureCardState | EmptyObject; // the open unit's card
   error: string; // why the last request failed ('' when it did not); the last good state stays
   busy: boolean; // a computation is running
+  nodes: Record<string, unknown>; // the traced NodeTable's traits below the graph ("trace" request), or {}
 }

@@ -127,6 +127,7 @@ GRAPH_TRAITS: dict[str, str] = {
     "busy": "bool: a computation is running",
     "selected": "{source, unit} | {}: the neuron or latent whose card is open; the kernel sets it ('select' request)",
     "card": "FeatureCardState | {}: the open unit's card",
+    "nodes": "the traced NodeTable's traits | {}: the table below the graph ('trace' request; its own via 'nodes')",
 }
 
 

@@ -4,12 +4,14 @@ A session holds one prompt's :class:`~featurecard.graph.build.ContributionData` 
 so a new threshold or target costs no model run: a threshold at or above the pass's
 ``keep_above`` is a filter over the kept edges; a lower one runs the pass again with
 ``keep_above`` lowered to it. Cards come from the session's Workspace, so they are made from
-the same dataset and activation index as every other card.
+the same dataset and activation index as every other card; so do traced node tables ("trace
+from here", :mod:`.trace`): the Workspace gives ``trace``, which makes a NodeTable of the
+prompt's tokens with a node spec dict as its target (this view imports no other).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -18,23 +20,34 @@ from torch import Tensor
 from ..core.token_bytes import token_bytes_of
 from .build import ContributionData, Graph, GraphOptions, build_graph, contributions
 from .payload import ContributionGraphState, build_graph_state
+from .trace import parse_trace_node, trace_spec
 
 if TYPE_CHECKING:
     from anywidget import AnyWidget
 
     from ..core.schema import FeatureCardState
-    from ..core.view import CardWorkspace
+    from ..core.view import CardWorkspace, View
+
+TraceFactory = Callable[[Tensor, Mapping[str, Any], str], "View"]
+"""``trace(tokens, spec, side)``: the Workspace's NodeTable of ``tokens`` with the node ``spec``
+(``NodeSpec.as_dict`` form) as its target, gradients through ``side``."""
 
 
 class GraphSession:
     """One prompt's contributions, computed once, and everything derived from them."""
 
     def __init__(
-        self, ws: CardWorkspace, prompt: str | Tensor | Sequence[int], options: GraphOptions, threshold: float
+        self,
+        ws: CardWorkspace,
+        prompt: str | Tensor | Sequence[int],
+        options: GraphOptions,
+        threshold: float,
+        trace: TraceFactory | None = None,
     ) -> None:
         """One pass, keeping every edge the first ``threshold`` (and ``options.keep_above``) needs."""
         self.ws = ws
         self.prompt = prompt
+        self._trace = trace
         t = self.check_threshold(threshold)
         self.options = options if t >= options.keep_above else replace(options, keep_above=t)
         self.data: ContributionData = contributions(ws.adapter, prompt, ws.saes, self.options)
@@ -78,3 +91,14 @@ class GraphSession:
     def card_widget(self, selected: Mapping[str, Any]) -> AnyWidget:
         source, unit = self.card_source(selected)
         return self.ws.card(source, feature=unit) if source in self.ws.saes else self.ws.neuron_card(source, unit)
+
+    # -- trace from here -------------------------------------------------------------------------
+    def trace_spec(self, node: object) -> dict[str, Any]:
+        """The node-table target (an ``fc.node`` spec dict) of a graph node (:mod:`.trace`)."""
+        return trace_spec(self.ws.adapter, self.data.tokens, self.data.layout, parse_trace_node(node))
+
+    def trace_table(self, node: object, side: str = "total") -> View:
+        """A NodeTable of this prompt with the graph node ``node`` as its target, from the Workspace."""
+        if self._trace is None:
+            raise RuntimeError("this graph was made without a Workspace that makes node tables: use ws.graph(...)")
+        return self._trace(self.data.tokens, self.trace_spec(node), side)

@@ -7,10 +7,14 @@ its routes are drawn; the front end walks them itself, so nothing is recomputed,
 kernel checks the position and keeps ``target``, which :meth:`ContributionGraph.routes`
 reads), ``threshold`` ``{threshold}`` (the slider, sent after the user pauses: a new
 ``state`` with the edges above it) and ``select`` ``{source, unit}`` (a neuron or SAE latent
-of an MLP node: its FeatureCard opens inside the graph; ``{}`` closes it). A bad value or a
-failed computation is a refused request: ``error`` is set and the last good ``state`` and
-``card`` stay. From Python, ``graph.threshold = 0.1`` and ``graph.target = 3`` work as
-before, a bad value raising a TraitError naming the accepted range.
+of an MLP node: its FeatureCard opens inside the graph; ``{}`` closes it), ``trace``
+``{node}`` ("trace from here": a NodeTable with that graph node as its target, made by the
+Workspace, opens below the graph; ``{}`` closes it; :mod:`.trace` says which target each graph
+node is) and ``nodes`` ``{request, args}`` (a request of that inline table, passed to it as it is;
+its traits come back in ``nodes``). A bad value or a failed computation is a refused request:
+``error`` is set and the last good ``state`` and ``card`` stay. From Python,
+``graph.threshold = 0.1`` and ``graph.target = 3`` work as before, a bad value raising a
+TraitError naming the accepted range; ``graph.trace(node)`` opens a traced table and returns it.
 
 This module imports no torch: the widget reaches compute only through its session
 (:class:`featurecard.graph.session.GraphSession`).
@@ -23,16 +27,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import traitlets
+from anywidget import AnyWidget
 
 from ..core.provenance import provenance
 from ..core.static import STATIC, bundle_files
-from ..core.view import CardHost, request
+from ..core.view import CardHost, View, request
 from .frame import edge_frame, node_frame
 
 bundle_files("graph")  # a clear ImportError, before anywidget's FileNotFoundError, if never built
 
+_WIDGET_TRAITS = frozenset(AnyWidget.class_trait_names(sync=True))  # anywidget's own (layout, ...)
+
 if TYPE_CHECKING:
-    from anywidget import AnyWidget
     from pandas import DataFrame
 
     from .build import ContributionData, Graph, GraphEdge
@@ -51,8 +57,11 @@ class ContributionGraph(CardHost):
     selected = traitlets.Dict(help="{source, unit} of the neuron or latent whose card is open, or {}.").tag(sync=True)
     card = traitlets.Dict(help="The open unit's FeatureCardState, or {}.").tag(sync=True)
     busy = traitlets.Bool(False, help="True while a graph or card is being computed.").tag(sync=True)
+    nodes = traitlets.Dict(help="The traced NodeTable's synced traits (state, trail, card, ...), or {}.").tag(sync=True)
 
     _session: GraphSession
+    _table: View | None = None  # the traced NodeTable shown below the graph
+    _forwarding = False  # True while the inline table answers a request: its traits are sent once after
 
     def __init__(self, session: GraphSession, *, target: int = -1, threshold: float = 0.04, **kwargs: Any) -> None:
         self._session = session
@@ -123,6 +132,74 @@ class ContributionGraph(CardHost):
             finally:
                 self._quiet = False
 
+    # -- trace from here -------------------------------------------------------------------------
+    @request("trace")
+    def _trace_request(self, node: object = None) -> dict[str, Any]:
+        """A NodeTable with the graph node ``node`` as its target, below the graph; none closes it."""
+        if node is None or node == {}:
+            with self._settle():
+                self._show_table(None)
+            return {"trace": None}
+        table = self._session.trace_table(node)
+        with self._settle():
+            self._show_table(table)
+        return {"trace": table.state["target"]["description"]}
+
+    @request("nodes", quiet=True)
+    def _nodes_request(self, request: object = None, args: object = None) -> Any:
+        """A request of the inline table (its front end asks through the graph), answered by it;
+        its failure is its own (its ``error``), not the graph's."""
+        table = self._table
+        if table is None:
+            raise ValueError(f"nodes: no traced table is open (asked {request!r}); trace a node first")
+        self._forwarding = True
+        try:
+            self.nodes = {**self.nodes, "busy": True}
+            return table.answer(request, args)
+        finally:
+            self._forwarding = False
+            self._mirror()
+
+    def _table_traits(self, table: View) -> list[str]:
+        return [k for k in table.trait_names(sync=True) if not k.startswith("_") and k not in _WIDGET_TRAITS]
+
+    def _show_table(self, table: View | None) -> None:
+        old = self._table
+        if old is not None:
+            old.unobserve(self._on_table, names=self._table_traits(old))
+        self._table = table
+        if table is not None:
+            table.observe(self._on_table, names=self._table_traits(table))
+        self._mirror()
+
+    def _on_table(self, _change: dict[str, Any]) -> None:
+        if not self._forwarding:
+            self._mirror()
+
+    def _mirror(self) -> None:
+        table = self._table
+        self.nodes = {} if table is None else {k: getattr(table, k) for k in self._table_traits(table)}
+
+    def trace(self, node: object, side: str = "total") -> View:
+        """Trace upstream from a graph node: the NodeTable (from the same Workspace) with it as
+        the target, also shown below the graph. ``node`` is a graph node id (``"attn:1:5"``,
+        ``"mlp:0:3"``: the block's write, its norm), a dict (``{"kind": "neuron" | "latent" |
+        "error" | "attn" | "head" | "block", ...}``, see :mod:`featurecard.graph.trace`) or an
+        ``fc.node(...)`` spec; ``side`` splits an attention target's gradient."""
+        table = self._session.trace_table(node, side)
+        self._show_table(table)
+        return table
+
+    @property
+    def traced(self) -> View | None:
+        """The NodeTable shown below the graph, or None."""
+        return self._table
+
+    def close_trace(self) -> ContributionGraph:
+        """Close the table below the graph."""
+        self._show_table(None)
+        return self
+
     # -- Python API ------------------------------------------------------------------------------
     @property
     def data(self) -> ContributionData:
@@ -177,6 +254,7 @@ class ContributionGraph(CardHost):
         from ..core.export import write_html
 
         values = {"target": self.target, "threshold": self.threshold, "selected": self.selected, "card": self.card}
+        values["nodes"] = self.nodes  # the traced table, drawn as it is (its actions need a kernel)
         name = title or f"featurecard contribution graph ({self._session.n_pos} tokens)"
         prov = provenance(self._session.ws)
         return write_html(path, [self.state], title=name, view="graph", values=values, provenance=prov)
