@@ -111,6 +111,7 @@ export function buildExamples(groups: GroupSpec[]): FeatureCardState["examples"]
       "int32",
       seqs.map((s) => s.focus ?? 0),
     ),
+    dfa: null,
   };
 }
 
@@ -304,6 +305,7 @@ export function makeState(over: Partial<FeatureCardState> = {}): FeatureCardStat
       ]),
       latents_b: null,
     },
+    label: null,
     ...over,
   };
 }

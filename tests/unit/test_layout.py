@@ -42,6 +42,7 @@ TORCH_FREE = (
     "core.vocab",
     "card.payload",
     "card.dfa_payload",
+    "card.dfa_payload",
     "card.widget",
     "graph.payload",
     "graph.frame",

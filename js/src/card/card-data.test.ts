@@ -42,6 +42,7 @@ describe("decodeCard", () => {
       seq_batch: b64(ex.seq_batch),
       seq_pos0: b64(ex.seq_pos0),
       seq_focus: b64(ex.seq_focus),
+      dfa: null,
     };
     expect(decodeCard(st).groups).toEqual(decodeCard(makeState()).groups);
   });

@@ -7,7 +7,7 @@
  */
 
 /** One version for every view's payload (each also says its `kind`); python/featurecard/core/schema.py. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 // "uint" below: the smallest of uint8, uint16, int32 that holds the values (decodeInts reads all).
 
@@ -30,6 +30,19 @@ export interface ExampleGroup {
   count: number; // how many sequences, following the previous group's
 }
 
+/**
+ * Direct feature attribution of the first `count` example sequences (the top activations), for
+ * an SAE on an attention output: the latent's pre-activation at each one's own token, split over
+ * its source tokens (every head summed). `sum(values) + outside == pre - bias` per example.
+ */
+export interface ExampleDfa {
+  count: number; // how many sequences, from the first, have DFA
+  values: ArrayPayload; // float32 [their n_tok], each shown token's DFA as a source (0 after the focus)
+  outside: ArrayPayload; // float32 [count], the DFA of the sources before the shown window
+  pre: ArrayPayload; // float32 [count], the pre-activation at the focus token
+  bias: ArrayPayload; // float32 [count], its bias terms (no source carries them)
+}
+
 /** Ragged example sequences; sequence s is tokens[seq_offsets[s]:seq_offsets[s+1]]. */
 export interface Examples {
   groups: ExampleGroup[];
@@ -39,6 +52,7 @@ export interface Examples {
   seq_batch: ArrayPayload; // uint [n_seq], dataset row of the sequence
   seq_pos0: ArrayPayload; // uint [n_seq], dataset position of the sequence's first shown token
   seq_focus: ArrayPayload; // uint [n_seq], index in the sequence of the token that selected it
+  dfa: ExampleDfa | null; // null unless the SAE reads an attention output (see unavailable.dfa)
 }
 
 /** Direct logit effect of the unit's output direction (through the unembedding). */
@@ -135,6 +149,7 @@ export interface FeatureCardState {
   act_hist: Histogram; // over the unit's nonzero activations
   logit_hist: Histogram | null; // over the whole vocabulary
   left: LeftPanels;
+  label: string | null; // the latent's label ('' none yet); null where the card's host has no labels
   prompt?: CardPrompt; // only in a card opened from a prompt view
 }
 

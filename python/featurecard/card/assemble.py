@@ -10,7 +10,9 @@ sums, the final residual at every position), a card is small tensor work:
 * middle: density, the activation histogram, top/bottom direct logits, the logit histogram,
   with a handful of round ticks each;
 * left: decoder alignment with input neurons (when the SAE reads MLP neurons), correlated
-  input neurons, correlated latents of the same SAE (over all of them) and of encoder B.
+  input neurons, correlated latents of the same SAE (over all of them) and of encoder B;
+* for an SAE on an attention output (``hook_z``), each top example's DFA to its source tokens
+  (:mod:`.dfa`).
 
 Panels that cannot exist for a hook say why in ``unavailable`` instead of guessing.
 """
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.dfa import dfa_unavailable
 from ..core.model import parse_hook
 from ..core.sae import SparseAutoencoder, is_neuron_basis
 from ..core.schema import FeatureCardState
@@ -35,6 +38,8 @@ from .correlation import (
     dense_column,
     top_correlated,
 )
+from .dfa import examples_dfa
+from .dfa_payload import ExampleDfa
 from .index import CardIndex
 from .payload import (
     CARD_BUDGET,
@@ -243,7 +248,11 @@ def card_states(ctx: CardContext, features: list[int], opt: CardOptions | None =
     shown = [_shown(ctx, f, opt) for f in features]
     directions = [_resid_direction(ctx, f) for f in features]
     rows = hovers(ctx, [s.spots for s in shown], [d for d, _ in directions], opt.n_hover)
-    return [_finish(ctx, f, s, d, h, opt) for f, s, d, h in zip(features, shown, directions, rows, strict=True)]
+    dfas = examples_dfa(ctx, [(f, s.groups[0][1]) for f, s in zip(features, shown, strict=True)])
+    return [
+        _finish(ctx, f, s, d, h, opt, dfa)
+        for f, s, d, h, dfa in zip(features, shown, directions, rows, dfas, strict=True)
+    ]
 
 
 def _finish(
@@ -253,8 +262,11 @@ def _finish(
     direction_why: tuple[Tensor | None, str],
     hover: HoverRows | None,
     opt: CardOptions,
+    dfa: ExampleDfa | None = None,
 ) -> FeatureCardState:
     sae, col, unavailable = ctx.sae, shown.col, dict(shown.unavailable)
+    if dfa is None:
+        unavailable["dfa"] = dfa_unavailable(sae)
     rows: LogitRows | None = None
     logit_hist: HistogramData | None = None
     direction, why = direction_why
@@ -291,5 +303,6 @@ def _finish(
         act_hist=_hist(col.values[col.values != 0], opt.n_bins),
         logit_hist=logit_hist,
         left=shown.left,
+        dfa=dfa,
         budget=opt.max_bytes,
     )

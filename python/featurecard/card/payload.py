@@ -46,6 +46,7 @@ from ..core.schema import (
     LogitTable,
 )
 from ..core.vocab import LocalVocab, local_vocab
+from .dfa_payload import ExampleDfa, dfa_payload
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ def _build(
     act_hist: HistogramData | None = None,
     logit_hist: HistogramData | None = None,
     left: LeftTables | None = None,
+    dfa: ExampleDfa | None = None,
     text_cap: int | None = None,
 ) -> FeatureCardState:
     seqs = [s for _, g in groups for s in g]
@@ -240,7 +242,7 @@ def _build(
         "vocab": vocab.texts,
         "vocab_ids": vocab.ids_payload,
         "vocab_bytes": vocab.partial,
-        "examples": _examples(groups, seqs, tokens),
+        "examples": _examples(groups, seqs, tokens, dfa),
         "logits": _logit_table(logits, vocab.ids, top_local, bottom_local) if logits is not None else None,
         "unavailable": dict(unavailable),
         "pending": list(pending or []),
@@ -253,6 +255,7 @@ def _build(
             latents=_correlation(lt.latents),
             latents_b=_correlation(lt.latents_b),
         ),
+        "label": None,  # a host with labels fills it in (featurecard.card.widget)
     }
 
 
@@ -319,9 +322,13 @@ def _hover(hover: HoverRows, seqs: Sequence[ExampleSeq], top: np.ndarray, bottom
 
 
 def _examples(
-    groups: Sequence[tuple[str, Sequence[ExampleSeq]]], seqs: Sequence[ExampleSeq], tokens: np.ndarray
+    groups: Sequence[tuple[str, Sequence[ExampleSeq]]],
+    seqs: Sequence[ExampleSeq],
+    tokens: np.ndarray,
+    dfa: ExampleDfa | None = None,
 ) -> Examples:
-    """The example windows, flat: ``tokens`` (local indices) and activations cut by ``seq_offsets``."""
+    """The example windows, flat: ``tokens`` (local indices) and activations cut by ``seq_offsets``;
+    the DFA of the first ones (:mod:`.dfa_payload`)."""
     offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(s.token_ids) for s in seqs])
     acts = np.concatenate([s.acts for s in seqs]).astype(np.float32) if seqs else np.zeros(0, np.float32)
@@ -333,6 +340,7 @@ def _examples(
         "seq_batch": encode_indices([s.row for s in seqs]),
         "seq_pos0": encode_indices([s.start for s in seqs]),
         "seq_focus": encode_indices([s.focus - s.start for s in seqs]),
+        "dfa": dfa_payload(dfa, [len(s.token_ids) for s in seqs]),
     }
 
 

@@ -20,7 +20,8 @@ from typing import Literal, NotRequired, TypedDict
 
 # One version for every payload (card, graph, table): a front end checks it and the payload's
 # ``kind``. 3: the graph and the table send their vocabulary as the card does (ids + bytes).
-SCHEMA_VERSION = 3
+# 4: a card's examples carry DFA (``examples.dfa``) and a card its latent's label (``label``).
+SCHEMA_VERSION = 4
 
 DType = Literal["float32", "float16", "int32", "uint16", "uint8"]
 
@@ -40,6 +41,18 @@ class ExampleGroup(TypedDict):
     count: int  # how many sequences, following the previous group's
 
 
+class ExampleDfa(TypedDict):
+    """Direct feature attribution of the first ``count`` example sequences (the top activations),
+    for an SAE on an attention output: the latent's pre-activation at each one's own token, split
+    over its source tokens (every head summed). ``Σ values + outside == pre − bias`` per example."""
+
+    count: int  # how many sequences, from the first, have DFA
+    values: ArrayPayload  # float32 [their n_tok], each shown token's DFA as a source (0 after the focus)
+    outside: ArrayPayload  # float32 [count], the DFA of the sources before the shown window
+    pre: ArrayPayload  # float32 [count], the pre-activation at the focus token
+    bias: ArrayPayload  # float32 [count], its bias terms (no source carries them)
+
+
 class Examples(TypedDict):
     """Ragged example sequences; sequence ``s`` is ``tokens[seq_offsets[s]:seq_offsets[s+1]]``."""
 
@@ -50,6 +63,7 @@ class Examples(TypedDict):
     seq_batch: ArrayPayload  # uint [n_seq], dataset row of the sequence
     seq_pos0: ArrayPayload  # uint [n_seq], dataset position of the sequence's first shown token
     seq_focus: ArrayPayload  # uint [n_seq], index in the sequence of the token that selected it
+    dfa: ExampleDfa | None  # None unless the SAE reads an attention output (see unavailable["dfa"])
 
 
 class LogitTable(TypedDict):
@@ -162,6 +176,7 @@ class FeatureCardState(TypedDict):
     act_hist: Histogram  # over the unit's nonzero activations
     logit_hist: Histogram | None  # over the whole vocabulary
     left: LeftPanels
+    label: str | None  # the latent's label ('' none yet); None where the card's host has no labels
     prompt: NotRequired[CardPrompt]  # only in a card opened from a prompt view
 
 

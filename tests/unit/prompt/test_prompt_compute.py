@@ -18,10 +18,11 @@ import torch
 import torch.nn.functional as F
 
 import tiny
+from featurecard.core.dfa import dfa_at, dfa_inputs, dfa_unavailable
 from featurecard.core.model import ModelAdapter
 from featurecard.core.sae import SparseAutoencoder
 from featurecard.core.sae_input import as_sae
-from featurecard.prompt.dfa import dfa_at, dfa_inputs, dfa_unavailable, prompt_dfa
+from featurecard.prompt.dfa import prompt_dfa
 from featurecard.prompt.effects import loss_effects
 from featurecard.prompt.firing import check_max_per_token, prompt_firing, quantiles
 from featurecard.workspace import Workspace
