@@ -7,7 +7,7 @@ Workspace, so a card opened from a graph or a table reads the same dataset and i
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -231,6 +231,11 @@ class WorkspaceViews:
         if name not in self.saes:
             raise KeyError(f"no SAE called {name!r}; this Workspace has {sorted(self.saes)}")
         return self._label_book().labels(name)
+
+    def watch_labels(self, callback: Callable[[str], None]) -> None:
+        """Call the bound method ``callback(name)`` after a label of the SAE called ``name`` changes
+        (held weakly: a closed card's method is dropped)."""
+        self._label_book().watch(callback)
 
     def _label_book(self) -> LabelBook:
         with _LABEL_BOOK:

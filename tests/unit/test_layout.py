@@ -42,7 +42,6 @@ TORCH_FREE = (
     "core.vocab",
     "card.payload",
     "card.dfa_payload",
-    "card.dfa_payload",
     "card.widget",
     "graph.payload",
     "graph.frame",

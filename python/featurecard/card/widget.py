@@ -5,12 +5,17 @@ The front end asks through the one request protocol of :mod:`featurecard.core.vi
 back/forward), ``search`` ``{text, k}``, ``random``, ``complete`` (fill a quick card's
 pending panels) and ``window`` ``{source, feature, row, position}`` (a click on an example row:
 ±20 tokens of its dataset row, :mod:`featurecard.card.expand`; the answer only, no trait changes).
+``label`` ``{text}`` sets the shown latent's label (``Workspace.label``; '' removes it).
 ``show`` is validated, computed, and then sets ``source``, ``feature`` and ``state`` together;
 a bad index or a failed computation is a refused request that sets ``error`` and keeps the
 last good ``state``, so the card never goes blank (the front end puts its index box back on
 the shown card). From Python a bad index raises at once
 (``card.feature = -1`` → ``TraitError`` naming the accepted range). An exported file has no
 kernel: its model answers ``show`` among the cards it holds (js/src/core/snapshot-model.ts).
+
+Labels: the state carries the latent's label (``state["label"]``: '' when it has none, None
+for a unit without labels: a neuron, a latent of encoder B). A label set anywhere (Python, an
+overview, this card) redraws the card that shows its latent, and exports carry it.
 
 This module imports no torch, and not the Workspace: the widget reaches compute only through
 a :class:`featurecard.core.view.CardWorkspace`; ``FeatureCard(model, sae, tokens)`` gets its
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -57,6 +62,9 @@ class CardSource(CardWorkspace, Protocol):
     def index(self, name: str) -> CardIndex: ...
     def building(self, name: str) -> bool: ...
     def build_progress(self, name: str) -> Any: ...  # first_cards.BuildProgress | None
+    def labels(self, name: str) -> dict[int, str]: ...
+    def label(self, name: str, feature: int, text: str) -> None: ...
+    def watch_labels(self, callback: Callable[[str], None]) -> None: ...
 
 
 class FeatureCard(View):
@@ -106,6 +114,7 @@ class FeatureCard(View):
         self._showing = threading.RLock()  # one card computed and set at a time (``complete`` may wait in a thread)
         workspace.check_feature(source, feature)
         super().__init__(kwargs, source=source, feature=feature)
+        self._workspace.watch_labels(self._label_changed)  # held weakly
         self._recompute()
 
     # -- validation and recomputation ------------------------------------------------------
@@ -159,10 +168,33 @@ class FeatureCard(View):
         else:
             self._shown = unit
             with self._settle(), self.hold_trait_notifications():
-                self.state = dict(state)
+                self.state = self._labelled(state, *unit)
                 self.source, self.feature = unit
         finally:
             self.busy = False
+
+    # -- labels ----------------------------------------------------------------------------------
+    def _labelled(self, state: FeatureCardState | dict[str, Any], source: str, feature: int) -> dict[str, Any]:
+        """``state`` (a copy) with its unit's label: '' none yet, None where ``source`` has no labels."""
+        try:
+            text: str | None = self._workspace.labels(source).get(feature, "")
+        except KeyError:  # a neuron hook, an encoder B: not an SAE of the Workspace
+            text = None
+        return {**state, "label": text}
+
+    def _label_changed(self, name: str) -> None:
+        """A label of SAE ``name`` changed (from anywhere): redraw the shown card's label."""
+        with self._showing:
+            if self.state and self._shown is not None and self._shown[0] == name:
+                self.state = self._labelled(self.state, *self._shown)
+
+    @request("label")
+    def _label_request(self, text: object = None) -> dict[str, str]:
+        """Set the shown latent's label to ``text`` ('' removes it); the card redraws with it."""
+        if not isinstance(text, str):
+            raise TypeError(f"a label is a str ('' removes it); got {text!r}")
+        self._workspace.label(self.source, self.feature, text)
+        return {"label": text}
 
     # -- requests ------------------------------------------------------------------------------
     @request("show")
@@ -257,7 +289,8 @@ class FeatureCard(View):
             self.complete()
         extra = [f for f in dict.fromkeys(features or []) if f != self.feature]
         # Made together: the later blocks run once for the tokens every card shows.
-        states = [self.state, *(dict(s) for s in self._workspace.card_states(self.source, extra))]
+        more = self._workspace.card_states(self.source, extra)
+        states = [self.state, *(self._labelled(s, self.source, f) for s, f in zip(more, extra, strict=True))]
         shown = [self.feature, *extra]
         name = title or f"featurecard: {self.source} #{self.feature}"
         values = {"source": self.source, "live": False, "choices": sorted(shown)}

@@ -50,7 +50,7 @@ def test_request_errors_come_back_as_replies(ws: Workspace, ask: Any) -> None:
     assert "at most 2000" in ask(card, "search", text="x" * 2001)["error"]
     assert ask(card, "search", text="a", k="3")["error"].startswith("TypeError: k must be an int")
     assert card.error == ""  # a search's failure is shown in the search box only
-    known = "known: ['complete', 'random', 'search', 'show', 'window']"
+    known = "known: ['complete', 'label', 'random', 'search', 'show', 'window']"
     assert ask(card, "nope")["error"] == f"ValueError: unknown request 'nope'; {known}"
     assert card.error == f"ValueError: unknown request 'nope'; {known}"
     reply = ask(card, "show", feature=1, colour="red")
