@@ -44,7 +44,9 @@ export interface NodeSpecPayload {
   src: number | null;
   source: string | null; // the SAE's name (latent, error)
   write_kind: "attn" | "mlp" | "block" | null;
-  direction: number[] | null; // [d_model] (write)
+  direction: number[] | null; // [d_model] (write); null in a roll-up row's trace request: the kernel
+  // fills in the shown target's gradient at that write
+  label: string | null; // what the direction is (write), "" when it is the user's
 }
 
 export type Side = "total" | "query" | "key" | "value";

@@ -23,7 +23,7 @@ const TRAIL: TraceStep[] = [
     description: "MLP neuron L1 n7 at position 3",
     node: {
       ...{ kind: "neuron", pos: 3, layer: 1, unit: 7, head: null, src: null },
-      ...{ source: null, write_kind: null, direction: null },
+      ...{ source: null, write_kind: null, direction: null, label: null },
     },
     side: "total",
     position: 3,
@@ -32,7 +32,7 @@ const TRAIL: TraceStep[] = [
     description: "attention L1 H3: position 3 → 1, key side",
     node: {
       ...{ kind: "attn", pos: 3, layer: 1, unit: null, head: 3, src: 1 },
-      ...{ source: null, write_kind: null, direction: null },
+      ...{ source: null, write_kind: null, direction: null, label: null },
     },
     side: "key",
     position: 3,
@@ -69,7 +69,7 @@ const row = (el: Element, name: string) => {
 afterEach(() => document.body.replaceChildren());
 
 describe("a row's node spec", () => {
-  it("is a neuron, a head's pair, a latent or an error node; a roll-up has none", () => {
+  it("is a neuron, a head's pair, a latent, an error node or a roll-up's write", () => {
     const data = decodeTable(makeNodeState(1));
     const specs = data.rows.map((r) => rowSpec(r));
     expect(specs).toEqual([
@@ -82,8 +82,12 @@ describe("a row's node spec", () => {
     if (!first) throw new Error("no row");
     const error = { ...first.family, kind: "error" as const, name: "res error", sae: "res" };
     expect(rowSpec({ ...first, family: error })).toEqual({ kind: "error", source: "res", pos: 2 });
-    expect(rowSpec({ ...first, family: { ...first.family, kind: "head" } })).toBeNull();
-    expect(rowSpec({ ...first, family: { ...first.family, kind: "mlp_layer" } })).toBeNull();
+    // a roll-up: its write with no direction (the kernel fills in the target's gradient there)
+    const as = (kind: "head" | "attn_layer" | "mlp_layer") =>
+      rowSpec({ ...first, unit: kind === "head" ? 4 : 0, family: { ...first.family, kind } });
+    expect(as("head")).toEqual({ kind: "write", write_kind: "attn", layer: 0, head: 4, pos: 2 });
+    expect(as("attn_layer")).toEqual({ kind: "write", write_kind: "attn", layer: 0, pos: 2 });
+    expect(as("mlp_layer")).toEqual({ kind: "write", write_kind: "mlp", layer: 0, pos: 2 });
   });
 });
 

@@ -102,6 +102,16 @@ class NodeContext:
         self.parallel = NodeModel.resid_mid(0) not in self.nm.adapter.hook_names
         self.capture_mlp = bool({"mlp", "layer"} & set(types))
         self.capture_attn = bool({"attn", "head", "layer"} & set(types))
+        # The gradient at each layer's attention and MLP write (its hook_attn_out / hook_mlp_out):
+        # the direction a roll-up row's trace projects that write on (:meth:`NodeTableSession.retarget`).
+        rollups = bool({"head", "layer"} & set(types))
+        outs = {"attn": "hook_attn_out", "mlp": "hook_mlp_out"}
+        self.write_grads = {
+            f"out:{w}:{L}": block_hook(L, kind)
+            for L in (self.layers if rollups else ())
+            for w, kind in outs.items()
+            if block_hook(L, kind) in self.nm.adapter.hook_names
+        }
         need = [self.nm.final_resid]
         for L in self.layers:
             if self.capture_mlp:

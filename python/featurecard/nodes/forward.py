@@ -79,6 +79,8 @@ def _sites(
             sites[nm.mlp_post(L)].keys.append(f"mlp:{L}")
         if ctx.capture_attn:
             sites[nm.attn_z(L)].keys.append(f"z:{L}")
+    for key, hook in ctx.write_grads.items():  # a roll-up's write: its gradient is a trace's direction
+        sites[hook].keys.append(key)
     for name in ctx.sae_names:
         sites[ctx.ws.saes[name].hook_name].saes.append(name)
     for ab in abls:

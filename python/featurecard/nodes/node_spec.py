@@ -13,10 +13,15 @@ these nodes, read from the forward pass at its position ``pos``:
 * ``fc.node("attn", layer=L, head=h, pos=p, src=s)``: the post-softmax probability with which
   query ``p`` of head ``h`` attends to source ``s`` (``blocks.L.attn.hook_pattern[h, p, s]``);
 * ``fc.node("write", layer=L, kind="attn" | "mlp" | "block", head=None | h, pos=p,
-  direction=v)``: what a head (``kind="attn"``, ``head=h``: ``z[p, h] W_O[h]``, no bias), an
-  attention layer (``hook_attn_out``), an MLP layer (``hook_mlp_out``) or a whole block
-  (``hook_attn_out + hook_mlp_out``) writes to the residual stream at ``p``, projected on
-  ``v`` (``[d_model]``; not normalised: the scalar is ``write · v``).
+  direction=v)``: what a head (``kind="attn"``, ``head=h``: ``z[p, h] W_O[h]``), an attention
+  layer (``Σ_h z[p, h] W_O[h]``), an MLP layer (``post[p] W_out``) or a whole block (the two
+  summed) writes to the residual stream at ``p``, projected on ``v`` (``[d_model]``; not
+  normalised: the scalar is ``write · v``). The output biases ``b_O`` / ``b_out`` belong to no
+  node and are left out, as in the table's roll-up rows (:mod:`.rollups`), so a roll-up row's
+  act × grad is the write node's value on the gradient at that write. Without ``direction`` a
+  write node is only a request to :meth:`NodeTable.trace <featurecard.nodes.widget.NodeTable.trace>`
+  (what a roll-up row's trace button sends): the table fills it in with the current target's
+  gradient at that write, frozen, and ``label`` says so in the description.
 
 ``pos`` and ``src`` take Python-style negatives (``-1``: the prompt's last token), resolved
 against the prompt. What needs no model is checked here (types, signs, kinds, a finite
@@ -149,7 +154,8 @@ class WriteNode(NodeSpec):
     layer: int = 0
     write: Literal["attn", "mlp", "block"] = "block"
     head: int | None = None
-    direction: tuple[float, ...] = ()
+    direction: tuple[float, ...] | None = None  # None: a trace fills in the current target's gradient
+    label: str = ""  # what the direction is (the description's words); "" shows its norm
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -160,7 +166,10 @@ class WriteNode(NodeSpec):
             if self.write != "attn":
                 raise ValueError(f"only an attention write has a head (kind='attn'); got head={self.head!r}")
             object.__setattr__(self, "head", _int("head", self.head))
-        object.__setattr__(self, "direction", _direction(self.direction))
+        if self.direction is not None:
+            object.__setattr__(self, "direction", _direction(self.direction))
+        if not isinstance(self.label, str):
+            raise TypeError(f"a write node's label must be a string; got {self.label!r}")
 
     def as_dict(self) -> dict[str, Any]:
         out = super().as_dict()
@@ -170,6 +179,10 @@ class WriteNode(NodeSpec):
     def describe(self) -> str:
         what = {"attn": "attention layer", "mlp": "MLP layer", "block": "block"}[self.write]
         who = f"head L{self.layer} H{self.head}" if self.head is not None else f"{what} {self.layer}"
+        if self.label:
+            return f"write of {who} at position {self.pos} · {self.label}"
+        if self.direction is None:
+            return f"write of {who} at position {self.pos} · the current target's gradient there"
         norm = math.sqrt(sum(x * x for x in self.direction))
         return f"write of {who} at position {self.pos} · a direction (norm {norm:.3g})"
 
@@ -205,9 +218,9 @@ _ARGS: dict[str, tuple[str, ...]] = {
     "latent": ("source", "unit", "pos"),
     "error": ("source", "pos"),
     "attn": ("layer", "head", "pos", "src"),
-    "write": ("layer", "kind", "head", "pos", "direction"),
+    "write": ("layer", "kind", "head", "pos", "direction", "label"),
 }
-_REQUIRED: dict[str, tuple[str, ...]] = {**_ARGS, "write": ("layer", "kind", "pos", "direction")}
+_REQUIRED: dict[str, tuple[str, ...]] = {**_ARGS, "write": ("layer", "kind", "pos")}
 
 
 def node(what: str, /, **kwargs: Any) -> NodeSpec:

@@ -160,9 +160,14 @@ def _validate(node: NodeSpec, nm: NodeModel, saes: dict[str, SparseAutoencoder])
         _check("unit", node.unit, nm.d_mlp())
     if isinstance(node, AttnNode) or (isinstance(node, WriteNode) and node.head is not None):
         _check("head", node.head, nm.n_heads)  # type: ignore[arg-type]
-    if isinstance(node, WriteNode) and len(node.direction) != nm.d_model:
+    if isinstance(node, WriteNode) and node.direction is None:
         raise ValueError(
-            f"a write node's direction has {len(node.direction)} numbers; the model's d_model is {nm.d_model}"
+            f"the {node.describe()} needs direction= (a [d_model] vector); a table's trace fills it in with its "
+            "target's gradient there (NodeTable.trace, a roll-up row's trace button)"
+        )
+    if isinstance(node, WriteNode) and len(node.direction or ()) != nm.d_model:
+        raise ValueError(
+            f"a write node's direction has {len(node.direction or ())} numbers; the model's d_model is {nm.d_model}"
         )
 
 
@@ -218,10 +223,15 @@ def target_hooks(node: NodeSpec, nm: NodeModel, saes: dict[str, SparseAutoencode
 
         return [(sae.hook_name, "pre", read_sae)]
     assert isinstance(node, WriteNode)
-    L, d = node.layer, torch.tensor(node.direction)
-    if node.head is not None:
-        h = node.head
-        w = nm.w_o(L)[h] @ d.to(nm.w_o(L))  # [d_head]
-        return [(nm.attn_z(L), "pre", lambda a: _add(store, a[:, p, h] @ w.to(a)))]
-    kinds = {"attn": ["hook_attn_out"], "mlp": ["hook_mlp_out"], "block": ["hook_attn_out", "hook_mlp_out"]}
-    return [(block_hook(L, k), "pre", lambda a: _add(store, a[:, p] @ d.to(a))) for k in kinds[node.write]]
+    L, d = node.layer, torch.tensor(node.direction or ())
+    # The write without b_O / b_out (they belong to no node): read from hook_z / hook_post, before any
+    # SAE spliced there, as the roll-up rows' writes are (:mod:`.rollups`).
+    w_o = nm.w_o(L) @ d.to(nm.w_o(L))  # [head_index, d_head]
+    heads = [node.head] if node.head is not None else list(range(nm.n_heads))
+    out: list[TargetHook] = []
+    if node.write in ("attn", "block"):
+        out.append((nm.attn_z(L), "pre", lambda a: _add(store, (a[:, p, heads] * w_o[heads].to(a)).sum((-1, -2)))))
+    if node.write in ("mlp", "block"):
+        w_out = nm.w_out(L) @ d.to(nm.w_out(L))  # [d_mlp]
+        out.append((nm.mlp_post(L), "pre", lambda a: _add(store, a[:, p] @ w_out.to(a))))
+    return out

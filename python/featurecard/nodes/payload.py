@@ -77,7 +77,9 @@ class NodeSpecPayload(TypedDict):
     src: int | None
     source: str | None  # the SAE's name (latent, error)
     write_kind: Literal["attn", "mlp", "block"] | None
-    direction: list[float] | None  # [d_model] (write)
+    direction: list[float] | None  # [d_model] (write); None in a roll-up row's trace request: the kernel
+    # fills in the shown target's gradient at that write
+    label: str | None  # what the direction is (write), "" when it is the user's
 
 
 class NodeTarget(TypedDict):
@@ -189,7 +191,7 @@ NODE_TABLE_TRAITS: dict[str, str] = {
 }
 
 
-_SPEC_KEYS = ("layer", "unit", "head", "src", "source", "write_kind", "direction")
+_SPEC_KEYS = ("layer", "unit", "head", "src", "source", "write_kind", "direction", "label")
 
 
 def node_spec_payload(d: Mapping[str, object]) -> NodeSpecPayload:

@@ -21,7 +21,7 @@ from ..core.vocab import standalone_text
 from .dynamics import RowDynamics
 from .groups import SIGNED
 from .node_model import NodeModel
-from .node_spec import NodeSpec, node_from_dict
+from .node_spec import NodeSpec, WriteNode, node_from_dict
 from .node_targets import NodeTargetSpec
 from .payload import (
     NodeFamily,
@@ -33,6 +33,7 @@ from .payload import (
     node_spec_payload,
 )
 from .table import NodeOptions, NodeTableResult, NodeTableRunner, Target
+from .targets import resolve_position
 
 
 def node_table_state(
@@ -132,6 +133,7 @@ class NodeTableSession:
         self.target, self.distractor, self.side = target, distractor, side
         self.token_target = None if isinstance(target, NodeSpec) else target
         self.result: NodeTableResult | None = None
+        self.description = ""  # the shown table's target, as its state says
 
     def compute(self, position: int | None, ablations: Sequence[Any] = ()) -> NodeTableState:
         """The table at ``position`` (None: the node target's own position, or the last token)."""
@@ -143,7 +145,33 @@ class NodeTableSession:
         res = self.runner.run(self.prompts, target, distractor, at, ablations, self.side)
         self.result = res
         self.target = res.spec.node if isinstance(res.spec, NodeTargetSpec) else self.target
-        return node_table_state(res, self.ws.adapter, self.runner.opts.k)
+        state = node_table_state(res, self.ws.adapter, self.runner.opts.k)
+        self.description = state["target"]["description"]
+        return state
+
+    def frozen_direction(self, node: WriteNode) -> WriteNode:
+        """A roll-up's trace target: ``node`` (a head's, attention layer's or MLP layer's write) on
+        the shown table's gradient at that write (``hook_attn_out`` / ``hook_mlp_out`` at its
+        position; the first prompt's when comparing), frozen, so its value is the roll-up row's
+        act × grad in the shown table."""
+        res = self.result
+        key = f"grad:out:{node.write}:{node.layer}"
+        if node.write == "block":
+            raise ValueError(
+                f"the {node.describe()} has no one gradient to follow (its attention and MLP writes reach the "
+                "target differently): give direction="
+            )
+        if res is None or key not in res.captures:
+            raise ValueError(
+                f"the {node.describe()} needs direction=: this table has no gradient at layer {node.layer}'s "
+                f"{node.write} write (accepted layers: those of its roll-up rows, node_types with 'head' or 'layer')"
+            )
+        g = res.captures[key][0, resolve_position(node.pos, int(res.tokens.shape[1]))].float().cpu()
+        if not bool(g.any()):
+            raise ValueError(f"the current target's gradient at the {node.describe()} is zero: it does not reach it")
+        desc = self.description if len(self.description) <= 80 else self.description[:79] + "…"
+        first = " (first prompt's)" if res.tokens.shape[0] > 1 else ""
+        return replace(node, direction=tuple(g.tolist()), label=f"∂[{desc}]/∂write{first}, frozen")
 
     def retarget(
         self, node: Mapping[str, Any] | None, side: str, position: int | None, ablations: Sequence[Any]
@@ -152,6 +180,8 @@ class NodeTableSession:
         ``NodeSpecPayload``; None: the table's own token target) at ``position`` (None: the
         node's own); a failure keeps the current target."""
         target = None if node is None else node_from_dict({k: v for k, v in node.items() if v is not None})
+        if isinstance(target, WriteNode) and target.direction is None:
+            target = self.frozen_direction(target)
         before = self.target, self.side
         self.target, self.side = (self.token_target if target is None else target), side
         try:

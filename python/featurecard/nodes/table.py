@@ -193,7 +193,7 @@ class NodeTableRunner(NodeContext):
     @staticmethod
     def _gradients(values: Tensor, store: dict[str, Tensor]) -> dict[str, Tensor]:
         """The gradient of the targets' sum at each captured node input (zeros where unused), detached."""
-        keys = [k for k in store if k.startswith(("mlp:", "z:", "sae:", "err:")) or k in ("final", "read")]
+        keys = [k for k in store if k.startswith(("mlp:", "z:", "sae:", "err:", "out:")) or k in ("final", "read")]
         if not values.requires_grad:  # nothing upstream reaches it (the value side of a probability)
             return {k: torch.zeros_like(store[k]).detach() for k in keys}
         grads = torch.autograd.grad(values.sum(), [store[k] for k in keys], allow_unused=True)

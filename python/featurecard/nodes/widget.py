@@ -185,7 +185,10 @@ class NodeTable(CardHost):
 
     def trace(self, node: NodeSpec, side: str = "total") -> NodeTable:
         """Trace upstream from ``node`` (``fc.node(...)``): the table recomputes with it as the
-        target, one more step on ``trail`` (what a row's "trace" button does)."""
+        target, one more step on ``trail`` (what a row's "trace" button does). A write node given
+        no ``direction`` (a roll-up row's trace: ``fc.node("write", layer=1, kind="attn", head=2,
+        pos=5)``) is projected on the shown target's gradient at that write, frozen: its value is
+        the row's act × grad."""
         self._trace_request(node=node.as_dict(), side=side)
         return self
 

@@ -219,6 +219,16 @@ def _top_latent(ws: Workspace, prompt: torch.Tensor, w: dict[str, torch.Tensor],
     return int(encode(w, cache[name][0, P]).argmax())
 
 
+def attn_write(m: Any, s: dict[str, Tensor], L: int) -> Tensor:
+    """An attention layer's write at ``P`` from the plain captures and the weights (no ``b_O``)."""
+    return torch.einsum("he,hed->d", s[hook(L, "attn.hook_z")][0, P], m.W_O[L])
+
+
+def mlp_write(m: Any, s: dict[str, Tensor], L: int) -> Tensor:
+    """An MLP layer's write at ``P`` (no ``b_out``)."""
+    return s[hook(L, "mlp.hook_post")][0, P] @ m.W_out[L]
+
+
 def cases(ws: Workspace, prompt: torch.Tensor, w: dict[str, dict[str, torch.Tensor]]) -> dict[str, Case]:
     d, m = direction(), ws.model
     u_res, u_mlp = _top_latent(ws, prompt, w["res1"], RES1), _top_latent(ws, prompt, w["mlp0"], MLP0)
@@ -270,21 +280,21 @@ def cases(ws: Workspace, prompt: torch.Tensor, w: dict[str, dict[str, torch.Tens
             fc.node("write", layer=1, kind="attn", pos=P, direction=d.numpy()),
             pre1,
             (ln1,),
-            lambda s: s[hook(1, "hook_attn_out")][0, P] @ d,
+            lambda s: attn_write(m, s, 1) @ d,  # no b_O: it belongs to no node
             everything0,
         ),
         "write_mlp": Case(
             fc.node("write", layer=0, kind="mlp", pos=P, direction=d.tolist()),
             hook(0, "hook_resid_mid"),
             (hook(0, "ln2.hook_scale"),),
-            lambda s: s[hook(0, "hook_mlp_out")][0, P] @ d,
+            lambda s: mlp_write(m, s, 0) @ d,  # no b_out
             {("attn", 0), ("heads", 0), ("attn layer", 0)},
         ),
         "write_block": Case(
             fc.node("write", layer=1, kind="block", pos=P, direction=d),
             pre1,
             (ln1, ln2),
-            lambda s: (s[hook(1, "hook_attn_out")][0, P] + s[hook(1, "hook_mlp_out")][0, P]) @ d,
+            lambda s: (attn_write(m, s, 1) + mlp_write(m, s, 1)) @ d,
             everything0,
         ),
     }

@@ -161,7 +161,7 @@ describe("roll-up rows (heads over sources, whole layers) and node targets", () 
       side: "query" as const,
       node: {
         ...{ kind: "attn" as const, pos: 3, layer: 1, unit: null, head: 0, src: 1 },
-        ...{ source: null, write_kind: null, direction: null },
+        ...{ source: null, write_kind: null, direction: null, label: null },
       },
     };
     return decodeTable(makeNodeState(1, { families, target }));

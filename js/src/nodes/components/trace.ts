@@ -16,8 +16,9 @@ export const TRACE_NEEDS_KERNEL = "tracing needs a running kernel";
 
 export type TraceSpec = Partial<NodeSpecPayload> & Pick<NodeSpecPayload, "kind" | "pos">;
 
-/** The node spec of a row, or null for rows that are not one node (heads summed over sources,
- * whole layers: their write needs a direction, `fc.node("write", ...)` in Python). */
+/** The node spec of a row. A roll-up (a head summed over sources, a whole attention or MLP layer)
+ * is its write with no direction: the kernel projects it on the shown target's gradient at that
+ * write, frozen, so the new target's value is the row's act × grad (`NodeTable.trace`). */
 export function rowSpec(row: RowData): TraceSpec | null {
   const { layer, unit, pos, family } = row;
   switch (family.kind) {
@@ -29,6 +30,12 @@ export function rowSpec(row: RowData): TraceSpec | null {
       return { kind: "latent", source: family.sae, unit, pos };
     case "error":
       return { kind: "error", source: family.sae, pos };
+    case "head":
+      return { kind: "write", write_kind: "attn", layer, head: unit, pos };
+    case "attn_layer":
+      return { kind: "write", write_kind: "attn", layer, pos };
+    case "mlp_layer":
+      return { kind: "write", write_kind: "mlp", layer, pos };
     default:
       return null;
   }
@@ -43,7 +50,9 @@ export function traceButton(
   if (!spec) return null;
   const b = h("button", "nt-trace", "trace");
   b.type = "button";
-  const what = `what feeds ${row.name} at position ${row.pos}: a table with it as the target`;
+  const along =
+    spec.kind === "write" ? "'s write along the target's gradient there (its act × grad)" : "";
+  const what = `what feeds ${row.name}${along} at position ${row.pos}: a table with it as the target`;
   b.title = onTrace ? what : `${TRACE_NEEDS_KERNEL}: ${what}`;
   b.disabled = !onTrace;
   if (onTrace) b.addEventListener("click", () => onTrace(spec));
