@@ -78,3 +78,39 @@ def test_promote_suppress_and_token_read_equal_core_dynamics_on_a_plain_run(ws: 
             assert d["read_notes"][j] == ""
         seen.add(kind)
     assert {"mlp", "attn", "sae", "error", "head", "attn_layer", "mlp_layer"} <= seen, seen
+
+
+def _direct(model: Any, write: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Δlogits of a write from the weights: the final LayerNorm at its frozen scale, then W_U."""
+    ln = model.ln_final
+    centred = write - write.mean() if model.cfg.normalization_type in ("LN", "LNPre") else write
+    return (centred / scale * (ln.w if hasattr(ln, "w") else 1.0)) @ model.W_U
+
+
+def test_a_comparison_has_each_prompts_promote_suppress(ws: Workspace, tok: Any) -> None:
+    """With ``compare=``, every row's promoted / suppressed tokens for each prompt equal the write
+    of a plain run of that prompt through the frozen final-LN scale and W_U, by hand."""
+    left, right = tiny.random_tokens(tok, batch=2, pos=10, seed=8)
+    st = ws.nodes(left, target=T, distractor=D, compare=right).state
+    d, k = st["dynamics"], st["dynamics"]["k"]
+    vocab_ids = decode_array(st["vocab_ids"]).astype(np.int64)
+    kinds = {f["code"]: f["kind"] for f in st["families"]}
+    fam, layer, unit, pos = (decode_array(st["rows"][k_]).astype(int) for k_ in ("family", "layer", "unit", "pos"))
+    model = ws.adapter.model
+    assert decode_array(d["promote_values"]).shape == (2, len(fam), k)
+    for b, prompt in enumerate((left, right)):
+        _, cache = model.run_with_cache(prompt[None])
+        for j in range(len(fam)):
+            kind, L, u, p = kinds[int(fam[j])], int(layer[j]), int(unit[j]), int(pos[j])
+            logits = _direct(model, _write(ws, cache, kind, L, u, p), cache["ln_final.hook_scale"][0, p, 0]).detach()
+            top, bottom = logits.topk(k), (-logits).topk(k)
+            for side, want_v, want_i in (
+                ("promote", top.values, top.indices),
+                ("suppress", -bottom.values, bottom.indices),
+            ):
+                got_v = decode_array(d[f"{side}_values"])[b, j]
+                got_ids = vocab_ids[decode_array(d[f"{side}_ids"])[b, j]]
+                np.testing.assert_allclose(got_v, want_v.numpy(), rtol=1e-4, atol=1e-5, err_msg=f"{b} {kind} {side}")
+                assert set(got_ids.tolist()) == set(want_i.tolist()), (b, kind, side)
+    ids = decode_array(d["promote_ids"])
+    assert (ids[0] != ids[1]).any()  # the second prompt's lists are its own, not the first's

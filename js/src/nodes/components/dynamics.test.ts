@@ -3,6 +3,7 @@ import { makeNodeState, NODE_ROWS, NODE_VOCAB } from "../../../testing/make-node
 import { payload } from "../../../testing/make-state";
 import { decodeDynamics, decodeTable, type RowDynamics } from "../data";
 import { dynamicsCell } from "./dynamics";
+import { createNodeTable } from "./node-table";
 
 const ROW: RowDynamics = {
   promote: [
@@ -74,6 +75,35 @@ describe("the promote / suppress cell", () => {
   });
 });
 
+describe("a comparison's cell", () => {
+  const two: RowDynamics = {
+    promote: [[{ token: " left", value: 1 }], [{ token: " right", value: 3 }]],
+    suppress: [[{ token: " l-", value: -1 }], []],
+    read: [{ token: " r", value: 0.5 }],
+    readNote: "ln2",
+  };
+
+  it("lists each prompt's promoted and suppressed tokens under its label", () => {
+    const td = dynamicsCell(two, "mlp L0 n5", ["Left", "Right"]);
+    const boxes = [...td.querySelectorAll<HTMLElement>(".nt-dyn-prompt")];
+    expect(boxes.map((b) => b.querySelector(".nt-dyn-prompt-label")?.textContent)).toEqual([
+      "Left",
+      "Right",
+    ]);
+    const toks = (b: HTMLElement | undefined) =>
+      [...(b?.querySelectorAll<HTMLElement>(".nt-dyn-tok") ?? [])].map((t) => t.dataset.text);
+    expect(toks(boxes[0])).toEqual([" left", " l-"]);
+    expect(toks(boxes[1])).toEqual([" right"]);
+    expect(td.textContent).toContain("token read (Left) (ln2)");
+  });
+
+  it("has no label with one prompt", () => {
+    const td = dynamicsCell(ROW, "mlp L0 n5", ["Prompt"]);
+    expect(td.querySelectorAll(".nt-dyn-prompt")).toHaveLength(1);
+    expect(td.querySelector(".nt-dyn-prompt-label")).toBeNull();
+  });
+});
+
 describe("the state's dynamics", () => {
   const n = NODE_ROWS.length;
   const k = 2;
@@ -133,5 +163,69 @@ describe("the state's dynamics", () => {
     expect(() => decodeDynamics(state, n + 1)).toThrow(
       /dynamics.promote has 8 entries, expected 10/,
     );
+  });
+});
+
+describe("a comparison table's dynamics cells", () => {
+  it("show each prompt's tokens, decoded from the state, under its label", () => {
+    const n = NODE_ROWS.length;
+    const k = 1;
+    // prompt 0 (Left): row j promotes vocab entry j; prompt 1 (Right): entry j + 1
+    const ids = [
+      ...Array.from({ length: n }, (_, j) => j),
+      ...Array.from({ length: n }, (_, j) => j + 1),
+    ];
+    const vals = ids.map((_, i) => i + 1);
+    const state = makeNodeState(2, {
+      dynamics: {
+        k,
+        promote_ids: payload("int32", ids, { shape: [2, n, k] }),
+        promote_values: payload("float32", vals, { shape: [2, n, k] }),
+        suppress_ids: payload(
+          "int32",
+          ids.map(() => -1),
+          { shape: [2, n, k] },
+        ),
+        suppress_values: payload(
+          "float32",
+          ids.map(() => Number.NaN),
+          { shape: [2, n, k] },
+        ),
+        read_ids: payload("int32", Array(n).fill(-1), { shape: [n, k] }),
+        read_values: payload("float32", Array(n).fill(Number.NaN), { shape: [n, k] }),
+        read_notes: Array(n).fill(""),
+      },
+    });
+    const data = decodeTable(state);
+    const view = createNodeTable({
+      onPosition: () => {},
+      onSelect: () => {},
+      onAblations: () => {},
+    });
+    document.body.append(view.root);
+    view.update({
+      ...{ data, position: 3, errors: [], busy: false, notice: "", ablations: [] },
+      ...{ selected: null, cardOpen: false },
+    });
+    const first = data.rows[0];
+    if (!first) throw new Error("no row");
+    const tr = [...view.root.querySelectorAll<HTMLElement>("tr.nt-row")].find(
+      (r) => r.dataset.index === String(first.index),
+    );
+    const boxes = [...(tr?.querySelectorAll<HTMLElement>(".nt-dyn-prompt") ?? [])];
+    expect(boxes.map((b) => b.querySelector(".nt-dyn-prompt-label")?.textContent)).toEqual([
+      "Left",
+      "Right",
+    ]);
+    const j = first.index;
+    expect(boxes.map((b) => b.querySelector<HTMLElement>(".nt-dyn-tok")?.dataset.text)).toEqual([
+      NODE_VOCAB[j],
+      NODE_VOCAB[j + 1],
+    ]);
+    expect(boxes.map((b) => b.querySelector(".nt-dyn-val")?.textContent)).toEqual([
+      `+${(j + 1).toFixed(3)}`,
+      `+${(n + j + 1).toFixed(3)}`,
+    ]);
+    document.body.replaceChildren();
   });
 });

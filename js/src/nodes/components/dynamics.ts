@@ -23,8 +23,11 @@ function tokenList(title: string, items: TokenValue[]): HTMLElement {
   return box;
 }
 
-function panel(d: RowDynamics, prompt: number): HTMLElement {
-  const box = h("div", "nt-dyn-panel");
+/** One prompt's promote / suppress lists (headed by the prompt's label when comparing). */
+function promptLists(d: RowDynamics, prompt: number, label: string | null): HTMLElement {
+  const box = h("div", "nt-dyn-prompt");
+  box.dataset.prompt = String(prompt);
+  if (label !== null) box.append(h("div", "nt-dyn-prompt-label", label));
   const up = d.promote[prompt] ?? [];
   const down = d.suppress[prompt] ?? [];
   if (up.length || down.length) {
@@ -32,20 +35,35 @@ function panel(d: RowDynamics, prompt: number): HTMLElement {
   } else {
     box.append(h("div", "nt-dyn-note", "no write to the residual stream: no promoted tokens"));
   }
-  if (d.read.length) box.append(tokenList(`token read (${d.readNote})`, d.read));
+  return box;
+}
+
+function panel(d: RowDynamics, labels: readonly string[]): HTMLElement {
+  const box = h("div", "nt-dyn-panel");
+  const n = Math.max(1, d.promote.length);
+  for (let p = 0; p < n; p++)
+    box.append(promptLists(d, p, n > 1 ? (labels[p] ?? `prompt ${p}`) : null));
+  const first = labels.length > 1 && labels[0] ? ` (${labels[0]})` : "";
+  if (d.read.length) box.append(tokenList(`token read${first} (${d.readNote})`, d.read));
   else if (d.readNote) box.append(h("div", "nt-dyn-note", `token read: ${d.readNote}`));
   return box;
 }
 
-/** The cell; `d` null (no dynamics in the state) gives an empty cell. */
-export function dynamicsCell(d: RowDynamics | null, name: string, prompt = 0): HTMLElement {
+/** The cell; `d` null (no dynamics in the state) gives an empty cell. `labels`: the prompts'
+ * labels; with several prompts (a comparison) each prompt's promote / suppress lists are shown
+ * under its label (the token read is the first prompt's). */
+export function dynamicsCell(
+  d: RowDynamics | null,
+  name: string,
+  labels: readonly string[] = [],
+): HTMLElement {
   const td = h("td", "nt-dyn");
   if (!d) return td;
   const b = h("button", "nt-dyn-toggle", "tokens ▸");
   b.type = "button";
   b.title = `the tokens ${name}'s write promotes and suppresses`;
   b.setAttribute("aria-expanded", "false");
-  const body = panel(d, prompt);
+  const body = panel(d, labels);
   body.hidden = true;
   const toggle = () => {
     body.hidden = !body.hidden;

@@ -216,7 +216,10 @@ function bodyRow(
   columns.forEach((c, i) => {
     tr.append(valueCell(cellValue(row, c), scales[i] ?? 0));
   });
-  if (data.rows.some((r) => r.dynamics)) tr.append(dynamicsCell(row.dynamics ?? null, row.name));
+  if (data.rows.some((r) => r.dynamics)) {
+    const labels = data.prompts.map((p) => p.label);
+    tr.append(dynamicsCell(row.dynamics ?? null, row.name, labels));
+  }
   tr.append(actionCell(row, callbacks));
   tr.addEventListener("mouseenter", () => callbacks.onHover(row));
   tr.addEventListener("mouseleave", () => callbacks.onHover(null));
