@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..core.model import NormUnembed, flatten_hook_activation
+from ..core.sdpa_attention import is_hooked_transformer
 from .effects import Readout, token_effects
 from .payload import ExampleSeq, HoverRows, seq_positions
 
@@ -80,18 +81,33 @@ def _captured_at(
     """Each hook's value at each (row, pos), from one forward pass of the distinct rows
     (attention ``z`` flattened to ``[head * d_head]``, checked against the hook's ``d`` where given),
     run as the dataset passes run (fused attention and norms): the same numbers as a pass that
-    keeps them, and half the time of the model's own forward on the benchmark."""
+    keeps them, and half the time of the model's own forward on the benchmark.
+
+    On a ``HookedTransformer`` a row runs only up to its last asked position (the model is
+    causal: later tokens change nothing before them), in groups of rows of similar lengths;
+    a TransformerBridge runs whole rows (TransformerLens 4's bridge changes its last bits with
+    the row's length, and a TopK first card must equal its complete card to the bit)."""
     distinct, inverse = np.unique(rows, return_inverse=True)
+    need = np.full(distinct.size, int(ctx.tokens.shape[1]), dtype=np.int64)
+    if is_hooked_transformer(ctx.adapter.model):
+        need[:] = 0
+        np.maximum.at(need, inverse, pos + 1)
+    by_len = np.argsort(-need, kind="stable")  # the distinct rows, longest first
+    rank = np.empty_like(by_len)
+    rank[by_len] = np.arange(by_len.size)
+    slot = rank[inverse]  # each spot's row in that order
     parts: dict[str, list[Tensor]] = {hook: [] for hook in hooks}
     for s in range(0, distinct.size, RERUN_ROWS):  # bounded memory: a card may show hundreds of rows
-        sel = (inverse >= s) & (inverse < s + RERUN_ROWS)
-        acts = ctx.adapter.capture_dataset(ctx.tokens[torch.as_tensor(distinct[s : s + RERUN_ROWS])], list(hooks))
+        group = by_len[s : s + RERUN_ROWS]
+        sel = (slot >= s) & (slot < s + RERUN_ROWS)
+        part = ctx.tokens[torch.as_tensor(distinct[group])][:, : int(need[group].max())]
+        acts = ctx.adapter.capture_dataset(part, list(hooks))
         for hook, d in hooks.items():
             x = acts[hook] if d is None else flatten_hook_activation(acts[hook], d, hook)
             dev = x.device
-            parts[hook].append(x[torch.as_tensor(inverse[sel] - s, device=dev), torch.as_tensor(pos[sel], device=dev)])
-    # The parts hold the spots by chunk (each chunk's in their order): put them back in the spots' order.
-    order = np.argsort(np.argsort(inverse // RERUN_ROWS, kind="stable"), kind="stable")
+            parts[hook].append(x[torch.as_tensor(slot[sel] - s, device=dev), torch.as_tensor(pos[sel], device=dev)])
+    # The parts hold the spots by group (each group's in their order): put them back in the spots' order.
+    order = np.argsort(np.argsort(slot // RERUN_ROWS, kind="stable"), kind="stable")
     return {hook: torch.cat(p)[torch.as_tensor(order, device=p[0].device)] for hook, p in parts.items()}
 
 

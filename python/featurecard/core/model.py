@@ -35,7 +35,7 @@ from torch import Tensor
 
 from .forward_guard import forward_guard
 from .sdpa_attention import CHECK_TOLERANCE as FUSED_CHECK_TOLERANCE
-from .sdpa_attention import fused_attention, fused_unsupported, is_hooked_transformer
+from .sdpa_attention import fusable_modules, fused_attention, fused_unsupported, is_hooked_transformer
 
 # Rows of the first dataset batch on which the fused forward is checked against the model's own.
 FUSED_CHECK_ROWS = 2
@@ -170,6 +170,7 @@ class ModelAdapter:
         # Layers whose attention runs fused in dataset passes (None: not decided yet), and why
         # the others do not (:mod:`~featurecard.core.sdpa_attention`).
         self._fused: list[int] | None = None
+        self._fusable: tuple[list[Any], list[Any]] | None = None  # the norms and MLPs they swap
         self.fused_why = ""
 
     # -- facts ---------------------------------------------------------------------------
@@ -236,7 +237,7 @@ class ModelAdapter:
             layers = self._fused_layers(tokens) if self._fused is None else self._fused
             if not layers:
                 return self.capture(tokens, hook_names)
-            with fused_attention(self.model, layers):
+            with fused_attention(self.model, layers, self._fusable):
                 return self.capture(tokens, hook_names)
 
     def _fused_layers(self, tokens: Int[Tensor, "batch pos"]) -> list[int]:
@@ -247,10 +248,11 @@ class ModelAdapter:
         layers = [layer for layer, w in refused.items() if w is None]
         self.fused_why = "; ".join(dict.fromkeys(w for w in refused.values() if w is not None))
         if layers:
+            self._fusable = fusable_modules(self.model)
             rows, hooks = tokens[:FUSED_CHECK_ROWS], [self.final_resid_hook]
             want = self.capture(rows, hooks)[hooks[0]]
             try:
-                with fused_attention(self.model, layers):
+                with fused_attention(self.model, layers, self._fusable):
                     got = self.capture(rows, hooks)[hooks[0]]
                 gap = float((got - want).abs().max()) / (1.0 + float(want.abs().max()))
                 why = f"the fused forward differs from the model's own by {gap:.3g} (relative)"

@@ -205,28 +205,42 @@ def _fusable_act(module: Any) -> bool:
     )
 
 
+def fusable_modules(model: Any) -> tuple[list[Any], list[Any]]:
+    """The norm modules and tanh-GELU MLPs of ``model`` that :func:`fused_attention` swaps (one
+    walk over the model's modules; a pass looks them up once, not per batch)."""
+    modules = list(model.modules())
+    return [m for m in modules if _fusable_norm(m)], [m for m in modules if _fusable_act(m)]
+
+
 @contextlib.contextmanager
-def fused_attention(model: Any, layers: list[int]) -> Iterator[None]:
+def fused_attention(
+    model: Any, layers: list[int], modules: tuple[list[Any], list[Any]] | None = None
+) -> Iterator[None]:
     """Within the block, the attention of ``layers`` (each one :func:`fused_unsupported` accepts)
     runs :func:`_fused_forward`, every TransformerLens norm module of the model
-    :func:`_fused_norm_forward` and every tanh-GELU MLP :func:`_tanh_gelu`; the model's own
-    forwards and activations are back afterwards, whatever happens."""
-    swapped, acts = [], []
+    :func:`_fused_norm_forward` and every tanh-GELU MLP :func:`_tanh_gelu` (``modules``: those of
+    :func:`fusable_modules`, looked up once by the caller); the model's own forwards and
+    activations are back afterwards, whatever happens. The swaps write the instances'
+    ``__dict__`` directly (``nn.Module.__setattr__`` costs more than the small batches' kernels)."""
+    swapped: list[Any] = []
+    acts: list[tuple[Any, Any]] = []
     try:
         if layers:
-            for norm in [m for m in model.modules() if _fusable_norm(m)]:
-                norm.forward = types.MethodType(_fused_norm_forward, norm)
-                swapped.append(norm)
-            for mlp in [m for m in model.modules() if _fusable_act(m)]:
-                acts.append((mlp, mlp.act_fn))
-                mlp.act_fn = _tanh_gelu
+            norms, mlps = fusable_modules(model) if modules is None else modules
+            for norm in norms:
+                if "forward" not in norm.__dict__:  # replaced since the lookup: keep it
+                    norm.__dict__["forward"] = types.MethodType(_fused_norm_forward, norm)
+                    swapped.append(norm)
+            for mlp in mlps:
+                acts.append((mlp, mlp.__dict__["act_fn"]))
+                mlp.__dict__["act_fn"] = _tanh_gelu
         for layer in layers:
             attn = model.blocks[layer].attn
-            attn.forward = types.MethodType(_fused_forward, attn)
+            attn.__dict__["forward"] = types.MethodType(_fused_forward, attn)
             swapped.append(attn)
         yield
     finally:
         for module in swapped:
-            del module.forward
+            module.__dict__.pop("forward", None)
         for mlp, act in acts:
-            mlp.act_fn = act
+            mlp.__dict__["act_fn"] = act
