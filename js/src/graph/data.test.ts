@@ -52,6 +52,7 @@ describe("the graph's tokens", () => {
       card: {},
       error: "",
       busy: false,
+      nodes: {},
     });
     const labels = Array.from(el.querySelectorAll(".fc-g-token"), (t) => t.firstChild?.textContent);
     expect(labels).toEqual(["\\xc3", "é"]);

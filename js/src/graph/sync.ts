@@ -1,12 +1,14 @@
 /**
  * The only module of the ContributionGraph that reads the widget model (get) and names its
  * requests; ../core/view-host subscribes to the `WATCHED` traitlets. The front end writes no
- * trait: it asks (../core/requests) for `target`, `threshold` and `select`, and Python
+ * trait: it asks (../core/requests) for `target`, `threshold`, `select` and `trace`, and Python
  * (python/featurecard/graph/widget.py) answers by setting `target`, `threshold`, `state`,
- * `selected`, `card`, `error` and `busy`.
+ * `selected`, `card`, `nodes` (the traced table's traits), `error` and `busy`. The traced
+ * table's own requests go as `nodes` {request, args} (`forwardNodes`).
  */
 import type { AnyModel } from "@anywidget/types";
-import type { Asker, Outcome } from "../core/requests";
+import { type Asker, errorText, type Outcome, type Requester } from "../core/requests";
+import type { TraceNode } from "./components/trace";
 import type { GraphModel, SelectedUnit } from "./schema";
 
 export type GraphAnyModel = AnyModel<GraphModel>;
@@ -19,6 +21,7 @@ export interface GraphSnapshot {
   error: string;
   busy: boolean;
   live: boolean; // a kernel answers requests; an exported file's model says false
+  tracing: boolean; // a traced NodeTable is open below the graph (`nodes` holds its state)
 }
 
 export const WATCHED = [
@@ -29,7 +32,14 @@ export const WATCHED = [
   "card",
   "error",
   "busy",
+  "nodes",
 ] as const satisfies readonly (keyof GraphModel)[];
+
+function hasState(nodes: unknown): boolean {
+  if (typeof nodes !== "object" || nodes === null) return false;
+  const state = (nodes as Record<string, unknown>).state;
+  return typeof state === "object" && state !== null && Object.keys(state).length > 0;
+}
 
 export function readGraph(model: GraphAnyModel): GraphSnapshot {
   const target = model.get("target");
@@ -43,6 +53,7 @@ export function readGraph(model: GraphAnyModel): GraphSnapshot {
     error: typeof error === "string" ? error : "",
     busy: model.get("busy") === true,
     live: (model as unknown as { get(key: string): unknown }).get("live") !== false,
+    tracing: hasState(model.get("nodes")),
   };
 }
 
@@ -62,4 +73,23 @@ export function askSelect(
   unit: SelectedUnit | null,
 ): Promise<Outcome> {
   return asker.ask("select", unit ? { ...unit } : {});
+}
+
+/** "Trace from here": a NodeTable with `node` as its target opens below the graph; null closes it. */
+export function askTrace(asker: Asker<GraphSnapshot>, node: TraceNode | null): Promise<Outcome> {
+  return asker.ask("trace", node ? { node: { ...node } } : {}, {}, TRACE_TIMEOUT_MS);
+}
+
+/** A table computes for longer than a card: its first trace waits this long for the kernel. */
+export const TRACE_TIMEOUT_MS = 120_000;
+
+/** The traced table's requests, sent as the graph's `nodes` {request, args}, their outcome as its. */
+export function forwardNodes(
+  requests: Requester,
+): (name: string, args: Record<string, unknown>) => Promise<Outcome> {
+  return (name, args) =>
+    requests.request("nodes", { request: name, args }, TRACE_TIMEOUT_MS).then(
+      (result): Outcome => ({ ok: true, result }),
+      (e: unknown): Outcome => ({ ok: false, error: errorText(e) }),
+    );
 }

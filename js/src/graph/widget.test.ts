@@ -18,6 +18,7 @@ function mount(over: Partial<GraphModel> = {}) {
     card: {},
     error: "",
     busy: false,
+    nodes: {},
     ...over,
   });
 }

@@ -3,22 +3,36 @@
  * and turns clicks into `target` / `threshold` / `select` requests (../core/requests). Model
  * access goes through ./sync and ../core/view-host; the open card is drawn by the FeatureCard
  * widget's own `render` with a stand-in model fed from the `card` trait, whose `show` requests
- * become this view's `select` (../card/mount, as the NodeTable does).
+ * become this view's `select` (../card/mount, as the NodeTable does). "Trace from here" asks for
+ * `trace`; the traced NodeTable is drawn below the graph by the table widget's own `render`
+ * (../nodes/mount) from the `nodes` trait, its requests sent as this view's `nodes`.
  */
-import type { RenderProps } from "@anywidget/types";
+import type { AnyModel, RenderProps } from "@anywidget/types";
 import { mountCardHost } from "../card/mount";
+import { createRequester } from "../core/requests";
 import { SCHEMA_VERSION } from "../core/schema";
 import {
+  disposeOnAbort,
   hasCard,
   type Interpretation,
   interpretVersioned,
   type StateFormat,
   stateProps,
 } from "../core/view-host";
+import { type InlineTable, mountNodes } from "../nodes/mount";
 import { createContributionGraph, type GraphProps } from "./components/contribution-graph";
 import { decodeGraph, type GraphData } from "./data";
 import type { ContributionGraphState, GraphModel } from "./schema";
-import { askSelect, askTarget, askThreshold, type GraphSnapshot, readGraph, WATCHED } from "./sync";
+import {
+  askSelect,
+  askTarget,
+  askThreshold,
+  askTrace,
+  forwardNodes,
+  type GraphSnapshot,
+  readGraph,
+  WATCHED,
+} from "./sync";
 import "./graph.css";
 
 export const version: string = __FEATURECARD_VERSION__;
@@ -47,22 +61,43 @@ export function graphPropsMaker(): (snap: GraphSnapshot) => GraphProps {
     threshold: snap.threshold,
     cardOpen: hasCard(snap.card),
     live: snap.live,
+    tracing: snap.tracing,
   });
 }
 
 function render(props: RenderProps<GraphModel>): () => void {
-  return mountCardHost<GraphModel, GraphSnapshot, GraphProps>(props, (asker) => ({
-    view: createContributionGraph({
+  const raw = props.model as unknown as AnyModel<Record<string, unknown>>;
+  const nested = createRequester(raw); // the traced table's requests, apart from the graph's asker
+  const live = raw.get("live") !== false; // an exported graph says false
+  let table: InlineTable | null = null;
+  const close = mountCardHost<GraphModel, GraphSnapshot, GraphProps>(props, (asker) => {
+    const view = createContributionGraph({
       onTarget: (pos) => void askTarget(asker, pos),
       onThreshold: (value) => void askThreshold(asker, value),
       onOpenCard: (source, unit) => void askSelect(asker, { source, unit }),
       onCloseCard: () => void askSelect(asker, null),
-    }),
-    watched: WATCHED,
-    read: readGraph,
-    toProps: graphPropsMaker(),
-    select: (a, source, unit) => askSelect(a, { source, unit }),
-  }));
+      onTrace: (node) => void askTrace(asker, node),
+      onCloseTrace: () => void askTrace(asker, null),
+    });
+    table = mountNodes(view.nodesHost, live ? forwardNodes(nested) : undefined, props);
+    return {
+      view,
+      watched: WATCHED,
+      read: readGraph,
+      toProps: graphPropsMaker(),
+      select: (a, source, unit) => askSelect(a, { source, unit }),
+    };
+  });
+  const feed = () => table?.update(raw.get("nodes"));
+  feed();
+  raw.on("change:nodes", feed);
+  return disposeOnAbort(
+    props.signal,
+    () => raw.off("change:nodes", feed),
+    () => nested.dispose(),
+    () => table?.destroy(),
+    close,
+  );
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The whole ContributionGraph view: error banner, controls (threshold slider, target, pinned
- * nodes), the graph, a side panel for the clicked node, a hover box, and the host of an open
- * FeatureCard. Knows nothing of Jupyter: it draws `GraphProps` and reports requests through
+ * nodes), the graph, a side panel for the clicked node, a hover box, the host of an open
+ * FeatureCard and that of a traced NodeTable ("trace from here", ./trace.ts). Knows nothing of Jupyter: it draws `GraphProps` and reports requests through
  * `GraphCallbacks`.
  *
  * UI-only state lives here and never syncs: the slider's position while it moves, the clicked,
@@ -26,6 +26,7 @@ import { createGraphView, type GraphView } from "./graph-view";
 import { placeHover } from "./hover";
 import { createLegend } from "./legend";
 import { promoteLine } from "./promote";
+import { createTraceBar, type TraceNode } from "./trace";
 
 export const THRESHOLD_DELAY_MS = 250;
 export const SLIDER = { min: 0.005, max: 0.25, step: 0.005 };
@@ -39,6 +40,7 @@ export interface GraphProps {
   notice: string; // shown instead of the graph when data is null
   cardOpen: boolean;
   live: boolean; // a kernel answers requests (false in an exported file)
+  tracing?: boolean; // a traced node table is open below the graph
 }
 
 export interface GraphCallbacks {
@@ -46,11 +48,14 @@ export interface GraphCallbacks {
   onThreshold(value: number): void;
   onOpenCard(source: string, unit: number): void;
   onCloseCard(): void;
+  onTrace?(node: TraceNode): void;
+  onCloseTrace?(): void;
 }
 
 export interface ContributionGraphView {
   root: HTMLDivElement;
   cardHost: HTMLDivElement;
+  nodesHost: HTMLDivElement; // where a traced NodeTable is drawn
   update(props: GraphProps): void;
   destroy(): void;
   /** The edges drawn now (for tests and the page's own summaries). */
@@ -93,6 +98,8 @@ interface GraphParts {
   cardBar: HTMLElement;
   closeCard: HTMLButtonElement;
   cardHost: HTMLDivElement;
+  traceBar: HTMLElement;
+  nodesHost: HTMLDivElement;
   empty: HTMLElement;
 }
 
@@ -161,7 +168,7 @@ export function keptEdges(last: KeptEdges | null, d: GraphData, threshold: numbe
   return { data: d, threshold, edges, into: incomingIndex(edges) };
 }
 
-function buildGraph(): GraphParts {
+function buildGraph(onCloseTrace: () => void): GraphParts {
   const root = h("div", "fc-graph");
   const banner = h("div", "fc-error fc-g-error");
   const controls = h("div", "fc-g-controls");
@@ -192,7 +199,9 @@ function buildGraph(): GraphParts {
   const cardHost = h("div", "fc-g-card");
   const empty = h("div", "fc-g-notice");
   const parts = { root, banner, controls, slider, value, floor, fit, status, pins, main, panel };
-  return { ...parts, legend: createLegend(), hoverBox, cardBar, closeCard, cardHost, empty };
+  const { bar: traceBar, host: nodesHost } = createTraceBar(onCloseTrace);
+  const hosts = { cardBar, closeCard, cardHost, traceBar, nodesHost };
+  return { ...parts, legend: createLegend(), hoverBox, ...hosts, empty };
 }
 
 const threshold = (g: Graph, d: GraphData) =>
@@ -264,7 +273,8 @@ function drawPanel(g: Graph, d: GraphData, into: Map<string, Edge[]>): void {
     draw(g);
   });
   const live = g.st.props?.live ?? true;
-  const rows = details(d, clicked, into.get(id) ?? [], { openCard: g.cb.onOpenCard, live });
+  const cb = { openCard: g.cb.onOpenCard, live, trace: g.cb.onTrace };
+  const rows = details(d, clicked, into.get(id) ?? [], cb);
   g.el.panel.replaceChildren(pin, ...rows);
 }
 
@@ -276,6 +286,7 @@ function drawChrome(el: GraphParts, props: GraphProps): void {
   el.root.classList.toggle("fc-busy", props.busy);
   el.cardBar.hidden = !props.cardOpen;
   el.cardHost.hidden = !props.cardOpen;
+  el.traceBar.hidden = el.nodesHost.hidden = props.tracing !== true;
   el.main.hidden = !d;
   el.controls.hidden = !d;
   el.legend.hidden = !d;
@@ -345,7 +356,7 @@ function update(g: Graph, next: GraphProps): void {
 }
 
 export function createContributionGraph(cb: GraphCallbacks): ContributionGraphView {
-  const el = buildGraph();
+  const el = buildGraph(() => cb.onCloseTrace?.());
   const st: GraphState = {
     props: null,
     ui: null,
@@ -368,6 +379,7 @@ export function createContributionGraph(cb: GraphCallbacks): ContributionGraphVi
   const listeners = new AbortController();
   el.main.append(view.root, el.panel);
   el.root.append(el.banner, el.controls, el.legend, el.empty, el.main, el.cardBar, el.cardHost);
+  el.root.append(el.traceBar, el.nodesHost);
   el.root.append(el.hoverBox); // outside the scroller, which would cut it off
   el.fit.addEventListener("click", () => toggleFit(g), { signal: listeners.signal });
   el.slider.addEventListener("input", () => onSlider(g), { signal: listeners.signal });
@@ -375,6 +387,7 @@ export function createContributionGraph(cb: GraphCallbacks): ContributionGraphVi
   return {
     root: el.root,
     cardHost: el.cardHost,
+    nodesHost: el.nodesHost,
     update: (next) => update(g, next),
     destroy() {
       clearTimeout(st.timer);

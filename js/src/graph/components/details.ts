@@ -9,17 +9,20 @@
  *   with the sources it carries, b_O's share, and SAE latents on its output;
  * - an MLP block: its top neurons and SAE latents, each with a button that opens its card;
  * - attention and MLP blocks, their heads and listed units: the tokens each promotes and
- *   suppresses (./promote.ts).
+ *   suppresses (./promote.ts);
+ * - blocks, heads (summed, and at each kept (query, source) pair), listed units and SAE error
+ *   parts: "trace from here" (./trace.ts); a residual state says it has no such target.
  */
 import { fmt, h } from "../../core/dom";
 import { quoteToken, tokenLabel } from "../../core/tokens";
 import type { GraphData, UnitData } from "../data";
 import type { Edge, NodeKey } from "../routes";
 import { blockPromotePanel, promoteDetails } from "./promote";
+import { NO_TRACE_RESID, type TraceCallbacks, traceButton, traceNote } from "./trace";
 
-export interface DetailCallbacks {
+export interface DetailCallbacks extends TraceCallbacks {
   openCard(source: string, unit: number): void;
-  live: boolean; // a kernel answers: without one (an exported file) a card cannot be opened
+  live: boolean; // a kernel answers: without one (an exported file) a card cannot be opened or traced
 }
 
 /** Why a card button is disabled in an exported file. */
@@ -123,24 +126,43 @@ function lensPanel(d: GraphData, n: NodeKey): HTMLElement {
   return box;
 }
 
-function headsPanel(d: GraphData, n: NodeKey, incoming: Edge[]): HTMLElement {
+/** A head's kept sources, each a button tracing the head at that (query, source) pair. */
+function carriedSources(
+  d: GraphData,
+  n: NodeKey,
+  hd: number,
+  incoming: Edge[],
+  cb: DetailCallbacks,
+): HTMLElement {
+  const cell = h("span", "fc-g-sources");
+  const carried = incoming
+    .filter((e) => e.kind === "attn" && e.heads)
+    .map((e) => ({ pos: e.src.pos, w: e.heads?.[hd] ?? 0 }))
+    .sort((a, b) => b.w - a.w)
+    .slice(0, 3)
+    .filter((x) => x.w > 0);
+  for (const x of carried) {
+    const text = `${tokenLabel(d.tokens[x.pos] ?? "")}(${x.pos}) ${fmt(x.w)}`;
+    const node = { kind: "attn", layer: n.index, head: hd, pos: n.pos, src: x.pos } as const;
+    cell.append(traceButton(node, `H${hd}'s attention from ${n.pos} to ${x.pos}`, cb, text));
+  }
+  return cell;
+}
+
+function headsPanel(d: GraphData, n: NodeKey, incoming: Edge[], cb: DetailCallbacks): HTMLElement {
   const box = h("div", "fc-g-heads");
   box.append(
     h("h4", "", "heads: share of the state, over all source tokens (before the threshold)"),
   );
-  const rows: string[][] = [];
+  const rows: (string | HTMLElement)[][] = [];
   for (let hd = 0; hd < d.nHeads; hd++) {
     const share = at(d.heads, (n.index * d.nPos + n.pos) * d.nHeads + hd);
-    const carried = incoming
-      .filter((e) => e.kind === "attn" && e.heads)
-      .map((e) => ({ pos: e.src.pos, w: e.heads?.[hd] ?? 0 }))
-      .sort((a, b) => b.w - a.w)
-      .slice(0, 3)
-      .filter((x) => x.w > 0)
-      .map((x) => `${tokenLabel(d.tokens[x.pos] ?? "")}(${x.pos}) ${fmt(x.w)}`);
-    rows.push([`H${hd}`, fmt(share), carried.join(", ")]);
+    const node = { kind: "head", layer: n.index, head: hd, pos: n.pos } as const;
+    const trace = traceButton(node, `head ${n.index}.${hd}'s write at ${n.pos}`, cb);
+    rows.push([`H${hd}`, fmt(share), carriedSources(d, n, hd, incoming, cb), trace]);
   }
-  box.append(table("fc-g-heads-table", ["head", "share", "kept sources (weight)"], rows));
+  const head = ["head", "share", "kept sources (weight): trace the pair", ""];
+  box.append(table("fc-g-heads-table", head, rows));
   const bias = at(d.bias, n.index * d.nPos + n.pos);
   box.append(h("div", "fc-g-muted", `b_O (the output bias, no head's): ${fmt(bias)}`));
   return box;
@@ -165,11 +187,19 @@ function unitsPanel(d: GraphData, u: UnitData, pos: number, cb: DetailCallbacks)
       : `the FeatureCard of ${u.unit} ${id} ${CARD_NEEDS_KERNEL}`;
     open.disabled = !cb.live;
     open.addEventListener("click", () => cb.openCard(u.source, id));
-    const row: (string | HTMLElement)[] = [String(id), fmt(at(u.shares, i)), fmt(act), open];
+    const trace = unitTrace(u, id, pos, cb);
+    const row: (string | HTMLElement)[] = [String(id), fmt(at(u.shares, i)), fmt(act), open, trace];
     if (u.promote) row.push(promoteDetails(d, u.promote, i, ""));
     rows.push(row);
   }
-  const head = [u.unit, "share", "act", "", ...(u.promote ? ["promotes ↑ / suppresses ↓"] : [])];
+  const head = [
+    u.unit,
+    "share",
+    "act",
+    "",
+    "",
+    ...(u.promote ? ["promotes ↑ / suppresses ↓"] : []),
+  ];
   if (!cb.live && rows.length > 0) {
     // above the table: its promote / suppress lists make it long
     box.append(h("div", "fc-g-muted fc-g-needs-kernel", `card: ${CARD_NEEDS_KERNEL}`));
@@ -177,6 +207,33 @@ function unitsPanel(d: GraphData, u: UnitData, pos: number, cb: DetailCallbacks)
   box.append(table("fc-g-units-table", head, rows));
   const parts = u.partNames.map((name, p) => `${name} ${fmt(at(u.parts, p * d.nPos + pos))}`);
   box.append(h("div", "fc-g-muted", `all ${what} ${fmt(at(u.total, pos))}; ${parts.join(", ")}`));
+  if (u.unit === "latent" && u.partNames.includes("error")) {
+    const node = { kind: "error", source: u.source, pos } as const;
+    box.append(traceButton(node, `${u.source}'s error at ${pos}`, cb, `trace ${u.source} error`));
+  }
+  return box;
+}
+
+/** A listed unit's trace button: a neuron of `blocks.L.mlp.hook_post`, or a latent. */
+function unitTrace(u: UnitData, id: number, pos: number, cb: DetailCallbacks): HTMLElement {
+  if (u.unit === "latent") {
+    const node = { kind: "latent", source: u.source, unit: id, pos } as const;
+    return traceButton(node, `latent ${id} of ${u.source} at ${pos}`, cb);
+  }
+  const layer = /^blocks\.(\d+)\.mlp\.hook_post$/.exec(u.hookName)?.[1];
+  if (layer === undefined) return h("span", "fc-g-muted", "");
+  const node = { kind: "neuron", layer: Number(layer), unit: id, pos } as const;
+  return traceButton(node, `neuron ${id} of ${u.hookName} at ${pos}`, cb);
+}
+
+/** The node's own trace button (a block: its write), or why it has none (a residual state). */
+function blockTrace(n: NodeKey, cb: DetailCallbacks): HTMLElement {
+  if (n.kind === "resid") return h("div", "fc-g-muted fc-g-no-trace", NO_TRACE_RESID);
+  const node = { kind: "block", block: n.kind, layer: n.index, pos: n.pos } as const;
+  const what = `${n.kind === "attn" ? "attention" : "MLP"} ${n.index}'s write at ${n.pos}`;
+  const box = h("div", "fc-g-trace-node");
+  box.append(traceButton(node, what, cb, "trace from here"));
+  box.append(h("span", "fc-g-muted", " (the norm of its write, biases aside)"));
   return box;
 }
 
@@ -188,6 +245,9 @@ export function details(
   cb: DetailCallbacks,
 ): HTMLElement[] {
   const out: HTMLElement[] = [h("h3", "fc-g-title", nodeName(d, n))];
+  const offline = traceNote(cb);
+  if (offline) out.push(offline);
+  out.push(blockTrace(n, cb));
   out.push(h("h4", "", "top contributors (kept, renormalised)"), contributorsTable(d, incoming));
   const groups = d.units.filter((u) =>
     n.kind === "resid"
@@ -195,7 +255,7 @@ export function details(
       : u.block === n.kind && u.layer === n.index,
   );
   if (n.kind === "resid") out.push(lensPanel(d, n));
-  if (n.kind === "attn") out.push(headsPanel(d, n, incoming));
+  if (n.kind === "attn") out.push(headsPanel(d, n, incoming, cb));
   if (n.kind === "mlp") {
     out.push(
       h("div", "fc-g-muted", `MLP share of the state: ${fmt(at(d.mlp, n.index * d.nPos + n.pos))}`),

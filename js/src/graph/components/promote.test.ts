@@ -109,6 +109,7 @@ describe("promote / suppress in the node details", () => {
       card: {},
       error: "",
       busy: false,
+      nodes: {},
     });
     q(el, "[data-node='mlp:0:1']").dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
     const line = q(el, ".fc-g-hover .fc-g-promote-line");
