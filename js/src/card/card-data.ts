@@ -12,6 +12,7 @@ import type { ExampleWindow, FeatureCardState } from "../core/schema";
 import { sequenceText, type VocabText } from "../core/text";
 import { checkVocabIndices, decodeVocab } from "../core/vocab";
 import {
+  decodeExampleDfa,
   decodeHist,
   decodeHover,
   decodeLeft,
@@ -19,11 +20,12 @@ import {
   type HoverData,
   type LeftData,
   lengthIs,
+  type SeqDfa,
   shownGroups,
 } from "./panel-data";
 import { type CardPromptData, decodeCardPrompt } from "./prompt-data";
 
-export type { HistData, HoverData, LeftData, TableRow } from "./panel-data";
+export type { HistData, HoverData, LeftData, SeqDfa, TableRow } from "./panel-data";
 
 export interface SeqData {
   tokens: string[]; // token text, one per shown position (decoded together: see ../core/text.ts)
@@ -34,6 +36,7 @@ export interface SeqData {
   focus: number; // index into tokens of the token that selected this sequence
   start: number; // index of tokens[0] in the card's flat token arrays
   group: number; // index of the group the sequence belongs to
+  dfa: SeqDfa | null; // DFA to the example's token (a top example of an attention-output SAE)
 }
 
 export interface GroupData {
@@ -73,6 +76,7 @@ export interface CardData {
   logitHist: HistData | null;
   left: LeftData;
   prompt?: CardPromptData | null; // the prompt view's prompt, in a card opened from one
+  label: string | null; // the latent's label ('' none yet); null: the host has no labels
 }
 
 function at(a: ArrayLike<number>, i: number): number {
@@ -98,6 +102,8 @@ function decodeSeqs(state: FeatureCardState, vt: VocabText): SeqData[] {
     throw new Error(`featurecard: example groups count ${total} sequences, but there are ${nSeq}`);
   }
   const groupOf: number[] = ex.groups.flatMap((g, gi) => Array<number>(g.count).fill(gi));
+  const lengths = Array.from({ length: nSeq }, (_, s) => at(offsets, s + 1) - at(offsets, s));
+  const dfa = decodeExampleDfa(state, lengths);
 
   const seqs: SeqData[] = [];
   for (let s = 0; s < nSeq; s++) {
@@ -118,6 +124,7 @@ function decodeSeqs(state: FeatureCardState, vt: VocabText): SeqData[] {
       focus: at(focus, s),
       start: a,
       group: groupOf[s] ?? 0,
+      dfa: dfa[s] ?? null,
     });
   }
   return seqs;
@@ -178,6 +185,7 @@ export function decodeCard(state: FeatureCardState): CardData {
     logitHist: decodeHist(state.logit_hist, "logit_hist"),
     left: decodeLeft(state),
     prompt: decodeCardPrompt(state),
+    label: typeof state.label === "string" ? state.label : null,
   };
 }
 

@@ -152,3 +152,52 @@ export function shownGroups<S extends { row: number; pos0: number }>(
     return { title: intervalTitle(g.title, seqs.length, g.seqs.length - seqs.length), seqs };
   });
 }
+
+/**
+ * A card's DFA rows (FeatureCardState.examples.dfa: an SAE on an attention output): the first
+ * `count` sequences (the top activations) have one, aligned token for token with their shown
+ * tokens; `outside` is the DFA of the sources before the shown window, so
+ * sum(values) + outside = pre - bias.
+ */
+export interface SeqDfa {
+  values: NumericArray; // per shown token, its DFA as a source to the example's own token (0 after it)
+  outside: number; // the DFA of the sources before the shown window
+  pre: number; // the latent's pre-activation at the example's token
+  bias: number; // its bias terms, which no source carries
+}
+
+/** Each sequence's DFA (null where it has none), checked against the sequences' token counts. */
+export function decodeExampleDfa(
+  state: FeatureCardState,
+  lengths: readonly number[],
+): (SeqDfa | null)[] {
+  const d = state.examples.dfa;
+  const out: (SeqDfa | null)[] = lengths.map(() => null);
+  if (d === null || d === undefined) return out;
+  if (!(Number.isInteger(d.count) && d.count >= 0 && d.count <= lengths.length))
+    throw new Error(
+      `featurecard: examples.dfa.count ${d.count} is not a number of the ${lengths.length} examples`,
+    );
+  const values = decodeArray(d.values);
+  const outside = decodeArray(d.outside);
+  const pre = decodeArray(d.pre);
+  const bias = decodeArray(d.bias);
+  let n = 0;
+  for (let i = 0; i < d.count; i++) n += lengths[i] ?? 0;
+  lengthIs(values, n, "examples.dfa.values");
+  lengthIs(outside, d.count, "examples.dfa.outside");
+  lengthIs(pre, d.count, "examples.dfa.pre");
+  lengthIs(bias, d.count, "examples.dfa.bias");
+  let at = 0;
+  for (let i = 0; i < d.count; i++) {
+    const len = lengths[i] ?? 0;
+    out[i] = {
+      values: values.subarray(at, at + len),
+      outside: outside[i] ?? Number.NaN,
+      pre: pre[i] ?? Number.NaN,
+      bias: bias[i] ?? Number.NaN,
+    };
+    at += len;
+  }
+  return out;
+}

@@ -2,7 +2,8 @@
  * anywidget adapter: draws the FeatureCard component from the model's traitlets and turns the
  * user's navigation into requests (../core/requests): `show` {source, feature} (index box,
  * arrows, links, back/forward), `search`, `random`, `complete` for a quick card's pending
- * panels, and `window` for an example row widened to ±20 tokens (answered, no trait changes). Model access goes through ./sync, ../core/view-host and ../core/requests. The same
+ * panels, `window` for an example row widened to ±20 tokens (answered, no trait changes), and
+ * `label` {text} for the shown latent's label (the kernel redraws the card with it). Model access goes through ./sync, ../core/view-host and ../core/requests. The same
  * render draws a card inside the graph or the table (./mount), whose stand-in model passes
  * `show` on to its host's `select`, and an exported card, whose model answers `show` itself.
  */
@@ -80,6 +81,7 @@ function render({ model, el, signal }: RenderProps<CardModel>): () => void {
         return r.feature;
       }),
     window: (args) => requests.request<unknown>("window", { ...args }),
+    label: (text) => requests.request<unknown>("label", { text }),
   });
   const toProps = propsMaker();
   let asked: unknown = null;

@@ -2,13 +2,15 @@
  * The right column: example groups ("Top activations", the activation intervals with their
  * range and share, "Bottom activations"), each a title and one token row per sequence.
  *
- * A group's rows sit in `.fc-seqs`, whose CSS columns are as wide as the card's longest row
+ * A top example of an attention-output SAE has its DFA row under it (./dfa-row.ts), the two in
+ * one `.fc-seq-pair` so CSS columns never split them. A group's rows sit in `.fc-seqs`, whose CSS columns are as wide as the card's longest row
  * (`--fc-seq-ch`, `seqChars`): a wide card shows the rows side by side instead of half empty.
  */
 
 import { h } from "../../core/dom";
 import { tokenDisplay } from "../../core/tokens";
 import type { CardData, SeqData } from "../card-data";
+import { DFA_NOTE, dfaScale, renderDfaRow } from "./dfa-row";
 import { examplesNote, expandable } from "./expand";
 import { renderLegend } from "./legend";
 import { lossScale, renderSequence } from "./sequence";
@@ -52,15 +54,24 @@ export function renderExamples(
   root.style.setProperty("--fc-seq-ch", String(columnChars(data.seqs)));
   const loss = lossScale(data);
   const negative = data.seqs.some((q) => Array.from(q.acts).some((a) => a < 0));
+  const dScale = dfaScale(data);
   if (data.seqs.length > 0)
     root.append(renderLegend(scale, negative, loss > 0), examplesNote(live));
   for (const g of data.groups) {
     const section = h("section", "fc-group");
     section.append(h("h4", "fc-group-title", g.title));
     if (g.seqs.length === 0) section.append(h("div", "fc-unavailable", "none"));
+    if (g.seqs.some((q) => q.dfa)) section.append(h("div", "fc-dfa-note", DFA_NOTE));
     const rows = h("div", "fc-seqs");
-    for (const seq of g.seqs)
-      rows.append(expandable(renderSequence(seq, scale, data, loss), false));
+    for (const seq of g.seqs) {
+      const row = expandable(renderSequence(seq, scale, data, loss), false);
+      if (!seq.dfa) rows.append(row);
+      else {
+        const pair = h("div", "fc-seq-pair");
+        pair.append(row, renderDfaRow(seq, seq.dfa, dScale, data));
+        rows.append(pair);
+      }
+    }
     if (g.seqs.length > 0) section.append(rows);
     root.append(section);
   }

@@ -12,9 +12,9 @@
  * changes, so busy/error updates never disturb the index box while the user types in it.
  */
 
-import { fmt, h, percent } from "../../core/dom";
+import { h } from "../../core/dom";
 import type { BuildProgress, SearchResult } from "../../core/schema";
-import type { CardData, CardHeader } from "../card-data";
+import type { CardData } from "../card-data";
 import { History, type Unit } from "../history";
 import { type BuildProgressView, createBuildProgress } from "./build-progress";
 import {
@@ -28,8 +28,10 @@ import {
   unitKey,
   unitOf,
 } from "./card-state";
+import { dfaHoverContent } from "./dfa-row";
 import { renderExamples } from "./examples";
 import { createRowExpander, type RowExpander, type WindowArgs } from "./expand";
+import { renderHeader } from "./header";
 import { hoverContent } from "./hover-content";
 import { handleKey } from "./keys";
 import { renderLeft } from "./left";
@@ -39,6 +41,7 @@ import { createNav, type NavCallbacks, type NavView } from "./nav";
 import { renderPromptRow } from "./prompt-row";
 import { createTooltip, type Tooltip } from "./tooltip";
 
+export { unitTitle } from "./header";
 export { TYPING_DELAY_MS } from "./nav";
 
 export interface CardProps {
@@ -59,6 +62,7 @@ export interface CardCallbacks {
   search?(text: string): Promise<SearchResult>; // absent: no search box requests
   random?(): Promise<number>; // absent: random picks among `choices` only
   window?(args: WindowArgs): Promise<unknown>; // an example row's ±20 tokens (absent: no kernel)
+  label?(text: string): Promise<unknown>; // set the shown latent's label (absent: no kernel)
 }
 
 export interface FeatureCardView {
@@ -68,29 +72,6 @@ export interface FeatureCardView {
 }
 
 const CACHE_SIZE = 64;
-
-/** "feature 5 / 48", or for a neuron "neuron 101 / 512 of blocks.0.mlp.hook_post". */
-export function unitTitle(hd: CardHeader): string {
-  if (hd.unit === "neuron") return `neuron ${hd.feature} / ${hd.n_features} of ${hd.hook_name}`;
-  return `feature ${hd.feature} / ${hd.n_features}`;
-}
-
-function renderHeader(hd: CardHeader): HTMLElement {
-  const header = h("div", "fc-header");
-  const title = h("div", "fc-title");
-  title.append(
-    h("span", "fc-source", hd.source),
-    h("span", "fc-unit", hd.unit),
-    h("span", "fc-hook", hd.hook_name),
-    h("span", "fc-feature", unitTitle(hd)),
-  );
-  const stats = h("div", "fc-stats");
-  const density = h("span", "fc-density", `density ${percent(hd.density)}`);
-  density.title = `nonzero on ${percent(hd.density)} of ${hd.n_tokens} tokens`;
-  stats.append(density, h("span", "fc-max", `max act ${fmt(hd.max_act)}`));
-  header.append(title, stats);
-  return header;
-}
 
 /** The card's UI-only state (it never syncs). */
 interface CardState {
@@ -225,7 +206,9 @@ function show(c: Card, data: CardData | null): void {
   c.st.shown = data;
   c.tooltip.hide();
   c.rows.reset();
-  const header = data ? renderHeader(data.header) : h("div", "fc-header");
+  const edit = c.st.props.live ? c.cb.label : undefined;
+  const label = { label: data?.label ?? null, edit, fail: (m: string) => fail(c, m) };
+  const header = data ? renderHeader(data.header, label) : h("div", "fc-header");
   c.el.header.replaceWith(header);
   c.el.header = header;
   const canOpen = (source: string, feature: number) =>
@@ -266,6 +249,11 @@ function drawChrome(c: Card): void {
 function hoverToken(c: Card, span: HTMLElement): void {
   const data = c.st.shown;
   const t = Number(span.dataset.t);
+  const dfa = data ? dfaHoverContent(data, span) : null; // a token of a DFA row
+  if (dfa) {
+    c.tooltip.show(span, dfa);
+    return;
+  }
   if (span.dataset.t === undefined) {
     const outside = c.rows.hover(span); // a widened row's token beyond the card's own
     if (outside) c.tooltip.show(span, outside);
