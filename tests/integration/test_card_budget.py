@@ -164,3 +164,20 @@ def test_default_cards_fit_32_kb() -> None:
         f: payload_nbytes(ws.card_state("mlp0", f)) for f in [pick_live_feature(ws, "mlp0"), *densest]
     }
     assert max(sizes.values()) <= BUDGET, sizes
+
+
+def test_a_worst_case_card_with_dfa_rows_fits_and_keeps_them_whole() -> None:
+    """An SAE on ``hook_z``: the top examples' DFA (one float32 per shown token, three per
+    example) always travels whole, and the card still fits."""
+    from featurecard.card.dfa_payload import ExampleDfa
+
+    kw = _worst_case()
+    top = kw["groups"][0][1]
+    n_tok = sum(len(s.token_ids) for s in top)
+    values = np.linspace(-1, 1, n_tok, dtype=np.float32)
+    ones = np.ones(len(top), np.float32)
+    st = build_feature_card_state(**kw, dfa=ExampleDfa(values, ones, 2 * ones, ones / 2))
+    assert payload_nbytes(st) <= BUDGET
+    d = st["examples"]["dfa"]
+    assert d is not None and d["count"] == len(top) == 20
+    np.testing.assert_array_equal(decode_array(d["values"]), values)
