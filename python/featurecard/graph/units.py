@@ -153,7 +153,12 @@ def sae_group(
 
 @torch.no_grad()
 def logit_lens(blocks: BlockModel, levels: list[Tensor], k: int, chunk_elements: int) -> LensData:
-    """Top-k log-probabilities per residual state, and the top-k rises and falls per level."""
+    """Top-k log-probabilities per residual state, and the top-k rises and falls per level.
+
+    Every level of a chunk of positions goes through the model's ``ln_final`` and ``unembed`` in
+    one call (TransformerLens's ``Unembed`` copies ``W_U.T`` on every call: 70 ms at GPT-2 size,
+    1.8 s when each of 25 levels was its own call), with ``[levels × positions, d_vocab]`` kept
+    under ``chunk_elements``."""
     n_pos = int(levels[0].shape[0])
     d_vocab = blocks.adapter.d_vocab
     k = min(k, d_vocab)
@@ -164,19 +169,16 @@ def logit_lens(blocks: BlockModel, levels: list[Tensor], k: int, chunk_elements:
     up_v = torch.zeros(n - 1, n_pos, k)
     dn_i = torch.zeros(n - 1, n_pos, k, dtype=torch.long)
     dn_v = torch.zeros(n - 1, n_pos, k)
-    step = max(1, chunk_elements // (2 * d_vocab))
+    step = max(1, chunk_elements // (n * d_vocab))
     for q0 in range(0, n_pos, step):
         q1 = min(n_pos, q0 + step)
-        prev: Tensor | None = None
-        for r, resid in enumerate(levels):
-            lp = blocks.log_probs(resid[q0:q1])
-            v, i = lp.topk(k, dim=-1)
-            top_v[r, q0:q1], top_i[r, q0:q1] = v.cpu(), i.cpu()
-            if prev is not None:
-                delta = lp - prev
-                v, i = delta.topk(k, dim=-1)
-                up_v[r - 1, q0:q1], up_i[r - 1, q0:q1] = v.cpu(), i.cpu()
-                v, i = (-delta).topk(k, dim=-1)
-                dn_v[r - 1, q0:q1], dn_i[r - 1, q0:q1] = -v.cpu(), i.cpu()
-            prev = lp
+        lp = blocks.log_probs(torch.cat([resid[q0:q1] for resid in levels])).reshape(n, q1 - q0, -1)
+        v, i = lp.topk(k, dim=-1)
+        top_v[:, q0:q1], top_i[:, q0:q1] = v.cpu(), i.cpu()
+        for r in range(1, n):
+            delta = lp[r] - lp[r - 1]
+            v, i = delta.topk(k, dim=-1)
+            up_v[r - 1, q0:q1], up_i[r - 1, q0:q1] = v.cpu(), i.cpu()
+            v, i = (-delta).topk(k, dim=-1)
+            dn_v[r - 1, q0:q1], dn_i[r - 1, q0:q1] = -v.cpu(), i.cpu()
     return LensData(top_i, top_v, up_i, up_v, dn_i, dn_v)
