@@ -126,7 +126,7 @@ class NeuronCorrelationSums:
         sparse = torch.sparse_coo_tensor(
             torch.stack([u, rows.long()]), v, (n_units, x.shape[0]), check_invariants=False
         )
-        self.s_fx += torch.sparse.mm(sparse, x.float()).double()
+        self.s_fx.add_(torch.sparse.mm(sparse, xf))  # float32 product added into float64 in place: no float64 copy
 
     def correlated(self, unit: int, k: int = 3) -> Correlated:
         p, c = _pearson_cosine(self.n, self.s_f[unit], self.s_ff[unit], self.s_x, self.s_xx, self.s_fx[unit])

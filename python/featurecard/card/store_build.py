@@ -19,12 +19,13 @@ every unit's positions ascending (the unit-major view), and appending the runs' 
 position order gives the position-major view. Outputs are ``.npy`` files mapped for writing.
 
 Memory (``memory_budget``) counts what this module holds: chunks held before a commit (a third
-of the budget), the sort of one run while they are held (runs are cut so that its order and
-sorted copies, :data:`SORT_BYTES_PER_ENTRY`, take at most as much again), the group's neuron
-sums, and in the finish the per-unit arrays (~60 bytes a unit) plus one run and its temporaries
-(:data:`FINISH_BYTES_PER_ENTRY`). Not counted: the caller's own tensors (the chunk being
-computed, the forward pass's activations), pages of the memory-mapped outputs (file-backed: the
-kernel writes them back and evicts them), and Python's object overhead.
+of what the neuron sums leave), the sort of one run while they are held (runs are cut so that its
+order and sorted copies, :data:`SORT_BYTES_PER_ENTRY`, take at most as much again), two copies of
+the neuron sums (the group's, which are the first chunk's taken over, and those of the chunk the
+caller computes next), and in the finish the per-unit arrays (~60 bytes a unit) plus one run and
+its temporaries (:data:`FINISH_BYTES_PER_ENTRY`). Not counted: the caller's own nonzeros of the
+chunk being computed, the forward pass's activations, pages of the memory-mapped outputs
+(file-backed: the kernel writes them back and evicts them), and Python's object overhead.
 """
 
 from __future__ import annotations
@@ -161,7 +162,8 @@ class StoreWriter:
                 f"{2 * (floor + sums_bytes) + 2**16} bytes (per-unit arrays and neuron sums); give more"
             )
         self._entry_bytes = self._pos_dtype.itemsize + self._unit_dtype.itemsize + 4
-        self._hold_bytes = max(1, (self.budget - sums_bytes) // 3)
+        # Two copies of the neuron sums live at once: the group's, and the next chunk's while it is computed.
+        self._hold_bytes = max(1, (self.budget - 2 * sums_bytes) // 3)
         # A run is sorted while the held chunks are still in memory (a commit), and merged alone (the finish).
         per_run = min((self.budget - floor) // FINISH_BYTES_PER_ENTRY, self._hold_bytes // SORT_BYTES_PER_ENTRY)
         self.run_entries = max(1, per_run)
@@ -223,7 +225,8 @@ class StoreWriter:
         n_tokens: int,
         sums: Mapping[str, NeuronCorrelationSums | None] | None = None,
     ) -> None:
-        """Add the chunk starting at row ``row0`` (all of it: its rows up to the next chunk)."""
+        """Add the chunk starting at row ``row0`` (all of it: its rows up to the next chunk). The
+        writer takes ``sums`` over (the first chunk's become the group's totals, added to in place)."""
         grid = dict(self.spec.chunks())
         if row0 not in grid:
             raise ValueError(f"row {row0} starts no chunk: chunks start at multiples of {self.spec.chunk_rows}")
@@ -249,10 +252,9 @@ class StoreWriter:
         if s is None:
             return
         acc = self._sums.get(name)
-        if acc is None:
-            self._sums[name] = acc = NeuronCorrelationSums(0, 0)
-            acc.s_f, acc.s_ff, acc.s_x, acc.s_xx = (torch.zeros_like(getattr(s, n)) for n in SUMS_ARRAYS[:4])
-            acc.s_fx = torch.zeros_like(s.s_fx)
+        if acc is None:  # the first chunk's sums become the group's (no second copy of s_fx)
+            self._sums[name] = s
+            return
         acc.n += s.n
         for n in SUMS_ARRAYS:
             getattr(acc, n).add_(getattr(s, n).to(getattr(acc, n).device))
