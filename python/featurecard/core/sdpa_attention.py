@@ -174,6 +174,10 @@ def _fusable_norm(module: Any) -> bool:
     )
 
 
+# Where a swapped norm keeps its last input and output (the same input object gives the same output).
+_LAST = "_featurecard_last_norm"
+
+
 def _fused_norm_forward(self: Any, x: Float[Tensor, "... d"]) -> Float[Tensor, "... d"]:
     """TransformerLens's LayerNorm / RMSNorm (and their folded ``Pre`` forms) as one
     ``F.layer_norm`` / ``F.rms_norm`` kernel: the same arithmetic (centre, divide by
@@ -181,11 +185,17 @@ def _fused_norm_forward(self: Any, x: Float[Tensor, "... d"]) -> Float[Tensor, "
     with a hook on ``hook_scale`` or ``hook_normalized`` (the node table's) runs its own forward."""
     if _hooked(self.hook_scale) or _hooked(self.hook_normalized) or x.dtype != self.cfg.dtype:
         return type(self).forward(self, x)  # type: ignore[no-any-return]
+    last = self.__dict__.get(_LAST)
+    if last is not None and last[0] is x:  # TransformerLens's block normalises one input three times (q, k, v)
+        return last[1]  # type: ignore[no-any-return]
     centred, affine = _NORMS[type(self).__name__]
     weight = self.w if affine else None
     if centred:
-        return F.layer_norm(x, x.shape[-1:], weight, self.b if affine else None, self.eps)
-    return F.rms_norm(x, x.shape[-1:], weight, self.eps)
+        out = F.layer_norm(x, x.shape[-1:], weight, self.b if affine else None, self.eps)
+    else:
+        out = F.rms_norm(x, x.shape[-1:], weight, self.eps)
+    self.__dict__[_LAST] = (x, out)  # dropped when the fused forward is swapped out
+    return out
 
 
 def _tanh_gelu(x: Tensor) -> Tensor:
@@ -242,5 +252,6 @@ def fused_attention(
     finally:
         for module in swapped:
             module.__dict__.pop("forward", None)
+            module.__dict__.pop(_LAST, None)
         for mlp, act in acts:
             mlp.__dict__["act_fn"] = act
