@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { makeOverviewState, OVERVIEW_VOCAB } from "../../testing/make-overview-state";
 import { payload } from "../../testing/make-state";
+import { SCHEMA_VERSION } from "../core/schema";
 import { decodeOverview } from "./data";
 import { interpretOverview } from "./widget";
 
@@ -28,7 +29,7 @@ describe("decodeOverview", () => {
   });
   it("is refused with a message for an unknown version or kind", () => {
     expect(interpretOverview({ ...makeOverviewState(), schema_version: 99 }).problem).toBe(
-      "unknown overview schema version 99 (this bundle reads 3)",
+      `unknown overview schema version 99 (this bundle reads ${SCHEMA_VERSION})`,
     );
     expect(interpretOverview({ ...makeOverviewState(), kind: "node_table" }).data).toBeNull();
     expect(interpretOverview({}).notice).toBe("no overview yet");
