@@ -66,6 +66,7 @@ function dynamics(p: Encode, lead: number[], shift: number): PromoteSuppress {
 function graphPromote(p: Encode): Graph["promote"] {
   return {
     heads: dynamics(p, [1, 2, 2], 1),
+    heads_done: p("uint8", [1, 1], [1, 2]),
     attn: dynamics(p, [1, 2], 2),
     mlp: dynamics(p, [1, 2], 3),
   };

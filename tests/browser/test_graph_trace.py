@@ -92,3 +92,22 @@ def test_the_export_draws_the_traced_table_and_says_tracing_needs_a_kernel(
     offline.page.screenshot(path=str(artifacts / "export-graph-trace.png"), full_page=True)
     offline.assert_clean()
     offline.ctx.close()
+
+
+def test_an_attention_nodes_heads_are_computed_when_it_is_opened(browser: Any, site: str, ws: Any) -> None:
+    """Heads on request (graph/promote.py), live: opening an attention node asks the kernel once;
+    the heads it computed for that node are the ones drawn."""
+    page, bridge, errors = open_bridged(browser, site, lambda p: Bridge(p, ws.graph(ws.tokens[0, :12], threshold=0.01)))
+    w = bridge.w
+    pr = w.data.promote
+    assert pr is not None and not bool(pr.heads_done.any())
+    node = page.locator("rect.fc-g-attn").last
+    _, layer, pos = (node.get_attribute("data-node") or "").split(":")
+    node.click()
+    heads = page.locator(".fc-g-promote-panel details.fc-g-promote-node")
+    expect(heads).to_have_count(int(w.state["n_heads"]))
+    assert bool(pr.heads_done[int(layer), int(pos)]) and int(pr.heads_done.sum()) == 1
+    asked = [r for r in bridge.replies if r.get("ok") and r.get("result") == {"layer": int(layer), "pos": int(pos)}]
+    assert len(asked) == 1 and w.error == ""
+    assert not errors, errors
+    page.close()

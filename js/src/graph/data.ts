@@ -23,6 +23,7 @@ export interface PromoteData {
 /** Heads [n_layers, n_pos, n_heads], attention and MLP blocks [n_layers, n_pos]. */
 export interface BlockPromote {
   heads: PromoteData;
+  headsDone: Ints; // [n_layers, n_pos]: 1 where `heads` holds the node's heads (others on request)
   attn: PromoteData;
   mlp: PromoteData | null;
 }
@@ -155,6 +156,9 @@ function blockPromote(st: ContributionGraphState, size: number): BlockPromote | 
   const lead = [st.n_layers, st.n_pos];
   return {
     heads: decodePromote(p.heads, "promote heads", [...lead, st.n_heads], size),
+    headsDone: p.heads_done
+      ? ints(p.heads_done, "promote heads_done", lead)
+      : new Uint8Array(st.n_layers * st.n_pos).fill(1), // states made before heads on request
     attn: decodePromote(p.attn, "promote attn", lead, size),
     mlp: p.mlp ? decodePromote(p.mlp, "promote mlp", lead, size) : null,
   };

@@ -31,6 +31,7 @@ export interface PromoteSuppress {
 /** Promote / suppress of every attention head and block at every position. */
 export interface NodePromote {
   heads: PromoteSuppress; // [n_layers, n_pos, n_heads, k], each head's OV output at the query
+  heads_done: ArrayPayload; // uint8 [n_layers, n_pos]: 1 where heads holds the node's heads (others: "promote_heads")
   attn: PromoteSuppress; // [n_layers, n_pos, k], the attention block's output (b_O included)
   mlp: PromoteSuppress | null; // [n_layers, n_pos, k], the MLP's output; null without MLPs
 }

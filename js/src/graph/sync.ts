@@ -75,6 +75,15 @@ export function askSelect(
   return asker.ask("select", unit ? { ...unit } : {});
 }
 
+/** Each head's promote / suppress at attention node (`layer`, `pos`), kept in `state`. */
+export function askHeads(
+  asker: Asker<GraphSnapshot>,
+  layer: number,
+  pos: number,
+): Promise<Outcome> {
+  return asker.ask("promote_heads", { layer, pos });
+}
+
 /** "Trace from here": a NodeTable with `node` as its target opens below the graph; null closes it. */
 export function askTrace(asker: Asker<GraphSnapshot>, node: TraceNode | null): Promise<Outcome> {
   return asker.ask("trace", node ? { node: { ...node } } : {}, {}, TRACE_TIMEOUT_MS);

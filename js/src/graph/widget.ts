@@ -24,6 +24,7 @@ import { createContributionGraph, type GraphProps } from "./components/contribut
 import { decodeGraph, type GraphData } from "./data";
 import type { ContributionGraphState, GraphModel } from "./schema";
 import {
+  askHeads,
   askSelect,
   askTarget,
   askThreshold,
@@ -70,6 +71,7 @@ function render(props: RenderProps<GraphModel>): () => void {
   const nested = createRequester(raw); // the traced table's requests, apart from the graph's asker
   const live = raw.get("live") !== false; // an exported graph says false
   let table: InlineTable | null = null;
+  const askedHeads = new WeakMap<object, Set<string>>(); // per decoded graph: nodes whose heads were asked
   const close = mountCardHost<GraphModel, GraphSnapshot, GraphProps>(props, (asker) => {
     const view = createContributionGraph({
       onTarget: (pos) => void askTarget(asker, pos),
@@ -77,6 +79,13 @@ function render(props: RenderProps<GraphModel>): () => void {
       onOpenCard: (source, unit) => void askSelect(asker, { source, unit }),
       onCloseCard: () => void askSelect(asker, null),
       onTrace: (node) => void askTrace(asker, node),
+      onHeads: (d, layer, pos) => {
+        const seen = askedHeads.get(d) ?? new Set<string>();
+        askedHeads.set(d, seen);
+        if (seen.has(`${layer}:${pos}`)) return;
+        seen.add(`${layer}:${pos}`);
+        queueMicrotask(() => void askHeads(asker, layer, pos)); // not while the panel draws
+      },
       onCloseTrace: () => void askTrace(asker, null),
     });
     table = mountNodes(view.nodesHost, live ? forwardNodes(nested) : undefined, props);

@@ -135,7 +135,9 @@ class LayerPass:
         self.levels: list[Tensor | None] = [None] * len(self.lay.levels)
         self.edges: list[tuple[int, Tensor, Tensor, Tensor, Tensor]] = []
         self.promote = (
-            PromotePass(blocks, saes, opt.promote_k, opt.chunk_elements, opt.promote_neurons) if opt.promote else None
+            PromotePass(blocks, saes, opt.promote_k, opt.chunk_elements, opt.promote_neurons, opt.promote_heads)
+            if opt.promote
+            else None
         )
 
     def hooks(self) -> list[tuple[str, object]]:

@@ -20,6 +20,7 @@ class GraphOptions:
     promote: bool = True  # the tokens each head, block and listed unit promotes and suppresses
     promote_k: int = 10  # ... how many of each
     promote_neurons: bool = False  # ... also for each listed neuron (triples the payload)
+    promote_heads: bool = False  # ... each head's in the pass; False: a node's heads on request (promote.py)
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
 
     @classmethod

@@ -55,6 +55,7 @@ class NodePromote(TypedDict):
     """Promote / suppress of every attention head and block at every position."""
 
     heads: PromoteSuppress  # [n_layers, n_pos, n_heads, k], each head's OV output at the query
+    heads_done: ArrayPayload  # uint8 [n_layers, n_pos]: 1 where heads holds the node's heads (others: 'promote_heads')
     attn: PromoteSuppress  # [n_layers, n_pos, k], the attention block's output (b_O included)
     mlp: PromoteSuppress | None  # [n_layers, n_pos, k], the MLP's output; None without MLPs
 
@@ -209,7 +210,8 @@ def _node_promote(data: Any, promote_of: Callable[[Any], PromoteSuppress]) -> No
     if pr is None:
         return None
     mlp = promote_of(pr.mlp) if pr.mlp is not None else None
-    return {"heads": promote_of(pr.heads), "attn": promote_of(pr.attn), "mlp": mlp}
+    done = encode_array(np.asarray(pr.heads_done).astype(np.uint8), "uint8")
+    return {"heads": promote_of(pr.heads), "heads_done": done, "attn": promote_of(pr.attn), "mlp": mlp}
 
 
 def _promote(d: Any, vocab: LocalVocab, part: int) -> PromoteSuppress:

@@ -73,6 +73,20 @@ class GraphSession:
         data = self._cover(self.check_threshold(threshold))
         return build_graph_state(data, threshold, token_bytes_of(self.ws.adapter.model.tokenizer))
 
+    def fill_heads(self, layer: object = None, pos: object = None) -> tuple[int | None, int | None]:
+        """Each head's promote / suppress at attention node (``layer``, ``pos``) (None: all), kept in
+        the data (:meth:`featurecard.graph.promote.PromoteData.fill_heads`); returns the node."""
+        pr = self.data.promote
+        if pr is None:
+            raise ValueError("this graph was made with promote=False: it has no promote / suppress to compute")
+        n_layers, n = self.data.layout.n_layers, self.n_pos
+        checked = [
+            None if v is None else _index(name, v, n_max)
+            for name, v, n_max in (("layer", layer, n_layers), ("pos", pos, n))
+        ]
+        pr.fill_heads(checked[0], checked[1])
+        return checked[0], checked[1]
+
     def graph(self, threshold: float) -> Graph:
         return build_graph(self._cover(self.check_threshold(threshold)), threshold)
 
@@ -102,3 +116,9 @@ class GraphSession:
         if self._trace is None:
             raise RuntimeError("this graph was made without a Workspace that makes node tables: use ws.graph(...)")
         return self._trace(self.data.tokens, self.trace_spec(node), side)
+
+
+def _index(name: str, value: object, n: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+        raise ValueError(f"{name} {value!r} is out of range: accepted 0 .. {n - 1}")
+    return value

@@ -10,9 +10,11 @@ reads), ``threshold`` ``{threshold}`` (the slider, sent after the user pauses: a
 of an MLP node: its FeatureCard opens inside the graph; ``{}`` closes it), ``trace``
 ``{node}`` ("trace from here": a NodeTable with that graph node as its target, made by the
 Workspace, opens below the graph; ``{}`` closes it; :mod:`.trace` says which target each graph
-node is) and ``nodes`` ``{request, args}`` (a request of that inline table, passed to it as it is;
-its traits come back in ``nodes``). A bad value or a failed computation is a refused request:
-``error`` is set and the last good ``state`` and ``card`` stay. From Python,
+node is), ``nodes`` ``{request, args}`` (a request of that inline table, passed to it as it is;
+its traits come back in ``nodes``) and ``promote_heads`` ``{layer, pos}`` (an attention node's
+heads' promote / suppress, computed when the node is opened and kept in ``state``). A bad value
+or a failed computation is a refused request: ``error`` is set and the last good ``state`` and
+``card`` stay. From Python,
 ``graph.threshold = 0.1`` and ``graph.target = 3`` work as before, a bad value raising a
 TraitError naming the accepted range; ``graph.trace(node)`` opens a traced table and returns it.
 
@@ -131,6 +133,16 @@ class ContributionGraph(CardHost):
                 self.threshold = float(self.state["threshold"])
             finally:
                 self._quiet = False
+
+    @request("promote_heads")
+    def _heads_request(self, layer: object = None, pos: object = None) -> dict[str, Any]:
+        """Each head's promote / suppress at attention node (``layer``, ``pos``), computed now
+        (:mod:`.promote`, heads on request) and kept in ``state``."""
+        at = self._session.fill_heads(layer, pos)
+        state = dict(self._session.state(self.threshold))
+        with self._settle():
+            self.state = state
+        return {"layer": at[0], "pos": at[1]}
 
     # -- trace from here -------------------------------------------------------------------------
     @request("trace")
@@ -253,6 +265,9 @@ class ContributionGraph(CardHost):
         with where it came from (:mod:`featurecard.core.provenance`)."""
         from ..core.export import write_html
 
+        if self._session.data.promote is not None:  # the file has no kernel to ask for heads
+            self._session.fill_heads()
+            self._set("state", self._session.state(self.threshold))
         values = {"target": self.target, "threshold": self.threshold, "selected": self.selected, "card": self.card}
         values["nodes"] = self.nodes  # the traced table, drawn as it is (its actions need a kernel)
         name = title or f"featurecard contribution graph ({self._session.n_pos} tokens)"

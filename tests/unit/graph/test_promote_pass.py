@@ -52,6 +52,8 @@ def test_graph_promote_equals_core_dynamics_on_captured_writes(tok: Any, variant
     data = contributions(adapter, prompt, saes, GraphOptions(promote_k=5))
     pr = data.promote
     assert pr is not None and (pr.mlp is not None) == has_mlp
+    assert not pr.heads_done.any()  # heads come on request (graph/promote.py): all of them here
+    pr.fill_heads()
     names = [f"blocks.{L}.{h}" for L in range(2) for h in ("attn.hook_z", "hook_attn_out", "hook_mlp_out")]
     acts = captured(model, prompt, [*names, sae_hook, "ln_final.hook_scale"])
     readout = FrozenReadout.of(model)

@@ -2,7 +2,8 @@
 from the state as it decodes them: local vocab indices, float32 values) equal core/dynamics.py
 on activations captured here by a plain run of the model, for a head, both blocks and an SAE
 latent; a head's also equal the model's own logit change when its write is added to the final
-residual with ``ln_final.hook_scale`` held."""
+residual with ``ln_final.hook_scale`` held. A node's heads are computed when the front end asks
+('promote_heads'); they equal those of the eager pass, and an export holds every node's."""
 
 from __future__ import annotations
 
@@ -66,8 +67,15 @@ def check(got: tuple[np.ndarray, ...], write: torch.Tensor, readout: FrozenReado
     np.testing.assert_allclose(got[3], want.suppress_values[0].numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_the_states_promote_and_suppress_equal_core_dynamics(ws: Workspace, model: Any, prompt: torch.Tensor) -> None:
-    st: dict[str, Any] = dict(ws.graph(prompt).state)
+def test_the_states_promote_and_suppress_equal_core_dynamics(
+    ws: Workspace, model: Any, prompt: torch.Tensor, ask: Any
+) -> None:
+    g = ws.graph(prompt)
+    assert not decode_array(g.state["promote"]["heads_done"]).any()  # heads come on request
+    assert ask(g, "promote_heads", layer=1, pos=Q)["result"] == {"layer": 1, "pos": Q}
+    st: dict[str, Any] = dict(g.state)
+    done = decode_array(st["promote"]["heads_done"])
+    assert done[1, Q] == 1 and done.sum() == 1
     acts = captured(
         model,
         prompt,
@@ -91,7 +99,7 @@ def test_the_states_promote_and_suppress_equal_core_dynamics(ws: Workspace, mode
 
 @pytest.mark.filterwarnings("ignore:A forward hook edited hook_scale")
 def test_a_heads_promoted_tokens_are_the_models_logit_change(ws: Workspace, model: Any, prompt: torch.Tensor) -> None:
-    st: dict[str, Any] = dict(ws.graph(prompt).state)
+    st: dict[str, Any] = dict(ws.graph(prompt, promote_heads=True).state)  # every head, in the pass
     final = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
     acts = captured(model, prompt, ["blocks.0.attn.hook_z", "ln_final.hook_scale"])
     write = torch.zeros(prompt.shape[0], model.cfg.d_model)
@@ -119,3 +127,27 @@ def test_promote_false_sends_none(ws: Workspace, prompt: torch.Tensor) -> None:
     assert st["promote"] is None and all(u["promote"] is None for u in st["units"])
     with_neurons = ws.graph(prompt, promote_neurons=True).state
     assert all(u["promote"] is not None for u in with_neurons["units"])
+
+
+def test_heads_on_request_equal_the_eager_pass_and_exports_hold_them_all(
+    ws: Workspace, prompt: torch.Tensor, ask: Any, tmp_path: Any
+) -> None:
+    eager = ws.graph(prompt, promote_heads=True).data.promote
+    g = ws.graph(prompt)
+    lazy = g.data.promote
+    assert eager is not None and lazy is not None and bool(eager.heads_done.all())
+    before = g.state
+    reply = ask(g, "promote_heads", layer=2, pos=0)
+    assert reply["error"] == "ValueError: layer 2 is out of range: accepted 0 .. 1" == g.error and g.state is before
+    assert ask(g, "promote_heads", layer=0, pos=3)["ok"] and g.error == ""
+    lazy.fill_heads()  # every other node
+    assert bool(lazy.heads_done.all()) and lazy.later is None
+    for f in ("promote_ids", "suppress_ids"):
+        assert torch.equal(getattr(lazy.heads, f), getattr(eager.heads, f)), f
+    for f in ("promote_values", "suppress_values"):
+        torch.testing.assert_close(getattr(lazy.heads, f), getattr(eager.heads, f), rtol=1e-6, atol=1e-6)
+    g2 = ws.graph(prompt)
+    g2.export_html(tmp_path / "g.html")
+    assert decode_array(g2.state["promote"]["heads_done"]).all()
+    no = ws.graph(prompt, promote=False)
+    assert "promote=False" in ask(no, "promote_heads", layer=0, pos=0)["error"]

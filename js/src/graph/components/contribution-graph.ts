@@ -49,6 +49,7 @@ export interface GraphCallbacks {
   onOpenCard(source: string, unit: number): void;
   onCloseCard(): void;
   onTrace?(node: TraceNode): void;
+  onHeads?(d: GraphData, layer: number, pos: number): void; // an attention node's heads, asked once
   onCloseTrace?(): void;
 }
 
@@ -273,7 +274,7 @@ function drawPanel(g: Graph, d: GraphData, into: Map<string, Edge[]>): void {
     draw(g);
   });
   const live = g.st.props?.live ?? true;
-  const cb = { openCard: g.cb.onOpenCard, live, trace: g.cb.onTrace };
+  const cb = { openCard: g.cb.onOpenCard, live, trace: g.cb.onTrace, heads: g.cb.onHeads };
   const rows = details(d, clicked, into.get(id) ?? [], cb);
   g.el.panel.replaceChildren(pin, ...rows);
 }
@@ -379,8 +380,7 @@ export function createContributionGraph(cb: GraphCallbacks): ContributionGraphVi
   const listeners = new AbortController();
   el.main.append(view.root, el.panel);
   el.root.append(el.banner, el.controls, el.legend, el.empty, el.main, el.cardBar, el.cardHost);
-  el.root.append(el.traceBar, el.nodesHost);
-  el.root.append(el.hoverBox); // outside the scroller, which would cut it off
+  el.root.append(el.traceBar, el.nodesHost, el.hoverBox); // the hover box outside the scroller
   el.fit.addEventListener("click", () => toggleFit(g), { signal: listeners.signal });
   el.slider.addEventListener("input", () => onSlider(g), { signal: listeners.signal });
   el.closeCard.addEventListener("click", () => cb.onCloseCard(), { signal: listeners.signal });

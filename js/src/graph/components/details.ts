@@ -22,6 +22,7 @@ import { NO_TRACE_RESID, type TraceCallbacks, traceButton, traceNote } from "./t
 
 export interface DetailCallbacks extends TraceCallbacks {
   openCard(source: string, unit: number): void;
+  heads?: ((d: GraphData, layer: number, pos: number) => void) | undefined; // asks for a node's heads
   live: boolean; // a kernel answers: without one (an exported file) a card cannot be opened or traced
 }
 
@@ -261,7 +262,8 @@ export function details(
       h("div", "fc-g-muted", `MLP share of the state: ${fmt(at(d.mlp, n.index * d.nPos + n.pos))}`),
     );
   }
-  const promote = blockPromotePanel(d, n);
+  const ask = cb.heads && cb.live ? cb.heads : undefined;
+  const promote = blockPromotePanel(d, n, ask && ((layer, pos) => ask(d, layer, pos)));
   if (promote) out.push(promote);
   for (const u of groups) out.push(unitsPanel(d, u, n.pos, cb));
   const notes = Object.entries(d.unavailable).filter(([k]) =>

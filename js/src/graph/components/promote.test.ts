@@ -2,17 +2,19 @@
  * Promote / suppress in the graph's node details: present for attention nodes (the block and each
  * head), MLP nodes and every listed unit, absent for residual states and for states made without
  * it; the tokens and values are the payload's (makeGraphState's `dynamics` rule, worked out here
- * by hand), and a token that is markup ("<b>x</b>") stays text.
+ * by hand), and a token that is markup ("<b>x</b>") stays text. An attention node whose heads
+ * the state lacks asks for them once (live) or says they need a kernel (an export).
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { makeGraphState } from "../../../testing/make-graph-state";
+import { payload } from "../../../testing/make-state";
 import { mountWidget, q } from "../../../testing/mount-widget";
 import { decodeGraph } from "../data";
 import type { NodeKey } from "../routes";
 import type { GraphModel } from "../schema";
 import widget from "../widget";
 import { details } from "./details";
-import { promoteLine } from "./promote";
+import { HEADS_NEED_KERNEL, promoteLine } from "./promote";
 
 const VOCAB = ["<b>x</b>", " the", " a", " cat"];
 const cb = { openCard: () => undefined, live: true };
@@ -126,5 +128,54 @@ describe("promote / suppress in the node details", () => {
       promote: { ...st.promote, heads: { ...heads, promote_values: heads.suppress_tokens } },
     };
     expect(() => decodeGraph(bad as typeof st)).toThrow("promote heads: promote_values");
+  });
+});
+
+describe("heads on request", () => {
+  /** The test state with node (layer 0, position 1)'s heads not computed yet. */
+  function pending() {
+    const st = makeGraphState();
+    if (!st.promote) throw new Error("the test state has promote");
+    const done = payload("uint8", [1, 0], { as: "dataview", shape: [1, 2] });
+    return { ...st, promote: { ...st.promote, heads_done: done } };
+  }
+  const base = { target: 1, threshold: 0.04, selected: {}, card: {}, error: "", busy: false };
+  const sent = (model: { sent: Array<{ content: unknown }> }) =>
+    model.sent.map((m) => m.content as { name: string; args: unknown });
+  const click = (el: Element, id: string) =>
+    q(el, `[data-node='${id}']`).dispatchEvent(new MouseEvent("click", { bubbles: true }));
+
+  it("an opened attention node without its heads asks for them once and says they are coming", async () => {
+    const { el, model } = mountWidget<GraphModel>(widget, { ...base, state: pending(), nodes: {} });
+    click(el, "attn:0:1");
+    expect(q(el, ".fc-g-heads-pending").textContent).toBe("computing…");
+    expect(el.querySelectorAll(".fc-g-promote-panel details.fc-g-promote-node")).toHaveLength(0);
+    click(el, "attn:0:1"); // drawn again: not asked again
+    await Promise.resolve();
+    expect(sent(model).map((c) => [c.name, c.args])).toEqual([
+      ["promote_heads", { layer: 0, pos: 1 }],
+    ]);
+    model.pythonSet("state", makeGraphState()); // the kernel's state with them: shown, nothing asked
+    await Promise.resolve();
+    expect(el.querySelector(".fc-g-heads-pending")).toBeNull();
+    expect(el.querySelectorAll(".fc-g-promote-panel details.fc-g-promote-node")).toHaveLength(2);
+    expect(sent(model)).toHaveLength(1);
+  });
+
+  it("in an exported file without them, the panel says they need a kernel and asks nothing", async () => {
+    const over = { ...base, state: pending(), nodes: {}, live: false };
+    const { el, model } = mountWidget<GraphModel>(widget, over as GraphModel);
+    click(el, "attn:0:1");
+    await Promise.resolve();
+    expect(q(el, ".fc-g-heads-pending").textContent).toBe(HEADS_NEED_KERNEL);
+    expect(model.sent).toEqual([]);
+  });
+
+  it("a state made before heads on request holds them all", () => {
+    const st = makeGraphState();
+    if (!st.promote) throw new Error("the test state has promote");
+    const { heads_done: _, ...old } = st.promote;
+    const d = decodeGraph({ ...st, promote: old as typeof st.promote });
+    expect(Array.from(d.promote?.headsDone ?? [])).toEqual([1, 1]);
   });
 });

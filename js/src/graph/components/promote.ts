@@ -4,6 +4,10 @@
  * W_U, no bias (python/featurecard/core/dynamics.py). Attention heads (their OV output at the
  * query), attention and MLP blocks (their output) and each listed neuron or SAE latent.
  *
+ * An attention node's heads are computed on request (python/featurecard/graph/promote.py):
+ * where the state lacks them, the panel asks (`onHeads`) and says they are coming; without a
+ * kernel it says they need one.
+ *
  * Token text goes through the one token renderer (core/tokens.ts: fillToken, tokenLabel), as
  * text nodes only.
  */
@@ -77,8 +81,16 @@ export function promoteDetails(
 const EXPLAIN =
   "logit contribution of the write through the final LayerNorm at this position's frozen scale and W_U (no bias)";
 
-/** The promote / suppress section of an attention or MLP node: the block's, then each head's. */
-export function blockPromotePanel(d: GraphData, n: NodeKey): HTMLElement | null {
+/** Why an exported file without a node's heads cannot show them. */
+export const HEADS_NEED_KERNEL = "computed on request: needs a running kernel";
+
+/** The promote / suppress section of an attention or MLP node: the block's, then each head's
+ * (asked for with `onHeads` where the state does not hold them yet). */
+export function blockPromotePanel(
+  d: GraphData,
+  n: NodeKey,
+  onHeads?: (layer: number, pos: number) => void,
+): HTMLElement | null {
   const pr = d.promote;
   if (!pr || n.kind === "resid") return null;
   const block = n.kind === "attn" ? pr.attn : pr.mlp;
@@ -93,6 +105,12 @@ export function blockPromotePanel(d: GraphData, n: NodeKey): HTMLElement | null 
   box.append(title, promoteTable(d, block, n.index * d.nPos + n.pos));
   if (n.kind === "attn") {
     box.append(h("h4", "", "each head's OV output at this token"));
+    if (!at(pr.headsDone, n.index * d.nPos + n.pos)) {
+      onHeads?.(n.index, n.pos);
+      const why = onHeads ? "computing…" : HEADS_NEED_KERNEL;
+      box.append(h("div", "fc-g-muted fc-g-heads-pending", why));
+      return box;
+    }
     for (let hd = 0; hd < d.nHeads; hd++) {
       box.append(promoteDetails(d, pr.heads, (n.index * d.nPos + n.pos) * d.nHeads + hd, `H${hd}`));
     }
