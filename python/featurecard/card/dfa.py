@@ -4,8 +4,9 @@ As sae_vis and SAEDashboard show it: for each top-activation example, the latent
 pre-activation at the example's own token (the max of its window) split over the source
 tokens it attends to, each head's share summed (the method and its exactness are
 :mod:`featurecard.core.dfa`, which the prompt view uses too). The model runs again only on the
-examples' dataset rows, a few rows per forward (:data:`DFA_ELEMENTS`), and stops at the SAE's
-layer. A card shows the DFA of the sources inside each example's window; the sources before
+examples' dataset rows, cut after the last example token each row holds (attention is
+causal: no later token changes a DFA), a few rows per forward (:data:`DFA_ELEMENTS`), and stops
+at the SAE's layer. A card shows the DFA of the sources inside each example's window; the sources before
 it carry ``outside``, so ``Σ values + outside == pre − bias`` for every example.
 """
 
@@ -24,10 +25,6 @@ from .payload import ExampleSeq
 
 #: The most attention-pattern entries (rows × heads × pos²) one forward of the DFA keeps.
 DFA_ELEMENTS = 2**24
-
-
-def _chunks(rows: list[int], per: int) -> list[list[int]]:
-    return [rows[i : i + per] for i in range(0, len(rows), per)]
 
 
 def _one(
@@ -50,18 +47,26 @@ def examples_dfa(ctx: CardContext, wanted: Sequence[tuple[int, Sequence[ExampleS
     sae = ctx.sae
     if dfa_unavailable(sae):
         return [None] * len(wanted)
-    rows = sorted({s.row for _, seqs in wanted for s in seqs})
-    seq_len = int(ctx.tokens.shape[1])
-    per = max(1, DFA_ELEMENTS // (int(ctx.adapter.model.cfg.n_heads) * seq_len * seq_len))
+    need: dict[int, int] = {}  # row -> positions its examples read (sources 0 .. focus: causal)
+    for _, seqs in wanted:
+        for s in seqs:
+            need[s.row] = max(need.get(s.row, 0), s.focus + 1)
+    rows = sorted(need, key=lambda r: (-need[r], r))  # longest first: a chunk is as long as its first row
     out = [
         ([np.zeros(0)] * len(seqs), np.zeros(len(seqs)), np.zeros(len(seqs)), np.zeros(len(seqs))) for _, seqs in wanted
     ]
-    for chunk in _chunks(rows, per):
-        inputs = dict(zip(chunk, dfa_inputs_rows(ctx.adapter, sae, ctx.tokens[torch.tensor(chunk)]), strict=True))
+    n_heads, lo = int(ctx.adapter.model.cfg.n_heads), 0
+    while lo < len(rows):
+        per = max(1, DFA_ELEMENTS // (n_heads * need[rows[lo]] ** 2))
+        chunk = rows[lo : lo + per]
+        cut = max(need[r] for r in chunk)
+        ids = ctx.tokens[torch.tensor(chunk), :cut]
+        inputs = dict(zip(chunk, dfa_inputs_rows(ctx.adapter, sae, ids), strict=True))
         for (feature, seqs), (values, outside, pre, bias) in zip(wanted, out, strict=True):
             for i, seq in enumerate(seqs):
                 if seq.row in inputs:
                     values[i], outside[i], pre[i], bias[i] = _one(sae, feature, seq, inputs[seq.row])
+        lo += len(chunk)
     return [
         ExampleDfa(
             values=np.concatenate(v).astype(np.float32) if v else np.zeros(0, np.float32),

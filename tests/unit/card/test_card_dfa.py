@@ -107,3 +107,35 @@ def test_dfa_payload_checks_its_shapes() -> None:
     assert dfa_payload(dfa, [5, 3]) is not None
     with pytest.raises(ValueError, match="the first 1 of the 2 examples show 4 tokens"):
         dfa_payload(dfa, [4, 3])
+
+
+def test_rows_run_in_chunks_and_cut_give_the_same_dfa(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One row per forward (a tiny element budget), each cut after its last example token: the
+    same numbers as the whole rows in one forward."""
+    from featurecard.card import dfa as card_dfa
+
+    features = live_latents(ws, 3)
+    whole = [st["examples"]["dfa"] for st in ws.card_states("z", features)]
+    monkeypatch.setattr(card_dfa, "DFA_ELEMENTS", 1)
+    widths: list[tuple[int, ...]] = []
+    real = card_dfa.dfa_inputs_rows
+
+    def counted(adapter: Any, sae: Any, ids: torch.Tensor) -> Any:
+        widths.append(tuple(ids.shape))
+        return real(adapter, sae, ids)
+
+    monkeypatch.setattr(card_dfa, "dfa_inputs_rows", counted)
+    states = ws.card_states("z", features)
+    chunked = [st["examples"]["dfa"] for st in states]
+    need: dict[int, int] = {}  # each row, cut after the last top example's token it holds
+    for st in states:
+        ex = st["examples"]
+        n = ex["groups"][0]["count"]
+        rows, pos0, focus = (decode_array(ex[k])[:n] for k in ("seq_batch", "seq_pos0", "seq_focus"))
+        for r, p, f in zip(rows.tolist(), pos0.tolist(), focus.tolist(), strict=True):
+            need[r] = max(need.get(r, 0), p + f + 1)
+    assert sorted(widths) == sorted((1, w) for w in need.values())  # one row per forward, each cut
+    for a, b in zip(whole, chunked, strict=True):
+        assert a is not None and b is not None and a["count"] == b["count"] > 0
+        for k in ("values", "outside", "pre", "bias"):
+            np.testing.assert_allclose(decode_array(a[k]), decode_array(b[k]), rtol=1e-5, atol=1e-6)
