@@ -39,6 +39,7 @@ RESID_REFUSAL = (
     "a residual state is a sum of what earlier blocks wrote, not a node of the model: it has no "
     "node-table target; trace from a block, a head or a unit instead"
 )
+WRITE_LABEL = "its own direction at this prompt: the value is the norm of the write"
 _KEYS: dict[str, tuple[str, ...]] = {
     "neuron": ("layer", "unit", "pos"),
     "latent": ("source", "unit", "pos"),
@@ -122,7 +123,7 @@ def trace_spec(
             raise ValueError(f"trace: block {block!r} is not a block of this model: accepted {accepted}")
         write = block_write(adapter, tokens, layer, block, pos)
         spec = {"kind": "write", "layer": layer, "write_kind": block, "head": None, "pos": pos}
-    return {**spec, "direction": unit_direction(write, spec).tolist()}
+    return {**spec, "direction": unit_direction(write, spec).tolist(), "label": WRITE_LABEL}
 
 
 def head_write(

@@ -94,6 +94,8 @@ def test_every_graph_node_kind_traces_to_its_value_in_the_plain_model(
     head = c["blocks.1.attn.hook_z"][p, 0] @ w_o[1, 0]
     t = check({"kind": "head", "layer": 1, "head": 0, "pos": p}, float(head.norm()), "write")
     assert t.state["target"]["node"]["head"] == 0 and t.state["target"]["node"]["write_kind"] == "attn"
+    desc = "write of head L1 H0 at position 8 · its own direction at this prompt: the value is the norm of the write"
+    assert t.state["target"]["description"] == desc
     attn = c["blocks.0.hook_attn_out"][p] - model.b_O[0].detach().double()
     check(f"attn:0:{p}", float(attn.norm()), "write")
     mlp = c["blocks.1.hook_mlp_out"][p] - model.b_out[1].detach().double()
