@@ -41,18 +41,19 @@ def _parser() -> argparse.ArgumentParser:
         "(a Hugging Face folder loaded with TransformerBridge.boot_transformers, or a "
         "featurecard model folder) and a SAELens SAE folder.",
     )
-    c.add_argument("--model", required=True, help="model folder")
-    c.add_argument("--sae", required=True, help="SAELens folder (cfg.json + sae_weights.safetensors)")
-    c.add_argument(
-        "--tokens",
-        required=True,
-        help="token dataset: .npy or .pt int array [batch, pos], or a .txt file of text",
-    )
+    _inputs(c, "token dataset: .npy or .pt int array [batch, pos], or a .txt file of text")
     c.add_argument("--feature", type=int, required=True, help="latent index")
     c.add_argument("--out", required=True, help="output HTML file")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     _index_parser(sub)
     return p
+
+
+def _inputs(command: argparse.ArgumentParser, tokens_help: str) -> None:
+    """The options every command over a local model, SAE and dataset takes."""
+    command.add_argument("--model", required=True, help="model folder")
+    command.add_argument("--sae", required=True, help="SAELens folder (cfg.json + sae_weights.safetensors)")
+    command.add_argument("--tokens", required=True, help=tokens_help)
 
 
 def _index_parser(sub: Any) -> None:
@@ -63,9 +64,7 @@ def _index_parser(sub: Any) -> None:
         "a memory budget (the tokens may be a memory-mapped .npy larger than memory); an interrupted "
         "build resumes from its finished chunks when run again. Open it with fc.Workspace.open(STORE, model).",
     )
-    i.add_argument("--model", required=True, help="model folder")
-    i.add_argument("--sae", required=True, help="SAELens folder (cfg.json + sae_weights.safetensors)")
-    i.add_argument("--tokens", required=True, help="token dataset: .npy (memory-mapped), .pt or .txt of text")
+    _inputs(i, "token dataset: .npy (memory-mapped), .pt or .txt of text")
     i.add_argument("--out", required=True, help="the store's folder")
     i.add_argument("--memory-budget", default=None, help="the build's working set: bytes or e.g. 4GB (default 1GiB)")
     i.add_argument("--device", default=None, help="where the pass runs: cpu, cuda, cuda:1 (default: the model's)")
