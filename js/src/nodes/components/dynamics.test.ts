@@ -166,37 +166,42 @@ describe("the state's dynamics", () => {
   });
 });
 
+/** A two-prompt table state: prompt 0 (Left) row j promotes vocab entry j, prompt 1 (Right) entry j + 1. */
+function comparisonState(): ReturnType<typeof makeNodeState> {
+  const n = NODE_ROWS.length;
+  const k = 1;
+  // prompt 0 (Left): row j promotes vocab entry j; prompt 1 (Right): entry j + 1
+  const ids = [
+    ...Array.from({ length: n }, (_, j) => j),
+    ...Array.from({ length: n }, (_, j) => j + 1),
+  ];
+  const vals = ids.map((_, i) => i + 1);
+  return makeNodeState(2, {
+    dynamics: {
+      k,
+      promote_ids: payload("int32", ids, { shape: [2, n, k] }),
+      promote_values: payload("float32", vals, { shape: [2, n, k] }),
+      suppress_ids: payload(
+        "int32",
+        ids.map(() => -1),
+        { shape: [2, n, k] },
+      ),
+      suppress_values: payload(
+        "float32",
+        ids.map(() => Number.NaN),
+        { shape: [2, n, k] },
+      ),
+      read_ids: payload("int32", Array(n).fill(-1), { shape: [n, k] }),
+      read_values: payload("float32", Array(n).fill(Number.NaN), { shape: [n, k] }),
+      read_notes: Array(n).fill(""),
+    },
+  });
+}
+
 describe("a comparison table's dynamics cells", () => {
   it("show each prompt's tokens, decoded from the state, under its label", () => {
     const n = NODE_ROWS.length;
-    const k = 1;
-    // prompt 0 (Left): row j promotes vocab entry j; prompt 1 (Right): entry j + 1
-    const ids = [
-      ...Array.from({ length: n }, (_, j) => j),
-      ...Array.from({ length: n }, (_, j) => j + 1),
-    ];
-    const vals = ids.map((_, i) => i + 1);
-    const state = makeNodeState(2, {
-      dynamics: {
-        k,
-        promote_ids: payload("int32", ids, { shape: [2, n, k] }),
-        promote_values: payload("float32", vals, { shape: [2, n, k] }),
-        suppress_ids: payload(
-          "int32",
-          ids.map(() => -1),
-          { shape: [2, n, k] },
-        ),
-        suppress_values: payload(
-          "float32",
-          ids.map(() => Number.NaN),
-          { shape: [2, n, k] },
-        ),
-        read_ids: payload("int32", Array(n).fill(-1), { shape: [n, k] }),
-        read_values: payload("float32", Array(n).fill(Number.NaN), { shape: [n, k] }),
-        read_notes: Array(n).fill(""),
-      },
-    });
-    const data = decodeTable(state);
+    const data = decodeTable(comparisonState());
     const view = createNodeTable({
       onPosition: () => {},
       onSelect: () => {},
