@@ -125,6 +125,7 @@ describe("the traced table below the graph", () => {
     const { el, model } = mount();
     const host = q(el, ".fc-g-traced");
     expect(host.hidden).toBe(true);
+    expect(el.querySelector(".nt-widget")).toBeNull(); // nothing drawn before a trace
     model.pythonSet("nodes", TABLE);
     expect(host.hidden).toBe(false);
     expect(q(el, ".fc-g-tracebar").hidden).toBe(false);
@@ -145,6 +146,7 @@ describe("the traced table below the graph", () => {
     expect(asked(model).slice(-1)).toEqual([["trace", {}]]);
     model.pythonSet("nodes", {});
     expect(host.hidden).toBe(true);
+    expect(host.childElementCount).toBe(0); // taken down: no table, no card host while none is open
   });
 
   it("in an exported file the table's actions say they need a kernel", () => {

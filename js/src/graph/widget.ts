@@ -66,11 +66,16 @@ export function graphPropsMaker(): (snap: GraphSnapshot) => GraphProps {
   });
 }
 
+/** Whether the `nodes` trait holds a traced table (Python's `{}` when none is open). */
+const isOpen = (nodes: unknown): boolean =>
+  typeof nodes === "object" && nodes !== null && Object.keys(nodes).length > 0;
+
 function render(props: RenderProps<GraphModel>): () => void {
   const raw = props.model as unknown as AnyModel<Record<string, unknown>>;
   const nested = createRequester(raw); // the traced table's requests, apart from the graph's asker
   const live = raw.get("live") !== false; // an exported graph says false
-  let table: InlineTable | null = null;
+  let host: HTMLElement | null = null;
+  let table: InlineTable | null = null; // drawn only while a table is open
   const askedHeads = new WeakMap<object, Set<string>>(); // per decoded graph: nodes whose heads were asked
   const close = mountCardHost<GraphModel, GraphSnapshot, GraphProps>(props, (asker) => {
     const view = createContributionGraph({
@@ -88,7 +93,7 @@ function render(props: RenderProps<GraphModel>): () => void {
       },
       onCloseTrace: () => void askTrace(asker, null),
     });
-    table = mountNodes(view.nodesHost, live ? forwardNodes(nested) : undefined, props);
+    host = view.nodesHost;
     return {
       view,
       watched: WATCHED,
@@ -97,7 +102,17 @@ function render(props: RenderProps<GraphModel>): () => void {
       select: (a, source, unit) => askSelect(a, { source, unit }),
     };
   });
-  const feed = () => table?.update(raw.get("nodes"));
+  const feed = () => {
+    const nodes = raw.get("nodes");
+    if (!isOpen(nodes)) {
+      table?.destroy();
+      table = null;
+      host?.replaceChildren();
+    } else if (host) {
+      table ??= mountNodes(host, live ? forwardNodes(nested) : undefined, props);
+      table.update(nodes);
+    }
+  };
   feed();
   raw.on("change:nodes", feed);
   return disposeOnAbort(
