@@ -141,6 +141,11 @@ def test_trace_requests_open_drive_and_close_the_inline_table(ws: Workspace, pro
     bad = ask(g, "nodes", request="trace", args={"node": {"kind": "neuron", "layer": 9, "unit": 0, "pos": 1}})
     assert not bad["ok"] and g.error == "" and g.nodes["error"] and len(g.nodes["trail"]) == 2
     assert ask(g, "nodes", request="back", args={"index": 0})["ok"] and len(g.nodes["trail"]) == 1
+    # a card opens inside the inline table, and its own requests (search) go through too
+    assert ask(g, "nodes", request="select", args={"source": "mlp0", "unit": 3})["ok"]
+    assert g.nodes["card"]["source"] == "mlp0" and g.nodes["card"]["feature"] == 3
+    hits = ask(g, "nodes", request="search", args={"text": "a b c", "k": 2})
+    assert hits["ok"] and hits["result"] == ws.search("mlp0", "a b c", k=2)
     # a change made from Python reaches the inline table too
     g.traced.trace(fc.node("neuron", layer=0, unit=5, pos=4))
     assert g.nodes["state"]["target"]["node"]["unit"] == 5
