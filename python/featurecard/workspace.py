@@ -270,7 +270,12 @@ class Workspace(WorkspaceViews):
         """Several cards as :meth:`card_state` gives each, made together (an export of N cards uses it)."""
         if complete:
             self._builds.wait(name, self._lock)  # without the lock: other threads' cards go on
-        return self._card_states(name, features, complete)
+        states = self._card_states(name, features, complete)
+        if name in self.saes:  # every host's card shows its latent's label ('' none yet)
+            labels = self.labels(name)
+            for state in states:
+                state["label"] = labels.get(int(state["feature"]), "")
+        return states
 
     @_serialised
     def _card_states(self, name: str, features: Sequence[int], complete: bool) -> list[FeatureCardState]:

@@ -80,7 +80,7 @@ describe("CardProxy in a host with a kernel", () => {
     return { proxy, forwarded, replies };
   }
 
-  it("is live and passes search, random and window to the host's kernel as they are", async () => {
+  it("is live and passes search, random, window and label to the host's kernel as they are", async () => {
     const hits = { query: "x", source: "sae", n_tokens: 1, hits: [] };
     const { proxy, forwarded, replies } = live({ ok: true, result: hits });
     expect(proxy.get("live")).toBe(true);
@@ -88,17 +88,20 @@ describe("CardProxy in a host with a kernel", () => {
     proxy.send({ kind: "fc-request", id: "s", name: "search", args: { text: "x", k: 10 } });
     proxy.send({ kind: "fc-request", id: "r", name: "random", args: {} });
     proxy.send({ kind: "fc-request", id: "w", name: "window", args: row });
+    proxy.send({ kind: "fc-request", id: "l", name: "label", args: { text: "<b>cats</b>" } });
     proxy.send({ kind: "fc-request", id: "c", name: "complete", args: {} });
     await new Promise((r) => setTimeout(r, 0));
     expect(forwarded).toEqual([
       ["search", { text: "x", k: 10 }],
       ["random", {}],
       ["window", row],
+      ["label", { text: "<b>cats</b>" }],
     ]);
     expect(replies.map((r) => [r.id, r.ok, r.result])).toEqual([
       ["s", true, hits],
       ["r", true, hits],
       ["w", true, hits],
+      ["l", true, hits],
       ["c", false, undefined],
     ]);
   });

@@ -7,8 +7,8 @@
  * request protocol (./requests) as it would its own kernel; the proxy answers a `show`
  * {source, feature} (another feature from its index box, a correlated latent or neuron) by
  * passing it to `select`, which asks the host's kernel for its `select` request, and replies
- * with the host's outcome. `search`, `random` and `window` (an example row's ±20 tokens) go to
- * `forward`, the host's requester: the host's kernel answers them for its open card's source
+ * with the host's outcome. `search`, `random`, `window` (an example row's ±20 tokens) and
+ * `label` (the latent's label, set through the Workspace) go to `forward`, the host's requester: the host's kernel answers them for its open card's source
  * (python/featurecard/core/view.py, CardHost). Without `forward` (an exported file: no kernel)
  * the proxy reports `live: false`, so the card disables them with the reason; anything else
  * (complete) is refused.
@@ -23,7 +23,7 @@ import type { Reply } from "./schema";
 type Listener = (...args: unknown[]) => void;
 
 /** The requests the proxy passes to the host's requester. */
-export const FORWARDED: readonly string[] = ["search", "random", "window"];
+export const FORWARDED: readonly string[] = ["search", "random", "window", "label"];
 
 /** A unit the host asked to open; `source` null when the request names it otherwise (a node). */
 export interface AskedUnit {

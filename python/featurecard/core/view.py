@@ -79,6 +79,8 @@ class CardWorkspace(Protocol):
     def search(self, name: str, text: str, k: int = 10) -> SearchResult: ...
     def window(self, name: object, feature: object, row: object, position: object) -> ExampleWindow: ...
     def index(self, name: str) -> UnitCounts: ...
+    def label(self, name: str, feature: int, text: str) -> None: ...
+    def labels(self, name: str) -> dict[int, str]: ...
 
 
 WorkspaceFactory = Callable[[object, Mapping[str, object], object], CardWorkspace]
@@ -314,6 +316,19 @@ class CardHost(View):
         """A random live unit of the open card's source, other than the open one (its random button)."""
         source, feature = self._open_unit()
         return {"feature": random_live(self._session.ws.index(source).n_active, exclude=feature)}
+
+    @request("label")
+    def _label(self, text: object = None) -> dict[str, str]:
+        """Set the open card's latent's label (``Workspace.label``; ``""`` removes it): the card
+        redraws with it, as the FeatureCard widget's own label request does."""
+        if not isinstance(text, str):
+            raise TypeError(f"a label is a str ('' removes it); got {text!r}")
+        source, feature = self._open_unit()
+        ws = self._session.ws
+        ws.label(source, feature, text)
+        with self._settle():
+            self.card = {**self.card, "label": ws.labels(source).get(feature, "")}
+        return {"label": text}
 
     @request("window", quiet=True)
     def _window(

@@ -76,3 +76,20 @@ def test_exports_carry_the_labels(ws: Workspace, tmp_path: Path) -> None:
         (5, "five </script><script>alert(1)</script>"),
         (9, "nine"),
     ]
+
+
+@pytest.mark.parametrize("host", ["graph", "nodes"])
+def test_a_card_inside_another_view_shows_and_sets_the_label(ws: Workspace, ask: Any, host: str) -> None:
+    """The graph's and the node table's inline cards (their ``card`` trait, from
+    ``Workspace.card_state``) carry the label, and their ``label`` request sets it."""
+    ws.label("mlp0", 7, "from the overview")
+    view = ws.graph("the cat sat", threshold=0.2) if host == "graph" else ws.nodes("the cat sat", position=2)
+    assert ask(view, "select", source="mlp0", unit=7)["ok"], view.error
+    assert view.card["label"] == "from the overview"
+    reply = ask(view, "label", text="set <i>inside</i>")
+    assert reply["ok"] and reply["result"] == {"label": "set <i>inside</i>"}
+    assert ws.labels("mlp0") == {7: "set <i>inside</i>"} and view.card["label"] == "set <i>inside</i>"
+    assert ask(view, "label", text=3)["error"].startswith("TypeError: a label is a str")
+    assert ask(view, "select", source=HOOK, unit=2)["ok"]  # a neuron: no labels
+    assert view.card["label"] is None
+    assert ask(view, "label", text="x")["error"].startswith("KeyError")

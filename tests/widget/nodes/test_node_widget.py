@@ -97,7 +97,7 @@ def test_refused_requests_name_the_range_and_keep_the_table(ws: Workspace, promp
     assert "ablation has unknown keys ['mdoe']" in ask(table, "ablations", ablations=bad)["error"]
     assert "ablations is a list of dicts" in ask(table, "ablations", ablations={"family": "mlp"})["error"]
     assert table.state is before and table.ablations == []
-    known = "known: ['ablations', 'back', 'position', 'random', 'search', 'select', 'trace', 'window']"
+    known = "known: ['ablations', 'back', 'label', 'position', 'random', 'search', 'select', 'trace', 'window']"
     assert ask(table, "sort")["error"] == f"ValueError: unknown request 'sort'; {known}" == table.error
     reply = ask(table, "select", family="attn", layer=0, unit=1)
     assert "attention heads have no feature card" in reply["error"] and table.card == {}
