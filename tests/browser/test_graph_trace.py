@@ -94,7 +94,9 @@ def test_the_export_draws_the_traced_table_and_says_tracing_needs_a_kernel(
     offline.ctx.close()
 
 
-def test_an_attention_nodes_heads_are_computed_when_it_is_opened(browser: Any, site: str, ws: Any) -> None:
+def test_an_attention_nodes_heads_are_computed_when_it_is_opened(
+    browser: Any, site: str, ws: Any, artifacts: Path
+) -> None:
     """Heads on request (graph/promote.py), live: opening an attention node asks the kernel once;
     the heads it computed for that node are the ones drawn."""
     page, bridge, errors = open_bridged(browser, site, lambda p: Bridge(p, ws.graph(ws.tokens[0, :12], threshold=0.01)))
@@ -109,5 +111,6 @@ def test_an_attention_nodes_heads_are_computed_when_it_is_opened(browser: Any, s
     assert bool(pr.heads_done[int(layer), int(pos)]) and int(pr.heads_done.sum()) == 1
     asked = [r for r in bridge.replies if r.get("ok") and r.get("result") == {"layer": int(layer), "pos": int(pos)}]
     assert len(asked) == 1 and w.error == ""
+    page.locator(".fc-g-panel").screenshot(path=str(artifacts / "graph-attention-panel.png"))
     assert not errors, errors
     page.close()

@@ -66,7 +66,9 @@ describe("trace from here", () => {
     const buttons = traces(el);
     expect(buttons[0]?.textContent).toBe("trace from here");
     buttons[0]?.click();
-    const heads = el.querySelectorAll<HTMLButtonElement>(".fc-g-heads-table td > .fc-g-trace");
+    const heads = el.querySelectorAll<HTMLButtonElement>(
+      ".fc-g-heads-table .fc-g-head-name .fc-g-trace",
+    );
     expect(heads).toHaveLength(2);
     heads[1]?.click();
     const pair = q<HTMLButtonElement>(el, ".fc-g-heads-table .fc-g-sources .fc-g-trace");

@@ -159,10 +159,11 @@ function headsPanel(d: GraphData, n: NodeKey, incoming: Edge[], cb: DetailCallba
   for (let hd = 0; hd < d.nHeads; hd++) {
     const share = at(d.heads, (n.index * d.nPos + n.pos) * d.nHeads + hd);
     const node = { kind: "head", layer: n.index, head: hd, pos: n.pos } as const;
-    const trace = traceButton(node, `head ${n.index}.${hd}'s write at ${n.pos}`, cb);
-    rows.push([`H${hd}`, fmt(share), carriedSources(d, n, hd, incoming, cb), trace]);
+    const name = h("span", "fc-g-head-name", `H${hd} `);
+    name.append(traceButton(node, `head ${n.index}.${hd}'s write at ${n.pos}`, cb));
+    rows.push([name, fmt(share), carriedSources(d, n, hd, incoming, cb)]);
   }
-  const head = ["head", "share", "kept sources (weight): trace the pair", ""];
+  const head = ["head", "share", "kept sources (weight; trace a pair)"];
   box.append(table("fc-g-heads-table", head, rows));
   const bias = at(d.bias, n.index * d.nPos + n.pos);
   box.append(h("div", "fc-g-muted", `b_O (the output bias, no head's): ${fmt(bias)}`));
