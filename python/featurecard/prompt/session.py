@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from ..core.dfa import dfa_unavailable
 from ..core.schema import FeatureCardState
 from ..core.token_bytes import token_bytes_of
 from ..core.view import CardWorkspace
-from .dfa import dfa_unavailable, prompt_dfa
+from .dfa import prompt_dfa
 from .effects import check_batch, loss_effects
 from .firing import LatentColumns, PromptFiring, check_max_per_token, prompt_firing, quantiles
 from .payload import PromptNumbers, PromptState, build_prompt_state
