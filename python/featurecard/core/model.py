@@ -25,6 +25,7 @@ import functools
 import re
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -39,6 +40,8 @@ from .sdpa_attention import fusable_modules, fused_attention, fused_unsupported,
 
 # Rows of the first dataset batch on which the fused forward is checked against the model's own.
 FUSED_CHECK_ROWS = 2
+# Each model's check (fused layers, dtype, device; gap, why): a second Workspace on it does not rerun it.
+_CHECKED: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], float, str]] = weakref.WeakKeyDictionary()
 _BLOCK = re.compile(r"^blocks\.(\d+)\.(.+)$")
 _RESID_SPACE = {"hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out"}
 # TransformerBridge's canonical names for the same places (TL 4 reports these inside hooks).
@@ -249,15 +252,10 @@ class ModelAdapter:
         self.fused_why = "; ".join(dict.fromkeys(w for w in refused.values() if w is not None))
         if layers:
             self._fusable = fusable_modules(self.model)
-            rows, hooks = tokens[:FUSED_CHECK_ROWS], [self.final_resid_hook]
-            want = self.capture(rows, hooks)[hooks[0]]
-            try:
-                with fused_attention(self.model, layers, self._fusable):
-                    got = self.capture(rows, hooks)[hooks[0]]
-                gap = float((got - want).abs().max()) / (1.0 + float(want.abs().max()))
-                why = f"the fused forward differs from the model's own by {gap:.3g} (relative)"
-            except Exception as e:  # any failure of the fused path means: not fused
-                gap, why = float("inf"), f"the fused forward failed: {type(e).__name__}: {e}"
+            key = (tuple(layers), getattr(self.model.cfg, "dtype", None), self.device)
+            known = _CHECKED.get(self.model)
+            gap, why = known[1:] if known is not None and known[0] == key else self._check_fused(tokens, layers)
+            _CHECKED[self.model] = (key, gap, why)
             if not gap <= FUSED_CHECK_TOLERANCE:
                 warnings.warn(
                     f"featurecard: {why} (accepted up to {FUSED_CHECK_TOLERANCE:g}); "
@@ -267,6 +265,18 @@ class ModelAdapter:
                 self.fused_why, layers = why, []
         self._fused = layers
         return layers
+
+    def _check_fused(self, tokens: Int[Tensor, "batch pos"], layers: list[int]) -> tuple[float, str]:
+        """The fused forward's gap to the model's own on the first rows of ``tokens``, and why."""
+        rows, hooks = tokens[:FUSED_CHECK_ROWS], [self.final_resid_hook]
+        want = self.capture(rows, hooks)[hooks[0]]
+        try:
+            with fused_attention(self.model, layers, self._fusable):
+                got = self.capture(rows, hooks)[hooks[0]]
+            gap = float((got - want).abs().max()) / (1.0 + float(want.abs().max()))
+            return gap, f"the fused forward differs from the model's own by {gap:.3g} (relative)"
+        except Exception as e:  # any failure of the fused path means: not fused
+            return float("inf"), f"the fused forward failed: {type(e).__name__}: {e}"
 
     @property
     def can_resume(self) -> bool:
@@ -354,15 +364,8 @@ class ModelAdapter:
     # -- text -----------------------------------------------------------------------------
     def token_strings(self, ids: Iterable[int]) -> list[str]:
         """Each token's own text (``tokenizer.decode([id])``), cached."""
-        tok = self.model.tokenizer
-        res: list[str] = []
-        for i in ids:
-            s = self._strings.get(i)
-            if s is None:
-                s = tok.decode([i])
-                self._strings[i] = s
-            res.append(s)
-        return res
+        decode, known = self.model.tokenizer.decode, self._strings
+        return [known[i] if i in known else known.setdefault(i, decode([i])) for i in ids]
 
 
 def _savers(hook_names: Sequence[str], out: dict[str, Tensor]) -> list[tuple[str, Callable[..., None]]]:
