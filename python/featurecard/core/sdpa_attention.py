@@ -33,6 +33,7 @@ did not foresee.
 from __future__ import annotations
 
 import contextlib
+import threading
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -174,8 +175,9 @@ def _fusable_norm(module: Any) -> bool:
     )
 
 
-# Where a swapped norm keeps its last input and output (the same input object gives the same output).
-_LAST = "_featurecard_last_norm"
+# The last fused norm's (module, input, output) of this thread (the same input object gives the
+# same output); one slot per thread, emptied when the fused forwards are swapped out.
+_LAST = threading.local()
 
 
 def _fused_norm_forward(self: Any, x: Float[Tensor, "... d"]) -> Float[Tensor, "... d"]:
@@ -185,16 +187,17 @@ def _fused_norm_forward(self: Any, x: Float[Tensor, "... d"]) -> Float[Tensor, "
     with a hook on ``hook_scale`` or ``hook_normalized`` (the node table's) runs its own forward."""
     if _hooked(self.hook_scale) or _hooked(self.hook_normalized) or x.dtype != self.cfg.dtype:
         return type(self).forward(self, x)  # type: ignore[no-any-return]
-    last = self.__dict__.get(_LAST)
-    if last is not None and last[0] is x:  # TransformerLens's block normalises one input three times (q, k, v)
-        return last[1]  # type: ignore[no-any-return]
+    last = getattr(_LAST, "norm", None)
+    # TransformerLens's block normalises one input three times (for q, k and v): the same output.
+    if last is not None and last[0] is self and last[1] is x:
+        return last[2]  # type: ignore[no-any-return]
     centred, affine = _NORMS[type(self).__name__]
     weight = self.w if affine else None
     if centred:
         out = F.layer_norm(x, x.shape[-1:], weight, self.b if affine else None, self.eps)
     else:
         out = F.rms_norm(x, x.shape[-1:], weight, self.eps)
-    self.__dict__[_LAST] = (x, out)  # dropped when the fused forward is swapped out
+    _LAST.norm = (self, x, out)  # one slot: every block's input kept alive would cost memory
     return out
 
 
@@ -250,8 +253,8 @@ def fused_attention(
             swapped.append(attn)
         yield
     finally:
+        _LAST.norm = None
         for module in swapped:
             module.__dict__.pop("forward", None)
-            module.__dict__.pop(_LAST, None)
         for mlp, act in acts:
             mlp.__dict__["act_fn"] = act
