@@ -17,10 +17,8 @@
  * reports that unit as its feature (and source, when known), as a FeatureCard's model does while
  * its `show` is in flight, so the card marks the shown card stale and says what loads.
  */
+import { Events } from "./events";
 import { isRequest, type Outcome } from "./requests";
-import type { Reply } from "./schema";
-
-type Listener = (...args: unknown[]) => void;
 
 /** The requests the proxy passes to the host's requester. */
 export const FORWARDED: readonly string[] = ["search", "random", "window", "label"];
@@ -31,7 +29,7 @@ export interface AskedUnit {
   feature: number;
 }
 
-export class CardProxy {
+export class CardProxy extends Events {
   private values: Record<string, unknown> = {
     source: "",
     feature: 0,
@@ -41,7 +39,6 @@ export class CardProxy {
     live: false,
     choices: [],
   };
-  private listeners = new Map<string, Set<Listener>>();
   private base = { source: "", feature: 0 }; // the host card's unit (the last one it had)
   readonly widget_manager = {
     get_model: async (): Promise<never> => {
@@ -53,6 +50,7 @@ export class CardProxy {
     private readonly select: (source: string, feature: number) => Promise<Outcome>,
     private readonly forward?: (name: string, args: Record<string, unknown>) => Promise<Outcome>,
   ) {
+    super();
     this.values.live = forward !== undefined;
   }
 
@@ -73,12 +71,7 @@ export class CardProxy {
   send(content: unknown): void {
     if (!isRequest(content)) return;
     const { id, name, args } = content;
-    const reply = (o: Outcome) => {
-      const msg: Reply = o.ok
-        ? { kind: "fc-reply", id, ok: true, result: o.result }
-        : { kind: "fc-reply", id, ok: false, error: o.error };
-      this.emit("msg:custom", msg);
-    };
+    const reply = this.replier(id);
     const { source, feature } = args;
     if (this.forward && FORWARDED.includes(name)) {
       void this.forward(name, args).then(reply);
@@ -91,23 +84,6 @@ export class CardProxy {
     } else {
       void this.select(source, feature as number).then(reply);
     }
-  }
-
-  on(event: string, cb: Listener): void {
-    if (!this.listeners.has(event)) this.listeners.set(event, new Set());
-    this.listeners.get(event)?.add(cb);
-  }
-
-  off(event?: string | null, cb?: Listener | null): void {
-    if (!event) this.listeners.clear();
-    else if (!cb) this.listeners.delete(event);
-    else this.listeners.get(event)?.delete(cb);
-  }
-
-  listenerCount(): number {
-    let n = 0;
-    for (const s of this.listeners.values()) n += s.size;
-    return n;
   }
 
   /** The host's `card` (a FeatureCardState or {}), `busy`, and the unit it asks for (or null). */
@@ -126,9 +102,5 @@ export class CardProxy {
       v.busy = busy;
       this.emit("change:busy");
     }
-  }
-
-  private emit(event: string, ...args: unknown[]): void {
-    for (const cb of [...(this.listeners.get(event) ?? [])]) cb(...args);
   }
 }

@@ -17,10 +17,8 @@
  * A refusal sets `error` and replies `ok: false`, as the kernel does. Listeners get the new value
  * (`change:<key>`), as Backbone's do; replies come as `msg:custom`, after the changes.
  */
+import { Events } from "./events";
 import { isRequest } from "./requests";
-import type { Reply } from "./schema";
-
-type Listener = (...args: unknown[]) => void;
 
 /** What python/featurecard/core/export.py writes into the page's JSON script. */
 export interface ExportData {
@@ -30,14 +28,14 @@ export interface ExportData {
 
 type Answer = { ok: true; result: unknown } | { ok: false; error: string };
 
-export class SnapshotModel {
-  readonly listeners = new Map<string, Set<Listener>>();
+export class SnapshotModel extends Events {
   readonly values: Record<string, unknown>;
 
   constructor(
     readonly states: ExportData["states"],
     extra: Record<string, unknown>,
   ) {
+    super();
     this.values = {
       feature: states[0]?.feature,
       state: states[0],
@@ -80,10 +78,8 @@ export class SnapshotModel {
     if (!isRequest(content)) return;
     const answer = this.answer(content.name, content.args ?? {});
     if (!answer.ok) this.change("error", answer.error);
-    const reply: Reply = answer.ok
-      ? { kind: "fc-reply", id: content.id, ok: true, result: answer.result }
-      : { kind: "fc-reply", id: content.id, ok: false, error: answer.error };
-    queueMicrotask(() => this.emit("msg:custom", reply));
+    const reply = this.replier(content.id);
+    queueMicrotask(() => reply(answer));
   }
 
   private answer(name: string, args: Record<string, unknown>): Answer {
@@ -116,20 +112,5 @@ export class SnapshotModel {
   private change(k: string, v: unknown): void {
     this.values[k] = v;
     this.emit(`change:${k}`, v);
-  }
-
-  on(ev: string, cb: Listener): void {
-    if (!this.listeners.has(ev)) this.listeners.set(ev, new Set());
-    this.listeners.get(ev)?.add(cb);
-  }
-
-  off(ev?: string | null, cb?: Listener | null): void {
-    if (!ev) this.listeners.clear();
-    else if (!cb) this.listeners.delete(ev);
-    else this.listeners.get(ev)?.delete(cb);
-  }
-
-  emit(ev: string, ...a: unknown[]): void {
-    for (const cb of [...(this.listeners.get(ev) ?? [])]) cb(...a);
   }
 }

@@ -13,12 +13,10 @@
  * so the table disables its actions with the reason, and refuses any request that still comes.
  */
 import type { AnyModel, RenderProps } from "@anywidget/types";
+import { Events } from "../core/events";
 import { isRequest, type Outcome } from "../core/requests";
-import type { Reply } from "../core/schema";
 import type { NodesModel } from "./schema";
 import nodesWidget from "./widget";
-
-type Listener = (...args: unknown[]) => void;
 
 /** How the proxy's requests reach a kernel: the host's request carrying them. */
 export type Forward = (name: string, args: Record<string, unknown>) => Promise<Outcome>;
@@ -27,16 +25,17 @@ export type Forward = (name: string, args: Record<string, unknown>) => Promise<O
 export const TABLE_NEEDS_KERNEL = "needs a running kernel";
 
 /** anywidget's model interface over the host's `nodes` trait; requests go to `forward`. */
-export class TableProxy {
+export class TableProxy extends Events {
   private values: Record<string, unknown> = {};
-  private listeners = new Map<string, Set<Listener>>();
   readonly widget_manager = {
     get_model: async (): Promise<never> => {
       throw new Error("featurecard: a table inside another view has no widget manager");
     },
   };
 
-  constructor(private readonly forward?: Forward) {}
+  constructor(private readonly forward?: Forward) {
+    super();
+  }
 
   get(key: string): unknown {
     return key === "live" ? this.forward !== undefined : this.values[key];
@@ -50,31 +49,9 @@ export class TableProxy {
   send(content: unknown): void {
     if (!isRequest(content)) return;
     const { id, name, args } = content;
-    const reply = (o: Outcome) => {
-      const msg: Reply = o.ok
-        ? { kind: "fc-reply", id, ok: true, result: o.result }
-        : { kind: "fc-reply", id, ok: false, error: o.error };
-      this.emit("msg:custom", msg);
-    };
+    const reply = this.replier(id);
     if (this.forward) void this.forward(name, args).then(reply);
     else queueMicrotask(() => reply({ ok: false, error: `${name}: ${TABLE_NEEDS_KERNEL}` }));
-  }
-
-  on(event: string, cb: Listener): void {
-    if (!this.listeners.has(event)) this.listeners.set(event, new Set());
-    this.listeners.get(event)?.add(cb);
-  }
-
-  off(event?: string | null, cb?: Listener | null): void {
-    if (!event) this.listeners.clear();
-    else if (!cb) this.listeners.delete(event);
-    else this.listeners.get(event)?.delete(cb);
-  }
-
-  listenerCount(): number {
-    let n = 0;
-    for (const s of this.listeners.values()) n += s.size;
-    return n;
   }
 
   /** The host's `nodes` trait (the table's traits, or {}): each changed trait is announced. */
@@ -88,10 +65,6 @@ export class TableProxy {
     );
     this.values = { ...next };
     for (const k of changed) this.emit(`change:${k}`);
-  }
-
-  private emit(event: string, ...args: unknown[]): void {
-    for (const cb of [...(this.listeners.get(event) ?? [])]) cb(...args);
   }
 }
 
