@@ -95,7 +95,10 @@ def test_refused_requests_name_the_range_and_keep_the_graph(ws: Workspace, promp
     assert reply["error"] == f"target 99 is out of range for a prompt of {PROMPT_POS} tokens: accepted -12 .. 11"
     assert g.error == reply["error"] and g.target == PROMPT_POS - 1
     assert "out of range" in ask(g, "target", target="3")["error"] and g.target == PROMPT_POS - 1
-    known = "known: ['label', 'nodes', 'promote_heads', 'random', 'search', 'select', 'target', 'threshold', 'trace', 'window']"
+    known = (
+        "known: ['label', 'nodes', 'promote_heads', 'random', 'search', 'select', 'target', 'threshold', 'trace', "
+        "'window']"
+    )
     assert ask(g, "walk")["error"] == f"ValueError: unknown request 'walk'; {known}" == g.error
     assert ask(g, "target", target=3)["ok"] and g.error == ""  # a success clears the error
     with pytest.raises(traitlets.TraitError, match=r"accepted -12 \.\. 11"):
