@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from cards import MARKUP
 from page_bridge import PageBridge, open_bridged, serve_harness
-from pages import open_offline
+from pages import LAB_DARK, contrast_failures, open_offline, set_theme
 from playwright.sync_api import expect
 
 from featurecard.core.codecs import decode_array
@@ -98,5 +98,31 @@ def test_export_renders_offline(browser: Any, ws: Any, artifacts: Path) -> None:
     expect(root.locator(".pv-card-area .fc-prompt span.fc-tok")).to_have_count(len(decode_array(pv.state["tokens"])))
     assert root.locator("b, i, img, script").count() == 0
     offline.page.screenshot(path=str(artifacts / "export-prompt.png"), full_page=True)
+    offline.assert_clean()
+    offline.ctx.close()
+
+
+# the prompt view's text: title, tokens and their counts, the ranking's header and cells, notes
+PROMPT_TEXT = ".pv-name, .pv-hook, .pv-tok-text, .pv-tok-count, .pv-rank-label, .pv-th, .pv-num, .pv-note, .pv-where"
+
+
+@pytest.mark.parametrize("theme", ["light", "lab-dark", "scheme-dark"])
+def test_the_prompt_views_text_reads_in_light_and_dark(browser: Any, ws: Any, artifacts: Path, theme: str) -> None:
+    """Lab's light theme (the fallbacks), Lab's dark variables, and a page that sets no variable but
+    declares ``color-scheme: dark`` (marimo's dark theme): the view follows it (core/theme.css, as
+    the other views) and its text reads at 4.5:1 on what it is drawn on."""
+    pv = ws.prompt("mlp0", TEXT)
+    offline = open_offline(browser, pv.export_html(artifacts / f"export-prompt-{theme}.html"))
+    page = offline.page
+    if theme == "lab-dark":
+        set_theme(page, LAB_DARK)
+    elif theme == "scheme-dark":
+        page.evaluate("document.body.style.colorScheme = 'dark'")
+    root = page.locator("#featurecard-root .pv-widget")
+    root.locator("button.pv-tok[data-pos='2']").click()
+    bg = root.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert (bg == "rgb(255, 255, 255)") == (theme == "light"), bg
+    assert contrast_failures(root, PROMPT_TEXT, 4.5) == []
+    page.screenshot(path=str(artifacts / f"prompt-{theme}.png"), full_page=True)
     offline.assert_clean()
     offline.ctx.close()
