@@ -59,6 +59,8 @@ class SparseAutoencoder:
 
     def __post_init__(self) -> None:
         self._validate()
+        # Subtracting an all-zero b_dec changes no bit (x - 0 is x): skipped, one copy of the input fewer.
+        self._subtract_b_dec = self.apply_b_dec_to_input and bool(self.b_dec.any())
 
     # -- shape facts -------------------------------------------------------------------
     @property
@@ -107,7 +109,7 @@ class SparseAutoencoder:
         elif self.normalize_activations == "layer_norm":
             x = x - x.mean(dim=-1, keepdim=True)
             x = x / (x.std(dim=-1, keepdim=True) + 1e-5)
-        if self.apply_b_dec_to_input:
+        if self._subtract_b_dec:
             x = x - self.b_dec
         return x
 

@@ -30,6 +30,17 @@ def test_no_b_dec_on_input_by_hand() -> None:
     torch.testing.assert_close(out, torch.tensor([3.0, 3.0, 0.0]))
 
 
+def test_a_zero_b_dec_is_skipped_and_changes_no_bit() -> None:
+    """x - 0 is x to the bit (-0.0, inf and NaN too): the SAE skips that copy; a nonzero b_dec is
+    still subtracted (pre = (2, 1, -0.5) from x - b_dec = (2, 1))."""
+    x = torch.tensor([[3.0, -0.0], [float("inf"), float("nan")], [1e-38, -7.25]])
+    zero = as_sae(mapping(b_dec=torch.zeros(2)))
+    assert torch.equal(zero.preprocess(x)[[0, 2]], (x - torch.zeros(2))[[0, 2]])
+    assert torch.signbit(zero.preprocess(x)[0, 1]) and torch.isnan(zero.preprocess(x)[1, 1])
+    torch.testing.assert_close(zero.encode(torch.tensor([2.0, 1.0])), torch.tensor([2.0, 1.0, 0.0]))
+    torch.testing.assert_close(as_sae(mapping()).encode(torch.tensor([3.0, 2.0])), torch.tensor([2.0, 1.0, 0.0]))
+
+
 def test_topk_by_hand() -> None:
     # pre = (2, 1, -0.5); k=1 keeps latent 0
     out = as_sae(mapping(k=1)).encode(torch.tensor([3.0, 2.0]))
