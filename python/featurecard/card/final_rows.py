@@ -8,9 +8,7 @@ rows and positions cards ask for.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +25,6 @@ KV_BUDGET = 1 * 2**30
 SPOT_CHECK_TOLERANCE = 1e-4
 # Attention scores (rows x heads x shown positions x positions) computed together at most.
 SPOT_SCORES = 2**24
-# Each model's verdict on the spot path (its last block, dtype, device; why not, or ""): checked once.
-_VERDICTS: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], str]] = weakref.WeakKeyDictionary()
 
 
 def resid_to_keep(adapter: ModelAdapter, hooks: Iterable[str], n_positions: int) -> str | None:
@@ -82,7 +78,7 @@ class FinalRows:
         need = ~self.done[rows, pos]
         if need.any():
             if self.spots is not None and not self.checked:
-                self._check_once(int(rows[need][0]))
+                self._check(int(rows[need][0]))
                 need = ~self.done[rows, pos]
             if self.spots is None:
                 self._whole_rows(np.unique(rows[need]))
@@ -119,19 +115,6 @@ class FinalRows:
             new = self.adapter.capture_from(self.pre[chunk], self.last, [hook])[hook].float()
             self.final[chunk] = new
             self.done[part] = True
-
-    def _check_once(self, row: int) -> None:
-        """:meth:`_check` on ``row``, or the same model's earlier verdict for its last block."""
-        model = self.adapter.model
-        key = (self.last, getattr(model.cfg, "dtype", None), self.adapter.device)
-        known = _VERDICTS.get(model)
-        if known is not None and known[0] == key:
-            if known[1]:
-                self.why_rows, self.spots = known[1], None
-            self.checked = True
-            return
-        self._check(row)
-        _VERDICTS[model] = (key, self.why_rows or "")
 
     def _check(self, row: int) -> None:
         """Trust the spot path only if it reproduces one whole row of the model's forward
