@@ -168,7 +168,7 @@ class FeatureCard(View):
         else:
             self._shown = unit
             with self._settle(), self.hold_trait_notifications():
-                self.state = self._labelled(state, *unit)
+                self.state = dict(state)  # with its label: Workspace.card_states fills it
                 self.source, self.feature = unit
         finally:
             self.busy = False
@@ -290,7 +290,7 @@ class FeatureCard(View):
         extra = [f for f in dict.fromkeys(features or []) if f != self.feature]
         # Made together: the later blocks run once for the tokens every card shows.
         more = self._workspace.card_states(self.source, extra)
-        states = [self.state, *(self._labelled(s, self.source, f) for s, f in zip(more, extra, strict=True))]
+        states = [self.state, *more]  # each with its label (Workspace.card_states)
         shown = [self.feature, *extra]
         name = title or f"featurecard: {self.source} #{self.feature}"
         values = {"source": self.source, "live": False, "choices": sorted(shown)}
