@@ -18,7 +18,7 @@
  * (`change:<key>`), as Backbone's do; replies come as `msg:custom`, after the changes.
  */
 import { Events } from "./events";
-import { isRequest } from "./requests";
+import { isRequest, type Outcome } from "./requests";
 
 /** What python/featurecard/core/export.py writes into the page's JSON script. */
 export interface ExportData {
@@ -26,7 +26,6 @@ export interface ExportData {
   values?: Record<string, unknown>; // the view's other traitlets, as they were
 }
 
-type Answer = { ok: true; result: unknown } | { ok: false; error: string };
 
 export class SnapshotModel extends Events {
   readonly values: Record<string, unknown>;
@@ -82,7 +81,7 @@ export class SnapshotModel extends Events {
     queueMicrotask(() => reply(answer));
   }
 
-  private answer(name: string, args: Record<string, unknown>): Answer {
+  private answer(name: string, args: Record<string, unknown>): Outcome {
     if (name === "show") {
       const { source, feature } = args;
       const held = this.values.source;

@@ -88,10 +88,11 @@ def _captured_at(
     a TransformerBridge runs whole rows (TransformerLens 4's bridge changes its last bits with
     the row's length, and a TopK first card must equal its complete card to the bit)."""
     distinct, inverse = np.unique(rows, return_inverse=True)
-    need = np.full(distinct.size, int(ctx.tokens.shape[1]), dtype=np.int64)
-    if is_hooked_transformer(ctx.adapter.model):
-        need[:] = 0
+    if is_hooked_transformer(ctx.adapter.model):  # each row's length: its last asked position + 1
+        need = np.zeros(distinct.size, dtype=np.int64)
         np.maximum.at(need, inverse, pos + 1)
+    else:
+        need = np.full(distinct.size, int(ctx.tokens.shape[1]), dtype=np.int64)
     by_len = np.argsort(-need, kind="stable")  # the distinct rows, longest first
     rank = np.empty_like(by_len)
     rank[by_len] = np.arange(by_len.size)
