@@ -13,7 +13,7 @@ random tokens, then in one process
 Prints one JSON line: tokens/s of each and the ratios build / bare. On a CPU it runs the same
 code (``--device cpu --rows 8`` is a quick check that the script works)::
 
-    .venv/bin/python benchmarks/cuda_build.py --device cuda --rows 2048 --work /tmp/cb
+    .venv/bin/python benchmarks/cuda_build.py --device cuda --rows 2048
 
 On the lent machine its ``python3`` has torch, transformers, tokenizers, einops and jaxtyping;
 featurecard, transformer_lens and their other needs travel as wheels (the device README's recipe).
@@ -25,6 +25,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=2048, help="rows of 128 tokens")
     ap.add_argument("--batch", type=int, default=32, help="rows per forward batch (the build's default)")
     ap.add_argument("--budget", default="4GB", help="the build's memory_budget")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/featurecard-cuda-build"))
+    work = Path(tempfile.gettempdir()) / "featurecard-cuda-build"
+    ap.add_argument("--work", type=Path, default=work, help=f"model, tokens and store (default: {work})")
     args = ap.parse_args()
     import featurecard as fc
 
