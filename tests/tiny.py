@@ -10,6 +10,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 TEXT = (
@@ -136,3 +137,23 @@ def random_tokens(tok: Any, batch: int = 8, pos: int = 24, seed: int = 0) -> tor
     ids = torch.randint(1, len(tok), (batch, pos), generator=g)
     ids[:, 0] = tok.bos_token_id
     return ids
+
+
+def hand_dfa(model: Any, row: torch.Tensor, w: dict[str, Any], q: int, f: int) -> tuple[np.ndarray, float, float]:
+    """Direct feature attribution of latent ``f`` of an SAE on ``blocks.1.attn.hook_z`` (weights ``w``)
+    at position ``q`` to sources ``0 .. q``, by loops over heads and sources from ``run_with_cache``;
+    the latent's pre-activation there and its bias terms (a reference for the card's and the prompt
+    view's DFA)."""
+    _, cache = model.run_with_cache(row[None])
+    pattern = cache["blocks.1.attn.hook_pattern"][0].double()  # [head, q, k]
+    v = cache["blocks.1.attn.hook_v"][0].double()  # [k, head, d_head]
+    n_heads, d_head = v.shape[1], v.shape[2]
+    w_enc = w["W_enc"].double()
+    out = np.zeros(q + 1)
+    for s in range(q + 1):
+        for h in range(n_heads):
+            out[s] += float(pattern[h, q, s] * (v[s, h] @ w_enc[h * d_head : (h + 1) * d_head, f]))
+    z = cache["blocks.1.attn.hook_z"][0, q].flatten().double()
+    pre = float((z - w["b_dec"].double()) @ w_enc[:, f] + w["b_enc"][f])
+    bias = float(w["b_enc"][f] - w["b_dec"].double() @ w_enc[:, f])
+    return out, pre, bias

@@ -33,23 +33,6 @@ def ws(model: Any, tokens: torch.Tensor) -> Workspace:
     return Workspace(model, saes={"z": z_weights(), "mlp": mlp}, tokens=tokens, progress=False)
 
 
-def hand_dfa(model: Any, row: torch.Tensor, w: dict[str, Any], q: int, f: int) -> tuple[np.ndarray, float, float]:
-    """DFA of latent ``f`` at ``q`` to sources ``0 .. q`` by loops; the pre-activation and its bias terms."""
-    _, cache = model.run_with_cache(row[None])
-    pattern = cache["blocks.1.attn.hook_pattern"][0].double()  # [head, q, k]
-    v = cache["blocks.1.attn.hook_v"][0].double()  # [k, head, d_head]
-    n_heads, d_head = v.shape[1], v.shape[2]
-    w_enc = w["W_enc"].double()
-    out = np.zeros(q + 1)
-    for s in range(q + 1):
-        for h in range(n_heads):
-            out[s] += float(pattern[h, q, s] * (v[s, h] @ w_enc[h * d_head : (h + 1) * d_head, f]))
-    z = cache[Z_HOOK][0, q].flatten().double()
-    pre = float((z - w["b_dec"].double()) @ w_enc[:, f] + w["b_enc"][f])
-    bias = float(w["b_enc"][f] - w["b_dec"].double() @ w_enc[:, f])
-    return out, pre, bias
-
-
 def live_latents(ws: Workspace, n: int) -> list[int]:
     return [int(f) for f in torch.argsort(ws.index("z").n_active, descending=True)[:n]]
 
@@ -73,7 +56,7 @@ def test_card_dfa_matches_a_hand_computation(model: Any, ws: Workspace, complete
         for i in range(n_top):
             a, b = int(offsets[i]), int(offsets[i + 1])
             start, q = int(pos0[i]), int(pos0[i]) + int(focus[i])
-            want, want_pre, want_bias = hand_dfa(model, ws.tokens[int(rows[i])], w, q, f)
+            want, want_pre, want_bias = tiny.hand_dfa(model, ws.tokens[int(rows[i])], w, q, f)
             shown = np.zeros(b - a)
             shown[: q + 1 - start] = want[start:]
             np.testing.assert_allclose(values[a:b], shown, rtol=1e-4, atol=1e-5)

@@ -148,23 +148,6 @@ def test_loss_effects_of_a_normalising_sae_remove_the_model_space_write(model: A
         assert np.isnan(nxt) or got.next[i] == pytest.approx(nxt, abs=2e-5, rel=1e-4)
 
 
-def hand_dfa(model: Any, ids: torch.Tensor, w: dict[str, Any], q: int, f: int) -> tuple[np.ndarray, float]:
-    """DFA by a loop over heads and sources; and pre − bias from the captured hook_z."""
-    _, cache = model.run_with_cache(ids[None])
-    pattern = cache["blocks.1.attn.hook_pattern"][0].double()  # [head, q, k]
-    v = cache["blocks.1.attn.hook_v"][0].double()  # [k, head, d_head]
-    n_heads, d_head = v.shape[1], v.shape[2]
-    w_enc = w["W_enc"].double()
-    out = np.zeros(q + 1)
-    for s in range(q + 1):
-        for h in range(n_heads):
-            out[s] += float(pattern[h, q, s] * (v[s, h] @ w_enc[h * d_head : (h + 1) * d_head, f]))
-    z = cache[Z_HOOK][0, q].flatten().double()
-    pre = float((z - w["b_dec"].double()) @ w_enc[:, f] + w["b_enc"][f])
-    bias = float(w["b_enc"][f] - w["b_dec"].double() @ w_enc[:, f])
-    return out, pre - bias
-
-
 def test_dfa_matches_a_hand_computation_and_sums_to_the_pre_activation(model: Any) -> None:
     w = z_sae()
     sae = as_sae(w)
@@ -175,7 +158,8 @@ def test_dfa_matches_a_hand_computation_and_sums_to_the_pre_activation(model: An
     for i in range(f.n_pairs):
         vals = d.values[d.offsets[i] : d.offsets[i + 1]]
         assert vals.shape == (int(f.pos[i]) + 1,)
-        want, pre_minus_bias = hand_dfa(model, ids, w, int(f.pos[i]), int(f.latent[i]))
+        want, pre, bias = tiny.hand_dfa(model, ids, w, int(f.pos[i]), int(f.latent[i]))
+        pre_minus_bias = pre - bias
         np.testing.assert_allclose(vals, want, rtol=1e-4, atol=1e-5)
         assert float(vals.astype(np.float64).sum()) == pytest.approx(pre_minus_bias, abs=1e-5)
         assert d.pre[i] - d.bias[i] == pytest.approx(pre_minus_bias, abs=1e-5)
