@@ -26,7 +26,6 @@ export interface ExportData {
   values?: Record<string, unknown>; // the view's other traitlets, as they were
 }
 
-
 export class SnapshotModel extends Events {
   readonly values: Record<string, unknown>;
 
